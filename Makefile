@@ -1,0 +1,37 @@
+# The two commands of the README (make demo, make test) and the helpers they use.
+# Both install what they need: Debian packages (as root) and a pinned Python environment in .venv.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := tor openssh-server openssh-client nftables iproute2 debootstrap e2fsprogs util-linux xz-utils procps
+APT_COMMANDS := tor sshd ssh nft ip debootstrap mkfs.ext4 losetup unshare nsenter xz ps
+
+.PHONY: demo test test-fast bench verify deps venv clean
+
+deps:
+	@missing=""; for c in $(APT_COMMANDS); do command -v $$c >/dev/null 2>&1 || PATH="$$PATH:/usr/sbin:/sbin" command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages (missing:$$missing)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+test: deps venv
+	$(PY) -m pytest -q -ra tests
+
+test-fast: venv
+	$(PY) -m pytest -q -ra tests -m "not lab"
+
+demo: deps venv
+	$(PY) -m lab.demo
+
+clean:
+	rm -rf $(VENV) build *.egg-info

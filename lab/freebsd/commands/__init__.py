@@ -1,0 +1,1 @@
+"""One module per emulated FreeBSD command; each exposes main(argv) -> exit status."""

@@ -1,0 +1,1 @@
+"""torjail: a FreeBSD server becomes a Tor relay in a GELI-encrypted jail, described in one repository."""
