@@ -1,0 +1,56 @@
+# Every torjail setting and its default, in the order the README documents them.
+# Override per host in inventory.py (or per group in group_data/<group>.py). torjail refuses to touch a server
+# whose settings do not validate: `python -m torjail check inventory.py` shows what it would refuse.
+# Secrets never go here: the GELI passphrase comes from an environment variable, a command or a prompt.
+
+# --- Relay identity -----------------------------------------------------------------------------------------
+# relay_nickname = "MyRelay"       # required per host: 1-19 letters or digits
+# relay_contact = "admin@example.org"  # required per host: ContactInfo, one line
+# public_ipv4 = "203.0.113.10"     # required per host: the address the relay advertises (pf redirects it to the jail)
+public_ipv6 = None                 # the relay's own global IPv6 address (held by the jail itself), or None
+or_port = 9001                     # ORPort advertised on the public addresses
+dir_port = 9030                    # DirPort (0: none). Tor does not advertise it while accounting is on.
+
+# --- Exit or not --------------------------------------------------------------------------------------------
+exit_relay = False                 # a middle/guard relay unless set True
+exit_policy = []                   # exits only: ExitPolicy lines ("accept *:443"); [] means ReducedExitPolicy 1
+exit_notice = False                # exits only: serve the exit notice page on the DirPort
+
+# --- Traffic: accounting and bandwidth ----------------------------------------------------------------------
+accounting_max = None              # e.g. "500 GBytes": hibernate when the period's traffic reaches it; None: off
+accounting_start = "month 1 00:00" # when the accounting period starts: day HH:MM, week D HH:MM, month D HH:MM
+accounting_rule = "sum"            # sum (sent+received, as providers bill), max, in or out
+bandwidth_rate = None              # RelayBandwidthRate, e.g. "2 MBytes"; None: no cap
+bandwidth_burst = None             # RelayBandwidthBurst, at least the rate
+
+# --- Jail ---------------------------------------------------------------------------------------------------
+jail_name = "tor"                  # jail name, also /etc/jail.conf.d/<name>.conf
+jail_interface = "lo1"             # cloned loopback carrying the jail address
+jail_ip = "10.0.0.1"               # private jail address; pf redirects the relay ports to it
+jail_root = "/var/jails/tor"       # where the encrypted filesystem is mounted as the jail's root
+jail_release = "14.3-RELEASE"      # FreeBSD release of the jail's userland (not newer than the host)
+jail_arch = "amd64"                # amd64 or arm64
+release_mirror = "https://download.freebsd.org/releases"  # base.txz comes from <mirror>/<arch>/<release>/
+pkg_branch = "quarterly"           # package branch for host and jail: quarterly or latest
+
+# --- Encrypted image (the vault) ----------------------------------------------------------------------------
+image_path = "/var/jails/tor.img"  # the image file on the host's disk; never re-initialised once it exists
+image_size = "8G"                  # 2G to 2T
+md_unit = 10                       # md(4) unit the image is attached to (/dev/md10, /dev/md10.eli)
+geli_cipher = "AES-XTS"            # AES-XTS (recommended), AES-CBC or Camellia-CBC
+geli_key_length = 256              # 128 or 256
+geli_sector_size = 4096            # 512 to 8192, a power of two
+geli_passphrase_env = "TORJAIL_GELI_PASSPHRASE"  # the NAME of the environment variable holding the passphrase
+geli_passphrase_command = None     # or a command printing it, e.g. ["pass", "show", "torjail/relay1"]
+
+# --- Swap ---------------------------------------------------------------------------------------------------
+swap_devices = "detect"            # "detect" (swap entries of /etc/fstab) or a list like ["/dev/ada0p3"]
+swap_file_size = None              # e.g. "2G": add an encrypted swap file when the server has no swap
+
+# --- Firewall -----------------------------------------------------------------------------------------------
+ext_if = "detect"                  # "detect" (interface of the default route) or a name like vtnet0
+ssh_port = 22                      # sshd port the firewall lets in
+admin_networks = ["0.0.0.0/0", "::/0"]  # who may reach sshd; narrow this to your own networks
+ssh_max_connections = 10           # simultaneous sshd connections per source before it is blocked
+ssh_connection_rate = "15/60"      # new connections/seconds per source before it lands in <bruteforce>
+pf_rollback_seconds = 90           # a new ruleset rolls back by itself unless SSH still works within this time

@@ -1,0 +1,122 @@
+"""Syntax and sanity check of a jail.conf(5) file, before it reaches /etc/jail.conf.d/.
+
+A jail.conf that jail(8) cannot read leaves the relay down after the operator unlocks it, so every generated one
+is parsed here with the grammar of jail.conf(5): blocks, parameters, `=`/`+=`, quoted strings, comments.
+Parameter names are checked against those jail(8) knows and values against their type.
+"""
+
+import ipaddress
+import re
+import sys
+
+from lark import Lark, Transformer, exceptions
+
+GRAMMAR = r"""
+    start: (param | jail)*
+    jail: NAME "{" param* "}"
+    param: NAME (OP value ("," value)*)? ";"
+    OP: "+=" | "="
+    value: STRING | WORD
+    NAME: /[A-Za-z0-9_*][A-Za-z0-9_.-]*/
+    STRING: /"([^"\\\n]|\\.)*"/ | /'[^'\n]*'/
+    WORD: /[^\s;,"'{}=#]+/
+    COMMENT: /#[^\n]*/ | /\/\/[^\n]*/ | /\/\*(.|\n)*?\*\//
+    %import common.WS
+    %ignore WS
+    %ignore COMMENT
+"""
+
+INTEGER_PARAMS = {
+    "securelevel": (-1, 3), "enforce_statfs": (0, 2), "children.max": (0, 1 << 30),
+    "devfs_ruleset": (0, 65535), "jid": (1, 1 << 30),
+}
+STRING_PARAMS = {
+    "path", "host.hostname", "ip4.addr", "ip6.addr", "mount", "mount.fstab", "exec.start", "exec.stop",
+    "exec.prestart", "exec.poststart", "exec.prestop", "exec.poststop", "exec.consolelog", "exec.jail_user",
+    "exec.system_user", "exec.timeout", "exec.fib", "interface", "name", "host.domainname", "host.hostuuid",
+    "osrelease", "osreldate", "ip4", "ip6", "stop.timeout", "depend",
+}
+BOOLEAN_PARAMS = {
+    "persist", "nopersist", "mount.devfs", "mount.fdescfs", "mount.procfs", "exec.clean", "vnet", "ip_hostname",
+    "allow.set_hostname", "allow.sysvipc", "allow.raw_sockets", "allow.chflags", "allow.mount", "allow.quotas",
+    "allow.socket_af", "allow.mlock", "allow.reserved_ports", "allow.read_msgbuf", "allow.unprivileged_proc_debug",
+    "allow.suser", "allow.nfsd", "sysvmsg", "sysvsem", "sysvshm",
+}
+
+
+class _Collect(Transformer):
+    def value(self, items):
+        token = items[0]
+        text = str(token)
+        return text[1:-1] if token.type == "STRING" else text
+
+    def param(self, items):
+        name = str(items[0])
+        values = [item for item in items[2:]] if len(items) > 1 else []
+        return (name, values, items[0].line)
+
+    def jail(self, items):
+        return ("jail", str(items[0]), items[1:])
+
+    def start(self, items):
+        return items
+
+
+def _check_param(name, values, line):
+    problems = []
+    if name.startswith("no") and name[2:] in BOOLEAN_PARAMS:
+        name = name[2:]
+    if name in INTEGER_PARAMS:
+        low, high = INTEGER_PARAMS[name]
+        if len(values) != 1 or not re.fullmatch(r"-?[0-9]+", values[0]) or not low <= int(values[0]) <= high:
+            problems.append(f"line {line}: {name} expects a whole number {low}..{high}")
+    elif name in BOOLEAN_PARAMS:
+        if values and values[0] not in ("true", "false", "1", "0"):
+            problems.append(f"line {line}: {name} is a boolean parameter")
+    elif name in STRING_PARAMS:
+        if not values:
+            problems.append(f"line {line}: {name} needs a value")
+        for value in values if name in ("ip4.addr", "ip6.addr") else []:
+            address = value.split("|", 1)[-1].split("/", 1)[0]
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                problems.append(f"line {line}: {name} has an invalid address {value!r}")
+    else:
+        problems.append(f"line {line}: unknown parameter: {name}")
+    return problems
+
+
+def check_jail_conf(text):
+    """Return the problems of a jail.conf text (empty when jail(8) would read it)."""
+    try:
+        tree = Lark(GRAMMAR, parser="lalr").parse(text)
+    except exceptions.UnexpectedInput as error:
+        return [f"line {error.line}: syntax error near {text.splitlines()[error.line - 1].strip()!r}"]
+    problems = []
+    for statement in _Collect().transform(tree):
+        if statement[0] == "jail":
+            _, jail_name, params = statement
+            names = {param[0] for param in params}
+            if "path" not in names:
+                problems.append(f"jail {jail_name}: missing path")
+            for name, values, line in params:
+                problems += _check_param(name, values, line)
+        else:
+            problems += _check_param(*statement)
+    return problems
+
+
+def main(argv=None):
+    """`python -m torjail.checks.jailconf FILE...`: print problems, exit 1 on any."""
+    failed = False
+    for path in (argv if argv is not None else sys.argv[1:]):
+        with open(path) as handle:
+            for problem in check_jail_conf(handle.read()):
+                print(f"{path}: {problem}")
+                failed = True
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

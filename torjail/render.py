@@ -1,0 +1,87 @@
+"""Every file torjail places on a server, rendered from the settings object alone.
+
+The deploy, the preview CLI (`python -m torjail render`) and the tests all take their files from here, so what an
+operator previews is byte for byte what the deploy uploads.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+# The interface shown in previews when ext_if is "detect" (the deploy asks the server instead).
+PREVIEW_EXT_IF = "vtnet0"
+
+
+@dataclass(frozen=True)
+class GeneratedFile:
+    """One generated file: where it goes on the server, which validator checks it, and its content."""
+
+    path: str
+    kind: str  # torrc, pf.conf, jail.conf, rc.conf, html, pkg.conf
+    template: str
+    content: str
+
+
+def _environment():
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
+    )
+
+
+def _header(template, html=False):
+    text = f"Managed by torjail (templates/{template}): changes made here are overwritten by the next deploy."
+    return f"<!-- {text} -->" if html else f"# {text}"
+
+
+def jail_path(settings, path):
+    """Where a path inside the jail lives on the host."""
+    return settings.jail_root.rstrip("/") + path
+
+
+def exit_notice_path():
+    return "/usr/local/etc/tor/tor-exit-notice.html"
+
+
+def planned_files(settings):
+    """(server path, kind, template) of every file this host gets, in deploy order."""
+    files = [
+        ("/usr/local/etc/pkg/repos/FreeBSD.conf", "pkg.conf", "pkg-repo.conf.j2"),
+        (f"/etc/jail.conf.d/{settings.jail_name}.conf", "jail.conf", "jail.conf.j2"),
+        (jail_path(settings, "/etc/rc.conf"), "rc.conf", "jail-rc.conf.j2"),
+        (jail_path(settings, "/usr/local/etc/pkg/repos/FreeBSD.conf"), "pkg.conf", "pkg-repo.conf.j2"),
+        (jail_path(settings, "/usr/local/etc/tor/torrc"), "torrc", "torrc.j2"),
+    ]
+    if settings.exit_notice:
+        files.append((jail_path(settings, exit_notice_path()), "html", "tor-exit-notice.html.j2"))
+    files.append(("/etc/pf.conf", "pf.conf", "pf.conf.j2"))
+    return files
+
+
+def render_file(settings, template, ext_if=None):
+    """Render one template for one host. `ext_if` is the external interface when settings say "detect"."""
+    if ext_if is None:
+        ext_if = PREVIEW_EXT_IF if settings.ext_if == "detect" else settings.ext_if
+    relay_ports = [settings.or_port] + ([settings.dir_port] if settings.dir_port else [])
+    return _environment().get_template(template).render(
+        s=settings,
+        header=_header(template, html=template.endswith(".html.j2")),
+        ext_if=ext_if,
+        relay_ports=relay_ports,
+        exit_notice_path=exit_notice_path(),
+    )
+
+
+def render_all(settings, ext_if=None):
+    """Every generated file of one host, in deploy order."""
+    return [
+        GeneratedFile(path, kind, template, render_file(settings, template, ext_if))
+        for path, kind, template in planned_files(settings)
+    ]

@@ -1,0 +1,497 @@
+"""One typed, validated settings object per host: the only reader of pyinfra's host data.
+
+Everything downstream (tasks, templates, checks, tests) reads a `Settings`, never `host.data`, so a setting is
+checked once, in one place, before anything reaches a server. Every error names the host and the setting and says
+what is expected, because an operator reading "invalid value" at 3 a.m. after a seizure deserves better.
+"""
+
+import ipaddress
+import os
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+
+# Host data keys that belong to pyinfra itself (connection settings), not to torjail.
+PYINFRA_DATA_PREFIXES = ("ssh_", "_")
+
+SIZE_UNITS = {"M": 2**20, "G": 2**30, "T": 2**40}
+TOR_BYTE_UNITS = {
+    "bytes": 1, "KBytes": 2**10, "MBytes": 2**20, "GBytes": 2**30, "TBytes": 2**40,
+    "KBits": 2**10 // 8, "MBits": 2**20 // 8, "GBits": 2**30 // 8,
+}
+MIN_IMAGE_BYTES = 2 * 2**30  # a FreeBSD base system plus tor and its state
+MAX_IMAGE_BYTES = 2 * 2**40
+
+# Networks a relay's public address can never be in, and the private ranges a jail address must come from.
+NOT_PUBLIC_V4 = [ipaddress.ip_network(n) for n in (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+    "192.168.0.0/16", "224.0.0.0/4", "240.0.0.0/4",
+)]
+PRIVATE_V4 = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
+
+NICKNAME = re.compile(r"^[A-Za-z0-9]{1,19}$")
+JAIL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
+INTERFACE = re.compile(r"^[a-z][a-z0-9_]*[0-9]+$")
+RELEASE = re.compile(r"^(\d+)\.(\d+)-RELEASE$")
+ABSOLUTE_PATH = re.compile(r"^(/[A-Za-z0-9._+-]+)+$")
+SIZE = re.compile(r"^([1-9][0-9]*)([MGT])$")
+TOR_AMOUNT = re.compile(r"^([1-9][0-9]*) (" + "|".join(TOR_BYTE_UNITS) + r")$")
+ACCOUNTING_START = re.compile(r"^(day|week|month)(?: ([0-9]{1,2}))? ([0-9]{2}):([0-9]{2})$")
+RATE = re.compile(r"^([1-9][0-9]*)/([1-9][0-9]*)$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class SettingsError(Exception):
+    """Bad settings for one or more hosts; each line names the host and the setting."""
+
+    def __init__(self, problems):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+def parse_size(value):
+    """'8G' -> bytes; sizes are binary (M, G, T) as truncate(1) and mdconfig(8) read them."""
+    match = SIZE.match(value)
+    if not match:
+        raise ValueError(f"expected a size like 8G or 512M, got {value!r}")
+    return int(match.group(1)) * SIZE_UNITS[match.group(2)]
+
+
+def parse_tor_amount(value):
+    """'500 GBytes' -> bytes, in tor's own units (powers of two), so torrc gets exactly what was written."""
+    match = TOR_AMOUNT.match(value)
+    if not match:
+        units = ", ".join(TOR_BYTE_UNITS)
+        raise ValueError(f"expected a number and one of tor's units ({units}), like '500 GBytes', got {value!r}")
+    return int(match.group(1)) * TOR_BYTE_UNITS[match.group(2)]
+
+
+def _expect_absolute_path(value):
+    if not ABSOLUTE_PATH.match(value) or "/../" in value + "/" or "/./" in value + "/":
+        raise ValueError(f"expected an absolute path without spaces, '.' or '..', got {value!r}")
+    return value
+
+
+def _expect_port(value, allow_zero=False):
+    low = 0 if allow_zero else 1
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= 65535:
+        expected = "0 (off) or a port 1-65535" if allow_zero else "a port 1-65535"
+        raise ValueError(f"expected {expected}, got {value!r}")
+    return value
+
+
+class Settings(BaseModel):
+    """Everything torjail needs to know about one relay host, in the order the README documents it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    host_name: str
+
+    # Relay identity
+    relay_nickname: str
+    relay_contact: str
+    public_ipv4: str
+    public_ipv6: str | None = None
+    or_port: int = 9001
+    dir_port: int = 9030
+
+    # Exit or not
+    exit_relay: bool = False
+    exit_policy: list[str] = []
+    exit_notice: bool = False
+
+    # Traffic: accounting and bandwidth
+    accounting_max: str | None = None
+    accounting_start: str = "month 1 00:00"
+    accounting_rule: Literal["sum", "max", "in", "out"] = "sum"
+    bandwidth_rate: str | None = None
+    bandwidth_burst: str | None = None
+
+    # Jail
+    jail_name: str = "tor"
+    jail_interface: str = "lo1"
+    jail_ip: str = "10.0.0.1"
+    jail_root: str = "/var/jails/tor"
+    jail_release: str = "14.3-RELEASE"
+    jail_arch: Literal["amd64", "arm64"] = "amd64"
+    release_mirror: str = "https://download.freebsd.org/releases"
+    pkg_branch: Literal["quarterly", "latest"] = "quarterly"
+
+    # Encrypted image (the vault)
+    image_path: str = "/var/jails/tor.img"
+    image_size: str = "8G"
+    md_unit: int = 10
+    geli_cipher: Literal["AES-XTS", "AES-CBC", "Camellia-CBC"] = "AES-XTS"
+    geli_key_length: Literal[128, 256] = 256
+    geli_sector_size: Literal[512, 1024, 2048, 4096, 8192] = 4096
+    geli_passphrase_env: str = "TORJAIL_GELI_PASSPHRASE"
+    geli_passphrase_command: list[str] | None = None
+
+    # Swap
+    swap_devices: Literal["detect"] | list[str] = "detect"
+    swap_file_size: str | None = None
+
+    # Firewall
+    ext_if: str = "detect"
+    ssh_port: int = 22
+    admin_networks: list[str] = ["0.0.0.0/0", "::/0"]
+    ssh_max_connections: int = 10
+    ssh_connection_rate: str = "15/60"
+    pf_rollback_seconds: int = 90
+
+    @field_validator("relay_nickname")
+    @classmethod
+    def _nickname(cls, value):
+        if not NICKNAME.match(value):
+            raise ValueError(f"expected 1-19 letters or digits (tor's rule), got {value!r}")
+        return value
+
+    @field_validator("relay_contact")
+    @classmethod
+    def _contact(cls, value):
+        if not value.strip() or any(c in value for c in "\r\n\0"):
+            raise ValueError("expected a non-empty single line (an e-mail address or ContactInfo string)")
+        return value
+
+    @field_validator("public_ipv4")
+    @classmethod
+    def _public_ipv4(cls, value):
+        try:
+            address = ipaddress.IPv4Address(value)
+        except ValueError:
+            raise ValueError(f"expected the server's public IPv4 address like 203.0.113.10, got {value!r}") from None
+        if any(address in net for net in NOT_PUBLIC_V4):
+            raise ValueError(f"expected a public IPv4 address, got {value} (private, loopback or reserved)")
+        return value
+
+    @field_validator("public_ipv6")
+    @classmethod
+    def _public_ipv6(cls, value):
+        if value is None:
+            return value
+        try:
+            address = ipaddress.IPv6Address(value)
+        except ValueError:
+            raise ValueError(f"expected an IPv6 address like 2001:db8::10, or None, got {value!r}") from None
+        if address.is_link_local or address.is_loopback or address.is_multicast or address.is_unspecified \
+                or address in ipaddress.ip_network("fc00::/7"):
+            raise ValueError(f"expected a global IPv6 address, got {value} (link-local, unique-local or reserved)")
+        return str(address)
+
+    @field_validator("or_port", "ssh_port")
+    @classmethod
+    def _port(cls, value):
+        return _expect_port(value)
+
+    @field_validator("dir_port")
+    @classmethod
+    def _dir_port(cls, value):
+        return _expect_port(value, allow_zero=True)
+
+    @field_validator("exit_policy")
+    @classmethod
+    def _exit_policy(cls, value):
+        for line in value:
+            if not re.match(r"^(accept|reject|accept6|reject6) \S+$", line):
+                raise ValueError(f"expected lines like 'accept *:443' or 'reject *:*', got {line!r}")
+        return value
+
+    @field_validator("accounting_max", "bandwidth_rate", "bandwidth_burst")
+    @classmethod
+    def _tor_amount(cls, value):
+        if value is not None:
+            parse_tor_amount(value)
+        return value
+
+    @field_validator("accounting_start")
+    @classmethod
+    def _accounting_start(cls, value):
+        match = ACCOUNTING_START.match(value)
+        expected = "'day HH:MM', 'week D HH:MM' (D 1-7) or 'month D HH:MM' (D 1-28)"
+        if not match:
+            raise ValueError(f"expected {expected}, got {value!r}")
+        period, day, hour, minute = match.groups()
+        day_range = {"day": None, "week": (1, 7), "month": (1, 28)}[period]
+        if (day is None) != (day_range is None) or (day_range and not day_range[0] <= int(day) <= day_range[1]):
+            raise ValueError(f"expected {expected}, got {value!r}")
+        if int(hour) > 23 or int(minute) > 59:
+            raise ValueError(f"expected a time of day HH:MM (00:00-23:59), got {value!r}")
+        return value
+
+    @field_validator("jail_name")
+    @classmethod
+    def _jail_name(cls, value):
+        if not JAIL_NAME.match(value):
+            raise ValueError(f"expected a lowercase name (letters, digits, _; starting with a letter), got {value!r}")
+        return value
+
+    @field_validator("jail_interface")
+    @classmethod
+    def _jail_interface(cls, value):
+        if not re.match(r"^lo[1-9][0-9]*$", value):
+            raise ValueError(f"expected a cloned loopback interface like lo1 (not lo0), got {value!r}")
+        return value
+
+    @field_validator("jail_ip")
+    @classmethod
+    def _jail_ip(cls, value):
+        try:
+            address = ipaddress.IPv4Address(value)
+        except ValueError:
+            raise ValueError(f"expected a private IPv4 address like 10.0.0.1, got {value!r}") from None
+        if not any(address in net for net in PRIVATE_V4):
+            raise ValueError(f"expected a private IPv4 address (10/8, 172.16/12, 192.168/16), got {value}")
+        return value
+
+    @field_validator("jail_root", "image_path")
+    @classmethod
+    def _path(cls, value):
+        return _expect_absolute_path(value)
+
+    @field_validator("jail_release")
+    @classmethod
+    def _release(cls, value):
+        match = RELEASE.match(value)
+        if not match or int(match.group(1)) < 14:
+            raise ValueError(f"expected a FreeBSD release 14.0 or later like 14.3-RELEASE, got {value!r}")
+        return value
+
+    @field_validator("release_mirror")
+    @classmethod
+    def _mirror(cls, value):
+        if not re.match(r"^(https?|ftp)://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~/-]*)?$", value):
+            raise ValueError(f"expected an http(s) URL like https://download.freebsd.org/releases, got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("image_size")
+    @classmethod
+    def _image_size(cls, value):
+        size = parse_size(value)
+        if not MIN_IMAGE_BYTES <= size <= MAX_IMAGE_BYTES:
+            raise ValueError(f"expected a size from 2G to 2T (a base system needs 2G), got {value!r}")
+        return value
+
+    @field_validator("md_unit")
+    @classmethod
+    def _md_unit(cls, value):
+        if not 0 <= value <= 99:
+            raise ValueError(f"expected an md unit number 0-99, got {value!r}")
+        return value
+
+    @field_validator("geli_passphrase_env")
+    @classmethod
+    def _passphrase_env(cls, value):
+        if not ENV_NAME.match(value):
+            raise ValueError(f"expected the NAME of an environment variable (not the passphrase), got a bad name")
+        return value
+
+    @field_validator("geli_passphrase_command")
+    @classmethod
+    def _passphrase_command(cls, value):
+        if value is not None and (not value or not all(value)):
+            raise ValueError("expected a command as a list of words, like ['pass', 'show', 'torjail/relay1']")
+        return value
+
+    @field_validator("swap_devices")
+    @classmethod
+    def _swap_devices(cls, value):
+        if value != "detect":
+            for device in value:
+                if not re.match(r"^/dev/[A-Za-z0-9/._-]+$", device) or device.endswith(".eli"):
+                    raise ValueError(f"expected 'detect' or a list of plain swap devices like /dev/ada0p3, got {device!r}")
+        return value
+
+    @field_validator("swap_file_size")
+    @classmethod
+    def _swap_file_size(cls, value):
+        if value is not None:
+            parse_size(value)
+        return value
+
+    @field_validator("ext_if")
+    @classmethod
+    def _ext_if(cls, value):
+        if value != "detect" and not INTERFACE.match(value):
+            raise ValueError(f"expected 'detect' or an interface name like vtnet0 or igb0, got {value!r}")
+        return value
+
+    @field_validator("admin_networks")
+    @classmethod
+    def _admin_networks(cls, value):
+        if not value:
+            raise ValueError("expected at least one network allowed to reach sshd, like 198.51.100.0/24")
+        for network in value:
+            try:
+                ipaddress.ip_network(network)
+            except ValueError:
+                raise ValueError(f"expected networks like 198.51.100.0/24 or 2001:db8::/48, got {network!r}") from None
+        return value
+
+    @field_validator("ssh_max_connections")
+    @classmethod
+    def _max_connections(cls, value):
+        if not 1 <= value <= 1000:
+            raise ValueError(f"expected a number of simultaneous connections 1-1000, got {value!r}")
+        return value
+
+    @field_validator("ssh_connection_rate")
+    @classmethod
+    def _rate(cls, value):
+        if not RATE.match(value):
+            raise ValueError(f"expected connections/seconds like 15/60, got {value!r}")
+        return value
+
+    @field_validator("pf_rollback_seconds")
+    @classmethod
+    def _rollback(cls, value):
+        if not 15 <= value <= 900:
+            raise ValueError(f"expected 15-900 seconds before a firewall change rolls back, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _cross_checks(self):
+        problems = []
+        ports = {"or_port": self.or_port, "dir_port": self.dir_port, "ssh_port": self.ssh_port}
+        seen = {}
+        for name, port in ports.items():
+            if port and port in seen:
+                problems.append((name, f"expected a port different from {seen[port]} ({port})"))
+            seen.setdefault(port, name)
+        if self.jail_ip == self.public_ipv4:
+            problems.append(("jail_ip", "expected a private address apart from the public network"))
+        if self.exit_notice and not self.exit_relay:
+            problems.append(("exit_notice", "expected False unless exit_relay is True (the notice is for exits)"))
+        if self.exit_notice and not self.dir_port:
+            problems.append(("exit_notice", "expected a dir_port: the notice page is served on the DirPort"))
+        if self.exit_policy and not self.exit_relay:
+            problems.append(("exit_policy", "expected [] unless exit_relay is True"))
+        if self.bandwidth_burst and not self.bandwidth_rate:
+            problems.append(("bandwidth_burst", "expected bandwidth_rate to be set as well"))
+        if self.bandwidth_burst and self.bandwidth_rate and \
+                parse_tor_amount(self.bandwidth_burst) < parse_tor_amount(self.bandwidth_rate):
+            problems.append(("bandwidth_burst", f"expected at least bandwidth_rate ({self.bandwidth_rate})"))
+        root = self.jail_root.rstrip("/") + "/"
+        if self.image_path.startswith(root):
+            problems.append(("image_path", f"expected a path outside jail_root ({self.jail_root}): "
+                                           "the image holds the jail root"))
+        if problems:
+            raise ValueError(problems)
+        return self
+
+    @property
+    def ipv6(self):
+        return self.public_ipv6 is not None
+
+    @property
+    def accounting(self):
+        return self.accounting_max is not None
+
+    @property
+    def md_device(self):
+        return f"md{self.md_unit}"
+
+    @property
+    def eli_device(self):
+        return f"md{self.md_unit}.eli"
+
+    @property
+    def base_url(self):
+        return f"{self.release_mirror}/{self.jail_arch}/{self.jail_release}"
+
+    @property
+    def image_bytes(self):
+        return parse_size(self.image_size)
+
+    @property
+    def ssh_rate_parts(self):
+        connections, seconds = RATE.match(self.ssh_connection_rate).groups()
+        return int(connections), int(seconds)
+
+
+SETTING_NAMES = [name for name in Settings.model_fields if name != "host_name"]
+
+
+def _format_problem(host_name, setting, message):
+    return f"{host_name}: setting '{setting}': {message}"
+
+
+def _problems_from(host_name, error):
+    problems = []
+    for item in error.errors():
+        loc = [str(part) for part in item["loc"]]
+        ctx = item.get("ctx") or {}
+        inner = ctx.get("error")
+        if isinstance(inner, ValueError) and isinstance(inner.args[0], list):
+            problems += [_format_problem(host_name, name, message) for name, message in inner.args[0]]
+            continue
+        setting = loc[0] if loc else "?"
+        if item["type"] == "missing":
+            message = "is required and has no default; set it in inventory.py or group_data"
+        elif item["type"] == "extra_forbidden":
+            message = "is not a torjail setting (a typo?); see group_data/all.py for the list"
+        elif isinstance(inner, ValueError):
+            message = str(inner)
+        else:
+            message = f"expected {_expected_from(item)}, got {item.get('input')!r}"
+        problems.append(_format_problem(host_name, setting, message))
+    return problems
+
+
+def _expected_from(item):
+    """Turn pydantic's type errors into the words an operator expects ('expected True or False')."""
+    kind = item["type"]
+    if kind.startswith("bool"):
+        return "True or False"
+    if kind.startswith("int"):
+        return "a whole number"
+    if kind.startswith("string"):
+        return "a string"
+    if kind.startswith("list"):
+        return "a list"
+    if kind == "literal_error":
+        return "one of " + item["ctx"]["expected"]
+    return item["msg"].lower()
+
+
+def build_settings(host_name, data):
+    """Validate one host's data (a dict) into Settings, or raise SettingsError naming host and settings."""
+    values = {key: value for key, value in data.items() if not key.startswith(PYINFRA_DATA_PREFIXES)}
+    try:
+        return Settings(host_name=host_name, **values)
+    except ValidationError as error:
+        raise SettingsError(_problems_from(host_name, error)) from None
+
+
+def settings_for(host):
+    """Settings of a pyinfra host, validated once per host and cached on it."""
+    cached = host.data.get("_torjail_settings")
+    if cached is None:
+        cached = build_settings(host.name, host.data.dict())
+        host.data._torjail_settings = cached
+    return cached
+
+
+def settings_for_inventory(inventory):
+    """Settings of every host of a pyinfra inventory; all problems of all hosts are reported together."""
+    result, problems = {}, []
+    for host in inventory:
+        try:
+            result[host.name] = build_settings(host.name, host.data.dict())
+        except SettingsError as error:
+            problems += error.problems
+    if problems:
+        raise SettingsError(problems)
+    return result
+
+
+def load_inventory(path):
+    """Load an inventory file (and the group_data beside it and in the current directory) as pyinfra's CLI does."""
+    from pyinfra.api import State
+    from pyinfra.context import ctx_state
+    from pyinfra_cli.inventory import make_inventory
+
+    state = State(check_for_changes=False)
+    state.cwd = os.getcwd()
+    with ctx_state.use(state):
+        return make_inventory(str(path), cwd=state.cwd)
