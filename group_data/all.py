@@ -49,8 +49,8 @@ swap_file_size = None              # e.g. "2G": add an encrypted swap file when 
 
 # --- Firewall -----------------------------------------------------------------------------------------------
 ext_if = "detect"                  # "detect" (interface of the default route) or a name like vtnet0
-ssh_port = 22                      # sshd port the firewall lets in
+sshd_port = 22                      # sshd port the firewall lets in
 admin_networks = ["0.0.0.0/0", "::/0"]  # who may reach sshd; narrow this to your own networks
-ssh_max_connections = 10           # simultaneous sshd connections per source before it is blocked
-ssh_connection_rate = "15/60"      # new connections/seconds per source before it lands in <bruteforce>
+sshd_max_connections = 10           # simultaneous sshd connections per source before it is blocked
+sshd_connection_rate = "15/60"      # new connections/seconds per source before it lands in <bruteforce>
 pf_rollback_seconds = 90           # a new ruleset rolls back by itself unless SSH still works within this time

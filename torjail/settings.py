@@ -134,10 +134,10 @@ class Settings(BaseModel):
 
     # Firewall
     ext_if: str = "detect"
-    ssh_port: int = 22
+    sshd_port: int = 22
     admin_networks: list[str] = ["0.0.0.0/0", "::/0"]
-    ssh_max_connections: int = 10
-    ssh_connection_rate: str = "15/60"
+    sshd_max_connections: int = 10
+    sshd_connection_rate: str = "15/60"
     pf_rollback_seconds: int = 90
 
     @field_validator("relay_nickname")
@@ -179,7 +179,7 @@ class Settings(BaseModel):
             raise ValueError(f"expected a global IPv6 address, got {value} (link-local, unique-local or reserved)")
         return str(address)
 
-    @field_validator("or_port", "ssh_port")
+    @field_validator("or_port", "sshd_port")
     @classmethod
     def _port(cls, value):
         return _expect_port(value)
@@ -328,14 +328,14 @@ class Settings(BaseModel):
                 raise ValueError(f"expected networks like 198.51.100.0/24 or 2001:db8::/48, got {network!r}") from None
         return value
 
-    @field_validator("ssh_max_connections")
+    @field_validator("sshd_max_connections")
     @classmethod
     def _max_connections(cls, value):
         if not 1 <= value <= 1000:
             raise ValueError(f"expected a number of simultaneous connections 1-1000, got {value!r}")
         return value
 
-    @field_validator("ssh_connection_rate")
+    @field_validator("sshd_connection_rate")
     @classmethod
     def _rate(cls, value):
         if not RATE.match(value):
@@ -352,7 +352,7 @@ class Settings(BaseModel):
     @model_validator(mode="after")
     def _cross_checks(self):
         problems = []
-        ports = {"or_port": self.or_port, "dir_port": self.dir_port, "ssh_port": self.ssh_port}
+        ports = {"or_port": self.or_port, "dir_port": self.dir_port, "sshd_port": self.sshd_port}
         seen = {}
         for name, port in ports.items():
             if port and port in seen:
@@ -404,8 +404,8 @@ class Settings(BaseModel):
         return parse_size(self.image_size)
 
     @property
-    def ssh_rate_parts(self):
-        connections, seconds = RATE.match(self.ssh_connection_rate).groups()
+    def sshd_rate_parts(self):
+        connections, seconds = RATE.match(self.sshd_connection_rate).groups()
         return int(connections), int(seconds)
 
 

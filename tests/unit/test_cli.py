@@ -1,0 +1,83 @@
+"""`python -m torjail check` and `render`, end to end through their command line."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "torjail", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_check_accepts_the_example_inventory():
+    result = run("check", "inventory.py")
+    assert result.returncode == 0, result.stderr
+    assert "relay1.example.org: ok" in result.stdout and "relay2.example.org: ok" in result.stdout
+
+
+def test_check_rejects_bad_settings_naming_host_and_setting(tmp_path):
+    inventory = tmp_path / "inventory.py"
+    inventory.write_text(
+        'relays = [("good.example", {"relay_nickname": "Good", "relay_contact": "c", "public_ipv4": "198.51.100.1"}),\n'
+        '          ("bad.example", {"relay_nickname": "not ok!", "relay_contact": "c", "public_ipv4": "10.0.0.5"})]\n')
+    result = run("check", str(inventory))
+    assert result.returncode == 1
+    assert "bad.example: setting 'relay_nickname': expected 1-19 letters or digits" in result.stderr
+    assert "bad.example: setting 'public_ipv4': expected a public IPv4 address" in result.stderr
+    assert "good.example" not in result.stderr
+
+
+def test_check_reports_a_missing_inventory(tmp_path):
+    result = run("check", str(tmp_path / "nope.py"))
+    assert result.returncode == 1 and "inventory file not found" in result.stderr
+
+
+def test_check_rejects_a_torrc_tor_refuses(tmp_path):
+    """A broken template is caught by the real tor, and reported with host and path."""
+    (tmp_path / "templates").mkdir()
+    for template in (ROOT / "templates").iterdir():
+        text = template.read_text()
+        if template.name == "torrc.j2":
+            text += "AccountingMaxKB 10\n"
+        (tmp_path / "templates" / template.name).write_text(text)
+    code = ("import sys, torjail.render as r, pathlib; r.TEMPLATE_DIR = pathlib.Path(sys.argv[1]); "
+            "from torjail.__main__ import main; sys.exit(main(['check', 'inventory.py']))")
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "templates")], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "relay1.example.org: /var/jails/tor/usr/local/etc/tor/torrc: " in result.stderr
+    assert "AccountingMaxKB" in result.stderr
+
+
+def test_render_writes_every_file_at_its_server_path(tmp_path):
+    result = run("render", "inventory.py", "--host", "relay2.example.org", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert written == [
+        "etc/jail.conf.d/tor.conf",
+        "etc/pf.conf",
+        "usr/local/etc/pkg/repos/FreeBSD.conf",
+        "var/jails/tor/etc/rc.conf",
+        "var/jails/tor/usr/local/etc/pkg/repos/FreeBSD.conf",
+        "var/jails/tor/usr/local/etc/tor/tor-exit-notice.html",
+        "var/jails/tor/usr/local/etc/tor/torrc",
+    ]
+    assert 'ext_if = "igb0"' in (tmp_path / "etc/pf.conf").read_text()
+    assert "ExitRelay 1" in (tmp_path / "var/jails/tor/usr/local/etc/tor/torrc").read_text()
+
+
+def test_render_with_detected_interface_says_what_it_previewed(tmp_path):
+    result = run("render", "inventory.py", "--host", "relay1.example.org", "--out", str(tmp_path))
+    assert result.returncode == 0
+    assert "ext_if is 'detect': previewed with vtnet0" in result.stderr
+    result = run("render", "inventory.py", "--host", "relay1.example.org", "--out", str(tmp_path), "--ext-if", "em0")
+    assert 'ext_if = "em0"' in (tmp_path / "etc/pf.conf").read_text()
+
+
+def test_render_unknown_host(tmp_path):
+    result = run("render", "inventory.py", "--host", "nope", "--out", str(tmp_path))
+    assert result.returncode == 2 and "relay1.example.org" in result.stderr
+    assert not any(tmp_path.iterdir())

@@ -1,0 +1,140 @@
+"""Settings: bad input gives one clear error naming the host, the setting and what is expected."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from torjail.settings import SETTING_NAMES, Settings, SettingsError, build_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+GOOD = {
+    "relay_nickname": "GoodRelay",
+    "relay_contact": "ops@example.org",
+    "public_ipv4": "203.0.113.10",
+}
+
+BAD_INPUTS = [
+    # (overrides, setting named in the error, fragment of what is expected)
+    ({"relay_nickname": "bad name"}, "relay_nickname", "1-19 letters or digits"),
+    ({"relay_nickname": "A" * 20}, "relay_nickname", "1-19 letters or digits"),
+    ({"relay_nickname": ""}, "relay_nickname", "1-19 letters or digits"),
+    ({"relay_contact": "  "}, "relay_contact", "non-empty single line"),
+    ({"relay_contact": "a\nb"}, "relay_contact", "non-empty single line"),
+    ({"public_ipv4": "10.1.2.3"}, "public_ipv4", "public IPv4 address"),
+    ({"public_ipv4": "127.0.0.1"}, "public_ipv4", "public IPv4 address"),
+    ({"public_ipv4": "203.0.113"}, "public_ipv4", "203.0.113.10"),
+    ({"public_ipv4": "relay.example.org"}, "public_ipv4", "public IPv4 address"),
+    ({"public_ipv6": "fe80::1"}, "public_ipv6", "global IPv6 address"),
+    ({"public_ipv6": "2001:db8::g"}, "public_ipv6", "IPv6 address"),
+    ({"or_port": 0}, "or_port", "port 1-65535"),
+    ({"or_port": 70000}, "or_port", "port 1-65535"),
+    ({"or_port": "9001"}, "or_port", "whole number"),
+    ({"dir_port": -1}, "dir_port", "0 (off) or a port"),
+    ({"dir_port": 9001}, "dir_port", "different from or_port"),
+    ({"sshd_port": 9030}, "sshd_port", "different from dir_port"),
+    ({"exit_relay": "yes"}, "exit_relay", "True or False"),
+    ({"exit_notice": True}, "exit_notice", "unless exit_relay is True"),
+    ({"exit_policy": ["accept *:443"]}, "exit_policy", "unless exit_relay is True"),
+    ({"exit_relay": True, "exit_policy": ["allow all"]}, "exit_policy", "accept *:443"),
+    ({"exit_relay": True, "exit_notice": True, "dir_port": 0}, "exit_notice", "dir_port"),
+    ({"accounting_max": "500GB"}, "accounting_max", "tor's units"),
+    ({"accounting_max": "500 GiB"}, "accounting_max", "tor's units"),
+    ({"accounting_start": "month 31 00:00"}, "accounting_start", "month D HH:MM"),
+    ({"accounting_start": "week 1 25:00"}, "accounting_start", "00:00-23:59"),
+    ({"accounting_start": "day 1 10:00"}, "accounting_start", "day HH:MM"),
+    ({"accounting_start": "yearly"}, "accounting_start", "month D HH:MM"),
+    ({"accounting_rule": "both"}, "accounting_rule", "'sum'"),
+    ({"bandwidth_burst": "2 MBytes"}, "bandwidth_burst", "bandwidth_rate to be set"),
+    ({"bandwidth_rate": "2 MBytes", "bandwidth_burst": "1 MBytes"}, "bandwidth_burst", "at least bandwidth_rate"),
+    ({"jail_name": "Tor Jail"}, "jail_name", "lowercase name"),
+    ({"jail_interface": "lo0"}, "jail_interface", "cloned loopback"),
+    ({"jail_ip": "8.8.8.8"}, "jail_ip", "private IPv4"),
+    ({"jail_ip": "10.0.0.999"}, "jail_ip", "private IPv4"),
+    ({"jail_root": "var/jails/tor"}, "jail_root", "absolute path"),
+    ({"jail_root": "/var/jails/../tor"}, "jail_root", "absolute path"),
+    ({"jail_release": "13.2-RELEASE"}, "jail_release", "14.0 or later"),
+    ({"jail_release": "14.3"}, "jail_release", "14.3-RELEASE"),
+    ({"jail_arch": "i386"}, "jail_arch", "'amd64'"),
+    ({"release_mirror": "download.freebsd.org"}, "release_mirror", "http(s) URL"),
+    ({"pkg_branch": "main"}, "pkg_branch", "'quarterly'"),
+    ({"image_path": "/var/jails/tor/tor.img"}, "image_path", "outside jail_root"),
+    ({"image_size": "1G"}, "image_size", "from 2G to 2T"),
+    ({"image_size": "8 GB"}, "image_size", "size like 8G"),
+    ({"image_size": "3T"}, "image_size", "from 2G to 2T"),
+    ({"md_unit": 100}, "md_unit", "0-99"),
+    ({"geli_cipher": "AES-GCM"}, "geli_cipher", "'AES-XTS'"),
+    ({"geli_key_length": 512}, "geli_key_length", "128 or 256"),
+    ({"geli_sector_size": 3000}, "geli_sector_size", "4096"),
+    ({"geli_passphrase_env": "hunter2 is my passphrase"}, "geli_passphrase_env", "NAME of an environment variable"),
+    ({"geli_passphrase_command": "pass show x"}, "geli_passphrase_command", "a list"),
+    ({"swap_devices": ["/dev/ada0p3.eli"]}, "swap_devices", "plain swap devices"),
+    ({"swap_devices": "auto"}, "swap_devices", "'detect'"),
+    ({"swap_file_size": "lots"}, "swap_file_size", "size like 8G"),
+    ({"ext_if": "eth 0"}, "ext_if", "interface name"),
+    ({"admin_networks": []}, "admin_networks", "at least one network"),
+    ({"admin_networks": ["198.51.100.0/33"]}, "admin_networks", "198.51.100.0/24"),
+    ({"sshd_max_connections": 0}, "sshd_max_connections", "1-1000"),
+    ({"sshd_connection_rate": "15 per minute"}, "sshd_connection_rate", "15/60"),
+    ({"pf_rollback_seconds": 5}, "pf_rollback_seconds", "15-900"),
+    ({"relay_nicknam": "Typo"}, "relay_nicknam", "not a torjail setting"),
+]
+
+
+@pytest.mark.parametrize("overrides, setting, expected", BAD_INPUTS, ids=[f"{s}-{i}" for i, (_, s, _) in enumerate(BAD_INPUTS)])
+def test_bad_input_names_host_and_setting(overrides, setting, expected):
+    with pytest.raises(SettingsError) as caught:
+        build_settings("relay9.example.org", {**GOOD, **overrides})
+    assert any(
+        problem.startswith(f"relay9.example.org: setting '{setting}': ") and expected in problem
+        for problem in caught.value.problems
+    ), caught.value.problems
+
+
+@pytest.mark.parametrize("missing", ["relay_nickname", "relay_contact", "public_ipv4"])
+def test_required_settings(missing):
+    data = {k: v for k, v in GOOD.items() if k != missing}
+    with pytest.raises(SettingsError) as caught:
+        build_settings("relay9", data)
+    assert caught.value.problems == [f"relay9: setting '{missing}': is required and has no default; "
+                                     "set it in inventory.py or group_data"]
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(SettingsError) as caught:
+        build_settings("relay9", {**GOOD, "or_port": 0, "jail_ip": "1.1.1.1", "image_size": "1G"})
+    assert len(caught.value.problems) == 3
+
+
+def test_connection_data_is_not_a_setting():
+    settings = build_settings("relay9", {**GOOD, "ssh_user": "root", "ssh_port": 2222, "_sudo": False})
+    assert settings.sshd_port == 22  # pyinfra's ssh_port is the connection; sshd_port the firewall
+
+
+def test_valid_settings_and_derived_values():
+    settings = build_settings("relay9", {**GOOD, "public_ipv6": "2001:DB8::10", "accounting_max": "10 GBytes"})
+    assert settings.public_ipv6 == "2001:db8::10"
+    assert settings.accounting and settings.ipv6
+    assert settings.eli_device == "md10.eli"
+    assert settings.image_bytes == 8 * 2**30
+    assert settings.base_url == "https://download.freebsd.org/releases/amd64/14.3-RELEASE"
+
+
+def test_group_data_holds_every_default_in_order():
+    """group_data/all.py documents every setting, in the model's (and README's) order, with the model's default."""
+    tree = ast.parse((ROOT / "group_data/all.py").read_text())
+    assigned = {node.targets[0].id: ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)}
+    text = (ROOT / "group_data/all.py").read_text()
+    documented = [name for name in SETTING_NAMES if f"\n{name} = " in text or f"\n# {name} = " in text]
+    assert documented == SETTING_NAMES
+    positions = [text.index(f"{name} = ") for name in SETTING_NAMES]
+    assert positions == sorted(positions)
+    for name, value in assigned.items():
+        assert Settings.model_fields[name].default == value, name
+
+
+def test_readme_documents_every_setting_in_order():
+    readme = (ROOT / "README.md").read_text()
+    positions = [readme.find(f"| `{name}` |") for name in SETTING_NAMES]
+    assert -1 not in positions, [n for n, p in zip(SETTING_NAMES, positions) if p == -1]
+    assert positions == sorted(positions)

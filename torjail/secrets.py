@@ -1,0 +1,78 @@
+"""Where the GELI passphrase comes from: an environment variable, a command (a password manager), or a prompt.
+
+The passphrase only ever lives in this process's memory and goes to the server on a command's standard input.
+It is never logged, never part of a command line, and never written to disk by torjail.
+"""
+
+import getpass
+import os
+import subprocess
+import sys
+
+
+class PassphraseError(RuntimeError):
+    """No usable passphrase for a host; the message names the host and the source, never the secret."""
+
+
+class Passphrase:
+    """A secret string whose repr and str hide it, so no log line or traceback can print it by accident."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value):
+        self._value = value
+
+    def reveal(self):
+        return self._value
+
+    def __repr__(self):
+        return "Passphrase(****)"
+
+    __str__ = __repr__
+
+
+_CACHE = {}
+
+
+def _validated(host_name, source, value):
+    value = value.rstrip("\n")
+    if not value:
+        raise PassphraseError(f"{host_name}: the GELI passphrase from {source} is empty")
+    if "\n" in value or "\r" in value or "\0" in value:
+        raise PassphraseError(f"{host_name}: the GELI passphrase from {source} spans several lines; "
+                              "geli reads only the first line of standard input")
+    return Passphrase(value)
+
+
+def _from_command(settings):
+    command = settings.geli_passphrase_command
+    source = f"geli_passphrase_command ({command[0]})"
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise PassphraseError(f"{settings.host_name}: {source} could not run: {type(error).__name__}") from None
+    if result.returncode != 0:
+        raise PassphraseError(f"{settings.host_name}: {source} exited {result.returncode}")
+    return _validated(settings.host_name, source, result.stdout.split("\n", 1)[0])
+
+
+def geli_passphrase(settings, environ=None, interactive=None):
+    """The host's GELI passphrase: the environment variable named in the settings, else the command, else a prompt."""
+    if settings.host_name in _CACHE:
+        return _CACHE[settings.host_name]
+    environ = os.environ if environ is None else environ
+    interactive = sys.stdin.isatty() if interactive is None else interactive
+    name = settings.geli_passphrase_env
+    if environ.get(name):
+        secret = _validated(settings.host_name, f"environment variable {name}", environ[name])
+    elif settings.geli_passphrase_command:
+        secret = _from_command(settings)
+    elif interactive:
+        secret = _validated(settings.host_name, "the prompt",
+                            getpass.getpass(f"GELI passphrase for {settings.host_name}: "))
+    else:
+        raise PassphraseError(
+            f"{settings.host_name}: no GELI passphrase: set the environment variable {name}, "
+            "or the setting geli_passphrase_command, or run from a terminal to be prompted")
+    _CACHE[settings.host_name] = secret
+    return secret
