@@ -1,0 +1,384 @@
+"""GELI (geli(8)) encrypted providers, and the GELI metadata inside an image file.
+
+The jail root lives on GELI over an md unit. Two facts keep us from ever running `geli init` on an
+image that already holds data: the attached providers (`geli list`), and the image file's own last
+sector, read without attaching anything.
+
+Passphrases travel only on standard input (`-J -` / `-j -`, one `StringCommand(..., _stdin=...)` per
+command) and must be given as pyinfra `HiddenValue`s, so pyinfra prints `*MASKED*` wherever it
+records an operation's arguments.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import struct
+
+from pyinfra import host
+from pyinfra.api import (
+    FactBase,
+    FactProcessError,
+    HiddenValue,
+    OperationError,
+    OperationValueError,
+    QuoteString,
+    StringCommand,
+    operation,
+)
+
+from .md import MdDevices
+
+GELI_MAGIC = b"GEOM::ELI"
+METADATA_SECTOR = 512
+
+# opencrypto/cryptodev.h numbers, named as g_eli_algo2str() prints them.
+CIPHERS = {
+    2: "3DES-CBC",
+    3: "Blowfish-CBC",
+    11: "AES-CBC",
+    16: "NULL",
+    21: "CAMELLIA-CBC",
+    22: "AES-XTS",
+}
+
+# On-disk flags of struct g_eli_metadata (sys/geom/eli/g_eli.h), named as `geli list` prints them.
+DISK_FLAGS = {
+    0x001: "ONETIME",
+    0x002: "BOOT",
+    0x004: "W-DETACH",
+    0x008: "RW-DETACH",
+    0x010: "AUTH",
+    0x020: "READ-ONLY",
+    0x040: "NODELETE",
+    0x080: "GELIBOOT",
+    0x100: "GELIDISPLAYPASS",
+    0x200: "AUTORESIZE",
+}
+
+_DEVICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./-]*$")
+
+
+def device_name(device: str) -> str:
+    """Return a GEOM device name without /dev/ ("md0" for "/dev/md0")."""
+    name = device[len("/dev/") :] if device.startswith("/dev/") else device
+    if not _DEVICE.match(name) or name.endswith(".eli"):
+        raise OperationValueError(f"not a device to put GELI on: {device!r}")
+    return name
+
+
+def _passphrase_text(passphrase: HiddenValue) -> str:
+    if not isinstance(passphrase, HiddenValue):
+        raise OperationValueError(
+            "the GELI passphrase must be a pyinfra HiddenValue, so pyinfra never prints it",
+        )
+    text = passphrase.unmask()
+    if not text or "\n" in text or "\r" in text:
+        raise OperationValueError("the GELI passphrase must be one non-empty line (geli reads the first line only)")
+    return text
+
+
+class GeliProviders(FactBase):
+    """
+    Returns the attached GELI providers, from ``geli list``.
+
+    .. code:: python
+
+        {"md0.eli": {"state": "ACTIVE", "cipher": "AES-XTS", "key_length": 256,
+                     "sector_size": 4096, "flags": [], "consumer": "md0", "onetime": False,
+                     "version": 7}}
+
+    When geom_eli is not loaded (``geli: Command 'list' not available``) there are none: ``{}``.
+    """
+
+    def command(self) -> str:
+        # geli reports a missing geom_eli on stderr with exit 1; fold it into stdout to recognise it.
+        return "geli list 2>&1 || true"
+
+    def requires_command(self) -> str:
+        return "geli"
+
+    @staticmethod
+    def default() -> dict:
+        return {}
+
+    def process(self, output: list[str]) -> dict:
+        providers: dict[str, dict] = {}
+        geom: dict | None = None
+        section = None
+        item_name = None
+
+        for raw in output:
+            line = raw.rstrip()
+            if not line.strip():
+                continue
+            if line.startswith("geli:"):
+                if "not available" in line:
+                    return {}
+                raise FactProcessError(f"geli list failed: {line}")
+
+            stripped = line.strip()
+            if stripped in ("Providers:", "Consumers:"):
+                section = stripped[:-1].lower()
+                item_name = None
+                continue
+
+            key, sep, value = stripped.partition(":")
+            if not sep:
+                raise FactProcessError(f"unexpected line in geli list output: {line!r}")
+            value = value.strip()
+
+            if key == "Geom name":
+                geom = {
+                    "state": None,
+                    "cipher": None,
+                    "key_length": None,
+                    "sector_size": None,
+                    "flags": [],
+                    "consumer": None,
+                    "onetime": False,
+                    "version": None,
+                }
+                providers[value] = geom
+                section = None
+                continue
+            if geom is None:
+                raise FactProcessError(f"geli list output does not start with 'Geom name': {line!r}")
+
+            item = re.match(r"^\d+\.\s+Name$", key)
+            if item and section:
+                item_name = value
+                if section == "consumers" and geom["consumer"] is None:
+                    geom["consumer"] = value
+                continue
+
+            if section is None:
+                if key == "State":
+                    geom["state"] = value
+                elif key == "EncryptionAlgorithm":
+                    geom["cipher"] = value
+                elif key == "KeyLength":
+                    geom["key_length"] = int(value)
+                elif key == "Version":
+                    geom["version"] = int(value)
+                elif key == "Flags":
+                    flags = [flag.strip() for flag in value.split(",") if flag.strip()]
+                    geom["flags"] = [flag for flag in flags if flag != "NONE"]
+                    geom["onetime"] = "ONETIME" in geom["flags"]
+            elif section == "providers" and key == "Sectorsize" and item_name is not None:
+                if geom["sector_size"] is None:
+                    geom["sector_size"] = int(value)
+
+        return providers
+
+
+def decode_metadata(sector: bytes) -> dict | None:
+    """Decode struct g_eli_metadata from a provider's last sector; None without the GELI magic."""
+    if len(sector) < METADATA_SECTOR or sector[:16].rstrip(b"\0") != GELI_MAGIC:
+        return None
+    (version,) = struct.unpack_from("<I", sector, 16)
+    (flags,) = struct.unpack_from("<I", sector, 20)
+    if version == 0:
+        # version 0 has no md_aalgo field
+        ealgo, keylen, provsize, sectorsize = struct.unpack_from("<HHQI", sector, 24)
+        end = 24 + 2 + 2 + 8 + 4 + 1 + 4 + 64 + 384
+    else:
+        ealgo, keylen, _aalgo, provsize, sectorsize = struct.unpack_from("<HHHQI", sector, 24)
+        end = 24 + 2 + 2 + 2 + 8 + 4 + 1 + 4 + 64 + 384
+    checksum_ok = hashlib.md5(sector[:end], usedforsecurity=False).digest() == sector[end : end + 16]
+    names = [name for bit, name in DISK_FLAGS.items() if flags & bit]
+    return {
+        "version": version,
+        "cipher": CIPHERS.get(ealgo, f"unknown({ealgo})"),
+        "key_length": keylen,
+        "sector_size": sectorsize,
+        "provider_size": provsize,
+        "flags": names,
+        "onetime": "ONETIME" in names,
+        "checksum_ok": checksum_ok,
+    }
+
+
+class GeliImage(FactBase):
+    """
+    Returns what an image file holds, read on the server without attaching anything.
+
+    + path: absolute path of the image file
+
+    .. code:: python
+
+        {"state": "geli", "size": 2147483648, "md_unit": "md0", "cipher": "AES-XTS",
+         "key_length": 256, "sector_size": 4096, "version": 7, "flags": [], "onetime": False,
+         "provider_size": 2147483648, "checksum_ok": True}
+
+    ``state`` is ``"absent"`` (no such file), ``"geli"`` (the last 512-byte sector starts with the
+    GELI magic ``GEOM::ELI``: metadata present) or ``"unknown"`` (something exists without GELI
+    metadata). ``md_unit`` names the md unit backing the file, if any. The last sector is read with
+    dd and od; the size with ``stat -f %z`` (FreeBSD's stat). With no output at all the fact says
+    ``"unknown"``: an image we could not read is never taken for a missing one.
+    """
+
+    def command(self, path: str) -> StringCommand:
+        # process() runs on the same instance and needs the path to pick the md unit backing it.
+        self.path = path
+        p = QuoteString(path)
+        return StringCommand(
+            "if [ -f", p, "]; then",
+            "size=$(stat -f %z", p, ") &&",
+            'echo "size $size" &&',
+            'if [ "$size" -ge 512 ]; then',
+            "echo sector;",
+            "dd", StringCommand("if=", p, _separator=""),
+            "bs=512 skip=$((size / 512 - 1)) count=1 2>/dev/null | od -An -v -t x1;",
+            "fi &&",
+            "echo units && mdconfig -l -v;",
+            "elif [ -e", p, "]; then echo other;",
+            "else echo absent; fi",
+        )
+
+    @staticmethod
+    def default() -> dict:
+        return _image("unknown")
+
+    def process(self, output: list[str]) -> dict:
+        lines = [line for line in output if line.strip()]
+        if not lines:
+            return self.default()
+        if lines[0].strip() == "absent":
+            return _image("absent")
+        if lines[0].strip() == "other":
+            return _image("unknown")
+
+        size = None
+        hex_bytes: list[str] = []
+        unit_lines: list[str] = []
+        part = None
+        for line in lines:
+            word = line.strip()
+            if word.startswith("size "):
+                size = int(word.split()[1])
+            elif word in ("sector", "units"):
+                part = word
+            elif part == "sector":
+                hex_bytes.extend(word.split())
+            elif part == "units":
+                unit_lines.append(line)
+            else:
+                raise FactProcessError(f"unexpected line in image probe output: {line!r}")
+
+        sector = bytes(int(byte, 16) for byte in hex_bytes)
+        metadata = decode_metadata(sector)
+        result = _image("geli" if metadata else "unknown", size)
+        if metadata:
+            result.update(metadata)
+
+        units = MdDevices().process(unit_lines)
+        path = getattr(self, "path", None)
+        result["md_unit"] = next((name for name, unit in sorted(units.items()) if unit["file"] == path), None)
+        return result
+
+
+def _image(state: str, size: int | None = None) -> dict:
+    return {"state": state, "size": size, "md_unit": None}
+
+
+@operation()
+def initialized(
+    device: str,
+    passphrase: HiddenValue,
+    cipher: str = "AES-XTS",
+    key_length: int = 256,
+    sector_size: int = 4096,
+    backup: str = "none",
+    trim: bool = True,
+):
+    """
+    Write new GELI metadata on a device, refusing any device that already carries GELI metadata.
+
+    + device: provider to encrypt (``"md0"`` or ``"/dev/md0"``)
+    + passphrase: ``HiddenValue`` holding the passphrase, sent on standard input only (``-J -``)
+    + cipher: encryption algorithm (``-e``)
+    + key_length: key length in bits (``-l``)
+    + sector_size: sector size of the encrypted provider (``-s``)
+    + backup: where geli puts a metadata backup (``-B``); ``"none"`` keeps none on the server
+    + trim: pass TRIM through; ``False`` adds ``-T`` (hides how much of the image is used)
+
+    A device with an attached ``.eli`` provider, or an md unit whose image file carries GELI
+    metadata (``GeliImage``), stops the deploy with an error: ``geli init`` would destroy its keys.
+
+    **Example:**
+
+    .. code:: python
+
+        geli.initialized("md0", passphrase=HiddenValue(secret), key_length=256, sector_size=4096)
+    """
+    name = device_name(device)
+    secret = _passphrase_text(passphrase)
+
+    providers = host.get_fact(GeliProviders)
+    for provider, info in providers.items():
+        if provider == f"{name}.eli" or info.get("consumer") == name:
+            raise OperationError(f"{name} already carries GELI metadata ({provider} is attached); refusing geli init")
+
+    unit = host.get_fact(MdDevices).get(name)
+    if unit and unit["file"]:
+        image = host.get_fact(GeliImage, path=unit["file"])
+        if image["state"] == "geli":
+            raise OperationError(
+                f"{unit['file']} (attached as {name}) already carries GELI metadata; refusing geli init",
+            )
+
+    args: list = ["geli", "init", "-e", QuoteString(cipher), "-l", str(int(key_length)), "-s", str(int(sector_size))]
+    if not trim:
+        args.append("-T")
+    args.extend(["-B", QuoteString(backup), "-J", "-", QuoteString(name)])
+    yield StringCommand(*args, _stdin=secret)
+
+
+@operation()
+def attached(device: str, passphrase: HiddenValue, detach_on_last_close: bool = False):
+    """
+    Attach a GELI provider with its passphrase (creates ``/dev/DEVICE.eli``).
+
+    + device: GELI-initialised provider (``"md0"`` or ``"/dev/md0"``)
+    + passphrase: ``HiddenValue`` holding the passphrase, sent on standard input only (``-j -``)
+    + detach_on_last_close: ``-d``, detach once the last user (e.g. a mount) closes it
+
+    A wrong passphrase makes geli exit 1 ("Wrong key for md0.") and nothing is attached.
+
+    **Example:**
+
+    .. code:: python
+
+        geli.attached("md0", passphrase=HiddenValue(secret))
+    """
+    name = device_name(device)
+    secret = _passphrase_text(passphrase)
+    if f"{name}.eli" in host.get_fact(GeliProviders):
+        host.noop(f"{name}.eli is already attached")
+        return
+    args: list = ["geli", "attach"]
+    if detach_on_last_close:
+        args.append("-d")
+    args.extend(["-j", "-", QuoteString(name)])
+    yield StringCommand(*args, _stdin=secret)
+
+
+@operation()
+def detached(device: str):
+    """
+    Detach a GELI provider (``geli detach DEVICE.eli``).
+
+    + device: the provider below the ``.eli`` one (``"md0"`` or ``"/dev/md0"``)
+
+    **Example:**
+
+    .. code:: python
+
+        geli.detached("md0")
+    """
+    name = device_name(device)
+    if f"{name}.eli" not in host.get_fact(GeliProviders):
+        host.noop(f"{name}.eli is already detached")
+        return
+    yield StringCommand("geli", "detach", QuoteString(f"{name}.eli"))

@@ -1,0 +1,81 @@
+"""Kernel modules (kldload(8), kldstat(8)): loaded now, and loaded at boot from /boot/loader.conf.
+
+pyinfra's `server.modprobe` runs Linux's modprobe; FreeBSD loads kernel modules with kldload and
+loads them at boot from `NAME_load="YES"` lines in /boot/loader.conf.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pyinfra import host
+from pyinfra.api import FactBase, OperationValueError, QuoteString, StringCommand, operation
+
+from . import rc
+
+LOADER_CONF = "/boot/loader.conf"
+_MODULE = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+class KernelModules(FactBase):
+    """
+    Returns the loaded kernel files without ``.ko``, from ``kldstat``.
+
+    .. code:: python
+
+        {"kernel", "geom_eli", "pf", "pflog"}
+    """
+
+    def command(self) -> str:
+        return "kldstat"
+
+    def requires_command(self) -> str:
+        return "kldstat"
+
+    @staticmethod
+    def default() -> set:
+        return set()
+
+    def process(self, output: list[str]) -> set:
+        modules = set()
+        for line in output:
+            fields = line.split()
+            # header: "Id Refs Address Size Name"; rows: "3 1 0xffffffff82a1c000 5a8b8 geom_eli.ko"
+            if len(fields) < 5 or not fields[0].isdigit():
+                continue
+            file_name = fields[4]
+            modules.add(file_name[: -len(".ko")] if file_name.endswith(".ko") else file_name)
+        return modules
+
+
+@operation()
+def module(module: str, loaded: bool = True, at_boot: bool = True):
+    """
+    Load (or unload) a kernel module now, and have the loader load it (or not) at boot.
+
+    + module: module file name without ``.ko``, e.g. ``geom_eli``, ``pf``
+    + loaded: ``True`` runs ``kldload -n`` when it is not loaded, ``False`` runs ``kldunload``
+    + at_boot: ``True`` sets ``MODULE_load="YES"`` in /boot/loader.conf, ``False`` removes it
+
+    **Example:**
+
+    .. code:: python
+
+        kld.module("geom_eli")
+        kld.module("pf", at_boot=True)
+    """
+    if not _MODULE.match(module):
+        raise OperationValueError(f"not a kernel module name: {module!r}")
+
+    is_loaded = module in host.get_fact(KernelModules)
+    if loaded and not is_loaded:
+        yield StringCommand("kldload", "-n", QuoteString(module))
+    elif not loaded and is_loaded:
+        yield StringCommand("kldunload", QuoteString(module))
+    else:
+        host.noop(f"{module} is already {'loaded' if loaded else 'unloaded'}")
+
+    if at_boot:
+        yield from rc.value._inner(f"{module}_load", "YES", path=LOADER_CONF)
+    else:
+        yield from rc.value._inner(f"{module}_load", path=LOADER_CONF, present=False)

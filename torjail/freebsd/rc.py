@@ -1,0 +1,154 @@
+"""rc.conf(5) and loader.conf(5) variables: compare with the file, then set with sysrc(8).
+
+pyinfra's own `sysrc` operation does nothing when a variable already has a value (so it never
+corrects a wrong one) unless `overwrite=True`, which then reports a change on every run. `value`
+compares first and only runs sysrc when the file says something else.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import weakref
+
+from pyinfra import host
+from pyinfra.api import FactBase, OperationValueError, QuoteString, StringCommand, operation
+from pyinfra.context import ctx_host
+
+_ASSIGNMENT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.]*)=(.*)$")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+# A value in quotes may run over a few lines; more than this is not an assignment we understand.
+_MAX_CONTINUATION_LINES = 50
+
+
+def parse_assignments(lines: list[str]) -> dict[str, str]:
+    """Return NAME -> value for the `NAME=value` lines of a shell-style config; the last one wins."""
+    values: dict[str, str] = {}
+    index = 0
+    while index < len(lines):
+        match = _ASSIGNMENT.match(lines[index])
+        index += 1
+        if not match:
+            continue
+        name, text = match.groups()
+        for _ in range(_MAX_CONTINUATION_LINES):
+            try:
+                words = shlex.split(text, comments=True)
+            except ValueError:
+                # an unclosed quote: the value continues on the next line
+                if index >= len(lines):
+                    words = None
+                    break
+                text = f"{text}\n{lines[index]}"
+                index += 1
+                continue
+            break
+        else:
+            words = None
+        if words is None:
+            continue
+        values[name] = " ".join(words) if len(words) != 1 else words[0]
+    return values
+
+
+class RcConf(FactBase):
+    """
+    Returns every variable assigned in an rc.conf-style file (rc.conf, loader.conf).
+
+    + path: the file, e.g. ``/etc/rc.conf`` or ``/boot/loader.conf``
+    + jail: read the file inside this jail (through jexec), as ``sysrc -j`` does
+
+    .. code:: python
+
+        {"pf_enable": "YES", "dumpdev": "NO", "cloned_interfaces": "lo1"}
+
+    The file is read as text (``cat``) and its ``NAME=value`` lines parsed here, quotes and comments
+    as sh reads them, the last assignment winning. ``sysrc -a`` is not used: it lists only
+    variables whose value differs from /etc/defaults/rc.conf, so a variable set to its default
+    would look unset; and sourcing the file with sh fails on loader.conf's dotted names
+    (``kern.geom.label.disk_ident.enable``). A missing file has no variables: ``{}``.
+    """
+
+    def command(self, path: str = "/etc/rc.conf", jail: str | None = None) -> StringCommand:
+        read = StringCommand("[ ! -f", QuoteString(path), "] || cat", QuoteString(path))
+        if jail is None:
+            return read
+        return StringCommand("jexec", QuoteString(jail), "sh -c", QuoteString(str(read)))
+
+    @staticmethod
+    def default() -> dict:
+        return {}
+
+    def process(self, output: list[str]) -> dict:
+        return parse_assignments(output)
+
+
+# Facts are not cached by pyinfra 3: keep one reading of each file per host, per phase (planning,
+# then execution, where every operation is evaluated again against the then-current host).
+_readings: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def current_values(path: str, jail: str | None) -> dict:
+    """RcConf for this host, read once per planning and once per execution."""
+    executing = bool(getattr(host.state, "is_executing", False))
+    per_host = _readings.setdefault(ctx_host.get(), {})
+    key = (executing, path, jail)
+    if key not in per_host:
+        per_host[key] = dict(host.get_fact(RcConf, path=path, jail=jail))
+    return per_host[key]
+
+
+def _check(variable: str, wanted: str) -> None:
+    if not _NAME.match(variable):
+        raise OperationValueError(f"not an rc.conf variable name: {variable!r}")
+    if "\n" in wanted:
+        raise OperationValueError(f"{variable}: a value must be one line")
+
+
+@operation()
+def value(
+    variable: str,
+    value: str | int = "",
+    path: str = "/etc/rc.conf",
+    jail: str | None = None,
+    present: bool = True,
+):
+    """
+    Set (or remove) one variable in rc.conf, loader.conf or another rc.conf-style file.
+
+    + variable: variable name, e.g. ``pf_enable`` or ``geom_eli_load``
+    + value: wanted value (a string; numbers are turned into strings)
+    + path: the file (``sysrc -f``)
+    + jail: change the file inside this jail (``sysrc -j``)
+    + present: ``False`` removes the variable (``sysrc -x``)
+
+    The file is read once per run (``RcConf``); each variable should be set by one operation.
+    (The first argument is not called ``name``: pyinfra reserves ``name=`` for an operation's title.)
+
+    **Example:**
+
+    .. code:: python
+
+        rc.value("pf_enable", "YES")
+        rc.value("geom_eli_load", "YES", path="/boot/loader.conf")
+        rc.value("tor_enable", "YES", jail="tor")
+    """
+    wanted = str(value)
+    _check(variable, wanted)
+    current = current_values(path, jail).get(variable)
+
+    args: list = ["sysrc"]
+    if jail is not None:
+        args.extend(["-j", QuoteString(jail)])
+    args.extend(["-f", QuoteString(path)])
+
+    if present:
+        if current == wanted:
+            host.noop(f"{variable} is already {wanted!r} in {path}")
+            return
+        yield StringCommand(*args, QuoteString(f"{variable}={wanted}"))
+    else:
+        if current is None:
+            host.noop(f"{variable} is already unset in {path}")
+            return
+        yield StringCommand(*args, "-x", QuoteString(variable))

@@ -1,0 +1,104 @@
+"""Kernel state (sysctl(8)): values now, and in /etc/sysctl.conf for the next boot.
+
+pyinfra's `server.sysctl(persist=True)` writes `key = value` with spaces; we keep FreeBSD's own
+`key=value` form, one line per key. Tor relays want some limits raised but never lowered: a server
+that already allows more keeps it (`raise_only`).
+"""
+
+from __future__ import annotations
+
+import re
+
+from pyinfra import host
+from pyinfra.api import FactBase, OperationValueError, QuoteString, StringCommand, operation
+from pyinfra.facts.files import FindInFile
+from pyinfra.operations import files
+
+SYSCTL_CONF = "/etc/sysctl.conf"
+_KEY = re.compile(r"^[A-Za-z0-9_%.-]+$")
+
+
+class Sysctls(FactBase):
+    """
+    Returns the current values of some sysctls, read with one ``sysctl -i -e`` command.
+
+    + names: sysctl names, e.g. ``["kern.ipc.somaxconn", "net.inet.ip.random_id"]``
+
+    .. code:: python
+
+        {"kern.ipc.somaxconn": "4096", "net.inet.ip.random_id": "1"}
+
+    Values stay strings. ``-i`` leaves out names this kernel does not know (they are missing from
+    the result) instead of failing the whole read.
+    """
+
+    def command(self, names: list[str]) -> StringCommand:
+        return StringCommand("sysctl", "-i", "-e", *[QuoteString(name) for name in names])
+
+    def requires_command(self, names: list[str]) -> str:
+        return "sysctl"
+
+    @staticmethod
+    def default() -> dict:
+        return {}
+
+    def process(self, output: list[str]) -> dict:
+        values = {}
+        for line in output:
+            key, sep, value = line.partition("=")
+            if sep:
+                values[key.strip()] = value.strip()
+        return values
+
+
+def _is_integer(text: str | None) -> bool:
+    return text is not None and re.match(r"^-?\d+$", text.strip()) is not None
+
+
+def _line_pattern(key: str) -> str:
+    # a basic regular expression (grep and sed) matching this key's line in sysctl.conf
+    return "^" + re.sub(r"([.\[\]*^$\\])", r"\\\1", key) + "[[:space:]]*=.*$"
+
+
+@operation()
+def value(key: str, value: str | int, raise_only: bool = False, persist: bool = True):
+    """
+    Set a sysctl now and (by default) in /etc/sysctl.conf.
+
+    + key: sysctl name, e.g. ``kern.ipc.somaxconn``
+    + value: wanted value
+    + raise_only: for numeric limits: never lower a value that is already higher, now or in
+      /etc/sysctl.conf
+    + persist: keep a ``key=value`` line (no spaces, one per key) in /etc/sysctl.conf
+
+    **Example:**
+
+    .. code:: python
+
+        sysctl.value("net.inet.ip.random_id", 1)
+        sysctl.value("kern.ipc.somaxconn", 4096, raise_only=True)
+    """
+    wanted = str(value)
+    if not _KEY.match(key):
+        raise OperationValueError(f"not a sysctl name: {key!r}")
+    if raise_only and not _is_integer(wanted):
+        raise OperationValueError(f"{key}: raise_only needs a number, not {wanted!r}")
+
+    current = host.get_fact(Sysctls, names=[key]).get(key)
+    if raise_only and _is_integer(current) and int(current) >= int(wanted):
+        host.noop(f"{key} is already {current} (at least {wanted})")
+    elif current == wanted:
+        host.noop(f"{key} is already {wanted}")
+    else:
+        yield StringCommand("sysctl", QuoteString(f"{key}={wanted}"))
+
+    if not persist:
+        return
+    pattern = _line_pattern(key)
+    if raise_only:
+        lines = host.get_fact(FindInFile, path=SYSCTL_CONF, pattern=pattern) or []
+        persisted = [line.partition("=")[2].split("#")[0].strip() for line in lines]
+        if any(_is_integer(text) and int(text) >= int(wanted) for text in persisted):
+            host.noop(f"{SYSCTL_CONF} already sets {key} to at least {wanted}")
+            return
+    yield from files.line._inner(path=SYSCTL_CONF, line=pattern, replace=f"{key}={wanted}")
