@@ -1,7 +1,8 @@
 """Where the GELI passphrase comes from: an environment variable, a command (a password manager), or a prompt.
 
 The passphrase only ever lives in this process's memory and goes to the server on a command's standard input.
-It is never logged, never part of a command line, and never written to disk by torjail.
+It is held as pyinfra's HiddenValue (printed as *MASKED*), never part of a command line, and never written to
+disk by torjail.
 """
 
 import getpass
@@ -9,26 +10,11 @@ import os
 import subprocess
 import sys
 
+from pyinfra.api import HiddenValue
+
 
 class PassphraseError(RuntimeError):
     """No usable passphrase for a host; the message names the host and the source, never the secret."""
-
-
-class Passphrase:
-    """A secret string whose repr and str hide it, so no log line or traceback can print it by accident."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value):
-        self._value = value
-
-    def reveal(self):
-        return self._value
-
-    def __repr__(self):
-        return "Passphrase(****)"
-
-    __str__ = __repr__
 
 
 _CACHE = {}
@@ -41,7 +27,7 @@ def _validated(host_name, source, value):
     if "\n" in value or "\r" in value or "\0" in value:
         raise PassphraseError(f"{host_name}: the GELI passphrase from {source} spans several lines; "
                               "geli reads only the first line of standard input")
-    return Passphrase(value)
+    return HiddenValue(value)
 
 
 def _from_command(settings):

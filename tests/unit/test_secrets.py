@@ -20,13 +20,13 @@ def no_cache():
 def test_environment_variable_named_in_settings():
     settings = build_settings("r1", {**BASE, "geli_passphrase_env": "MY_PASS"})
     secret = secrets.geli_passphrase(settings, environ={"MY_PASS": "correct horse\n"}, interactive=False)
-    assert secret.reveal() == "correct horse"
+    assert secret.unmask() == "correct horse"
     assert "correct" not in repr(secret) and "correct" not in str(secret) and "correct" not in f"{secret}"
 
 
 def test_command_source(tmp_path):
     settings = build_settings("r1", {**BASE, "geli_passphrase_command": [sys.executable, "-c", "print('from-cmd')"]})
-    assert secrets.geli_passphrase(settings, environ={}, interactive=False).reveal() == "from-cmd"
+    assert secrets.geli_passphrase(settings, environ={}, interactive=False).unmask() == "from-cmd"
 
 
 def test_failing_command_names_host_not_secret():
