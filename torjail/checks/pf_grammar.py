@@ -14,6 +14,7 @@ Cross-statement and whole-rule checks live in pf_rules.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from lark import Lark, Token, Tree
@@ -150,7 +151,7 @@ class _TokenFeeder(Lexer):
 
 
 _PARSER = Lark(GRAMMAR, parser="lalr", lexer=_TokenFeeder, start="statement")
-_GRAMMAR_TERMINALS = {t.name for t in _PARSER.terminals}
+_GRAMMAR_TERMINALS = frozenset(re.findall(r"\b[A-Z][A-Z0-9_]*\b", GRAMMAR))
 
 
 class StatementError(Exception):
@@ -250,14 +251,17 @@ def _syntax_error(tokens: list[Token], exc: UnexpectedInput, last_line: int) -> 
         return StatementError(
             token.line, f"'{token}' is outside the pf.conf subset torjail generates and is not accepted"
         )
-    if index == 0 and token.type == "STRING":
-        return StatementError(token.line, f"syntax error: unknown keyword '{token}'")
+    if tokens[0].type == "STRING" and (len(tokens) < 2 or tokens[1].type != "EQ"):
+        return StatementError(tokens[0].line, f"syntax error: unknown keyword '{tokens[0]}'")
     if index == 1 and token.type == "EQ" and previous is not None and previous.type in KEYWORD_BY_TYPE:
         return StatementError(token.line, f"macro name '{previous}' is a reserved word")
-    expected = sorted({_describe(t) for t in getattr(exc, "expected", ()) if t in _GRAMMAR_TERMINALS})
+    candidates = getattr(exc, "expected", ())
+    if getattr(exc, "interactive_parser", None) is not None:
+        candidates = exc.interactive_parser.accepts()  # exact, unlike the merged LALR state
+    expected = sorted({_describe(t) for t in candidates if t in _GRAMMAR_TERMINALS or t == "$END"})
     shown = ", ".join(expected[:10]) + (", ..." if len(expected) > 10 else "")
-    message = f"syntax error: unexpected {_describe(token.type)} '{token}'" if token.type in (
-        "STRING", "NUMBER") else f"syntax error: unexpected {_describe(token.type)}"
+    shown_token = f"'{token}'" if token.type in ("STRING", "NUMBER") else _describe(token.type)
+    message = f"syntax error: unexpected {shown_token}"
     if shown:
         message += f" (expected {shown})"
     return StatementError(token.line, message + _hint(previous))

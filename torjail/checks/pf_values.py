@@ -95,6 +95,12 @@ def parse_address(text: str, bits: int | None, line: int, negated: bool = False)
     if text == "self" and bits is None:
         return Host("self", text, line, None, negated)
     shown = text if bits is None else f"{text}/{bits}"
+    name, _, modifiers = text.partition(":")
+    if _INTERFACE.fullmatch(name) and all(m in _DYNAMIC_MODIFIERS for m in modifiers.split(":") if modifiers):
+        raise ValueError(
+            f"bare interface name '{text}' as an address is resolved on the machine running pfctl; "
+            f"write '({text})' instead"
+        )
     if ":" in text:
         family, max_bits = 6, 128
         try:
@@ -109,11 +115,6 @@ def parse_address(text: str, bits: int | None, line: int, negated: bool = False)
             raise ValueError(
                 f"could not parse host specification '{shown}': not a valid IPv4 address (four numbers 0-255)"
             ) from None
-    elif _INTERFACE.fullmatch(text.split(":")[0]):
-        raise ValueError(
-            f"bare interface name '{text}' as an address is resolved on the machine running pfctl; "
-            f"write '({text})' instead"
-        )
     else:
         raise ValueError(f"could not parse host specification '{shown}': host names are not accepted, use an address")
     if bits is not None and not 0 <= bits <= max_bits:
