@@ -166,6 +166,11 @@ class Plan:
             files.update(operation.uploads)
         return files
 
+    def pyinfra_commands(self, executing: bool = False) -> list[list[PyinfraCommand]]:
+        """Run every operation again, as pyinfra would (``executing``: as in its execution phase),
+        and return the command objects themselves, per operation."""
+        return [commands for commands, _ in _evaluate(self.state, self.host, self.fixture, executing)]
+
 
 def load_fixture(path: str | os.PathLike) -> dict:
     with open(path, encoding="utf-8") as handle:
@@ -230,6 +235,25 @@ def _patched(fixture: FactFixture, noops: list[str]):
         yield
 
 
+def _evaluate(state: State, host: Host, fixture: FactFixture, executing: bool = False):
+    """(commands, noops) of every operation of host, in order, answered from the fixture."""
+    noops: list[str] = []
+    results = []
+    was_executing = state.is_executing
+    state.is_executing = executing
+    try:
+        with _patched(fixture, noops), ctx_state.use(state), ctx_host.use(host):
+            for op_hash in state.get_op_order():
+                if op_hash not in state.ops[host]:
+                    continue
+                noops.clear()
+                commands = list(state.get_op_data_for_host(host, op_hash).command_generator())
+                results.append((commands, list(noops)))
+    finally:
+        state.is_executing = was_executing
+    return results
+
+
 def plan(
     deploy_file: str | os.PathLike,
     facts: dict[str, Any] | None = None,
@@ -244,46 +268,73 @@ def plan(
     CLI would run from (relative file and template paths start there); by default the deploy
     file's directory.
     """
+    deploy_path = Path(deploy_file).resolve()
+    code = compile(deploy_path.read_text(encoding="utf-8"), str(deploy_path), "exec")
+
+    def run_deploy_file():
+        exec(code, {"__file__": str(deploy_path), "__name__": "__pyinfra_deploy__"})
+
+    return plan_calls(
+        run_deploy_file,
+        facts=facts,
+        data=data,
+        fixture=fixture,
+        cwd=cwd or deploy_path.parent,
+        host_name=host_name,
+        deploy_filename=str(deploy_path),
+    )
+
+
+def plan_operation(operation, *args, facts: dict[str, Any] | None = None, **kwargs) -> PlannedOperation:
+    """Plan one operation call (e.g. ``plan_operation(rc.value, "pf_enable", "YES", facts=...)``)."""
+    planned = plan_calls(lambda: operation(*args, **kwargs), facts=facts)
+    (only,) = planned.operations
+    return only
+
+
+def plan_calls(
+    run,
+    facts: dict[str, Any] | None = None,
+    data: dict[str, Any] | None = None,
+    fixture: str | os.PathLike | None = None,
+    cwd: str | os.PathLike | None = None,
+    host_name: str = "server",
+    deploy_filename: str | None = None,
+) -> Plan:
+    """Plan whatever operations run() calls, for one fake host (the engine behind plan())."""
     loaded = load_fixture(fixture) if fixture else {}
     all_facts = {**loaded.get("facts", {}), **(facts or {})}
     host_data = {**loaded.get("data", {}), **(data or {})}
 
-    deploy_path = Path(deploy_file).resolve()
     inventory = Inventory(([(host_name, host_data)], {}))
     config = Config()
     config.TEMP_DIR = "/tmp"
     state = State(inventory, config)
-    state.cwd = str(Path(cwd).resolve() if cwd else deploy_path.parent)
-    state.current_deploy_filename = str(deploy_path)
+    state.cwd = str(Path(cwd).resolve()) if cwd else os.getcwd()
+    state.current_deploy_filename = deploy_filename
     state.set_stage(StateStage.Prepare)
     host = inventory.get_host(host_name)
     host.connected = True  # nothing to connect to: every fact comes from the fixture
 
     fact_fixture = FactFixture(all_facts)
-    noops: list[str] = []
-    code = compile(deploy_path.read_text(encoding="utf-8"), str(deploy_path), "exec")
+    with _patched(fact_fixture, []), ctx_state.use(state), ctx_host.use(host):
+        run()
 
-    with _patched(fact_fixture, noops), ctx_state.use(state), ctx_host.use(host):
-        exec(code, {"__file__": str(deploy_path), "__name__": "__pyinfra_deploy__"})
-
-        operations = []
-        for op_hash in state.get_op_order():
-            if op_hash not in state.ops[host]:
-                continue
-            op_data = state.get_op_data_for_host(host, op_hash)
-            meta = state.op_meta[op_hash]
-            noops.clear()
-            uploads: dict[str, str] = {}
-            commands = [render_command(command, uploads) for command in op_data.command_generator()]
-            operations.append(
-                PlannedOperation(
-                    names=sorted(meta.names),
-                    args=list(meta.args),
-                    commands=commands,
-                    noops=list(noops),
-                    uploads=uploads,
-                    conditional=bool(op_data.global_arguments.get("_if")),
-                ),
-            )
+    operations = []
+    op_hashes = [op_hash for op_hash in state.get_op_order() if op_hash in state.ops[host]]
+    for op_hash, (commands, noops) in zip(op_hashes, _evaluate(state, host, fact_fixture)):
+        meta = state.op_meta[op_hash]
+        op_data = state.get_op_data_for_host(host, op_hash)
+        uploads: dict[str, str] = {}
+        operations.append(
+            PlannedOperation(
+                names=sorted(meta.names),
+                args=list(meta.args),
+                commands=[render_command(command, uploads) for command in commands],
+                noops=noops,
+                uploads=uploads,
+                conditional=bool(op_data.global_arguments.get("_if")),
+            ),
+        )
 
     return Plan(operations=operations, state=state, host=host, fixture=fact_fixture)

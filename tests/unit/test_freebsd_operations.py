@@ -1,0 +1,355 @@
+"""Each FreeBSD operation yields exactly the expected commands, or nothing (a noop) when the host
+already is as wanted; operations that could destroy data refuse instead.
+
+Operations are planned through pyinfra's real operation machinery against fake facts
+(tests/plan/harness.py), so arguments pass through pyinfra as in a deploy.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from pyinfra.api import HiddenValue, OperationError, OperationValueError
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plan"))
+
+from harness import MissingFactError, plan_calls, plan_operation  # noqa: E402
+
+from torjail.freebsd import geli, jail, kld, md, rc, swap, sysctl  # noqa: E402
+
+IMAGE = "/var/jails/tor.img"
+PASSPHRASE = HiddenValue("correct horse battery staple")
+RC = "jail=None, path=/etc/rc.conf"
+LOADER = "jail=None, path=/boot/loader.conf"
+SYSCTL_LINE = "extended_regex=False, interpolate_variables=False, path=/etc/sysctl.conf, pattern="
+
+
+def md_unit(file=IMAGE, unit="md10"):
+    return {unit: {"type": "vnode", "size": "2048M", "file": file}}
+
+
+# --- md -------------------------------------------------------------------------------------------
+
+
+def test_md_attached_attaches_the_image_to_the_unit():
+    op = plan_operation(md.attached, IMAGE, unit=10, facts={"md.MdDevices": {}})
+    assert op.commands == ["mdconfig -a -t vnode -f /var/jails/tor.img -u 10"]
+
+
+@pytest.mark.parametrize("unit", [10, "md10", "/dev/md10"])
+def test_md_attached_noop_when_that_unit_backs_that_file(unit):
+    op = plan_operation(md.attached, IMAGE, unit=unit, facts={"md.MdDevices": md_unit()})
+    assert op.commands == []
+    assert op.noops == ["md10 is already attached to /var/jails/tor.img"]
+
+
+def test_md_attached_refuses_a_unit_backing_another_file():
+    with pytest.raises(OperationError, match="md10 is in use for /other.img"):
+        plan_operation(md.attached, IMAGE, unit=10, facts={"md.MdDevices": md_unit(file="/other.img")})
+
+
+def test_md_attached_refuses_the_image_on_another_unit():
+    with pytest.raises(OperationError, match="already attached as md3"):
+        plan_operation(md.attached, IMAGE, unit=10, facts={"md.MdDevices": md_unit(unit="md3")})
+
+
+def test_md_attached_quotes_the_path_and_checks_the_unit():
+    op = plan_operation(md.attached, "/var/my jails/t'or.img", unit="md2", facts={"md.MdDevices": {}})
+    assert op.commands == ["mdconfig -a -t vnode -f '/var/my jails/t'\"'\"'or.img' -u 2"]
+    with pytest.raises(OperationValueError):
+        plan_operation(md.attached, IMAGE, unit="ada0", facts={"md.MdDevices": {}})
+
+
+def test_md_detached():
+    assert plan_operation(md.detached, "md10", facts={"md.MdDevices": md_unit()}).commands == ["mdconfig -d -u 10"]
+    op = plan_operation(md.detached, "md10", facts={"md.MdDevices": {}})
+    assert (op.commands, op.noops) == ([], ["md10 is already detached"])
+
+
+# --- geli -----------------------------------------------------------------------------------------
+
+
+def geli_facts(providers=None, units=None, image_state="unknown"):
+    return {
+        "geli.GeliProviders": providers or {},
+        "md.MdDevices": md_unit() if units is None else units,
+        "geli.GeliImage": {f"path={IMAGE}": {"state": image_state, "size": 2147483648, "md_unit": "md10"}},
+    }
+
+
+def test_geli_initialized_passphrase_on_stdin_only():
+    op = plan_operation(geli.initialized, "md10", PASSPHRASE, facts=geli_facts())
+    assert op.commands == ["geli init -e AES-XTS -l 256 -s 4096 -B none -J - md10 < [stdin]"]
+
+
+def test_geli_initialized_options():
+    op = plan_operation(
+        geli.initialized, "/dev/md10", PASSPHRASE, cipher="AES-CBC", key_length=128, sector_size=512,
+        backup="/root/md10.eli", trim=False, facts=geli_facts(),
+    )
+    assert op.commands == ["geli init -e AES-CBC -l 128 -s 512 -T -B /root/md10.eli -J - md10 < [stdin]"]
+
+
+def test_geli_initialized_before_the_unit_exists_still_plans():
+    """At planning time the md unit may be attached by an earlier operation of the same run."""
+    op = plan_operation(geli.initialized, "md10", PASSPHRASE, facts=geli_facts(units={}))
+    assert len(op.commands) == 1
+
+
+def test_geli_initialized_refuses_an_image_with_geli_metadata():
+    with pytest.raises(OperationError, match="already carries GELI metadata; refusing geli init"):
+        plan_operation(geli.initialized, "md10", PASSPHRASE, facts=geli_facts(image_state="geli"))
+
+
+def test_geli_initialized_refuses_an_attached_provider():
+    providers = {"md10.eli": {"state": "ACTIVE", "consumer": "md10"}}
+    with pytest.raises(OperationError, match="md10.eli is attached"):
+        plan_operation(geli.initialized, "md10", PASSPHRASE, facts=geli_facts(providers=providers))
+
+
+@pytest.mark.parametrize("passphrase", ["plain text", HiddenValue("two\nlines"), HiddenValue("")])
+def test_geli_passphrase_must_be_one_hidden_line(passphrase):
+    with pytest.raises(OperationValueError):
+        plan_operation(geli.attached, "md10", passphrase, facts=geli_facts())
+
+
+def test_geli_attached():
+    op = plan_operation(geli.attached, "md10", PASSPHRASE, facts=geli_facts())
+    assert op.commands == ["geli attach -j - md10 < [stdin]"]
+    op = plan_operation(geli.attached, "md10", PASSPHRASE, detach_on_last_close=True, facts=geli_facts())
+    assert op.commands == ["geli attach -d -j - md10 < [stdin]"]
+    op = plan_operation(geli.attached, "md10", PASSPHRASE, facts=geli_facts(providers={"md10.eli": {}}))
+    assert (op.commands, op.noops) == ([], ["md10.eli is already attached"])
+
+
+def test_geli_detached():
+    op = plan_operation(geli.detached, "md10", facts=geli_facts(providers={"md10.eli": {}}))
+    assert op.commands == ["geli detach md10.eli"]
+    op = plan_operation(geli.detached, "md10", facts=geli_facts())
+    assert (op.commands, op.noops) == ([], ["md10.eli is already detached"])
+
+
+def test_geli_stdin_carries_exactly_the_passphrase():
+    plan = plan_calls(lambda: geli.attached("md10", PASSPHRASE), facts=geli_facts())
+    ((command,),) = plan.pyinfra_commands()
+    assert command.connector_arguments["_stdin"] == "correct horse battery staple"
+    assert "correct horse" not in command.get_raw_value()
+
+
+# --- jail -----------------------------------------------------------------------------------------
+
+
+RUNNING = {"jail.Jails": {"tor": {"jid": 1, "name": "tor"}}}
+
+
+def test_jail_started_and_stopped():
+    op = plan_operation(jail.started, "tor", config="/etc/jail.conf.d/tor.conf", facts={"jail.Jails": {}})
+    assert op.commands == ["jail -f /etc/jail.conf.d/tor.conf -c tor"]
+    assert plan_operation(jail.started, "tor", facts={"jail.Jails": {}}).commands == ["jail -c tor"]
+    op = plan_operation(jail.started, "tor", facts=RUNNING)
+    assert (op.commands, op.noops) == ([], ["jail tor is already running"])
+
+    assert plan_operation(jail.stopped, "tor", facts=RUNNING).commands == ["jail -r tor"]
+    op = plan_operation(jail.stopped, "tor", facts={"jail.Jails": {}})
+    assert (op.commands, op.noops) == ([], ["jail tor is already stopped"])
+    with pytest.raises(OperationValueError):
+        plan_operation(jail.started, "tor; reboot", facts={"jail.Jails": {}})
+
+
+# --- rc -------------------------------------------------------------------------------------------
+
+
+def rc_facts(values, key=RC):
+    return {"rc.RcConf": {key: values}}
+
+
+def test_rc_value_sets_a_missing_or_wrong_value():
+    assert plan_operation(rc.value, "pf_enable", "YES", facts=rc_facts({})).commands == [
+        "sysrc -f /etc/rc.conf pf_enable=YES",
+    ]
+    assert plan_operation(rc.value, "pf_enable", "YES", facts=rc_facts({"pf_enable": "NO"})).commands == [
+        "sysrc -f /etc/rc.conf pf_enable=YES",
+    ]
+
+
+def test_rc_value_noop_when_already_set():
+    op = plan_operation(rc.value, "pf_enable", "YES", facts=rc_facts({"pf_enable": "YES"}))
+    assert (op.commands, op.noops) == ([], ["pf_enable is already 'YES' in /etc/rc.conf"])
+
+
+def test_rc_value_quotes_values_and_works_in_jails_and_other_files():
+    op = plan_operation(rc.value, "ifconfig_lo1_alias0", "inet 10.0.0.1/32", facts=rc_facts({}))
+    assert op.commands == ["sysrc -f /etc/rc.conf 'ifconfig_lo1_alias0=inet 10.0.0.1/32'"]
+    op = plan_operation(rc.value, "tor_enable", "YES", jail="tor", facts=rc_facts({}, "jail=tor, path=/etc/rc.conf"))
+    assert op.commands == ["sysrc -j tor -f /etc/rc.conf tor_enable=YES"]
+    op = plan_operation(rc.value, "geom_eli_load", "YES", path="/boot/loader.conf", facts=rc_facts({}, LOADER))
+    assert op.commands == ["sysrc -f /boot/loader.conf geom_eli_load=YES"]
+    op = plan_operation(rc.value, "md_unit", 10, facts=rc_facts({"md_unit": "10"}))
+    assert op.commands == []
+
+
+def test_rc_value_removes():
+    op = plan_operation(rc.value, "jail_list", present=False, facts=rc_facts({"jail_list": "tor"}))
+    assert op.commands == ["sysrc -f /etc/rc.conf -x jail_list"]
+    op = plan_operation(rc.value, "jail_list", present=False, facts=rc_facts({}))
+    assert (op.commands, op.noops) == ([], ["jail_list is already unset in /etc/rc.conf"])
+
+
+@pytest.mark.parametrize("variable", ["-x", "a b", "x;reboot", ""])
+def test_rc_value_refuses_bad_names(variable):
+    with pytest.raises(OperationValueError):
+        plan_operation(rc.value, variable, "YES", facts=rc_facts({}))
+
+
+def test_rc_conf_is_read_once_per_planning_and_once_per_execution():
+    def deploy():
+        rc.value("pf_enable", "YES")
+        rc.value("pflog_enable", "YES")
+        rc.value("jail_enable", "YES")
+
+    plan = plan_calls(deploy, facts=rc_facts({"pflog_enable": "YES"}))
+    assert [op.commands for op in plan.operations] == [
+        ["sysrc -f /etc/rc.conf pf_enable=YES"],
+        [],
+        ["sysrc -f /etc/rc.conf jail_enable=YES"],
+    ]
+    assert plan.fixture.asked.count(("rc.RcConf", RC)) == 1
+
+    # execution evaluates every operation again against a fresh reading
+    plan.pyinfra_commands(executing=True)
+    assert plan.fixture.asked.count(("rc.RcConf", RC)) == 2
+
+
+# --- kld ------------------------------------------------------------------------------------------
+
+
+def kld_facts(modules, loader):
+    return {"kld.KernelModules": modules, "rc.RcConf": {LOADER: loader}}
+
+
+def test_kld_module_loads_now_and_at_boot():
+    op = plan_operation(kld.module, "geom_eli", facts=kld_facts(["kernel"], {}))
+    assert op.commands == ["kldload -n geom_eli", "sysrc -f /boot/loader.conf geom_eli_load=YES"]
+
+
+def test_kld_module_noop_when_loaded_and_set():
+    op = plan_operation(kld.module, "pf", facts=kld_facts(["kernel", "pf"], {"pf_load": "YES"}))
+    assert op.commands == []
+    assert op.noops == ["pf is already loaded", "pf_load is already 'YES' in /boot/loader.conf"]
+
+
+def test_kld_module_only_the_missing_half():
+    op = plan_operation(kld.module, "pf", facts=kld_facts(["kernel", "pf"], {"pf_load": "NO"}))
+    assert op.commands == ["sysrc -f /boot/loader.conf pf_load=YES"]
+    op = plan_operation(kld.module, "pf", at_boot=False, facts=kld_facts(["kernel"], {"pf_load": "YES"}))
+    assert op.commands == ["kldload -n pf", "sysrc -f /boot/loader.conf -x pf_load"]
+    op = plan_operation(kld.module, "pf", loaded=False, at_boot=False, facts=kld_facts(["kernel", "pf"], {}))
+    assert op.commands == ["kldunload pf"]
+    with pytest.raises(OperationValueError):
+        plan_operation(kld.module, "pf.ko", facts=kld_facts([], {}))
+
+
+# --- sysctl ---------------------------------------------------------------------------------------
+
+
+def sysctl_facts(current, lines=None, key="kern.ipc.somaxconn", wanted="4096"):
+    pattern = "^" + key.replace(".", "\\.") + "[[:space:]]*=.*$"
+    return {
+        "sysctl.Sysctls": {f"names=['{key}']": {key: current} if current is not None else {}},
+        "files.FindInFile": {
+            SYSCTL_LINE + pattern: lines,
+            SYSCTL_LINE + f"^{key}={wanted}$": [],
+        },
+    }
+
+
+def test_sysctl_value_sets_now_and_appends_its_own_line():
+    op = plan_operation(sysctl.value, "kern.ipc.somaxconn", 4096, facts=sysctl_facts("128", []))
+    assert op.commands == ["sysctl kern.ipc.somaxconn=4096", "echo kern.ipc.somaxconn=4096 >> /etc/sysctl.conf"]
+
+
+def test_sysctl_value_replaces_a_spaced_or_wrong_line():
+    op = plan_operation(sysctl.value, "kern.ipc.somaxconn", 4096, facts=sysctl_facts("4096", ["kern.ipc.somaxconn = 1024"]))
+    assert len(op.commands) == 1
+    assert op.commands[0].startswith("sed -i")
+    assert "s/^kern\\.ipc\\.somaxconn[[:space:]]*=.*$/kern.ipc.somaxconn=4096/" in op.commands[0]
+
+
+def test_sysctl_value_noop_when_set_and_persisted():
+    op = plan_operation(sysctl.value, "kern.ipc.somaxconn", 4096, facts=sysctl_facts("4096", ["kern.ipc.somaxconn=4096"]))
+    assert op.commands == []
+    assert op.noops[0] == "kern.ipc.somaxconn is already 4096"
+
+
+def test_sysctl_raise_only_never_lowers():
+    facts = sysctl_facts("8192", ["kern.ipc.somaxconn=16384"])
+    op = plan_operation(sysctl.value, "kern.ipc.somaxconn", 4096, raise_only=True, facts=facts)
+    assert op.commands == []
+    assert op.noops == [
+        "kern.ipc.somaxconn is already 8192 (at least 4096)",
+        "/etc/sysctl.conf already sets kern.ipc.somaxconn to at least 4096",
+    ]
+
+
+def test_sysctl_raise_only_raises_a_lower_value_and_line():
+    facts = sysctl_facts("128", ["kern.ipc.somaxconn=1024"])
+    op = plan_operation(sysctl.value, "kern.ipc.somaxconn", 4096, raise_only=True, facts=facts)
+    assert op.commands[0] == "sysctl kern.ipc.somaxconn=4096"
+    assert op.commands[1].startswith("sed -i")
+
+
+def test_sysctl_without_persist_and_bad_input():
+    op = plan_operation(sysctl.value, "net.inet.ip.random_id", 1, persist=False, facts=sysctl_facts("0", key="net.inet.ip.random_id"))
+    assert op.commands == ["sysctl net.inet.ip.random_id=1"]
+    with pytest.raises(OperationValueError):
+        plan_operation(sysctl.value, "kern.ipc.somaxconn", "lots", raise_only=True, facts=sysctl_facts("1"))
+    with pytest.raises(OperationValueError):
+        plan_operation(sysctl.value, "kern ipc", 1, facts=sysctl_facts("1"))
+
+
+# --- swap -----------------------------------------------------------------------------------------
+
+
+ELI_OPTIONS = "sw,ealgo=AES-XTS,keylen=256,sectorsize=4096"
+
+
+def swap_facts(active=(), providers=None):
+    return {
+        "swap.SwapDevices": [{"device": device, "blocks": 2097152, "used": 0} for device in active],
+        "geli.GeliProviders": providers or {},
+    }
+
+
+def test_swap_enabled_eli_runs_geli_onetime_with_the_fstab_options():
+    op = plan_operation(swap.enabled, "/dev/ada0p3.eli", options=ELI_OPTIONS, facts=swap_facts())
+    assert op.commands == [
+        "geli onetime -d -e AES-XTS -l 256 -s 4096 /dev/ada0p3",
+        "swapon /dev/ada0p3.eli",
+    ]
+
+
+def test_swap_enabled_variants():
+    op = plan_operation(swap.enabled, "ada0p3.eli", options="sw,notrim", facts=swap_facts())
+    assert op.commands == ["geli onetime -d -T -s 4096 /dev/ada0p3", "swapon /dev/ada0p3.eli"]
+    op = plan_operation(swap.enabled, "/dev/ada0p3.eli", facts=swap_facts(providers={"ada0p3.eli": {}}))
+    assert op.commands == ["swapon /dev/ada0p3.eli"]
+    assert plan_operation(swap.enabled, "/dev/ada0p3", facts=swap_facts()).commands == ["swapon /dev/ada0p3"]
+    op = plan_operation(swap.enabled, "/dev/ada0p3.eli", facts=swap_facts(active=["/dev/ada0p3.eli"]))
+    assert (op.commands, op.noops) == ([], ["swap on /dev/ada0p3.eli is already on"])
+    with pytest.raises(OperationValueError):
+        plan_operation(swap.enabled, "/dev/ada0p3.eli", options="sw,file=/usr/swap0", facts=swap_facts())
+
+
+def test_swap_disabled():
+    assert plan_operation(swap.disabled, "/dev/ada0p3", facts=swap_facts(active=["/dev/ada0p3"])).commands == [
+        "swapoff /dev/ada0p3",
+    ]
+    op = plan_operation(swap.disabled, "ada0p3", facts=swap_facts())
+    assert (op.commands, op.noops) == ([], ["swap on /dev/ada0p3 is already off"])
+
+
+def test_a_fact_missing_from_the_fixture_is_named():
+    with pytest.raises(MissingFactError, match="geli.GeliProviders"):
+        plan_operation(geli.attached, "md10", PASSPHRASE, facts={})
