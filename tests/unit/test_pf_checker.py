@@ -178,6 +178,8 @@ BROKEN = [
      "pass out quick on $ext_if user root keep state", "user root", "'user' is outside"),
     ("bad interface name", 'ext_if = "vtnet0"', 'ext_if = "VTNET0"', "set loginterface",
      "invalid interface name 'VTNET0'"),
+    ("negative state limit", "max-src-conn 10,", "max-src-conn -10,", "max-src-conn -10",
+     "only positive values permitted"),
     ("unknown set limit", "src-nodes 20000", "tables 20000", "set limit", "unable to set limit tables"),
     ("unknown table option", "table <bruteforce> persist", "table <bruteforce> persistent", "<bruteforce> persistent",
      "invalid table option 'persistent'"),
@@ -206,6 +208,20 @@ def test_error_on_a_continued_rule_is_reported_on_its_last_line_like_pfctl():
     errors = check_pf_conf(text)
     assert [(e.line, e.message) for e in errors] == [
         (_line_of(text, "source-track global"), "'max-src-conn' is incompatible with 'source-track global'")]
+
+
+def test_set_skip_and_state_policy_are_not_order_checked_like_pfctl():
+    assert check_pf_conf("pass all\nset skip on { lo0 lo1 }\nset state-policy floating\n") == []
+    errors = check_pf_conf("pass all\nset loginterface vtnet0\n")
+    assert [(e.line, e.message) for e in errors] == [(2, "Rules must be in order: options, ethernet, "
+                                                         "normalization, queueing, translation, filtering")]
+
+
+def test_interface_names():
+    for name in ("vtnet0", "igb1", "vtnet0.100", "egress"):
+        assert check_pf_conf(f"pass out on {name}\n") == [], name
+    for name in ("Vtnet0", "vtnet0.x", "a" * 16 + "0"):
+        assert check_pf_conf(f"pass out on {name}\n") != [], name
 
 
 def test_several_errors_are_all_reported_in_line_order():

@@ -8,7 +8,8 @@ pass/block/match rules with the options listed in ``GRAMMAR``.  Anything else
 reported as outside the subset rather than guessed at.
 
 Each statement is parsed on its own from the tokens of pf_lexer, then turned
-into a ``Statement`` model whose values have been validated by pf_values.
+into a model (Rule, MacroDef, TableDef or Option) whose values have been
+validated by pf_values.
 Cross-statement and whole-rule checks live in pf_rules.
 """
 
@@ -143,7 +144,7 @@ unaryop: EQ | BANG EQ | LT EQ | LT | GT EQ | GT
 class _TokenFeeder(Lexer):
     """pf_lexer already made the tokens; lark only needs them handed over."""
 
-    def __init__(self, lexer_conf):  # noqa: D401 - lark's interface
+    def __init__(self, lexer_conf):
         pass
 
     def lex(self, data):
@@ -177,7 +178,6 @@ class Rule:
     interfaces: list[tuple[str, bool]] = field(default_factory=list)
     af: int | None = None
     protos: list[int] = field(default_factory=list)
-    all_hosts: bool = False
     src: list[values.Host] = field(default_factory=list)
     src_ports: list[values.PortItem] = field(default_factory=list)
     dst: list[values.Host] = field(default_factory=list)
@@ -189,7 +189,6 @@ class Rule:
     state_opts: dict[str, object] = field(default_factory=dict)
     labels: list[str] = field(default_factory=list)
     scrub_opts: dict[str, object] = field(default_factory=dict)
-    nat_pass: bool = False
     redirect: list[values.Host] | None = None
     redirect_port: values.PortItem | None = None
 
@@ -418,8 +417,6 @@ def _fill_common(rule: Rule, tree: Tree) -> None:
             for item in _subtrees(child, "proto_item"):
                 token = item.children[0]
                 rule.protos.append(_value(values.parse_protocol, token, token.value))
-        elif child.data == "fromto_all":
-            rule.all_hosts = True
         elif child.data == "fromto":
             for part in child.children:
                 hosts, ports = _ipportspec(part.children[1])
@@ -462,6 +459,8 @@ def _state_opts(rule: Rule, tree: Tree | None) -> None:
         if name in rule.state_opts:
             raise StatementError(token.line, f"state option '{name}' multiple definitions")
         numbers = [t.value for t in _tokens(opt) if t.type == "NUMBER"]
+        if any(n < 0 for n in numbers):
+            raise StatementError(token.line, "only positive values permitted")
         if name == "overload":
             table = opt.children[2]
             _value(values.parse_table_name, table, str(table))
@@ -538,6 +537,10 @@ def _redirect(rule: Rule, tree: Tree) -> None:
         rule.redirect_port = _port_word(port, star_ok=True)
 
 
+# Rule parts _fill_common reads; what is left of a filter rule are its options.
+_COMMON_PARTS = frozenset({"action", "direction", "logquick", "on_if", "af", "proto", "fromto", "fromto_all"})
+
+
 def build(tree: Tree, first_line: int, last_line: int) -> Rule | MacroDef | TableDef | Option:
     """Turn a parsed statement into its model, validating every value."""
     node = tree.children[0]
@@ -582,8 +585,6 @@ def build(tree: Tree, first_line: int, last_line: int) -> Rule | MacroDef | Tabl
         _scrub_opts(rule, [c for c in opts.children if isinstance(c, Tree)] if opts else [])
     elif kind in ("nat_rule", "rdr_rule"):
         rule.action = kind[:3]
-        rule.nat_pass = any(t.type == "PASS" for t in _first(node, "nat_pass").children) \
-            if _first(node, "nat_pass") else False
         redirect = _first(node, "redirect")
         if redirect is not None:
             _redirect(rule, redirect)
@@ -595,9 +596,6 @@ def build(tree: Tree, first_line: int, last_line: int) -> Rule | MacroDef | Tabl
             rule.interfaces.append((str(name), False))
         _filter_opts(rule, _subtrees(node, "label"))
     return rule
-
-
-_COMMON_PARTS = frozenset({"action", "direction", "logquick", "on_if", "af", "proto", "fromto", "fromto_all"})
 
 
 def _option(node: Tree, name: str) -> Option:
@@ -614,6 +612,8 @@ def _option(node: Tree, name: str) -> Option:
     elif name == "limit":
         for item in _subtrees(node, "limit_item"):
             key, number = item.children
+            if number.value < 0:
+                raise StatementError(number.line, "only positive values permitted")
             if str(key) not in ("states", "src-nodes", "frags", "table-entries"):
                 raise StatementError(
                     key.line, f"unable to set limit {key} {number}: FreeBSD limits are "

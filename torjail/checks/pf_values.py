@@ -46,9 +46,10 @@ ICMP6_TYPES = {
 
 TCP_FLAGS = "FSRPAUEW"
 
-# FreeBSD interface names are a driver name plus a unit number (vtnet0, lo1);
-# interface group names must not end in a digit (egress, tor).
-_INTERFACE = re.compile(r"[a-z]+[0-9]+")
+# FreeBSD interface names are a driver name plus a unit number (vtnet0, lo1),
+# vlan(4) interfaces add ".tag" (vtnet0.100); interface group names must not
+# end in a digit (egress, tor).
+_INTERFACE = re.compile(r"[a-z]+[0-9]+(\.[0-9]+)?")
 _GROUP = re.compile(r"[a-z][a-z0-9_]*[a-z_]|[a-z]")
 _IPV4ISH = re.compile(r"[0-9.]+")
 _DYNAMIC_MODIFIERS = ("network", "broadcast", "peer", "0")
