@@ -1,0 +1,64 @@
+"""The first process of a lab jail: it gives the jail its hostname and root, and then reaps orphans.
+
+jail(8) starts it under `unshare --mount --uts --pid --fork`, so it is PID 1 of the jail's own PID namespace
+and owns the jail's mount and UTS namespaces; `nsenter` into it is how jexec(8) and exec.start enter the jail.
+It mounts a procfs for the jail's PID namespace on the jail's /proc (Linux programs such as tor and ps read it),
+chroots into the jail's path, reports its host PID on the ready pipe and waits. A jail without `persist`
+ends, as on FreeBSD, once its creation is over and its last process has exited; a persistent one lives
+until jail -r kills it.
+
+Usage: python -m lab.freebsd.jailinit PATH HOSTNAME PERSIST(0|1) READY_FD ARMED_FD
+"""
+
+import ctypes
+import os
+import select
+import socket
+import sys
+import time
+
+
+def _mount_proc(path):
+    target = os.path.join(path, "proc")
+    if not os.path.isdir(target):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mount(b"proc", target.encode(), b"proc", 0, None)
+
+
+def _reap():
+    """Collect exited children; return False when there are none left."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return False
+        if pid == 0:
+            return True
+
+
+def main(argv):
+    path, hostname, persist, ready_fd, armed_fd = argv[1], argv[2], argv[3] == "1", int(argv[4]), int(argv[5])
+    host_pid = int(os.readlink("/proc/self"))
+    socket.sethostname(hostname)
+    _mount_proc(path)
+    os.chroot(path)
+    os.chdir("/")
+    os.write(ready_fd, f"{host_pid}\n".encode())
+    os.close(ready_fd)
+    armed = False
+    while True:
+        if not armed:
+            readable, _, _ = select.select([armed_fd], [], [], 0.5)
+            if readable and not os.read(armed_fd, 64):
+                armed = True
+                os.close(armed_fd)
+        else:
+            time.sleep(0.5)
+        children_left = _reap()
+        if armed and not persist and not children_left:
+            return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
