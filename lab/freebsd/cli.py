@@ -75,3 +75,15 @@ def run(main_function, argv):
         return main_function(argv)
     except UsageError as error:
         return error.status
+
+
+LINUX_TOOL_DIRS = ("/usr/libexec/lab/bin", "/usr/sbin", "/sbin", "/usr/bin", "/bin")
+
+
+def linux_tool(name):
+    """Path of a Linux program the emulation runs underneath (e2fsprogs...): the lab keeps them off PATH."""
+    for directory in LINUX_TOOL_DIRS:
+        path = os.path.join(directory, name)
+        if os.access(path, os.X_OK):
+            return path
+    raise FileNotFoundError(name)
