@@ -7,6 +7,7 @@ so every case checks both the message and the line pfctl would report.
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -244,6 +245,27 @@ def test_pferror_prints_like_pfctl():
     error = PfError("/etc/pf.conf", 7, "syntax error")
     assert (error.line, error.message, str(error)) == (7, "syntax error", "/etc/pf.conf:7: syntax error")
     assert str(check_pf_conf("pas all\n", "/tmp/x.conf")[0]) == "/tmp/x.conf:1: syntax error: unknown keyword 'pas'"
+
+
+def test_random_damage_gives_errors_not_exceptions():
+    """Seeded, bounded: 200 damaged copies of the samples must each come back
+    as a list of PfError (most of them non-empty), never as a crash."""
+    text = FULL + (SAMPLES / "forms.conf").read_text()
+    rng = random.Random(20240601)
+    pieces = list('{}()<>!=,/-:$"#\\\n .a0') + [" port ", " ->", " keep state", " inet6 "]
+    rejected = 0
+    for _ in range(200):
+        chars = list(text)
+        for _ in range(rng.randint(1, 3)):
+            position = rng.randrange(len(chars))
+            if rng.random() < 0.5:
+                del chars[position]
+            else:
+                chars.insert(position, rng.choice(pieces))
+        errors = check_pf_conf("".join(chars))
+        assert all(isinstance(e, PfError) and e.line >= 1 for e in errors)
+        rejected += bool(errors)
+    assert rejected > 100
 
 
 # -- command line -------------------------------------------------------------
