@@ -3,12 +3,12 @@ never shows up in anything pyinfra records or prints about the operations that u
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -160,8 +160,6 @@ exit 1
 def test_passphrase_absent_from_pyinfra_cli_output_at_full_verbosity(tmp_path):
     """The real pyinfra CLI against @local: --debug-operations, --dry --diff, and a run at -vvv
     --debug whose `geli` is a shim. The passphrase reaches geli's standard input and no output."""
-    import hashlib
-
     (tmp_path / "deploy.py").write_text(CLI_DEPLOY)
     shims = tmp_path / "bin"
     shims.mkdir()

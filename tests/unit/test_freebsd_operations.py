@@ -289,8 +289,15 @@ def test_sysctl_raise_only_never_lowers():
     assert op.commands == []
     assert op.noops == [
         "kern.ipc.somaxconn is already 8192 (at least 4096)",
-        "/etc/sysctl.conf already sets kern.ipc.somaxconn to at least 4096",
+        "/etc/sysctl.conf already sets kern.ipc.somaxconn to at least 8192",
     ]
+
+
+def test_sysctl_raise_only_persists_the_higher_current_value():
+    """An autotuned or hand-raised value above the wanted one is what sysctl.conf keeps."""
+    facts = sysctl_facts("8192", [], wanted="8192")
+    op = plan_operation(sysctl.value, "kern.ipc.somaxconn", 4096, raise_only=True, facts=facts)
+    assert op.commands == ["echo kern.ipc.somaxconn=8192 >> /etc/sysctl.conf"]
 
 
 def test_sysctl_raise_only_raises_a_lower_value_and_line():

@@ -67,8 +67,8 @@ def value(key: str, value: str | int, raise_only: bool = False, persist: bool = 
 
     + key: sysctl name, e.g. ``kern.ipc.somaxconn``
     + value: wanted value
-    + raise_only: for numeric limits: never lower a value that is already higher, now or in
-      /etc/sysctl.conf
+    + raise_only: for numeric limits: never lower a value that is already higher, now or at the
+      next boot (/etc/sysctl.conf then keeps the higher of the current and the wanted value)
     + persist: keep a ``key=value`` line (no spaces, one per key) in /etc/sysctl.conf
 
     **Example:**
@@ -87,6 +87,8 @@ def value(key: str, value: str | int, raise_only: bool = False, persist: bool = 
     current = host.get_fact(Sysctls, names=[key]).get(key)
     if raise_only and _is_integer(current) and int(current) >= int(wanted):
         host.noop(f"{key} is already {current} (at least {wanted})")
+        # what the next boot gets must not be lower than what the server has now either
+        wanted = str(int(current))
     elif current == wanted:
         host.noop(f"{key} is already {wanted}")
     else:
