@@ -105,12 +105,14 @@ def set_up(name, up=True):
 
 
 def add_address(name, address):
-    """Add an address (ipaddress interface) as an alias; FreeBSD brings the interface up with it."""
+    """Add an address (ipaddress interface) as an alias; FreeBSD brings the interface up with it.
+    Adding an address the interface already has changes nothing and succeeds, as SIOCAIFADDR does."""
     link = find(name)
     if link is None:
         raise InterfaceError(f"interface {name} does not exist")
     if address in addresses(link):
-        raise InterfaceError("ioctl (SIOCAIFADDR): File exists")
+        set_up(name)
+        return
     args = ["addr", "add", str(address), "dev", to_linux(name)]
     if address.version == 4 and address.network.prefixlen < 31 and not is_loopback(name):
         args[3:3] = ["broadcast", str(address.network.broadcast_address)]
