@@ -1,0 +1,92 @@
+"""Configuration files that must pass a check on the server before they replace the live one.
+
+torrc and pf.conf are never replaced by something their own program rejects: the new content goes to a staging
+file beside the live one, the check (`tor --verify-config`, `pfctl -nf`) runs on it, and only then does it move
+into place. With `--dry --diff` the diff against the live file is shown, as pyinfra's files.put shows it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from shlex import quote
+from io import StringIO
+
+from pyinfra import host, logger
+from pyinfra.api import FileUploadCommand, QuoteString, StringCommand, operation
+from pyinfra.facts.files import FileContents, Sha1File
+from pyinfra.operations.util.files import generate_color_diff
+
+STAGING_SUFFIX = ".torjail-new"
+
+
+def content_sha1(content: str) -> str:
+    return hashlib.sha1(content.encode()).hexdigest()
+
+
+def _show_diff(dest: str, content: str) -> None:
+    current = host.get_fact(FileContents, path=dest) or []
+    host.log(f"Will {'modify' if current else 'create'} {dest}", logger.info)
+    for line in generate_color_diff([line + "\n" for line in current], content.splitlines(keepends=True)):
+        logger.info("  %s", line)
+    logger.info("")
+
+
+@operation()
+def checked(dest: str, content: str, check: list, mode: str = "644", user: str | None = None,
+            group: str | None = None, keep_previous: str | None = None):
+    """
+    Place a file only after a check command accepts it at a staging path beside its destination.
+
+    + dest: the live file
+    + content: the wanted content
+    + check: the check command as a list of words; ``{path}`` stands for the staging file
+    + mode, user, group: applied to the staging file before it moves into place
+    + keep_previous: copy the live file here before replacing it (when there is one)
+
+    A failing check removes the staging file and fails the operation; the live file stays as it was.
+
+    **Example:**
+
+    .. code:: python
+
+        files.checked("/etc/pf.conf", text, check=["pfctl", "-n", "-f", "{path}"], mode="600")
+    """
+    if host.get_fact(Sha1File, path=dest) == content_sha1(content):
+        host.noop(f"{dest} is already up to date")
+        return
+    if host.state.config.DIFF:
+        _show_diff(dest, content)
+    staging = dest + STAGING_SUFFIX
+    source = StringIO(content)
+    yield FileUploadCommand(source, staging, remote_temp_filename=host.get_temp_filename(staging))
+    if user or group:
+        yield StringCommand("chown", QuoteString(f"{user or ''}{':' + group if group else ''}"), QuoteString(staging))
+    yield StringCommand("chmod", QuoteString(mode), QuoteString(staging))
+    words = [QuoteString(word.replace("{path}", staging)) for word in check]
+    yield StringCommand(*words, "||", "{", "rm", "-f", QuoteString(staging), ";", "exit", "1", ";", "}")
+    if keep_previous:
+        yield StringCommand(f"if [ -f {quote(dest)} ]; then cp -p {quote(dest)} {quote(keep_previous)}; fi")
+    yield StringCommand("mv", "-f", QuoteString(staging), QuoteString(dest))
+
+
+
+
+@operation()
+def copied(src: str, dest: str):
+    """
+    Copy a file on the server (``cp -p``) unless the copy already has the same content.
+
+    + src: the file to copy
+    + dest: where the copy goes
+
+    **Example:**
+
+    .. code:: python
+
+        files.copied("/etc/resolv.conf", "/var/jails/tor/etc/resolv.conf")
+    """
+    source = host.get_fact(Sha1File, path=src)
+    if source is not None and source == host.get_fact(Sha1File, path=dest):
+        host.noop(f"{dest} is already a copy of {src}")
+        return
+    yield StringCommand("cp", "-p", QuoteString(src), QuoteString(dest))

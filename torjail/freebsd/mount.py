@@ -1,0 +1,83 @@
+"""Mounted filesystems (`mount -p`), and mounting the jail root for the time a deploy writes into it.
+
+The jail's own `mount` parameter mounts its encrypted root when the jail starts. A deploy that populates a root
+before the jail ever ran mounts it by hand, and hands it back unmounted before `jail -c`.
+"""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import FactBase, OperationError, QuoteString, StringCommand, operation
+
+
+class MountPoints(FactBase):
+    """
+    Returns the mounted filesystems, from ``mount -p`` (fstab format), by mount point.
+
+    .. code:: python
+
+        {"/var/jails/tor": {"device": "/dev/md10.eli", "type": "ufs", "options": ["rw"]}}
+    """
+
+    def command(self) -> str:
+        return "mount -p"
+
+    def requires_command(self) -> str:
+        return "mount"
+
+    @staticmethod
+    def default() -> dict:
+        return {}
+
+    def process(self, output: list[str]) -> dict:
+        mounts = {}
+        for line in output:
+            fields = line.split()
+            if len(fields) >= 4:
+                mounts[fields[1]] = {"device": fields[0], "type": fields[2], "options": fields[3].split(",")}
+        return mounts
+
+
+@operation()
+def mounted(device: str, path: str, fstype: str = "ufs"):
+    """
+    Mount a device on a directory, unless that device is already mounted there.
+
+    + device: e.g. ``/dev/md10.eli``
+    + path: the mount point
+    + fstype: filesystem type (``mount -t``)
+
+    Something else mounted on the path is an error: nothing is mounted over it.
+
+    **Example:**
+
+    .. code:: python
+
+        mount.mounted("/dev/md10.eli", "/var/jails/tor")
+    """
+    current = host.get_fact(MountPoints).get(path)
+    if current and current["device"] == device:
+        host.noop(f"{device} is already mounted on {path}")
+        return
+    if current:
+        raise OperationError(f"{path} has {current['device']} mounted, not {device}; refusing to mount over it")
+    yield StringCommand("mount", "-t", QuoteString(fstype), QuoteString(device), QuoteString(path))
+
+
+@operation()
+def unmounted(path: str):
+    """
+    Unmount whatever is mounted on a directory.
+
+    + path: the mount point
+
+    **Example:**
+
+    .. code:: python
+
+        mount.unmounted("/var/jails/tor")
+    """
+    if path not in host.get_fact(MountPoints):
+        host.noop(f"nothing is mounted on {path}")
+        return
+    yield StringCommand("umount", QuoteString(path))

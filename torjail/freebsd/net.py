@@ -1,0 +1,96 @@
+"""Network interfaces (ifconfig(8)) and the default route (route(8)).
+
+pf needs the external interface by name; with `ext_if = "detect"` it is the interface of the default route.
+The jail address lives on a cloned loopback (lo1), created now and at every boot through rc.conf.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pyinfra import host
+from pyinfra.api import FactBase, QuoteString, StringCommand, operation
+
+_HEADER = re.compile(r"^([A-Za-z0-9_.]+): flags=")
+
+
+class DefaultRouteInterface(FactBase):
+    """
+    Returns the interface of the IPv4 default route (``route -n get default``), or None without one.
+    """
+
+    def command(self) -> str:
+        return "route -n get -inet default 2>/dev/null || true"
+
+    def requires_command(self) -> str:
+        return "route"
+
+    @staticmethod
+    def default():
+        return None
+
+    def process(self, output: list[str]):
+        for line in output:
+            key, _, value = line.strip().partition(":")
+            if key == "interface":
+                return value.strip()
+        return None
+
+
+class Interfaces(FactBase):
+    """
+    Returns every interface with its IPv4 and IPv6 addresses, from ``ifconfig``.
+
+    .. code:: python
+
+        {"lo1": {"up": True, "inet": ["10.0.0.1"], "inet6": []}}
+    """
+
+    def command(self) -> str:
+        return "ifconfig"
+
+    def requires_command(self) -> str:
+        return "ifconfig"
+
+    @staticmethod
+    def default() -> dict:
+        return {}
+
+    def process(self, output: list[str]) -> dict:
+        interfaces: dict = {}
+        current = None
+        for line in output:
+            header = _HEADER.match(line)
+            if header:
+                current = interfaces.setdefault(header.group(1), {"up": "<UP" in line, "inet": [], "inet6": []})
+                continue
+            words = line.split()
+            if current is not None and len(words) >= 2 and words[0] in ("inet", "inet6"):
+                current[words[0]].append(words[1].split("%")[0])
+        return interfaces
+
+
+@operation()
+def cloned_address(interface: str, address: str, prefix: int = 32):
+    """
+    Create a cloned interface (such as lo1) now and give it an IPv4 alias, unless both are already there.
+
+    + interface: e.g. ``lo1``
+    + address: IPv4 address for the alias
+    + prefix: prefix length of the alias
+
+    The rc.conf side (``cloned_interfaces``, ``ifconfig_lo1_alias0``) is set with ``rc.value``.
+
+    **Example:**
+
+    .. code:: python
+
+        net.cloned_address("lo1", "10.0.0.1")
+    """
+    interfaces = host.get_fact(Interfaces)
+    if interface not in interfaces:
+        yield StringCommand("ifconfig", QuoteString(interface), "create")
+    elif address in interfaces[interface]["inet"]:
+        host.noop(f"{interface} already carries {address}")
+        return
+    yield StringCommand("ifconfig", QuoteString(interface), "inet", QuoteString(f"{address}/{int(prefix)}"), "alias")

@@ -1,0 +1,117 @@
+"""Loading a pf ruleset without locking the operator out.
+
+Before the new ruleset loads, a guard starts on the server (daemon(8), detached from the SSH session): unless it
+is cancelled within the grace period it puts the previous ruleset back (or, when pf was off before, turns pf off
+again). The deploy then opens a FRESH SSH connection from the operator's machine -- existing sessions survive any
+ruleset because pf keeps their state -- and cancels the guard only when that login works. pf is always reloaded
+(`pfctl -f`), never restarted: rc.d/pf's start flushes every state, SSH sessions included.
+"""
+
+from __future__ import annotations
+
+from shlex import quote
+
+from pyinfra import host
+from pyinfra.api import FactBase, StringCommand, operation
+from pyinfra.api.exceptions import PyinfraError
+
+from .pf import PfStatus
+
+GUARD_PIDFILE = "/var/run/torjail-pf-guard.pid"
+PREVIOUS_SUFFIX = ".torjail-previous"
+REJECTED_SUFFIX = ".torjail-rejected"
+
+
+class PfGuard(FactBase):
+    """
+    Returns the pid of a rollback guard still waiting, or None.
+    """
+
+    def command(self) -> str:
+        return (f"pid=$(cat {GUARD_PIDFILE} 2>/dev/null); "
+                'if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then echo "$pid"; fi')
+
+    @staticmethod
+    def default():
+        return None
+
+    def process(self, output: list[str]):
+        return int(output[0]) if output and output[0].strip().isdigit() else None
+
+
+def rollback_script(rules: str, seconds: int) -> str:
+    """The guard's shell program: wait, then restore the previous ruleset (or turn pf off when there was none)."""
+    previous, rejected = quote(rules + PREVIOUS_SUFFIX), quote(rules + REJECTED_SUFFIX)
+    live = quote(rules)
+    return (
+        f"sleep {int(seconds)}; "
+        f"cp -p {live} {rejected}; "
+        f"if [ -f {previous} ]; then cp -p {previous} {live} && pfctl -f {live}; "
+        f"else mv -f {live} {rejected} && pfctl -d; fi; "
+        f"logger -t torjail 'pf: new ruleset rolled back (no fresh SSH login); see {rejected}'; "
+        f"rm -f {GUARD_PIDFILE}"
+    )
+
+
+@operation(is_idempotent=False)
+def guarded_load(rules: str = "/etc/pf.conf", seconds: int = 90):
+    """
+    Load a ruleset with a rollback guard running; pf is enabled if it was off.
+
+    + rules: the ruleset file (already checked with ``pfctl -nf``); RULES.torjail-previous is the last good one,
+      when there was one
+    + seconds: grace period before the guard rolls back
+
+    Follow with ``ssh_still_works`` and ``guard_cancelled``.
+
+    **Example:**
+
+    .. code:: python
+
+        pfguard.guarded_load("/etc/pf.conf", seconds=90)
+    """
+    if host.get_fact(PfGuard) is not None:
+        yield StringCommand(f"kill $(cat {GUARD_PIDFILE}) && rm -f {GUARD_PIDFILE}")
+    yield StringCommand("daemon", "-f", "-p", GUARD_PIDFILE, "sh", "-c", quote(rollback_script(rules, seconds)))
+    yield StringCommand("pfctl", "-f", quote(rules))
+    if not host.get_fact(PfStatus).get("enabled"):
+        yield StringCommand("pfctl", "-e")
+
+
+def fresh_ssh_login(state, host, attempts=3):
+    """Open a new connection to the host, the way the deploy itself connects, and run `true` through it."""
+    errors = []
+    for _ in range(attempts):
+        connector = host.connector_cls(state, host)
+        try:
+            connector.connect()
+            status, _output = connector.run_shell_command(StringCommand("true"), timeout=30)
+            if status:
+                return
+            errors.append("`true` failed")
+        except Exception as error:  # any failure to log in counts; the guard then rolls back
+            errors.append(f"{type(error).__name__}: {error}")
+        finally:
+            disconnect = getattr(connector, "disconnect", None)
+            if disconnect:
+                disconnect()
+    raise PyinfraError(f"{host.name}: no fresh SSH login after loading the new pf ruleset ({'; '.join(errors)}); "
+                       "the previous ruleset comes back by itself when the guard's grace period ends")
+
+
+@operation(is_idempotent=False)
+def guard_cancelled(rules: str = "/etc/pf.conf"):
+    """
+    Cancel the rollback guard (the new ruleset is good) and forget the previous ruleset.
+
+    + rules: the ruleset file
+
+    **Example:**
+
+    .. code:: python
+
+        pfguard.guard_cancelled("/etc/pf.conf")
+    """
+    yield StringCommand(f"pid=$(cat {GUARD_PIDFILE} 2>/dev/null); "
+                        f'if [ -n "$pid" ]; then kill "$pid" 2>/dev/null; fi; '
+                        f"rm -f {GUARD_PIDFILE} {quote(rules + PREVIOUS_SUFFIX)}")

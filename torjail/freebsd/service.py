@@ -1,0 +1,72 @@
+"""rc(8) services on the host and in a jail, through service(8).
+
+pyinfra's `server.service` and `bsdinit.service` write rc.conf.local and start before enabling; torjail enables
+with `rc.value` and starts here, asking `service NAME onestatus` (exit 0 when running) first.
+"""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import FactBase, QuoteString, StringCommand, operation
+
+
+def _service(jail, *args):
+    prefix = ["service"] + (["-j", QuoteString(jail)] if jail else [])
+    return StringCommand(*prefix, *args)
+
+
+class ServiceRunning(FactBase):
+    """
+    Returns True when ``service NAME onestatus`` says the service runs (on the host or in a running jail).
+
+    + service: rc script name, e.g. ``pflog`` or ``tor``
+    + jail: ask inside this jail
+    """
+
+    def command(self, service: str, jail: str | None = None):
+        return StringCommand(_service(jail, QuoteString(service), "onestatus"), ">/dev/null", "2>&1", "&&",
+                             "echo", "running", "||", "echo", "stopped")
+
+    @staticmethod
+    def default():
+        return False
+
+    def process(self, output: list[str]):
+        return output == ["running"]
+
+
+@operation()
+def running(service: str, jail: str | None = None):
+    """
+    Start a service unless it already runs (its ``NAME_enable`` is set separately with ``rc.value``).
+
+    + service: rc script name
+    + jail: the jail the service lives in
+
+    **Example:**
+
+    .. code:: python
+
+        service.running("pflog")
+    """
+    if host.get_fact(ServiceRunning, service=service, jail=jail):
+        host.noop(f"{service} is already running" + (f" in jail {jail}" if jail else ""))
+        return
+    yield _service(jail, QuoteString(service), "start")
+
+
+@operation(is_idempotent=False)
+def reloaded(service: str, jail: str | None = None):
+    """
+    Reload a running service (use with ``_if=`` on the operation that changed its configuration).
+
+    + service: rc script name
+    + jail: the jail the service lives in
+
+    **Example:**
+
+    .. code:: python
+
+        service.reloaded("tor", jail="tor", _if=torrc.did_change)
+    """
+    yield _service(jail, QuoteString(service), "reload")

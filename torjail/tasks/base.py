@@ -1,0 +1,36 @@
+"""Base of the host: pkg from the configured branch, relay sysctls, GELI and pf kernel modules, no crash dumps.
+
+Crash dumps would write memory (keys included) unencrypted to the swap partition, so they are off now and at boot.
+"""
+
+from io import StringIO
+
+from pyinfra.operations import files
+
+from torjail.freebsd import kld, pkg, rc, sysctl, system
+from torjail.render import render_file
+
+# Relay guide values: random IP ids always; limits only ever raised (a bigger server keeps its own values).
+FIXED_SYSCTLS = {"net.inet.ip.random_id": 1}
+RAISED_SYSCTLS = {"kern.ipc.somaxconn": 4096, "kern.ipc.nmbclusters": 262144, "kern.maxfiles": 65536}
+KERNEL_MODULES = ("geom_eli", "pf", "pflog")
+
+
+def apply(settings):
+    files.put(
+        name="Package repository branch",
+        src=StringIO(render_file(settings, "pkg-repo.conf.j2")),
+        dest="/usr/local/etc/pkg/repos/FreeBSD.conf",
+        mode="644",
+        create_remote_dir=True,
+    )
+    pkg.bootstrapped(name="Bootstrap pkg")
+    for key, value in FIXED_SYSCTLS.items():
+        sysctl.value(name=f"sysctl {key}", key=key, value=value)
+    for key, value in RAISED_SYSCTLS.items():
+        sysctl.value(name=f"sysctl {key} (raise only)", key=key, value=value, raise_only=True)
+    for module in KERNEL_MODULES:
+        kld.module(name=f"Kernel module {module}", module=module)
+    rc.value(name="No crash dump device at boot", variable="dumpdev", value="NO")
+    rc.value(name="No savecore at boot", variable="savecore_enable", value="NO")
+    system.dumps_off(name="Crash dumps off now")

@@ -1,0 +1,46 @@
+"""The firewall: lo1 with the jail address, pf.conf placed only after `pfctl -nf` accepts it, loaded with a
+reload under a rollback guard that a fresh SSH login must cancel, then pf and pflog enabled for the next boot.
+"""
+
+from pyinfra import host
+from pyinfra.operations import python
+from pyinfra.operations.util import any_changed
+
+from torjail.freebsd import files as checked_files
+from torjail.freebsd import net, pfguard, rc, service
+from torjail.freebsd.pf import PfStatus
+from torjail.render import render_file
+
+PF_CONF = "/etc/pf.conf"
+
+
+def apply(settings, ext_if):
+    cloned = rc.current_values("/etc/rc.conf", None).get("cloned_interfaces", "").split()
+    if settings.jail_interface not in cloned:
+        cloned.append(settings.jail_interface)
+    rc.value(name="Cloned interfaces at boot", variable="cloned_interfaces", value=" ".join(cloned))
+    rc.value(name=f"Jail address on {settings.jail_interface} at boot",
+             variable=f"ifconfig_{settings.jail_interface}_alias0", value=f"inet {settings.jail_ip}/32")
+    net.cloned_address(name=f"{settings.jail_interface} with {settings.jail_ip}", interface=settings.jail_interface,
+                       address=settings.jail_ip)
+
+    pf_conf = checked_files.checked(
+        name="pf.conf (checked by pfctl -nf)",
+        dest=PF_CONF,
+        content=render_file(settings, "pf.conf.j2", ext_if=ext_if),
+        check=["pfctl", "-n", "-f", "{path}"],
+        mode="600",
+        keep_previous=PF_CONF + pfguard.PREVIOUS_SUFFIX,
+    )
+    enabled = host.get_fact(PfStatus)["enabled"]
+    reload_needed = {} if not enabled else {"_if": any_changed(pf_conf)}
+    pfguard.guarded_load(name="Load pf.conf under a rollback guard", rules=PF_CONF,
+                         seconds=settings.pf_rollback_seconds, **reload_needed)
+    python.call(name="A fresh SSH login still works", function=pfguard.fresh_ssh_login, state=host.state,
+                host=host, **reload_needed)
+    pfguard.guard_cancelled(name="Keep the new ruleset (cancel the rollback)", rules=PF_CONF, **reload_needed)
+
+    rc.value(name="pf at boot", variable="pf_enable", value="YES")
+    rc.value(name="pf rules file", variable="pf_rules", value=PF_CONF)
+    rc.value(name="pflog at boot", variable="pflog_enable", value="YES")
+    service.running(name="pflogd running", service="pflog")

@@ -1,0 +1,58 @@
+"""The jail: its root populated from the release's base.txz (downloaded once, checksum verified), its
+jail.conf.d file, and jail_enable without the jail in the boot list (its image is locked after every boot).
+"""
+
+from io import StringIO
+
+from pyinfra import host
+from pyinfra.api.exceptions import PyinfraError
+from pyinfra.operations import files
+
+from torjail.checks.jailconf import check_jail_conf
+from torjail.freebsd import files as checked_files
+from torjail.freebsd import rc, release
+from torjail.freebsd.system import FreeBSDVersion
+from torjail.render import jail_path, render_file
+
+CACHE_DIR = "/var/cache/torjail"
+
+
+def jail_conf_path(settings):
+    return f"/etc/jail.conf.d/{settings.jail_name}.conf"
+
+
+def check_release(settings):
+    """A jail's userland must not be newer than the host's."""
+    version = host.get_fact(FreeBSDVersion)
+    if version is None:
+        raise PyinfraError(f"{host.name}: freebsd-version gave nothing: is this a FreeBSD server?")
+    wanted = tuple(int(part) for part in settings.jail_release.split("-")[0].split("."))
+    if wanted > version[:2]:
+        raise PyinfraError(f"{host.name}: setting 'jail_release': {settings.jail_release} is newer than the host's "
+                           f"{version[2]}; expected {version[0]}.{version[1]}-RELEASE or older")
+
+
+def apply(settings, ext_if):
+    check_release(settings)
+    cache = f"{CACHE_DIR}/{settings.jail_release}-{settings.jail_arch}"
+    release.fetched(name=f"base.txz of {settings.jail_release} (verified)", url=settings.base_url, cache=cache)
+    release.unpacked(name=f"Jail root from base.txz", cache=cache, root=settings.jail_root,
+                     release=settings.jail_release)
+    for path in ("/etc/resolv.conf", "/etc/localtime"):
+        checked_files.copied(name=f"Jail {path} from the host", src=path, dest=jail_path(settings, path))
+    files.put(name="Jail rc.conf", src=StringIO(render_file(settings, "jail-rc.conf.j2")),
+              dest=jail_path(settings, "/etc/rc.conf"), mode="644")
+    files.put(name="Jail package repository branch", src=StringIO(render_file(settings, "pkg-repo.conf.j2")),
+              dest=jail_path(settings, "/usr/local/etc/pkg/repos/FreeBSD.conf"), mode="644",
+              create_remote_dir=True)
+    jail_conf = render_file(settings, "jail.conf.j2", ext_if=ext_if)
+    problems = check_jail_conf(jail_conf)
+    if problems:
+        raise PyinfraError(f"{host.name}: generated {jail_conf_path(settings)} is invalid: {'; '.join(problems)}")
+    files.put(name=f"jail.conf.d/{settings.jail_name}.conf", src=StringIO(jail_conf),
+              dest=jail_conf_path(settings), mode="644", create_remote_dir=True)
+    rc.value(name="jail_enable", variable="jail_enable", value="YES")
+    boot_list = rc.current_values("/etc/rc.conf", None).get("jail_list", "").split()
+    if settings.jail_name in boot_list:
+        rc.value(name=f"Jail {settings.jail_name} out of the boot list (locked image)", variable="jail_list",
+                 value=" ".join(name for name in boot_list if name != settings.jail_name))

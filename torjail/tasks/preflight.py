@@ -1,0 +1,24 @@
+"""Before anything changes: the settings of this host are valid, and what "detect" stands for is known."""
+
+from pyinfra import host
+from pyinfra.api.exceptions import PyinfraError
+
+from torjail.freebsd.net import DefaultRouteInterface
+from torjail.settings import settings_for
+
+
+def external_interface(settings):
+    """The interface pf filters on: the setting, or the interface of the server's default route."""
+    if settings.ext_if != "detect":
+        return settings.ext_if
+    found = host.get_fact(DefaultRouteInterface)
+    if not found:
+        raise PyinfraError(f"{host.name}: setting 'ext_if' is 'detect' but the server has no IPv4 default route; "
+                           "expected a default route, or set ext_if to the external interface's name")
+    return found
+
+
+def apply():
+    """Validated settings of the current host and its external interface; raises before any change."""
+    settings = settings_for(host)
+    return settings, external_interface(settings)

@@ -1,0 +1,54 @@
+"""Tor in the jail: the package installed from the host (`pkg -c`, which needs no jail network), the torrc
+checked by `tor --verify-config` inside the jail before it replaces the live one, the jail started (its rc starts
+tor), and tor reloaded only when its torrc changed.
+"""
+
+from io import StringIO
+
+from pyinfra import host
+from pyinfra.operations import files
+
+from torjail.freebsd import files as checked_files
+from torjail.freebsd import jail, mount, pkg, service
+from torjail.freebsd.files import STAGING_SUFFIX
+from torjail.freebsd.jail import Jails
+from torjail.render import exit_notice_path, jail_path, render_file
+
+TORRC = "/usr/local/etc/tor/torrc"
+TOR_UID = "256"  # _tor in FreeBSD's ports (UIDs); the host has no such user, so files are owned by number
+TOR_DIRECTORIES = ("/var/db/tor", "/var/log/tor")
+
+
+def verify_command(settings, running):
+    """`tor --verify-config` on the staged torrc, inside the jail (or its root, when the jail is not running)."""
+    staged = TORRC + STAGING_SUFFIX
+    if running:
+        return ["jexec", settings.jail_name, "/usr/local/bin/tor", "--verify-config", "-f", staged]
+    return ["chroot", settings.jail_root, "/usr/local/bin/tor", "--verify-config", "-f", staged]
+
+
+def apply(settings):
+    running = settings.jail_name in host.get_fact(Jails)
+    pkg.installed_in_root(name="tor package in the jail", package="tor", root=settings.jail_root)
+    for path in TOR_DIRECTORIES:
+        files.directory(name=f"Jail {path}", path=jail_path(settings, path), user=TOR_UID, group=TOR_UID,
+                        mode="700")
+    if settings.exit_notice:
+        files.put(name="Exit notice page", src=StringIO(render_file(settings, "tor-exit-notice.html.j2")),
+                  dest=jail_path(settings, exit_notice_path()), mode="644")
+    torrc = checked_files.checked(
+        name="torrc (checked by tor --verify-config in the jail)",
+        dest=jail_path(settings, TORRC),
+        content=render_file(settings, "torrc.j2"),
+        check=verify_command(settings, running),
+        mode="644",
+    )
+    if running:
+        service.running(name="tor running in the jail", service="tor", jail=settings.jail_name)
+        service.reloaded(name="Reload tor (torrc changed)", service="tor", jail=settings.jail_name,
+                         _if=torrc.did_change)
+    else:
+        mount.unmounted(name="Hand the jail root to the jail's own mount", path=settings.jail_root)
+        jail.started(name=f"Start jail {settings.jail_name}", jail_name=settings.jail_name,
+                     config=f"/etc/jail.conf.d/{settings.jail_name}.conf")
+

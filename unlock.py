@@ -1,0 +1,37 @@
+"""Unlock a relay after a reboot: `pyinfra inventory.py unlock.py`.
+
+Attaches the image's md unit and GELI provider (passphrase on standard input), checks the filesystem, and starts
+the jail, whose `mount` parameter mounts the encrypted root; tor starts with the jail. Already unlocked and
+running: nothing to do. A wrong passphrase: one clear error, nothing changed.
+"""
+
+from pyinfra import host
+from pyinfra.api.exceptions import PyinfraError
+
+from torjail.freebsd import image, jail, mount
+from torjail.freebsd.jail import Jails
+from torjail.secrets import geli_passphrase
+from torjail.settings import settings_for
+from torjail.tasks import vault
+
+settings = settings_for(host)
+try:
+    state = vault.state(settings)
+except vault.VaultError as error:
+    if "is locked" not in str(error):
+        raise
+    state = "locked"
+if state == "create":
+    raise PyinfraError(f"{host.name}: there is no encrypted image at {settings.image_path} yet: run deploy.py first")
+
+if settings.jail_name in host.get_fact(Jails):
+    host.noop(f"jail {settings.jail_name} is already running on its unlocked image")
+else:
+    if state == "locked":
+        image.unlocked(name=f"Unlock {settings.image_path}", image=settings.image_path, unit=settings.md_unit,
+                       passphrase=geli_passphrase(settings))
+    mount.unmounted(name="Hand the jail root to the jail's own mount", path=settings.jail_root)
+    image.checked_filesystem(name=f"fsck {settings.eli_device}", provider=settings.eli_device,
+                             mountpoint=settings.jail_root)
+    jail.started(name=f"Start jail {settings.jail_name}", jail_name=settings.jail_name,
+                 config=f"/etc/jail.conf.d/{settings.jail_name}.conf")
