@@ -1,0 +1,29 @@
+"""init(8) of a lab host: PID 1 inside the lab host's PID namespace.
+
+It runs /etc/rc (the boot) with the console as output, then reaps orphaned processes forever. The lab
+powers a host off by killing this process, which ends every process of the lab host at once.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+
+def main(argv):
+    if os.getpid() != 1:
+        print("init: already running", file=sys.stderr)
+        return 1
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    env = {"PATH": "/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin", "HOME": "/", "TERM": "dumb"}
+    rc = subprocess.Popen(["/bin/sh", "/etc/rc", "autoboot"], env=env, stdin=subprocess.DEVNULL, cwd="/")
+    while True:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            time.sleep(1)  # no child now: orphans may be handed to init later
+            continue
+        if pid == rc.pid:
+            print(f"init: /etc/rc finished with status {os.waitstatus_to_exitcode(status)}", flush=True)
