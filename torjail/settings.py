@@ -11,6 +11,7 @@ import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pyinfra.api.exceptions import PyinfraError
 
 # Host data keys that belong to pyinfra itself (connection settings), not to torjail.
 PYINFRA_DATA_PREFIXES = ("ssh_", "_")
@@ -42,8 +43,11 @@ RATE = re.compile(r"^([1-9][0-9]*)/([1-9][0-9]*)$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class SettingsError(Exception):
-    """Bad settings for one or more hosts; each line names the host and the setting."""
+class SettingsError(PyinfraError):
+    """Bad settings for one or more hosts; each line names the host and the setting.
+
+    A PyinfraError, so pyinfra's CLI stops before any change and prints the message without a traceback.
+    """
 
     def __init__(self, problems):
         self.problems = list(problems)
