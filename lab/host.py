@@ -289,3 +289,13 @@ def status(name):
         f"  mirror:      {mirror.url() if mirror.is_serving() else 'not serving'}",
     ]
     return running, "\n".join(lines)
+
+
+def ssh(name, command, input=None, timeout=120):
+    """Run a shell command on the lab host over real SSH (its ssh_config, strict host key checking).
+
+    Returns (exit status, stdout, stderr) as text; ssh's own failures come back as status 255."""
+    argv = ["ssh", "-F", paths.ssh_config_path(name), name, command]
+    result = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=timeout,
+                            stdin=None if input is not None else subprocess.DEVNULL)
+    return result.returncode, result.stdout, result.stderr

@@ -1,0 +1,171 @@
+"""The lab host's life cycle, its root filesystem and its mirror, checked from the machine and over real SSH."""
+
+import hashlib
+import os
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+
+from lab import host, mirror, paths, rootfs
+
+pytestmark = pytest.mark.lab
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CYCLE_HOST, CYCLE_INDEX = "labcycle", 8
+
+
+def lab_cli(*args):
+    return subprocess.run([sys.executable, "-m", "lab", *args], capture_output=True, text=True, cwd=REPO, timeout=600)
+
+
+def test_up_again_changes_nothing_and_status_says_running(lab_host):
+    pid = host.init_pid(lab_host.name)
+    assert pid is not None
+    result = lab_cli("up", lab_host.name)
+    assert result.returncode == 0, result.stderr
+    assert host.init_pid(lab_host.name) == pid
+    status = lab_cli("status", lab_host.name)
+    assert status.returncode == 0
+    assert f"{lab_host.name}: running" in status.stdout
+    assert lab_host.address in status.stdout
+    assert f"ssh -F {lab_host.ssh_config} {lab_host.name}" in status.stdout
+    assert mirror.url() in status.stdout
+
+
+def test_status_of_an_unknown_host_fails():
+    result = lab_cli("status", "nosuchlabhost")
+    assert result.returncode == 1
+    assert "nosuchlabhost: absent" in result.stdout
+
+
+def test_ssh_reaches_a_freebsd_host_with_strict_host_keys(lab_host, lab_run):
+    status, out, err = lab_run("uname -s; hostname")
+    assert status == 0, err
+    assert out.split() == ["FreeBSD", lab_host.name]
+    with open(lab_host.ssh_config) as handle:
+        assert "StrictHostKeyChecking yes" in handle.read()
+    # A wrong host key is refused: the check is real.
+    bad = lab_host.known_hosts + ".wrong"
+    with open(lab_host.known_hosts) as handle:
+        line = handle.read().split()
+    other_key = subprocess.run(["ssh-keygen", "-y", "-f", lab_host.key], capture_output=True, text=True).stdout.split()
+    with open(bad, "w") as handle:
+        handle.write(f"{line[0]} {other_key[0]} {other_key[1]}\n")
+    result = subprocess.run(["ssh", "-F", lab_host.ssh_config, "-o", f"UserKnownHostsFile={bad}", lab_host.name, "true"],
+                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    os.unlink(bad)
+    assert result.returncode == 255
+
+
+def test_the_session_shell_is_freebsds(lab_run):
+    status, out, err = lab_run("echo $0; grep '^root:' /etc/passwd | cut -d: -f7; id -gn")
+    assert status == 0, err
+    assert out.split() == ["sh", "/bin/sh", "wheel"]
+    for program in ("bash", "python3", "python", "ip", "ss", "systemctl", "useradd", "lsblk", "losetup", "perl"):
+        status, out, _ = lab_run(f"command -v {program}")
+        assert status != 0 and out == "", f"{program} is on PATH: {out}"
+    status, _, _ = lab_run("test ! -e /bin/bash && test ! -e /usr/bin/bash && test ! -e /usr/local/bin/bash")
+    assert status == 0
+
+
+def test_the_root_is_dressed_as_a_fresh_freebsd_vm(lab_host, lab_run):
+    status, fstab, _ = lab_run("cat /etc/fstab")
+    assert status == 0
+    lines = [line.split() for line in fstab.splitlines() if line and not line.startswith("#")]
+    assert ["/dev/vtbd0p2", "/", "ufs", "rw", "1", "1"] in lines
+    assert ["/dev/vtbd0p3", "none", "swap", "sw", "0", "0"] in lines
+    status, rc_conf, _ = lab_run("cat /etc/rc.conf")
+    assert f'hostname="{lab_host.name}"' in rc_conf and 'sshd_enable="YES"' in rc_conf
+    status, _, err = lab_run("test -f /boot/loader.conf && test -d /usr/local/etc/rc.d && test -d /etc/rc.d "
+                             "&& test -x /etc/rc.d/sshd && test -d /var/backups")
+    assert status == 0, err
+    for tool in ("sh", "tar", "xz", "gzip", "find", "awk", "sort", "cat", "cp", "mv", "chmod", "chown", "mkdir",
+                 "ln", "mktemp", "env", "id", "which", "touch", "head", "tail", "wc", "tr", "cut", "diff", "cmp",
+                 "sha256", "sha1", "md5", "sha256sum", "sha1sum", "hostname", "sleep", "kill", "pw", "su",
+                 "install", "sshd", "stat", "sed", "date", "grep", "ps", "uname", "freebsd-version"):
+        status, _, _ = lab_run(f"command -v {tool}")
+        assert status == 0, f"{tool} missing"
+
+
+def test_emulated_commands_and_the_lab_package_are_installed(lab_run):
+    entries = rootfs.read_manifest(os.path.join(rootfs.LAB_PACKAGE, "freebsd", "commands", "MANIFEST"))
+    entries += rootfs.read_manifest(os.path.join(rootfs.LAB_PACKAGE, "freebsd", "userland", "MANIFEST"))
+    assert entries
+    status, _, err = lab_run(" && ".join(f"test -x {path}" for path, _ in entries))
+    assert status == 0, err
+    status, out, err = lab_run("/usr/libexec/lab/bin/python3 -c 'import sys; sys.path.insert(0, \"/usr/libexec/lab\"); "
+                               "import lab.freebsd.kernel as k; print(k.KERNEL_DIR)'")
+    assert (status, out.strip()) == (0, "/.kernel"), err
+    status, out, _ = lab_run("mount | grep -c ' /.kernel ' ; ls /usr/libexec/lab/bin | grep -cx -e ip -e losetup -e nsenter "
+                             "-e unshare -e mkfs.ext4 -e nft")
+    assert out.split() == ["1", "6"]
+
+
+def test_the_mirror_serves_base_txz_and_a_freebsd_manifest(lab_host, lab_run, tmp_path):
+    base_url = f"{mirror.url()}/{mirror.RELEASE_PATH}"
+    with urllib.request.urlopen(f"{base_url}/MANIFEST", timeout=30) as response:
+        manifest = response.read().decode()
+    fields = manifest.rstrip("\n").split("\t")
+    assert fields[0] == "base.txz" and fields[3:] == ["base", '"Base system (MANDATORY)"', "on"]
+    txz = tmp_path / "base.txz"
+    with urllib.request.urlopen(f"{base_url}/base.txz", timeout=120) as response:
+        txz.write_bytes(response.read())
+    assert hashlib.sha256(txz.read_bytes()).hexdigest() == fields[1]
+    listing = subprocess.run(["tar", "-tJf", str(txz)], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert int(fields[2]) == len(listing)
+    for entry in ("./bin/sh", "./etc/", "./usr/sbin/", "./var/", "./usr/libexec/lab/bin/python3", "./bin/freebsd-version"):
+        assert entry in listing
+    assert "./etc/rc.conf" not in listing
+    # The lab host reaches the mirror through its default route.
+    status, out, err = lab_run(f"/usr/libexec/lab/bin/python3 -c 'import urllib.request; "
+                               f"print(urllib.request.urlopen(\"{base_url}/MANIFEST\").read().decode())'")
+    assert status == 0, err
+    assert out.strip() == manifest.strip()
+
+
+@pytest.fixture(scope="module")
+def cycle_host():
+    host.up(CYCLE_HOST, CYCLE_INDEX, log=lambda text: None)
+    yield CYCLE_HOST
+    host.destroy(CYCLE_HOST, log=lambda text: None)
+
+
+def test_reboot_keeps_the_disk_and_drops_kernel_state_and_processes(cycle_host):
+    status, _, err = host.ssh(cycle_host, "echo kept > /root/on-disk; touch /.kernel/marker; "
+                                          "nohup sleep 600 >/dev/null 2>&1 & echo started")
+    assert status == 0, err
+    status, out, _ = host.ssh(cycle_host, "ps -ax -o command | grep -c '^sleep 600'")
+    assert out.strip() == "1"
+    before = host.init_pid(cycle_host)
+    result = lab_cli("reboot", cycle_host)
+    assert result.returncode == 0, result.stderr
+    assert host.init_pid(cycle_host) not in (None, before)
+    status, out, err = host.ssh(cycle_host, "cat /root/on-disk; ls -A /.kernel | grep -c marker; "
+                                            "ps -ax -o command | grep -c '^sleep 600'")
+    assert out.split() == ["kept", "0", "0"], err
+
+
+def test_stop_then_up_boots_again_and_stop_is_idempotent(cycle_host):
+    assert lab_cli("stop", cycle_host).returncode == 0
+    assert not host.is_running(cycle_host)
+    assert lab_cli("stop", cycle_host).returncode == 0
+    status = lab_cli("status", cycle_host)
+    assert status.returncode == 1 and f"{cycle_host}: stopped" in status.stdout
+    assert lab_cli("up", cycle_host).returncode == 0
+    status, out, _ = host.ssh(cycle_host, "cat /root/on-disk")
+    assert (status, out.strip()) == (0, "kept")
+
+
+def test_destroy_leaves_nothing_behind(cycle_host):
+    pid = host._boot_pid(cycle_host)
+    assert lab_cli("destroy", cycle_host).returncode == 0
+    assert lab_cli("destroy", cycle_host).returncode == 0
+    assert not os.path.exists(f"/proc/{pid}")
+    assert paths.netns_name(cycle_host) not in subprocess.run(["ip", "netns", "list"], capture_output=True,
+                                                              text=True).stdout.split()
+    assert subprocess.run(["ip", "link", "show", paths.veth_name(CYCLE_INDEX)], capture_output=True).returncode != 0
+    assert not os.path.exists(paths.host_dir(cycle_host))
+    with open("/proc/self/mountinfo") as handle:
+        assert paths.host_dir(cycle_host) not in handle.read()
