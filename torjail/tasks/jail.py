@@ -27,7 +27,7 @@ def check_release(settings):
     if version is None:
         raise PyinfraError(f"{host.name}: freebsd-version gave nothing: is this a FreeBSD server?")
     wanted = tuple(int(part) for part in settings.jail_release.split("-")[0].split("."))
-    if wanted > version[:2]:
+    if wanted > tuple(version[:2]):
         raise PyinfraError(f"{host.name}: setting 'jail_release': {settings.jail_release} is newer than the host's "
                            f"{version[2]}; expected {version[0]}.{version[1]}-RELEASE or older")
 
