@@ -15,7 +15,7 @@ import tempfile
 from freebsd_root import ENV, LAB, PrivateRoot
 
 ADDRESS = "198.18.99.2"
-TOOLS = ("ip", "nsenter", "unshare", "nft")
+TOOLS = ("ip", "nsenter", "unshare", "nft", "tor")
 SETUP = r"""
 set -e
 mount --make-rprivate /
