@@ -36,8 +36,8 @@ def apply(settings, ext_if):
     reload_needed = {} if not enabled else {"_if": any_changed(pf_conf)}
     pfguard.guarded_load(name="Load pf.conf under a rollback guard", rules=PF_CONF,
                          seconds=settings.pf_rollback_seconds, **reload_needed)
-    python.call(name="A fresh SSH login still works", function=pfguard.fresh_ssh_login, state=host.state,
-                host=host, **reload_needed)
+    # pyinfra hands state and host to a function whose first two arguments are named so
+    python.call(name="A fresh SSH login still works", function=pfguard.fresh_ssh_login, **reload_needed)
     pfguard.guard_cancelled(name="Keep the new ruleset (cancel the rollback)", rules=PF_CONF, **reload_needed)
 
     rc.value(name="pf at boot", variable="pf_enable", value="YES")
