@@ -32,13 +32,16 @@ def apply(settings, ext_if):
         mode="600",
         keep_previous=PF_CONF + pfguard.PREVIOUS_SUFFIX,
     )
+    # pf running with the same pf.conf: nothing to load. Otherwise load under the guard; when pf already runs,
+    # the load also waits for the new pf.conf to be in place at execution (`_if`).
     enabled = host.get_fact(PfStatus)["enabled"]
-    reload_needed = {} if not enabled else {"_if": any_changed(pf_conf)}
-    pfguard.guarded_load(name="Load pf.conf under a rollback guard", rules=PF_CONF,
-                         seconds=settings.pf_rollback_seconds, **reload_needed)
-    # pyinfra hands state and host to a function whose first two arguments are named so
-    python.call(name="A fresh SSH login still works", function=pfguard.fresh_ssh_login, **reload_needed)
-    pfguard.guard_cancelled(name="Keep the new ruleset (cancel the rollback)", rules=PF_CONF, **reload_needed)
+    if not enabled or pf_conf.will_change:
+        reload_needed = {} if not enabled else {"_if": any_changed(pf_conf)}
+        pfguard.guarded_load(name="Load pf.conf under a rollback guard", rules=PF_CONF,
+                             seconds=settings.pf_rollback_seconds, **reload_needed)
+        # pyinfra hands state and host to a function whose first two arguments are named so
+        python.call(name="A fresh SSH login still works", function=pfguard.fresh_ssh_login, **reload_needed)
+        pfguard.guard_cancelled(name="Keep the new ruleset (cancel the rollback)", rules=PF_CONF, **reload_needed)
 
     rc.value(name="pf at boot", variable="pf_enable", value="YES")
     rc.value(name="pf rules file", variable="pf_rules", value=PF_CONF)
