@@ -45,8 +45,9 @@ def apply(settings):
     )
     if running:
         service.running(name="tor running in the jail", service="tor", jail=settings.jail_name)
-        service.reloaded(name="Reload tor (torrc changed)", service="tor", jail=settings.jail_name,
-                         _if=torrc.did_change)
+        if torrc.will_change:
+            service.reloaded(name="Reload tor (torrc changed)", service="tor", jail=settings.jail_name,
+                             _if=torrc.did_change)
     else:
         mount.unmounted(name="Hand the jail root to the jail's own mount", path=settings.jail_root)
         jail.started(name=f"Start jail {settings.jail_name}", jail_name=settings.jail_name,
