@@ -65,11 +65,13 @@ def mounted(device: str, path: str, fstype: str = "ufs"):
 
 
 @operation()
-def unmounted(path: str):
+def unmounted(path: str, assume_mounted: bool = False):
     """
     Unmount whatever is mounted on a directory.
 
     + path: the mount point
+    + assume_mounted: an earlier operation of the same deploy mounts it: unmount without asking the server
+      (pyinfra plans every operation before the first one runs, so the mount would not show yet)
 
     **Example:**
 
@@ -77,7 +79,7 @@ def unmounted(path: str):
 
         mount.unmounted("/var/jails/tor")
     """
-    if path not in host.get_fact(MountPoints):
+    if not assume_mounted and path not in host.get_fact(MountPoints):
         host.noop(f"nothing is mounted on {path}")
         return
     yield StringCommand("umount", QuoteString(path))

@@ -49,7 +49,8 @@ def apply(settings):
             service.reloaded(name="Reload tor (torrc changed)", service="tor", jail=settings.jail_name,
                              _if=torrc.did_change)
     else:
-        mount.unmounted(name="Hand the jail root to the jail's own mount", path=settings.jail_root)
+        mount.unmounted(name="Hand the jail root to the jail's own mount", path=settings.jail_root,
+                        assume_mounted=True)
         jail.started(name=f"Start jail {settings.jail_name}", jail_name=settings.jail_name,
                      config=f"/etc/jail.conf.d/{settings.jail_name}.conf")
 
