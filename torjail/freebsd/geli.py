@@ -67,7 +67,7 @@ def device_name(device: str) -> str:
     return name
 
 
-def _passphrase_text(passphrase: HiddenValue) -> str:
+def geli_passphrase_text(passphrase: HiddenValue) -> str:
     if not isinstance(passphrase, HiddenValue):
         raise OperationValueError(
             "the GELI passphrase must be a pyinfra HiddenValue, so pyinfra never prints it",
@@ -313,7 +313,7 @@ def initialized(
         geli.initialized("md0", passphrase=HiddenValue(secret), key_length=256, sector_size=4096)
     """
     name = device_name(device)
-    secret = _passphrase_text(passphrase)
+    secret = geli_passphrase_text(passphrase)
 
     providers = host.get_fact(GeliProviders)
     for provider, info in providers.items():
@@ -353,7 +353,7 @@ def attached(device: str, passphrase: HiddenValue, detach_on_last_close: bool = 
         geli.attached("md0", passphrase=HiddenValue(secret))
     """
     name = device_name(device)
-    secret = _passphrase_text(passphrase)
+    secret = geli_passphrase_text(passphrase)
     if f"{name}.eli" in host.get_fact(GeliProviders):
         host.noop(f"{name}.eli is already attached")
         return

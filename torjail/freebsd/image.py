@@ -14,7 +14,7 @@ from pyinfra import host
 from pyinfra.api import HiddenValue, StringCommand, operation
 from pyinfra.facts.files import File
 
-from .geli import GeliProviders
+from .geli import GeliProviders, geli_passphrase_text
 from .md import MdDevices
 from .mount import MountPoints
 
@@ -75,6 +75,37 @@ def created(image: str, size: str):
     yield StringCommand("install", "-d", "-m", "0700", quote(posixpath.dirname(image)))
     yield StringCommand(f"if [ -e {image_q} ]; then echo {quote(image + ' exists: not creating it again')} >&2; "
                         f"exit 1; fi; touch {quote(marker_path(image))} && truncate -s {quote(size)} {image_q}")
+
+
+@operation()
+def encrypted(image: str, unit: int, passphrase: HiddenValue, cipher: str = "AES-XTS", key_length: int = 256,
+              sector_size: int = 4096):
+    """
+    Attach a new image as an md unit, write GELI metadata on it (no metadata backup on the server) and attach
+    the GELI provider, the passphrase on standard input of both geli commands.
+
+    + image: the image file (its marker must exist, or nothing happens)
+    + unit: the md unit number for it
+    + passphrase: ``HiddenValue``, sent on standard input only
+    + cipher, key_length, sector_size: ``geli init`` options ``-e``, ``-l``, ``-s``
+
+    Every command runs only while the marker exists on the server, so an image that ever held data is never
+    initialised. The commands do not depend on what the server shows while planning: after a half-made image
+    is discarded earlier in the same deploy, its old md unit and provider would still show then.
+
+    **Example:**
+
+    .. code:: python
+
+        image.encrypted("/var/jails/tor.img", 10, passphrase=HiddenValue(secret))
+    """
+    secret = geli_passphrase_text(passphrase)
+    guard = f"test -e {quote(marker_path(image))} &&"
+    provider = f"md{int(unit)}"
+    yield StringCommand(f"{guard} mdconfig -a -t vnode -f {quote(image)} -u {int(unit)}")
+    yield StringCommand(f"{guard} geli init -e {quote(cipher)} -l {int(key_length)} -s {int(sector_size)} "
+                        f"-B none -J - {provider}", _stdin=secret)
+    yield StringCommand(f"{guard} geli attach -j - {provider}", _stdin=secret)
 
 
 @operation()

@@ -10,7 +10,7 @@ from pyinfra.api.exceptions import PyinfraError
 from pyinfra.facts.files import File
 from pyinfra.operations import files
 
-from torjail.freebsd import geli, image, md, mount
+from torjail.freebsd import image, mount
 from torjail.freebsd.geli import GeliImage, GeliProviders
 from torjail.secrets import geli_passphrase
 
@@ -52,10 +52,9 @@ def _create(settings):
                                mountpoint=settings.jail_root)
     image.created(name=f"Image {settings.image_path} ({settings.image_size})", image=settings.image_path,
                   size=settings.image_size)
-    md.attached(name=f"md unit {settings.md_device}", image=settings.image_path, unit=settings.md_unit)
-    geli.initialized(name=f"GELI on {settings.md_device}", device=settings.md_device, passphrase=passphrase,
-                     cipher=settings.geli_cipher, key_length=settings.geli_key_length,
-                     sector_size=settings.geli_sector_size, backup="none")
-    geli.attached(name=f"Attach {settings.eli_device}", device=settings.md_device, passphrase=passphrase)
+    image.encrypted(name=f"GELI on {settings.md_device} ({settings.eli_device} attached)",
+                    image=settings.image_path, unit=settings.md_unit, passphrase=passphrase,
+                    cipher=settings.geli_cipher, key_length=settings.geli_key_length,
+                    sector_size=settings.geli_sector_size)
     image.filesystem_made(name=f"UFS on {settings.eli_device}", image=settings.image_path,
                           provider=settings.eli_device)
