@@ -17,9 +17,7 @@ from torjail.tasks import vault
 settings = settings_for(host)
 try:
     state = vault.state(settings)
-except vault.VaultError as error:
-    if "is locked" not in str(error):
-        raise
+except vault.VaultLocked:
     state = "locked"
 if state == "create":
     raise PyinfraError(f"{host.name}: there is no encrypted image at {settings.image_path} yet: run deploy.py first")

@@ -19,8 +19,13 @@ class VaultError(PyinfraError):
     """The image is in a state the deploy must not touch; the message tells the operator what to do."""
 
 
+class VaultLocked(VaultError):
+    """The image carries GELI metadata but its provider is not attached: unlock.py first."""
+
+
 def state(settings):
-    """'create' (absent or half-made), 'unlocked' or 'locked'; raises VaultError for an image it cannot identify."""
+    """'create' (absent or half-made) or 'unlocked'; raises VaultLocked, or VaultError for an image it cannot
+    identify."""
     if host.get_fact(File, path=image.marker_path(settings.image_path)):
         return "create"
     found = host.get_fact(GeliImage, path=settings.image_path)
@@ -32,7 +37,7 @@ def state(settings):
             "and will not touch it. Move it away or set image_path to another file.")
     if settings.eli_device in host.get_fact(GeliProviders):
         return "unlocked"
-    raise VaultError(f"{host.name}: {settings.image_path} is locked (GELI provider {settings.eli_device} not "
+    raise VaultLocked(f"{host.name}: {settings.image_path} is locked (GELI provider {settings.eli_device} not "
                      "attached): run `pyinfra inventory.py unlock.py` first, then deploy again")
 
 
