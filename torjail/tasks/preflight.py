@@ -1,10 +1,12 @@
-"""Before anything changes: the settings of this host are valid, and what "detect" stands for is known."""
+"""Before anything changes: the settings of this host are valid, what "detect" stands for is known, and the
+encrypted image is in a state the deploy may work with (absent, half-made or unlocked)."""
 
 from pyinfra import host
 from pyinfra.api.exceptions import PyinfraError
 
 from torjail.freebsd.net import DefaultRouteInterface
 from torjail.settings import settings_for
+from torjail.tasks import vault
 
 
 def external_interface(settings):
@@ -19,6 +21,7 @@ def external_interface(settings):
 
 
 def apply():
-    """Validated settings of the current host and its external interface; raises before any change."""
+    """Validated settings of the current host and its external interface; raises before any operation is planned."""
     settings = settings_for(host)
+    vault.state(settings)  # a locked or unidentified image stops the deploy here
     return settings, external_interface(settings)
