@@ -102,7 +102,8 @@ def fresh_ssh_login(state, host, attempts=3):
 @operation(is_idempotent=False)
 def guard_cancelled(rules: str = "/etc/pf.conf"):
     """
-    Cancel the rollback guard (the new ruleset is good) and forget the previous ruleset.
+    Cancel the rollback guard (the new ruleset is good) and forget the previous ruleset. A guard that is no
+    longer waiting (its grace period ran out, so it may have rolled back) fails the operation.
 
     + rules: the ruleset file
 
@@ -112,6 +113,8 @@ def guard_cancelled(rules: str = "/etc/pf.conf"):
 
         pfguard.guard_cancelled("/etc/pf.conf")
     """
+    gone = quote("torjail: the pf rollback guard was no longer waiting: the previous ruleset may be back; "
+                 "check `pfctl -s rules` and deploy again")
     yield StringCommand(f"pid=$(cat {GUARD_PIDFILE} 2>/dev/null); "
-                        f'if [ -n "$pid" ]; then kill "$pid" 2>/dev/null; fi; '
+                        f'if [ -z "$pid" ] || ! kill "$pid" 2>/dev/null; then echo {gone} >&2; exit 1; fi; '
                         f"rm -f {GUARD_PIDFILE} {quote(rules + PREVIOUS_SUFFIX)}")
