@@ -199,16 +199,18 @@ def _boot(name, index, base, log):
 
 
 def _in_host(name, argv, timeout):
-    """Run a command inside the running lab host (all its namespaces, its root); return its exit status."""
+    """Run a command inside the running lab host (all its namespaces, its root), its output going to the
+    console log; return its exit status (None when it did not finish in time)."""
     pid = init_pid(name)
     if pid is None:
         return None
     env = {"PATH": "/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin", "HOME": "/root"}
-    try:
-        return subprocess.run(["nsenter", "-t", str(pid), "-m", "-u", "-p", "-n", "-r", "-w"] + argv,
-                              env=env, timeout=timeout, stdin=subprocess.DEVNULL).returncode
-    except subprocess.TimeoutExpired:
-        return None
+    with open(_console(name), "ab") as console:
+        try:
+            return subprocess.run(["nsenter", "-t", str(pid), "-m", "-u", "-p", "-n", "-r", "-w"] + argv, env=env,
+                                  timeout=timeout, stdin=subprocess.DEVNULL, stdout=console, stderr=console).returncode
+        except subprocess.TimeoutExpired:
+            return None
 
 
 def stop(name, log=print):
@@ -229,6 +231,10 @@ def stop(name, log=print):
     deadline = time.monotonic() + 10
     while _boot_pid(name) == pid and time.monotonic() < deadline:
         time.sleep(0.1)
+    try:
+        os.waitpid(pid, os.WNOHANG)  # reap it when this process started it (up and stop in one program)
+    except ChildProcessError:
+        pass
     if _boot_pid(name) == pid:
         raise LabError(f"lab host {name} (pid {pid}) did not stop")
     _forget_pid(name)

@@ -134,13 +134,15 @@ def ensure(base, log=print):
     with open(_pid_path(), "w") as handle:
         handle.write(f"{proc.pid}\n")
     for _ in range(50):
-        if proc.poll() is not None:
-            raise RuntimeError(f"the mirror's server exited; see {paths.lab_dir()}/mirror.log")
         try:
             with socket.create_connection((paths.MIRROR_ADDRESS, paths.MIRROR_PORT), timeout=1):
                 break
         except OSError:
             time.sleep(0.1)
+    time.sleep(0.2)
+    if proc.poll() is not None:
+        raise RuntimeError(f"the mirror's server exited (is {paths.MIRROR_ADDRESS}:{paths.MIRROR_PORT} taken?); "
+                           f"see {paths.lab_dir()}/mirror.log")
     log(f"mirror: serving {url()}/{RELEASE_PATH}/")
     return url()
 

@@ -16,6 +16,15 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 CYCLE_HOST, CYCLE_INDEX = "labcycle", 8
 
 
+def process_alive(pid):
+    """True while the process exists and is not a zombie waiting for its parent."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def lab_cli(*args):
     return subprocess.run([sys.executable, "-m", "lab", *args], capture_output=True, text=True, cwd=REPO, timeout=600)
 
@@ -98,7 +107,7 @@ def test_emulated_commands_and_the_lab_package_are_installed(lab_run):
     status, out, err = lab_run("/usr/libexec/lab/bin/python3 -c 'import sys; sys.path.insert(0, \"/usr/libexec/lab\"); "
                                "import lab.freebsd.kernel as k; print(k.KERNEL_DIR)'")
     assert (status, out.strip()) == (0, "/.kernel"), err
-    status, out, _ = lab_run("mount | grep -c ' /.kernel ' ; ls /usr/libexec/lab/bin | grep -cx -e ip -e losetup -e nsenter "
+    status, out, _ = lab_run("grep -c ' /.kernel tmpfs ' /proc/mounts; ls /usr/libexec/lab/bin | grep -cx -e ip -e losetup -e nsenter "
                              "-e unshare -e mkfs.ext4 -e nft")
     assert out.split() == ["1", "6"]
 
@@ -162,7 +171,7 @@ def test_destroy_leaves_nothing_behind(cycle_host):
     pid = host._boot_pid(cycle_host)
     assert lab_cli("destroy", cycle_host).returncode == 0
     assert lab_cli("destroy", cycle_host).returncode == 0
-    assert not os.path.exists(f"/proc/{pid}")
+    assert not process_alive(pid)
     assert paths.netns_name(cycle_host) not in subprocess.run(["ip", "netns", "list"], capture_output=True,
                                                               text=True).stdout.split()
     assert subprocess.run(["ip", "link", "show", paths.veth_name(CYCLE_INDEX)], capture_output=True).returncode != 0
