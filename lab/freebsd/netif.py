@@ -6,14 +6,23 @@ this machine has no `dummy` link type. Addresses are real, so sockets bound to a
 ifconfig(8) and jail(8) (ip4.addr) both go through here, as both go through the kernel on FreeBSD.
 """
 
+import fcntl
 import ipaddress
 import json
+import os
+import stat
+import struct
 
-from lab.freebsd import hosttools
+from lab.freebsd import hosttools, kernel
 
 LINUX_LOOPBACK = "lo"
 FREEBSD_LOOPBACK = "lo0"
 CLONABLE_PREFIXES = ("lo",)
+TUN_DEVICE = (10, 200)        # /dev/net/tun's major and minor
+TUNSETIFF = 0x400454CA
+TUNSETPERSIST = 0x400454CB
+IFF_TUN = 0x0001
+IFF_NO_PI = 0x1000
 
 
 class InterfaceError(Exception):
@@ -88,8 +97,26 @@ def create(name):
         raise InterfaceError(f"SIOCIFCREATE2 ({name}): Invalid argument")
     if exists(name):
         raise InterfaceError(f"SIOCIFCREATE2 ({name}): File exists")
-    hosttools.run("ip", "tuntap", "add", "dev", name, "mode", "tun")
+    _make_persistent_tun(name)
     return name
+
+
+def _tun_node():
+    """A node for Linux's tun clone device under the kernel state: the lab's /dev shows FreeBSD names only."""
+    node = os.path.join(kernel.KERNEL_DIR, "dev", "net-tun")
+    if not os.path.exists(node):
+        os.makedirs(os.path.dirname(node), exist_ok=True)
+        os.mknod(node, 0o600 | stat.S_IFCHR, os.makedev(*TUN_DEVICE))
+    return node
+
+
+def _make_persistent_tun(name):
+    fd = os.open(_tun_node(), os.O_RDWR)
+    try:
+        fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), IFF_TUN | IFF_NO_PI))
+        fcntl.ioctl(fd, TUNSETPERSIST, 1)
+    finally:
+        os.close(fd)
 
 
 def destroy(name):

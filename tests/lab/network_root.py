@@ -2,8 +2,7 @@
 
 Like freebsd_root.PrivateRoot (an overlay of the machine's / in private mount and PID namespaces, the MANIFEST
 commands installed at their FreeBSD paths), plus: a network namespace holding `lo` and a `vtnet0` at
-198.18.99.2/24 (one end of a veth pair whose other end stays in the same namespace), /dev/net/tun for cloned
-loopbacks, and the Linux tools the emulation calls under /usr/libexec/lab/bin, as on a lab host.
+198.18.99.2/24 (one end of a veth pair whose other end stays in the same namespace), and the Linux tools the emulation calls under /usr/libexec/lab/bin, as on a lab host.
 `make_root(path, programs)` builds a small jail root holding real Linux programs and their libraries.
 """
 
@@ -23,8 +22,7 @@ mount -t tmpfs lab-layers "$LAYERS"
 mkdir "$LAYERS/upper" "$LAYERS/work"
 mount -t overlay overlay -o "lowerdir=/,upperdir=$LAYERS/upper,workdir=$LAYERS/work" "$ROOT"
 mount -t tmpfs tmpfs "$ROOT/dev"
-mkdir "$ROOT/dev/net"
-for node in "null c 1 3" "zero c 1 5" "random c 1 8" "urandom c 1 9" "net/tun c 10 200"; do
+for node in "null c 1 3" "zero c 1 5" "random c 1 8" "urandom c 1 9"; do
     set -- $node; mknod -m 666 "$ROOT/dev/$1" $2 $3 $4
 done
 mkdir -p "$ROOT/.kernel" "$ROOT/usr/libexec/lab/bin" "$ROOT/usr/libexec/lab/lab"

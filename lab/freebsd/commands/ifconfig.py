@@ -5,6 +5,7 @@ flags words and hex values, netmask in hex, scope ids, groups, and ifconfig's er
 """
 
 import ipaddress
+import subprocess
 import sys
 
 from lab.freebsd import cli, netif
@@ -127,6 +128,9 @@ def _do(action):
     except netif.InterfaceError as error:
         cli.warnx("ifconfig", str(error))
         return 1
+    except (OSError, subprocess.CalledProcessError) as error:
+        cli.warnx("ifconfig", (getattr(error, "stderr", None) or str(error)).strip())
+        return 1
     return 0
 
 
@@ -146,7 +150,6 @@ def _apply(name, words):
             state = word
         elif word in ("netmask", "prefixlen", "mtu", "metric", "description", "broadcast"):
             if position >= len(words):
-                cli.warnx("ifconfig", f"{word}: missing argument")
                 raise netif.InterfaceError(f"{word}: missing argument")
             value = words[position]
             position += 1
