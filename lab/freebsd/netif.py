@@ -13,7 +13,7 @@ import os
 import stat
 import struct
 
-from lab.freebsd import hosttools, kernel
+from lab.freebsd import hosttools
 
 LINUX_LOOPBACK = "lo"
 FREEBSD_LOOPBACK = "lo0"
@@ -101,17 +101,15 @@ def create(name):
     return name
 
 
-def _tun_node():
-    """A node for Linux's tun clone device under the kernel state: the lab's /dev shows FreeBSD names only."""
-    node = os.path.join(kernel.KERNEL_DIR, "dev", "net-tun")
-    if not os.path.exists(node):
-        os.makedirs(os.path.dirname(node), exist_ok=True)
-        os.mknod(node, 0o600 | stat.S_IFCHR, os.makedev(*TUN_DEVICE))
-    return node
-
-
 def _make_persistent_tun(name):
-    fd = os.open(_tun_node(), os.O_RDWR)
+    """Create a persistent tun link through a transient node for Linux's tun clone device: the lab's /dev
+    shows FreeBSD names only, and the kernel state directory does not allow device nodes."""
+    node = f"/dev/.tun-{os.getpid()}"
+    os.mknod(node, 0o600 | stat.S_IFCHR, os.makedev(*TUN_DEVICE))
+    try:
+        fd = os.open(node, os.O_RDWR)
+    finally:
+        os.unlink(node)
     try:
         fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), IFF_TUN | IFF_NO_PI))
         fcntl.ioctl(fd, TUNSETPERSIST, 1)
