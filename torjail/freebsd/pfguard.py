@@ -13,6 +13,7 @@ from shlex import quote
 
 from pyinfra import host
 from pyinfra.api import FactBase, StringCommand, operation
+from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
 from pyinfra.api.exceptions import PyinfraError
 
 from .pf import PfStatus
@@ -78,6 +79,12 @@ def guarded_load(rules: str = "/etc/pf.conf", seconds: int = 90):
         yield StringCommand("pfctl", "-e")
 
 
+def _connector_arguments(host):
+    """How the current operation runs its commands (sudo and the like), with a time limit."""
+    arguments = host.current_op_global_arguments or {}
+    return {**{key: arguments[key] for key in CONNECTOR_ARGUMENT_KEYS if key in arguments}, "_timeout": 30}
+
+
 def fresh_ssh_login(state, host, attempts=3):
     """Open a new connection to the host, the way the deploy itself connects, and run `true` through it."""
     errors = []
@@ -85,7 +92,7 @@ def fresh_ssh_login(state, host, attempts=3):
         connector = host.connector_cls(state, host)
         try:
             connector.connect()
-            status, _output = connector.run_shell_command(StringCommand("true"), timeout=30)
+            status, _output = connector.run_shell_command(StringCommand("true"), **_connector_arguments(host))
             if status:
                 return
             errors.append("`true` failed")
