@@ -2,13 +2,15 @@
 
 Before the new ruleset loads, a guard starts on the server (daemon(8), detached from the SSH session): unless it
 is cancelled within the grace period it puts the previous ruleset back (or, when pf was off before, turns pf off
-again). The deploy then opens a FRESH SSH connection from the operator's machine -- existing sessions survive any
-ruleset because pf keeps their state -- and cancels the guard only when that login works. pf is always reloaded
-(`pfctl -f`), never restarted: rc.d/pf's start flushes every state, SSH sessions included.
+again). The deploy then opens a FRESH SSH connection from the operator's machine -- an existing session survives a
+reload because pf keeps its state -- and cancels the guard only when that login works. When pf was off, the old
+session has no state in pf and stops once pf comes on: the deploy goes on over the fresh login. pf is always
+reloaded (`pfctl -f`), never restarted: rc.d/pf's start flushes every state, SSH sessions included.
 """
 
 from __future__ import annotations
 
+import time
 from shlex import quote
 
 from pyinfra import host
@@ -20,6 +22,7 @@ from .pf import PfStatus
 
 GUARD_PIDFILE = "/var/run/torjail-pf-guard.pid"
 PREVIOUS_SUFFIX = ".torjail-previous"
+ENABLE_DELAY_SECONDS = 2
 REJECTED_SUFFIX = ".torjail-rejected"
 
 
@@ -63,7 +66,7 @@ def guarded_load(rules: str = "/etc/pf.conf", seconds: int = 90):
       when there was one
     + seconds: grace period before the guard rolls back
 
-    Follow with ``ssh_still_works`` and ``guard_cancelled``.
+    Follow with ``fresh_ssh_login`` (through ``python.call``) and ``guard_cancelled``.
 
     **Example:**
 
@@ -76,7 +79,10 @@ def guarded_load(rules: str = "/etc/pf.conf", seconds: int = 90):
     yield StringCommand("daemon", "-f", "-p", GUARD_PIDFILE, "sh", "-c", quote(rollback_script(rules, seconds)))
     yield StringCommand("pfctl", "-f", quote(rules))
     if not host.get_fact(PfStatus).get("enabled"):
-        yield StringCommand("pfctl", "-e")
+        # pf has no state for a connection older than pf itself, and its rules pass TCP on SYN only: this SSH
+        # session stops the moment pf comes on. So pf comes on a moment after this command has returned, and
+        # the deploy goes on over the fresh login that fresh_ssh_login opens.
+        yield StringCommand("daemon", "-f", "sh", "-c", quote(f"sleep {ENABLE_DELAY_SECONDS}; pfctl -e"))
 
 
 def _connector_arguments(host):
@@ -85,25 +91,45 @@ def _connector_arguments(host):
     return {**{key: arguments[key] for key in CONNECTOR_ARGUMENT_KEYS if key in arguments}, "_timeout": 30}
 
 
-def fresh_ssh_login(state, host, attempts=3):
-    """Open a new connection to the host, the way the deploy itself connects, and run `true` through it."""
+def fresh_ssh_login(state, host, attempts=5, pause=3):
+    """
+    Open a new connection to the host, the way the deploy itself connects, and see pf enabled through it; the
+    deploy then goes on over this connection (the old one may have no state in pf, see guarded_load).
+    """
     errors = []
-    for _ in range(attempts):
+    for attempt in range(attempts):
+        if attempt:
+            time.sleep(pause)
         connector = host.connector_cls(state, host)
         try:
             connector.connect()
-            status, _output = connector.run_shell_command(StringCommand("true"), **_connector_arguments(host))
-            if status:
+            status, output = connector.run_shell_command(StringCommand("pfctl", "-s", "info"),
+                                                         **_connector_arguments(host))
+            if status and any(line.startswith("Status: Enabled") for line in output.stdout_lines):
+                _adopt(host, connector)
                 return
-            errors.append("`true` failed")
+            errors.append("pf is not enabled" if status else "`pfctl -s info` failed")
         except Exception as error:  # any failure to log in counts; the guard then rolls back
             errors.append(f"{type(error).__name__}: {error}")
-        finally:
-            disconnect = getattr(connector, "disconnect", None)
-            if disconnect:
-                disconnect()
-    raise PyinfraError(f"{host.name}: no fresh SSH login after loading the new pf ruleset ({'; '.join(errors)}); "
-                       "the previous ruleset comes back by itself when the guard's grace period ends")
+        _disconnect(connector)
+    raise PyinfraError(f"{host.name}: no fresh SSH login with pf enabled after loading the new pf ruleset "
+                       f"({'; '.join(errors)}); the previous ruleset comes back by itself when the guard's grace "
+                       "period ends")
+
+
+def _adopt(host, connector):
+    """Run the rest of the deploy over `connector`, closing the connection it replaces."""
+    previous, host.connector = host.connector, connector
+    _disconnect(previous)
+
+
+def _disconnect(connector):
+    disconnect = getattr(connector, "disconnect", None)
+    if disconnect:
+        try:
+            disconnect()
+        except Exception:  # a connection that pf already cut may fail to close cleanly; it is dropped anyway
+            pass
 
 
 @operation(is_idempotent=False)
