@@ -73,6 +73,9 @@ def pfctl(root, *args):
 def test_check_only_loads_nothing(root):
     result = pfctl(root, "-n", "-f", "/etc/pf.conf")
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    unloaded = pfctl(root, "-s", "info")
+    assert (unloaded.returncode, unloaded.stderr) == (1, "pfctl: /dev/pf: No such file or directory\n")
+    assert root.run("/sbin/kldload", "pf").returncode == 0
     assert pfctl(root, "-s", "rules").stdout == ""
 
 

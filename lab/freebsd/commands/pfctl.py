@@ -9,7 +9,7 @@ import ipaddress
 import sys
 import time
 
-from lab.freebsd import cli, kernel, pfconf
+from lab.freebsd import cli, kernel, kld, pfconf
 
 OPTSTRING = "a:AdD:eqf:F:ghi:k:K:mMnNOo:Pp:rRs:St:T:vx:z"
 USAGE = """usage: pfctl [-AdeghMmNnOPqRrvz] [-a anchor] [-D macro=value] [-F modifier]
@@ -55,6 +55,11 @@ def main(argv):
     values = {letter: value for letter, value in options if value is not None}
     defines = dict(v.split("=", 1) for letter, v in options if letter == "D" and "=" in v)
     quiet = "q" in flags
+    if not kld.is_loaded("pf") and ({"d", "e"} & flags or {"s", "F", "T"} & set(values) or
+                                    "f" in values and "n" not in flags):
+        # pf.ko provides /dev/pf; without it pfctl can only check a file (-n).
+        sys.stderr.write("pfctl: /dev/pf: No such file or directory\n")
+        return 1
     try:
         show = _lookup(values["s"], SHOW_MODIFIERS, "show") if "s" in values else None
         flush = _lookup(values["F"], FLUSH_MODIFIERS, "flush") if "F" in values else None
