@@ -54,12 +54,22 @@ def main(argv):
         script = args.pop(0)
         scripts.append(script)
         gnu_args += ["-e", script]
+    if inplace is not None and not args:
+        # FreeBSD compiles the script first, and refuses standard input only when it would start reading.
+        check = subprocess.run(["sed"] + gnu_args, executable=gnu("sed"), stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if check.returncode:
+            return _report(check, scripts)
+        print("sed: -I or -i may not be used with stdin", file=sys.stderr)
+        return 1
     if inplace is not None:
-        if not args:
-            print("sed: -I or -i may not be used with stdin", file=sys.stderr)
-            return 1
         gnu_args.append(f"--in-place={inplace}" if inplace else "--in-place")
-    result = subprocess.run([gnu("sed")] + gnu_args + ["--"] + args, stderr=subprocess.PIPE, text=True)
+    result = subprocess.run(["sed"] + gnu_args + ["--"] + args, executable=gnu("sed"), stderr=subprocess.PIPE, text=True)
+    return _report(result, scripts)
+
+
+def _report(result, scripts):
+    """Pass GNU sed's exit status on, with its script errors worded as FreeBSD's sed words them."""
     for line in result.stderr.splitlines():
         match = GNU_ERROR.match(line)
         if match:
