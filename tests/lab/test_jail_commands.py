@@ -129,3 +129,24 @@ def test_errors_and_refusals(root, conf):
     bad_flag = root.run("/usr/sbin/jail", "-x")
     assert bad_flag.returncode == 1 and bad_flag.stderr.startswith("jail: illegal option -- x\nusage: jail")
     assert root.run("/usr/sbin/jls", "-j", "nope").stderr == 'jls: jail "nope" not found\n'
+
+
+def test_create_every_jail_of_a_file_and_other_listings(root, conf):
+    root.write("/etc/jail.conf", JAIL_CONF.format(extra=""))
+    root.sh("grep -q '^nobody:' /var/jails/t/etc/passwd || "
+            "echo 'nobody:*:65534:65534:Unprivileged user:/nonexistent:/usr/sbin/nologin' >> /var/jails/t/etc/passwd")
+    try:
+        created = root.run("/usr/sbin/jail", "-c")
+        assert (created.returncode, created.stdout) == (0, "t: created\n"), created.stderr
+        named = root.run("/usr/sbin/jls", "-N").stdout.splitlines()
+        assert named[0] == " JID              IP Address      Hostname                      Path"
+        assert named[1].startswith(" t                10.0.0.1        t.example")
+        verbose = root.run("/usr/sbin/jls", "-v").stdout.splitlines()
+        assert verbose[:4] == ["   JID  Hostname                      Path", "        Name                          State",
+                               "        CPUSetID", "        IP Address(es)"]
+        assert verbose[5] == "        t                             ACTIVE" and verbose[7] == "        10.0.0.1"
+        assert root.run("/usr/sbin/jls", "name", "host.hostname").stdout == "t t.example\n"
+        assert root.run("/usr/sbin/jexec", "-U", "nobody", "t", "/bin/sh", "-c",
+                        "cat /proc/self/status").stdout.count("65534") >= 2
+    finally:
+        root.sh("rm /etc/jail.conf")

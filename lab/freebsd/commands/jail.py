@@ -202,8 +202,7 @@ def _create(operands, conf, quiet):
     elif len(operands) == 1:
         parameters = _config_for(operands[0], conf)
     else:
-        print(USAGE, file=sys.stderr)
-        return 1
+        return _create_all(conf, quiet)
     name = _single(parameters, "name")
     if jails.find(name):
         raise JailError(f"{name}: jail {jails.find(name)['jid']} already exists")
@@ -249,6 +248,21 @@ def _create(operands, conf, quiet):
     if not quiet:
         print(f"{name}: created")
     return 0
+
+
+def _create_all(conf, quiet):
+    """`jail -c` without a name: every jail of the configuration file, in file order."""
+    path = conf or DEFAULT_CONF
+    if not os.path.exists(path):
+        raise JailError(f"{path}: No such file or directory")
+    status = 0
+    for name in jailconf.jail_names(jailconf.parse(path)):
+        try:
+            status |= _create([name], path, quiet)
+        except (JailError, jailconf.JailConfError) as error:
+            cli.warnx("jail", str(error))
+            status = 1
+    return status
 
 
 def _unmount_devfs(path):
