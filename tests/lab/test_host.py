@@ -178,3 +178,13 @@ def test_destroy_leaves_nothing_behind(cycle_host):
     assert not os.path.exists(paths.host_dir(cycle_host))
     with open("/proc/self/mountinfo") as handle:
         assert paths.host_dir(cycle_host) not in handle.read()
+
+
+def test_pyinfra_reaches_the_lab_host_through_the_lab_inventory(lab_host):
+    env = dict(os.environ, TORJAIL_LAB_HOST=lab_host.name)
+    result = subprocess.run([os.path.join(os.path.dirname(sys.executable), "pyinfra"), "-y", "lab/inventory.py",
+                             "fact", "server.Os", "server.Hostname"], capture_output=True, text=True, cwd=REPO,
+                            env=env, timeout=300)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert f'"{lab_host.address}": "FreeBSD"' in output and f'"{lab_host.address}": "{lab_host.name}"' in output

@@ -1,0 +1,45 @@
+"""pyinfra inventory of the lab: `pyinfra lab/inventory.py deploy.py` runs the real CLI over real SSH.
+
+The lab host is TORJAIL_LAB_HOST (default lab1, brought up with `python -m lab up lab1`); its address is
+198.18.N.2 with N its lab index. Connection data: root with the lab's key, strict host key checking against
+the known_hosts file the lab wrote for that host. The relay settings are host data: a relay on the lab host
+believes 198.18.N.2 is its public address, and takes base.txz from the lab's mirror.
+"""
+
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from lab import paths  # noqa: E402
+
+NAME = os.environ.get("TORJAIL_LAB_HOST", "lab1")
+
+
+def _index(name):
+    try:
+        with open(os.path.join(paths.host_dir(name), "state.json")) as handle:
+            return json.load(handle)["index"]
+    except FileNotFoundError:
+        return int(os.environ.get("TORJAIL_LAB_INDEX", "1"))
+
+
+def host_data(name):
+    """pyinfra host data for the lab host `name`: connection data, then the relay's settings."""
+    index = _index(name)
+    return {
+        "ssh_user": "root",
+        "ssh_port": 22,
+        "ssh_key": paths.key_path(),
+        "ssh_known_hosts_file": paths.known_hosts_path(name),
+        "ssh_strict_host_key_checking": "yes",
+        "lab_name": name,
+        "nickname": f"TorjailLab{index}",
+        "public_ipv4": paths.address(index),
+        "contact": "lab operator <operator@example.invalid>",
+        "mirror_url": paths.mirror_url(),
+    }
+
+
+lab_hosts = [(paths.address(_index(NAME)), host_data(NAME))]
