@@ -57,6 +57,7 @@ def test_create_list_enter_remove(root, conf):
     assert listing[0] == "   JID  IP Address      Hostname                      Path"
     assert re.fullmatch(r" {5}\d  10\.0\.0\.1 {8}t\.example {21}/var/jails/t", listing[1])
     params = root.run("/usr/sbin/jls", "-n").stdout.split()
+    assert "host.domainname=" in params and 'host.domainname=""' in root.run("/usr/sbin/jls", "-nq").stdout.split()
     assert {"name=t", "path=/var/jails/t", "host.hostname=t.example", "ip4.addr=10.0.0.1", "securelevel=3",
             "devfs_ruleset=4", "nopersist", "enforce_statfs=2"} <= set(params)
     document = root.run("/usr/sbin/jls", "--libxo", "json").stdout

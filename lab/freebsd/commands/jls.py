@@ -1,7 +1,7 @@
 """jls(8): list running jails in jls's formats (plain, -N, -v, -n, named parameters, `--libxo json`).
 
 Row formats are jls.c's printf formats; a parameter listing (-n) prints every kernel parameter of a jail as
-name=value (booleans as name / noname), values with spaces quoted.
+name=value (booleans as name / noname); -q quotes values that need it.
 """
 
 import json
@@ -47,14 +47,18 @@ def kernel_parameters(jail):
     return params
 
 
-def _text(name, value):
+def _text(name, value, quoted=False):
+    """One parameter as jls prints it: booleans as name/noname; with -q, values quoted as jls.c quotes them
+    (empty or holding a single quote: double quotes; holding blanks or shell characters: single quotes)."""
     if value is True:
         return name
     if value is False:
         head, _, tail = name.rpartition(".")
         return f"{head}.no{tail}" if head else f"no{name}"
-    if value == "" or any(c in value for c in " \t\"'\\"):
-        return f'{name}="{value}"' if name else f'"{value}"'
+    if quoted and (value == "" or "'" in value):
+        value = f'"{value}"'
+    elif quoted and any(c in value for c in " \t\"$`"):
+        value = f"'{value}'"
     return f"{name}={value}" if name else value
 
 
@@ -96,9 +100,10 @@ def main(argv):
         for jail in selected:
             values = kernel_parameters(jail)
             if params and "n" not in flags:
-                words = [_text("", _plain(values.get(p, ""))) for p in params]
+                words = [_text("", _plain(values.get(p, "")), "q" in flags) for p in params]
             else:
-                words = [_text(k, values.get(k, "")) for k in params or [k for k, _ in _ordered(values)]]
+                words = [_text(k, values.get(k, ""), "q" in flags)
+                         for k in params or [k for k, _ in _ordered(values)]]
             print(" ".join(words))
         return 0
     if "v" in flags:
