@@ -107,9 +107,17 @@ def ensure_base(log=print):
 
 
 def _base_in_use():
-    hosts = os.path.join(paths.lab_dir(), "hosts")
-    return any(os.path.exists(os.path.join(hosts, name, "init.pid")) for name in os.listdir(hosts)) \
-        if os.path.isdir(hosts) else False
+    """True while a lab host runs (its overlay has the base as lower layer)."""
+    for pid_file in glob.glob(os.path.join(paths.lab_dir(), "hosts", "*", "init.pid")):
+        try:
+            with open(pid_file) as handle:
+                pid = int(handle.read())
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                if b"lab.boot" in handle.read():
+                    return True
+        except (OSError, ValueError):
+            continue
+    return False
 
 
 def debootstrap(target):

@@ -188,3 +188,12 @@ def test_pyinfra_reaches_the_lab_host_through_the_lab_inventory(lab_host):
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert f'"{lab_host.address}": "FreeBSD"' in output and f'"{lab_host.address}": "{lab_host.name}"' in output
+
+
+def test_testinfra_reaches_the_lab_host_with_its_ssh_config(lab_host):
+    import testinfra
+
+    remote = testinfra.get_host(f"ssh://{lab_host.name}", ssh_config=lab_host.ssh_config)
+    assert remote.system_info.type == "freebsd"
+    assert remote.file("/etc/rc.conf").contains('sshd_enable="YES"')
+    assert remote.file("/etc/rc.conf").user == "root" and remote.file("/etc/rc.conf").group == "wheel"
