@@ -13,6 +13,7 @@ separately by install_lab(), at every boot of every lab host, so changing the la
 import fcntl
 import glob
 import hashlib
+import inspect
 import os
 import re
 import shutil
@@ -54,9 +55,11 @@ def _run(argv, **kwargs):
 
 
 def recipe_hash():
-    """Identifies what the base root is made of: a change of the recipe rebuilds the cached base."""
-    with open(__file__, "rb") as handle:
-        return hashlib.sha256(handle.read()).hexdigest()[:16]
+    """Identifies what the base root is made of (packages, dressing): a change of it rebuilds the cached base."""
+    parts = [SUITE, repr(PACKAGES), repr(sorted(BASE_COMMANDS.items())), FSTAB, RC_CONF_DEFAULTS, SSHD_CONFIG]
+    parts += [inspect.getsource(func) for func in (debootstrap, dress, _dress_accounts, _dress_directories,
+                                                    _dress_config)]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 
 def debian_mirror():
