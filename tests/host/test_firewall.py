@@ -1,0 +1,168 @@
+"""The firewall: pf enabled at boot and now with exactly the rules of the pf.conf the template renders, pflogd
+logging, the sshd rate-limit table, the jail address on its cloned loopback; and, from the operator's machine,
+what the public address lets through.
+
+Loaded rules are compared in pfctl's own normalised form: the server's pfctl parses the rendered pf.conf
+(`pfctl -nv -f -`, nothing loaded) and its output is compared, kind by kind, with `pfctl -s nat` and `-s rules`.
+"""
+
+import errno
+import ipaddress
+import socket
+
+import pytest
+
+from host_checks import (
+    parse_pf_table,
+    pf_rule_kind,
+    pf_rule_lines,
+    pf_tables,
+    run_with_input,
+    settings_for_run,
+)
+from torjail.freebsd.net import Interfaces
+from torjail.freebsd.pf import PfStatus
+from torjail.render import render_file
+
+PF_CONF = "/etc/pf.conf"
+PF_RULE_KINDS = ("nat", "rdr", "scrub", "block", "pass")
+PFCTL_TIMEOUT = 60
+CONNECT_TIMEOUT = 5
+# Ports tried, in order, for the "closed from outside" check: the first one the settings do not open.
+CLOSED_PORT_CANDIDATES = (23, 25, 3389, 8080)
+
+
+def rc_variables(settings):
+    """rc.conf variable -> (how to compare, wanted value) for pf, pflog and the jail's loopback."""
+    interface = settings.jail_interface
+    return {
+        "pf_enable": ("equals", "YES"),
+        "pf_rules": ("equals", PF_CONF),
+        "pflog_enable": ("equals", "YES"),
+        "cloned_interfaces": ("lists", interface),
+        f"ifconfig_{interface}_alias0": ("equals", f"inet {settings.jail_ip}/32"),
+    }
+
+
+def open_ports(settings):
+    """(name, port) of what the public address must accept from outside."""
+    ports = [("ORPort", settings.or_port), ("sshd", settings.sshd_port)]
+    if settings.dir_port:
+        ports.insert(1, ("DirPort", settings.dir_port))
+    return ports
+
+
+def pytest_generate_tests(metafunc):
+    settings = settings_for_run(metafunc.config)
+    if "rc_variable" in metafunc.fixturenames:
+        metafunc.parametrize("rc_variable", list(rc_variables(settings)) if settings else [])
+    if "pf_table" in metafunc.fixturenames:
+        # table definitions do not depend on the external interface, so the preview rendering names them
+        metafunc.parametrize("pf_table", pf_tables(render_file(settings, "pf.conf.j2")) if settings else [])
+    if "open_port" in metafunc.fixturenames:
+        items = open_ports(settings) if settings else []
+        metafunc.parametrize("open_port", items, ids=[name for name, _ in items])
+
+
+@pytest.fixture(scope="module")
+def expected_rules(host, rendered):
+    """The rendered pf.conf's rules, normalised by the server's own pfctl (parsed only, never loaded)."""
+    result = run_with_input(host, "pfctl -nv -f -", rendered[PF_CONF].encode(), timeout=PFCTL_TIMEOUT)
+    assert result.returncode == 0, f"pfctl -nv refuses the rendered pf.conf: {result.stderr.decode()}"
+    return pf_rule_lines(result.stdout.decode())
+
+
+@pytest.fixture(scope="module")
+def loaded_rules(host):
+    return pf_rule_lines(host.check_output("pfctl -s nat") + "\n" + host.check_output("pfctl -s rules"))
+
+
+def test_pf_enabled(host):
+    """With pf disabled nothing is filtered: sshd is open to brute force and the relay ports are not redirected."""
+    status = PfStatus().process(host.check_output("pfctl -s info").splitlines())
+    assert status["enabled"], "pfctl -s info does not say Status: Enabled"
+
+
+def test_pf_conf_matches_rendered(host, rendered):
+    """A hand-edited pf.conf is loaded at the next boot or reload and may open what the settings close."""
+    assert host.file(PF_CONF).content_string == rendered[PF_CONF]
+
+
+@pytest.mark.parametrize("kind", PF_RULE_KINDS)
+def test_pf_rules_loaded(expected_rules, loaded_rules, kind):
+    """Loaded rules that differ from the rendered ones (a removed rdr, an extra pass) leave the host open or the
+    relay unreachable, whatever /etc/pf.conf says."""
+    wanted = [rule for rule in expected_rules if pf_rule_kind(rule) == kind]
+    loaded = [rule for rule in loaded_rules if pf_rule_kind(rule) == kind]
+    missing = [rule for rule in wanted if rule not in loaded]
+    unexpected = [rule for rule in loaded if rule not in wanted]
+    assert not missing and not unexpected, f"{kind} rules missing: {missing}; not in pf.conf: {unexpected}"
+
+
+def test_pf_table_present(host, pf_table):
+    """The rules refer to these tables; without <bruteforce> the sshd rate limit has nowhere to put offenders."""
+    tables = host.check_output("pfctl -s Tables").split()
+    assert pf_table in tables, f"pfctl -s Tables: {tables}"
+
+
+def test_admins_table(host, settings):
+    """Only admin_networks may reach sshd; a wider <admins> table opens sshd to more of the internet."""
+    shown = parse_pf_table(host.check_output("pfctl -t admins -T show"))
+    loaded = {ipaddress.ip_network(entry, strict=False) for entry in shown}
+    assert loaded == {ipaddress.ip_network(network, strict=False) for network in settings.admin_networks}
+
+
+def test_pflogd_running(host):
+    """Without pflogd, blocked traffic (an attack in progress) leaves no trace in /var/log/pflog."""
+    result = host.run("service pflog onestatus")
+    assert result.rc == 0, f"service pflog onestatus: {result.stdout}{result.stderr}"
+
+
+def test_rc_variable(sysrc, settings, rc_variable):
+    """What rc.conf lacks is gone after a reboot: pf off, no pflog, no jail address."""
+    how, wanted = rc_variables(settings)[rc_variable]
+    value = sysrc(rc_variable)
+    if how == "lists":
+        assert wanted in (value or "").split(), f"{rc_variable}={value!r} does not list {wanted}"
+    else:
+        assert value == wanted, f"{rc_variable}={value!r}, wanted {wanted!r}"
+
+
+def test_jail_address_on_loopback(host, settings):
+    """pf redirects the relay ports to the jail address; without it on lo1 the relay is unreachable."""
+    interfaces = Interfaces().process(host.run("ifconfig %s", settings.jail_interface).stdout.splitlines())
+    addresses = interfaces.get(settings.jail_interface, {}).get("inet", [])
+    assert settings.jail_ip in addresses, f"{settings.jail_interface} carries {addresses}"
+
+
+# ----------------------------------------------------------------------------- from the operator's machine
+
+def connect(address, port):
+    """'open', 'refused' or 'dropped' for a TCP connection from here."""
+    try:
+        with socket.create_connection((address, port), timeout=CONNECT_TIMEOUT):
+            return "open"
+    except ConnectionRefusedError:
+        return "refused"
+    except TimeoutError:
+        return "dropped"
+    except OSError as error:
+        if error.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+            return "dropped"
+        raise
+
+
+@pytest.mark.outside
+def test_port_open_from_outside(settings, open_port):
+    """The relay must be reachable on its advertised ports, and the operator on sshd."""
+    name, port = open_port
+    assert connect(settings.public_ipv4, port) == "open", f"{name} {settings.public_ipv4}:{port} is not reachable"
+
+
+@pytest.mark.outside
+def test_other_port_closed_from_outside(settings):
+    """Anything else reachable from outside is attack surface the settings never opened."""
+    allowed = {settings.or_port, settings.dir_port, settings.sshd_port}
+    port = next(port for port in CLOSED_PORT_CANDIDATES if port not in allowed)
+    assert connect(settings.public_ipv4, port) in ("refused", "dropped"), \
+        f"{settings.public_ipv4}:{port} accepts connections"

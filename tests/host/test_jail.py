@@ -1,0 +1,76 @@
+"""The jail: running with the parameters of its generated jail.conf, its address, and kept out of the boot list.
+
+Parameter values are read from the jail.conf the templates render for this server, so the checks follow the
+templates; jls(8) prints them the same way (quotes removed).
+"""
+
+import pytest
+
+from host_checks import parse_jail_conf_parameters, require_jail_root_mounted, settings_for_run
+from torjail.freebsd.jail import Jails
+from torjail.render import planned_files
+
+# Parameters whose running value must equal the generated jail.conf's.
+JAIL_PARAMETERS = ("path", "host.hostname", "securelevel", "enforce_statfs", "devfs_ruleset", "children.max")
+# Generated files of this concern (see torjail.render.planned_files).
+JAIL_TEMPLATES = ("jail.conf.j2", "jail-rc.conf.j2", "pkg-repo.conf.j2")
+
+
+def pytest_generate_tests(metafunc):
+    if "jail_file" in metafunc.fixturenames:
+        settings = settings_for_run(metafunc.config)
+        files = [] if settings is None else [
+            path for path, _, template in planned_files(settings)
+            if template in JAIL_TEMPLATES and path.startswith((settings.jail_root + "/", "/etc/jail.conf.d/"))]
+        metafunc.parametrize("jail_file", files)
+
+
+@pytest.fixture(scope="module")
+def running(host, settings):
+    """The jail's parameters as jls(8) prints them; checks of a jail that is not running are skipped (the
+    failure is test_jail_running's)."""
+    jails = Jails().process(host.check_output("jls -nq").splitlines())
+    if settings.jail_name not in jails:
+        pytest.skip(f"jail {settings.jail_name} is not running (test_jail_running fails)")
+    return jails[settings.jail_name]
+
+
+@pytest.fixture(scope="module")
+def jail_conf(rendered, settings):
+    return rendered[f"/etc/jail.conf.d/{settings.jail_name}.conf"]
+
+
+def test_jail_running(host, settings):
+    """A relay whose jail is not running is down (for instance after a reboot that was never followed by unlock)."""
+    jails = Jails().process(host.check_output("jls -nq").splitlines())
+    assert settings.jail_name in jails, f"jail {settings.jail_name} is not running (running: {sorted(jails)})"
+
+
+@pytest.mark.parametrize("parameter", JAIL_PARAMETERS)
+def test_jail_parameter(running, jail_conf, parameter):
+    """A lower securelevel, wider statfs view, looser devfs ruleset or child jails weaken the jail's walls."""
+    wanted = parse_jail_conf_parameters(jail_conf)[parameter]
+    assert str(running.get(parameter)) == wanted, f"{parameter}={running.get(parameter)}, jail.conf says {wanted}"
+
+
+def test_jail_address(running, settings):
+    """The relay ports are redirected to the jail address: without it the relay is unreachable."""
+    assert settings.jail_ip in running.get("ip4.addr", []), f"ip4.addr={running.get('ip4.addr')}"
+
+
+def test_jail_file_matches_rendered(host, settings, rendered, jail_file):
+    """A hand-edited jail.conf or jail rc.conf is overwritten by the next deploy and may weaken the jail meanwhile."""
+    if jail_file.startswith(settings.jail_root + "/"):
+        require_jail_root_mounted(host, settings)
+    assert host.file(jail_file).content_string == rendered[jail_file]
+
+
+def test_jails_enabled(sysrc):
+    """Without jail_enable, rc.d/jail refuses to start the jail when unlock asks it to."""
+    assert sysrc("jail_enable") == "YES"
+
+
+def test_jail_not_in_boot_list(sysrc, settings):
+    """The image is locked after every boot: a jail started at boot would fail, or run from an unencrypted root."""
+    boot_list = (sysrc("jail_list") or "").split()
+    assert settings.jail_name not in boot_list, f"jail_list={' '.join(boot_list)}"

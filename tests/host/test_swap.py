@@ -1,0 +1,74 @@
+"""Swap only through GELI one-time encryption, with the configured cipher.
+
+Swap holds pages of memory, keys included; with a one-time key per boot they are unreadable after power-off.
+The swap devices checked are the configured ones plus every swap entry of the server's /etc/fstab (read when the
+checks are collected, so each device is a test item of its own).
+"""
+
+import pytest
+
+from host_checks import parse_options, remote_host, settings_for_run
+from torjail.freebsd.fstab import FstabEntries
+from torjail.freebsd.geli import GeliProviders
+from torjail.freebsd.swap import SwapDevices
+
+
+def device_path(device):
+    """/dev/NAME for a device given as NAME or /dev/NAME."""
+    return device if device.startswith("/dev/") else f"/dev/{device}"
+
+
+def fstab_swap_entries(host):
+    return [entry for entry in FstabEntries().process(host.file("/etc/fstab").content_string.splitlines())
+            if entry["fstype"] == "swap"]
+
+
+def swap_devices(config):
+    """The plain devices (without .eli) that must swap encrypted: configured ones and those fstab swaps on."""
+    settings = settings_for_run(config)
+    if settings is None:
+        return []
+    devices = [] if settings.swap_devices == "detect" else [device_path(d) for d in settings.swap_devices]
+    for entry in fstab_swap_entries(remote_host(config)):
+        plain = device_path(entry["device"]).removesuffix(".eli")
+        if plain not in devices:
+            devices.append(plain)
+    return devices
+
+
+def pytest_generate_tests(metafunc):
+    if "swap_device" in metafunc.fixturenames:
+        metafunc.parametrize("swap_device", swap_devices(metafunc.config))
+
+
+def test_swap_at_boot_encrypted(host, settings, swap_device):
+    """A plain fstab swap entry writes memory unencrypted to disk from the next boot on."""
+    entries = {device_path(entry["device"]): entry for entry in fstab_swap_entries(host)}
+    assert swap_device not in entries, f"/etc/fstab swaps on {swap_device} unencrypted"
+    entry = entries.get(swap_device + ".eli")
+    assert entry is not None, f"/etc/fstab has no swap entry for {swap_device}.eli"
+    options = parse_options(entry["options"])
+    wanted = {"ealgo": settings.geli_cipher, "keylen": str(settings.geli_key_length),
+              "sectorsize": str(settings.geli_sector_size)}
+    found = {name: options.get(name) for name in wanted}
+    assert {k: (v or "").upper() for k, v in found.items()} == {k: v.upper() for k, v in wanted.items()}, \
+        f"{swap_device}.eli options {entry['options']!r}"
+
+
+def test_only_encrypted_swap_active(host):
+    """Any active swap device without .eli is writing memory to disk in the clear right now."""
+    active = [device["device"] for device in SwapDevices().process(host.check_output("swapctl -l").splitlines())]
+    plain = [device for device in active if not device.endswith(".eli")]
+    assert not plain, f"unencrypted swap active: {plain} (all active: {active})"
+
+
+def test_swap_provider_one_time(host, settings, swap_device):
+    """Swap encrypted with a lasting key, or a weaker cipher than configured, can be read after a seizure."""
+    provider = swap_device.removeprefix("/dev/") + ".eli"
+    providers = GeliProviders().process(host.run("geli list").stdout.splitlines())
+    assert provider in providers, f"no GELI provider {provider} (attached: {sorted(providers)})"
+    found = providers[provider]
+    assert found["onetime"], f"{provider} flags {found['flags']}: not a one-time key"
+    assert (found["cipher"] or "").upper() == settings.geli_cipher.upper()
+    assert found["key_length"] == settings.geli_key_length
+    assert found["sector_size"] == settings.geli_sector_size
