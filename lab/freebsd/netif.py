@@ -121,7 +121,7 @@ def destroy(name):
     if not exists(name):
         raise InterfaceError(f"interface {name} does not exist")
     if name == FREEBSD_LOOPBACK or not is_loopback(name):
-        raise InterfaceError(f"SIOCIFDESTROY: Invalid argument")
+        raise InterfaceError("SIOCIFDESTROY: Invalid argument")
     hosttools.run("ip", "link", "del", "dev", to_linux(name))
 
 

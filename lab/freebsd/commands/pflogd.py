@@ -9,7 +9,6 @@ import ctypes
 import os
 import signal
 import struct
-import sys
 import time
 
 from lab.freebsd import cli

@@ -6,7 +6,6 @@ to the processes holding it through /proc/PID/fd, and to a jail through the PID 
 
 import ipaddress
 import os
-import socket
 import struct
 import sys
 
