@@ -1,0 +1,420 @@
+"""deploy.py planned against whole servers described by fact fixtures (tests/plan/fixtures/deploy_*.yaml).
+
+A fixture may say `extends: NAME`: it then holds only the facts that differ from fixtures/NAME.yaml (a fact with
+arguments is merged argument by argument). A files.Sha1File value `generated` stands for the checksum of the file
+torjail renders for that path, so the fixtures stay true when a template changes.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import logging
+import re
+from pathlib import Path
+from shlex import quote
+from unittest import mock
+
+import pytest
+import yaml
+from harness import STDIN_MARK, plan
+from pyinfra.api import State
+
+from torjail import secrets
+from torjail.freebsd import pfguard
+from torjail.render import planned_files, render_file
+from torjail.settings import SettingsError, build_settings
+from torjail.tasks.vault import VaultError, VaultLocked
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy.py"
+FIXTURES = Path(__file__).parent / "fixtures"
+PASSPHRASE = "plan test passphrase: 4 words & more"
+EXT_IF = "vtnet0"  # the default route interface of the fixtures
+
+MARKER = "/var/jails/tor.img.torjail-incomplete"
+TORRC = "/var/jails/tor/usr/local/etc/tor/torrc"
+GUARD = f"daemon -f -p /var/run/torjail-pf-guard.pid sh -c {quote(pfguard.rollback_script('/etc/pf.conf', 90))}"
+CANCEL = ('pid=$(cat /var/run/torjail-pf-guard.pid 2>/dev/null); if [ -z "$pid" ] || ! kill "$pid" 2>/dev/null; '
+          "then echo 'torjail: the pf rollback guard was no longer waiting: the previous ruleset may be back; "
+          "check `pfctl -s rules` and deploy again' >&2; exit 1; fi; "
+          "rm -f /var/run/torjail-pf-guard.pid /etc/pf.conf.torjail-previous")
+CACHE = "/var/cache/torjail/14.3-RELEASE-amd64"
+RELEASE_URL = "https://download.freebsd.org/releases/amd64/14.3-RELEASE"
+VERIFY_BASE = (f"expected=$(awk '$1 == \"base.txz\" {{ print $2 }}' {CACHE}/MANIFEST); "
+               f"actual=$(sha256 -q {CACHE}/base.txz.part); "
+               f'if [ -n "$expected" ] && [ "$expected" = "$actual" ]; then mv -f {CACHE}/base.txz.part {CACHE}/base.txz; '
+               f"else rm -f {CACHE}/base.txz.part; echo '{RELEASE_URL}/base.txz does not match the sha256 in its "
+               "MANIFEST' >&2; exit 1; fi")
+SWAP_FSTAB = ("sed -i.BACKUP 's/^\\/dev\\/ada0p3[[:space:]].*$/\\/dev\\/ada0p3.eli\tnone\tswap\t"
+              "sw,ealgo=AES-XTS,keylen=256,sectorsize=4096\t0\t0/' /etc/fstab && rm -f /etc/fstab.BACKUP")
+
+NEW_IMAGE = [
+    "install -d -m 0700 /var/jails",
+    "if [ -e /var/jails/tor.img ]; then echo '/var/jails/tor.img exists: not creating it again' >&2; exit 1; fi; "
+    f"touch {MARKER} && truncate -s 8G /var/jails/tor.img",
+    f"test -e {MARKER} && mdconfig -a -t vnode -f /var/jails/tor.img -u 10",
+    f"test -e {MARKER} && geli init -e AES-XTS -l 256 -s 4096 -B none -J - md10 {STDIN_MARK}",
+    f"test -e {MARKER} && geli attach -j - md10 {STDIN_MARK}",
+    f"test -e {MARKER} && newfs -U /dev/md10.eli && rm -f {MARKER}",
+]
+
+FRESH_SERVER = [
+    # base: pkg from the configured branch, relay sysctls, kernel modules now and at boot, no crash dumps
+    "mkdir -p /usr/local/etc/pkg/repos",
+    "upload /usr/local/etc/pkg/repos/FreeBSD.conf",
+    "chmod 644 /usr/local/etc/pkg/repos/FreeBSD.conf",
+    "env ASSUME_ALWAYS_YES=yes pkg bootstrap -y",
+    "sysctl net.inet.ip.random_id=1",
+    "echo net.inet.ip.random_id=1 >> /etc/sysctl.conf",
+    "sysctl kern.ipc.somaxconn=4096",
+    "echo kern.ipc.somaxconn=4096 >> /etc/sysctl.conf",
+    "sysctl kern.ipc.nmbclusters=262144",
+    "echo kern.ipc.nmbclusters=262144 >> /etc/sysctl.conf",
+    "sysctl kern.maxfiles=65536",
+    "echo kern.maxfiles=65536 >> /etc/sysctl.conf",
+    "kldload -n geom_eli",
+    "sysrc -f /boot/loader.conf geom_eli_load=YES",
+    "kldload -n pf",
+    "sysrc -f /boot/loader.conf pf_load=YES",
+    "kldload -n pflog",
+    "sysrc -f /boot/loader.conf pflog_load=YES",
+    "sysrc -f /etc/rc.conf dumpdev=NO",
+    "sysrc -f /etc/rc.conf savecore_enable=NO",
+    "dumpon off",
+    # swap: the fstab entry becomes .eli, and the live swap moves over (there is memory to spare)
+    SWAP_FSTAB,
+    "swapoff /dev/ada0p3",
+    "geli onetime -d -e AES-XTS -l 256 -s 4096 /dev/ada0p3",
+    "swapon /dev/ada0p3.eli",
+    # vault: a new image, its marker first; GELI with the passphrase on standard input; newfs drops the marker
+    *NEW_IMAGE,
+    "mkdir -p /var/jails/tor",
+    "chmod 755 /var/jails/tor",
+    "mount -t ufs /dev/md10.eli /var/jails/tor",
+    # jail: base.txz fetched and verified against its MANIFEST, unpacked, host files, jail files
+    f"mkdir -p {CACHE}",
+    f"fetch -q -o {CACHE}/MANIFEST {RELEASE_URL}/MANIFEST",
+    f"fetch -q -o {CACHE}/base.txz.part {RELEASE_URL}/base.txz",
+    VERIFY_BASE,
+    f"test ! -e /var/jails/tor/.torjail-base && tar -x -f {CACHE}/base.txz -C /var/jails/tor --unlink && "
+    "echo 14.3-RELEASE > /var/jails/tor/.torjail-base",
+    "cp -p /etc/resolv.conf /var/jails/tor/etc/resolv.conf",
+    "cp -p /etc/localtime /var/jails/tor/etc/localtime",
+    "mkdir -p /var/jails/tor/etc",
+    "upload /var/jails/tor/etc/rc.conf",
+    "chmod 644 /var/jails/tor/etc/rc.conf",
+    "mkdir -p /var/jails/tor/usr/local/etc/pkg/repos",
+    "upload /var/jails/tor/usr/local/etc/pkg/repos/FreeBSD.conf",
+    "chmod 644 /var/jails/tor/usr/local/etc/pkg/repos/FreeBSD.conf",
+    "mkdir -p /etc/jail.conf.d",
+    "upload /etc/jail.conf.d/tor.conf",
+    "chmod 644 /etc/jail.conf.d/tor.conf",
+    "sysrc -f /etc/rc.conf jail_enable=YES",
+    # tor: installed from the host, its directories, torrc staged, verified in the jail root, moved in place
+    "env ASSUME_ALWAYS_YES=yes pkg -c /var/jails/tor install -y tor",
+    "mkdir -p /var/jails/tor/var/db/tor",
+    "chmod 700 /var/jails/tor/var/db/tor",
+    "chown 256:256 /var/jails/tor/var/db/tor",
+    "mkdir -p /var/jails/tor/var/log/tor",
+    "chmod 700 /var/jails/tor/var/log/tor",
+    "chown 256:256 /var/jails/tor/var/log/tor",
+    f"upload {TORRC}.torjail-new",
+    f"chmod 644 {TORRC}.torjail-new",
+    "chroot /var/jails/tor /usr/local/bin/tor --verify-config -f /usr/local/etc/tor/torrc.torjail-new "
+    f"|| {{ rm -f {TORRC}.torjail-new ; exit 1 ; }}",
+    f"mv -f {TORRC}.torjail-new {TORRC}",
+    # the jail mounts its own root: the deploy's mount goes before jail -c
+    "umount /var/jails/tor",
+    "jail -f /etc/jail.conf.d/tor.conf -c tor",
+    # firewall: lo1 at boot and now, pf.conf checked, the previous one kept, guarded load, SSH check, cancel
+    "sysrc -f /etc/rc.conf cloned_interfaces=lo1",
+    "sysrc -f /etc/rc.conf 'ifconfig_lo1_alias0=inet 10.0.0.1/32'",
+    "ifconfig lo1 create",
+    "ifconfig lo1 inet 10.0.0.1/32 alias",
+    "upload /etc/pf.conf.torjail-new",
+    "chmod 600 /etc/pf.conf.torjail-new",
+    "pfctl -n -f /etc/pf.conf.torjail-new || { rm -f /etc/pf.conf.torjail-new ; exit 1 ; }",
+    "if [ -f /etc/pf.conf ]; then cp -p /etc/pf.conf /etc/pf.conf.torjail-previous; fi",
+    "mv -f /etc/pf.conf.torjail-new /etc/pf.conf",
+    GUARD,
+    "pfctl -f /etc/pf.conf",
+    "daemon -f sh -c 'sleep 2; pfctl -e'",
+    "function fresh_ssh_login",
+    CANCEL,
+    "sysrc -f /etc/rc.conf pf_enable=YES",
+    "sysrc -f /etc/rc.conf pf_rules=/etc/pf.conf",
+    "sysrc -f /etc/rc.conf pflog_enable=YES",
+    "service pflog start",
+]
+
+
+# --- fixtures and helpers -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def passphrase(monkeypatch):
+    monkeypatch.setenv("TORJAIL_GELI_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setattr(secrets, "_CACHE", {})
+
+
+def _merge_facts(base: dict, override: dict) -> dict:
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        current = merged.get(key)
+        with_arguments = isinstance(value, dict) and value and all("=" in name for name in value)
+        if with_arguments and isinstance(current, dict):
+            current.update(copy.deepcopy(value))
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def server(name: str) -> dict:
+    """The fixture fixtures/NAME.yaml as {"data": ..., "facts": ...}, its `extends` and `generated` resolved."""
+    fixture = yaml.safe_load((FIXTURES / f"{name}.yaml").read_text(encoding="utf-8"))
+    if "extends" in fixture:
+        base = server(fixture["extends"])
+        return {"data": {**base["data"], **fixture.get("data", {})},
+                "facts": _merge_facts(base["facts"], fixture.get("facts", {}))}
+    settings = build_settings("server", fixture["data"])
+    rendered = {path: render_file(settings, template, ext_if=EXT_IF) for path, _, template in planned_files(settings)}
+    sums = fixture["facts"].get("files.Sha1File", {})
+    for key, value in sums.items():
+        if value == "generated":
+            sums[key] = hashlib.sha1(rendered[key.removeprefix("path=")].encode()).hexdigest()
+    return fixture
+
+
+def plan_server(name: str, deploy=DEPLOY, **facts):
+    """Plan a deploy file against fixtures/NAME.yaml; keyword arguments replace (or merge into) its facts."""
+    fixture = server(name)
+    return plan(deploy, data=fixture["data"], facts=_merge_facts(fixture["facts"], facts))
+
+
+def stable(commands: list[str]) -> list[str]:
+    """Commands with the timestamp of pyinfra's sed backup file replaced by BACKUP."""
+    return [re.sub(r"(sed -i\.)(\d+)(.* rm -f \S+\.)\2\b", r"\1BACKUP\3BACKUP", command) for command in commands]
+
+
+def operation(result, name: str):
+    (found,) = [op for op in result.operations if op.name == name]
+    return found
+
+
+def execute(result, changed: set[str]) -> dict[str, list[str]]:
+    """The commands each operation would run at execution if exactly the operations named in `changed` had made
+    a change by then (what `_if=` conditions see), by operation name."""
+    state, host = result.state, result.host
+    for op_hash in state.get_op_order():
+        names = set(state.get_op_meta(op_hash).names)
+        result_meta = state.get_op_data_for_host(host, op_hash).operation_meta
+        if not result_meta.is_complete():
+            result_meta.set_complete(True, ["a command"] if names & changed else [], None)
+    executed = result.pyinfra_commands(executing=True)
+    return {op.name: [str(command) for command in commands] for op, commands in zip(result.operations, executed)}
+
+
+@pytest.fixture
+def planned_operations():
+    """The names of operations added to any pyinfra state while the test runs."""
+    added = []
+    original = State.set_op_data_for_host
+
+    def record(self, host, op_hash, op_data):
+        added.append(op_hash)
+        return original(self, host, op_hash, op_data)
+
+    with mock.patch.object(State, "set_op_data_for_host", record):
+        yield added
+
+
+def _is_destructive(command: str) -> bool:
+    return bool(re.search(r"\bgeli init\b|\bnewfs\b", command))
+
+
+# --- a fresh server, a converged one --------------------------------------------------------------------------
+
+
+def test_fresh_server_gets_every_step_in_order():
+    """The whole deploy on a fresh server, command by command: the order is the design (modules before GELI,
+    swap before the image, the root populated before the jail starts, pf last under its guard)."""
+    result = plan_server("deploy_fresh")
+    assert stable(result.commands) == FRESH_SERVER
+
+
+def test_fresh_server_sends_the_passphrase_only_to_geli_on_standard_input():
+    result = plan_server("deploy_fresh")
+    fed = [(command.get_raw_value(), command.connector_arguments.get("_stdin"))
+           for commands in result.pyinfra_commands() for command in commands
+           if hasattr(command, "connector_arguments") and command.connector_arguments.get("_stdin") is not None]
+    assert [(re.sub(r"^test -e \S+ && ", "", text), stdin) for text, stdin in fed] == [
+        ("geli init -e AES-XTS -l 256 -s 4096 -B none -J - md10", PASSPHRASE),
+        ("geli attach -j - md10", PASSPHRASE),
+    ]
+
+
+def test_fresh_server_without_memory_to_spare_switches_swap_at_the_next_boot(caplog):
+    """swapoff would fail (or push the server into trouble) when swapped-out pages do not fit in memory:
+    the fstab entry still changes, nothing is switched live, and the deploy says so."""
+    caplog.set_level(logging.WARNING)
+    memory = {"hw.pagesize": "4096", "vm.stats.vm.v_free_count": "1000", "vm.stats.vm.v_inactive_count": "1000"}
+    result = plan_server("deploy_fresh", **{"sysctl.Sysctls": {
+        "names=['hw.pagesize', 'vm.stats.vm.v_free_count', 'vm.stats.vm.v_inactive_count']": memory}})
+    commands = stable(result.commands)
+    assert [command for command in commands if "ada0p3" in command] == [SWAP_FSTAB]
+    assert "/dev/ada0p3.eli takes over at the next boot" in caplog.text
+
+
+def test_converged_server_changes_nothing():
+    result = plan_server("deploy_converged")
+    assert [(op.name, op.commands) for op in result.changed] == []
+    assert all(op.noops for op in result.operations), "every operation says why it has nothing to do"
+
+
+# --- an existing image: locked, unlocked, half-made, unknown --------------------------------------------------
+
+
+def test_locked_image_stops_the_deploy_before_any_operation(planned_operations):
+    with pytest.raises(VaultLocked, match=r"server: /var/jails/tor.img is locked .* run `pyinfra inventory.py "
+                                          r"unlock.py` first, then deploy again"):
+        plan_server("deploy_locked")
+    assert planned_operations == []
+
+
+def test_unlocked_running_server_never_touches_the_vault():
+    result = plan_server("deploy_converged")
+    vault = [op for op in result.operations if op.name in (
+        "Mount point /var/jails/tor", "Jail root md10.eli on /var/jails/tor")]
+    assert len(vault) == 2 and all(not op.commands for op in vault)
+    assert not [command for command in result.commands if _is_destructive(command) or "mdconfig" in command]
+    assert not any(op.name.startswith(("GELI on", "Image ", "UFS on")) for op in result.operations)
+
+
+def test_unlocked_image_with_the_jail_stopped_is_mounted_and_the_jail_started():
+    """After an interrupted deploy: the image is attached but nothing is mounted. The deploy mounts it, carries
+    on into the mounted root, hands it back and starts the jail; it never creates anything in the vault."""
+    result = plan_server("deploy_unlocked_not_running")
+    commands = result.commands
+    assert not [command for command in commands if _is_destructive(command) or "mdconfig" in command]
+    assert commands.index("mount -t ufs /dev/md10.eli /var/jails/tor") < commands.index(
+        "env ASSUME_ALWAYS_YES=yes pkg -c /var/jails/tor install -y tor")
+    assert [command for command in commands if "/var/jails/tor" in command][0] == (
+        "mount -t ufs /dev/md10.eli /var/jails/tor")
+    torrc = operation(result, "torrc (checked by tor --verify-config in the jail)")
+    assert torrc.commands[2].startswith("chroot /var/jails/tor /usr/local/bin/tor --verify-config")
+    after_torrc = commands[commands.index(f"mv -f {TORRC}.torjail-new {TORRC}") + 1:]
+    assert after_torrc[:2] == ["umount /var/jails/tor", "jail -f /etc/jail.conf.d/tor.conf -c tor"]
+
+
+def test_half_made_image_is_discarded_then_made_again():
+    """A first deploy stopped between geli init and newfs left the image with its marker: it never held data,
+    so it is thrown away (every command re-checks the marker on the server) and made again in the same run."""
+    result = plan_server("deploy_half_made")
+    discard = operation(result, "Discard a half-made image")
+    assert discard.commands == [
+        f"test -e {MARKER} && geli detach md10.eli",
+        f"test -e {MARKER} && mdconfig -d -u 10",
+        f"test -e {MARKER} && rm -f /var/jails/tor.img && rm -f {MARKER}",
+    ]
+    commands = result.commands
+    start = commands.index(discard.commands[-1]) + 1
+    assert commands[start:start + len(NEW_IMAGE)] == NEW_IMAGE
+    assert commands[start + len(NEW_IMAGE):start + len(NEW_IMAGE) + 3] == [
+        "mkdir -p /var/jails/tor", "chmod 755 /var/jails/tor", "mount -t ufs /dev/md10.eli /var/jails/tor"]
+    assert all(command.startswith(f"test -e {MARKER} && ") for command in commands if _is_destructive(command))
+
+
+def test_image_without_geli_metadata_stops_the_deploy(planned_operations):
+    with pytest.raises(VaultError, match="exists but carries no GELI metadata: torjail cannot identify it"):
+        plan_server("deploy_unknown_image")
+    assert planned_operations == []
+
+
+# --- torrc and pf.conf changes on a running server ------------------------------------------------------------
+
+
+def test_changed_torrc_is_verified_in_the_running_jail_then_reloaded():
+    result = plan_server("deploy_converged", **{"files.Sha1File": {f"path={TORRC}": "0" * 40}})
+    assert [(op.name, op.commands) for op in result.changed] == [
+        ("torrc (checked by tor --verify-config in the jail)", [
+            f"upload {TORRC}.torjail-new",
+            f"chmod 644 {TORRC}.torjail-new",
+            "jexec tor /usr/local/bin/tor --verify-config -f /usr/local/etc/tor/torrc.torjail-new "
+            f"|| {{ rm -f {TORRC}.torjail-new ; exit 1 ; }}",
+            f"mv -f {TORRC}.torjail-new {TORRC}",
+        ]),
+        ("Reload tor (torrc changed)", ["service -j tor tor reload"]),
+    ]
+    assert operation(result, "Reload tor (torrc changed)").conditional
+
+
+@pytest.mark.parametrize("torrc_changed", [True, False])
+def test_tor_reload_follows_the_torrc_operation(torrc_changed):
+    """At execution the reload runs only if the torrc operation did change the file (a failed or skipped
+    check leaves tor running on the old one)."""
+    result = plan_server("deploy_converged", **{"files.Sha1File": {f"path={TORRC}": "0" * 40}})
+    changed = {"torrc (checked by tor --verify-config in the jail)"} if torrc_changed else set()
+    ran = execute(result, changed)
+    assert ran["Reload tor (torrc changed)"] == (["service -j tor tor reload"] if torrc_changed else [])
+
+
+def test_unchanged_torrc_plans_no_reload():
+    result = plan_server("deploy_converged")
+    assert "Reload tor (torrc changed)" not in [op.name for op in result.operations]
+
+
+GUARDED = ["Load pf.conf under a rollback guard", "A fresh SSH login still works",
+           "Keep the new ruleset (cancel the rollback)"]
+
+
+def test_changed_pf_conf_on_a_running_firewall_is_loaded_under_the_guard():
+    result = plan_server("deploy_converged", **{"files.Sha1File": {"path=/etc/pf.conf": "0" * 40}})
+    assert [(op.name, op.commands) for op in result.changed] == [
+        ("pf.conf (checked by pfctl -nf)", [
+            "upload /etc/pf.conf.torjail-new",
+            "chmod 600 /etc/pf.conf.torjail-new",
+            "pfctl -n -f /etc/pf.conf.torjail-new || { rm -f /etc/pf.conf.torjail-new ; exit 1 ; }",
+            "if [ -f /etc/pf.conf ]; then cp -p /etc/pf.conf /etc/pf.conf.torjail-previous; fi",
+            "mv -f /etc/pf.conf.torjail-new /etc/pf.conf",
+        ]),
+        (GUARDED[0], [GUARD, "pfctl -f /etc/pf.conf"]),
+        (GUARDED[1], ["function fresh_ssh_login"]),
+        (GUARDED[2], [CANCEL]),
+    ]
+    assert all(operation(result, name).conditional for name in GUARDED)
+
+
+@pytest.mark.parametrize("pf_conf_changed", [True, False])
+def test_guarded_load_follows_the_pf_conf_operation(pf_conf_changed):
+    result = plan_server("deploy_converged", **{"files.Sha1File": {"path=/etc/pf.conf": "0" * 40}})
+    ran = execute(result, {"pf.conf (checked by pfctl -nf)"} if pf_conf_changed else set())
+    assert [bool(ran[name]) for name in GUARDED] == [pf_conf_changed] * 3
+
+
+def test_unchanged_pf_conf_with_pf_enabled_plans_no_load():
+    result = plan_server("deploy_converged")
+    assert not set(GUARDED) & {op.name for op in result.operations}
+
+
+def test_unchanged_pf_conf_with_pf_disabled_is_loaded_and_enabled():
+    result = plan_server("deploy_converged", **{"pf.PfStatus": {"loaded": True, "enabled": False, "debug": None}})
+    assert [(op.name, op.commands, op.conditional) for op in result.changed] == [
+        (GUARDED[0], [GUARD, "pfctl -f /etc/pf.conf", "daemon -f sh -c 'sleep 2; pfctl -e'"], False),
+        (GUARDED[1], ["function fresh_ssh_login"], False),
+        (GUARDED[2], [CANCEL], False),
+    ]
+
+
+# --- settings -------------------------------------------------------------------------------------------------
+
+
+def test_invalid_setting_stops_the_deploy_before_any_operation(planned_operations):
+    fixture = server("deploy_fresh")
+    with pytest.raises(SettingsError) as error:
+        plan(DEPLOY, facts=fixture["facts"], data={**fixture["data"], "md_unit": 100, "relay_nickname": "no spaces"})
+    assert error.value.problems == [
+        "server: setting 'relay_nickname': expected 1-19 letters or digits (tor's rule), got 'no spaces'",
+        "server: setting 'md_unit': expected an md unit number 0-99, got 100",
+    ]
+    assert planned_operations == []
