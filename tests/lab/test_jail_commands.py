@@ -68,11 +68,14 @@ def test_create_list_enter_remove(root, conf):
         "fd", "null", "random", "stderr", "stdin", "stdout", "urandom", "zero"]
     pids = [p for p in root.run("/usr/sbin/jexec", "t", "ls", "/proc").stdout.split() if p.isdigit()]
     assert "1" in pids and len(pids) <= 4, "the jail sees only its own processes"
+    mounts = root.run("/bin/cat", "/proc/self/mounts").stdout.splitlines()
+    assert [m.split()[:3] for m in mounts if "/var/jails/t" in m] == [["devfs", "/var/jails/t/dev", "tmpfs"]]
     assert "inet 10.0.0.1 netmask 0xffffffff" in root.run("/sbin/ifconfig", "lo1").stdout
     removed = root.run("/usr/sbin/jail", "-r", "t")
     assert (removed.returncode, removed.stdout) == (0, "t: removed\n")
     assert root.run("/usr/sbin/jls").stdout.count("\n") == 1
     assert "10.0.0.1" not in root.run("/sbin/ifconfig", "lo1").stdout
+    assert "/var/jails/t" not in root.run("/bin/cat", "/proc/self/mounts").stdout
 
 
 def test_unknown_parameter_refused(root, conf):

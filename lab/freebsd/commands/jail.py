@@ -8,6 +8,7 @@ addresses. A failing step undoes the finished ones, so nothing stays half made.
 
 import ctypes
 import os
+import stat
 import subprocess
 import sys
 
@@ -26,8 +27,10 @@ CONF_DIR = "/etc/jail.conf.d"
 MOUNT = "/sbin/mount"
 UMOUNT = "/sbin/umount"
 IFCONFIG = "/sbin/ifconfig"
-DEV_NODES = ("null", "zero", "random", "urandom")
+DEV_NODES = {"null": (1, 3), "zero": (1, 5), "random": (1, 8), "urandom": (1, 9)}
 MNT_DETACH = 2
+MS_NOSUID = 2
+MS_NOEXEC = 8
 
 
 class JailError(Exception):
@@ -176,16 +179,17 @@ def _mount_entries(parameters):
 
 
 def _mount_devfs(path):
-    """A minimal devfs for the jail: null, zero, random, urandom, the std streams and fd."""
+    """A minimal devfs for the jail (a tmpfs named devfs, as the lab's mount(8) shows it): null, zero, random,
+    urandom, the std streams and fd."""
     libc = ctypes.CDLL(None, use_errno=True)
     target = os.path.join(path, "dev")
     os.makedirs(target, exist_ok=True)
-    if libc.mount(b"devfs", target.encode(), b"tmpfs", 0, b"mode=0755") != 0:
+    if libc.mount(b"devfs", target.encode(), b"tmpfs", MS_NOSUID | MS_NOEXEC, b"mode=0755") != 0:
         raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
-    for node in DEV_NODES:
+    for node, (major, minor) in DEV_NODES.items():
         node_path = os.path.join(target, node)
-        open(node_path, "w").close()
-        libc.mount(f"/dev/{node}".encode(), node_path.encode(), None, 4096, None)  # MS_BIND
+        os.mknod(node_path, 0o666 | stat.S_IFCHR, os.makedev(major, minor))
+        os.chmod(node_path, 0o666)
     os.symlink("/proc/self/fd", os.path.join(target, "fd"))
     for number, stream in enumerate(("stdin", "stdout", "stderr")):
         os.symlink(f"fd/{number}", os.path.join(target, stream))
@@ -266,10 +270,7 @@ def _create_all(conf, quiet):
 
 
 def _unmount_devfs(path):
-    target = os.path.join(path, "dev")
-    for node in DEV_NODES:
-        _unmount(os.path.join(target, node))
-    _unmount(target)
+    _unmount(os.path.join(path, "dev"))
 
 
 def _run_in_jail(jail, command, parameters):
