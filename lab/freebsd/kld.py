@@ -1,7 +1,7 @@
 """Kernel linker state of a lab host: which .ko files are loaded and which modules they bring
 (kldload(2), kldunload(2), kldstat(2), modfind(2)). State "kld" in the kernel state: {"files": [...]}.
 
-A fresh FreeBSD 14 GENERIC kernel has md, UFS, devfs, tmpfs-less basics and AES-NI built in; pf, pflog and
+A fresh FreeBSD 14 GENERIC kernel has md, UFS, devfs, nullfs and AES-NI built in; pf, pflog and
 geom_eli come as loadable files. The catalogue below lists the files the lab knows, with the modules each holds
 and the files it depends on.
 """

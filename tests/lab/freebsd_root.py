@@ -40,7 +40,16 @@ mount -t proc proc "$ROOT/proc"
 mount --bind -o ro "$LAB" "$ROOT/usr/libexec/lab/lab"
 ln -sf /usr/bin/python3 "$ROOT/usr/libexec/lab/bin/python3"
 echo ready
-exec sleep 3600
+exec python3 -c "$REAPER" lab-root-holder
+"""
+# PID 1 of the private PID namespace: reaps orphans as init does (a daemon stopped by rc.d must vanish).
+REAPER = """
+import os, time
+while True:
+    try:
+        os.wait()
+    except ChildProcessError:
+        time.sleep(0.2)
 """
 ENV = {"PATH": "/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin", "HOME": "/root", "LANG": "C"}
 LOOP_CLR_FD = 0x4C01
@@ -53,7 +62,7 @@ class PrivateRoot:
         layers = os.path.join(self.dir, "layers")
         os.makedirs(self.root)
         os.makedirs(layers)
-        env = dict(os.environ, ROOT=self.root, LAYERS=layers, LAB=LAB)
+        env = dict(os.environ, ROOT=self.root, LAYERS=layers, LAB=LAB, REAPER=REAPER)
         self.holder = subprocess.Popen(["unshare", "--mount", "--pid", "--fork", "sh", "-c", SETUP], env=env,
                                        stdout=subprocess.PIPE, text=True, start_new_session=True)
         line = self.holder.stdout.readline()
@@ -64,7 +73,7 @@ class PrivateRoot:
         self.install_commands()
 
     def _namespace_pid(self):
-        """The PID (in our namespace) of the sleep that holds the private namespaces open."""
+        """The PID (in our namespace) of the process that holds the private namespaces open."""
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             for pid in os.listdir("/proc"):
@@ -76,7 +85,7 @@ class PrivateRoot:
                             session = int(handle.read().rsplit(")", 1)[1].split()[3])
                     except OSError:
                         continue
-                    if cmd[:2] == [b"sleep", b"3600"] and session == self.holder.pid:
+                    if b"lab-root-holder" in cmd and session == self.holder.pid:
                         return int(pid)
             time.sleep(0.05)
         raise RuntimeError("namespace holder not found")

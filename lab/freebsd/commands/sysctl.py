@@ -74,8 +74,8 @@ def handle(arg, flags):
 def apply_file(path, flags):
     """-f FILE: name=value lines, # comments, as /etc/sysctl.conf."""
     try:
-        with open(path) as handle:
-            lines = handle.readlines()
+        with open(path) as conf:
+            lines = conf.readlines()
     except OSError as error:
         cli.warnx("sysctl", f"{path}: {error.strerror}")
         return 1
