@@ -11,7 +11,7 @@ import signal
 import subprocess
 import tempfile
 
-from freebsd_root import ENV, LAB, PrivateRoot
+from freebsd_root import ENV, LAB, REAPER, PrivateRoot
 
 ADDRESS = "198.18.99.2"
 TOOLS = ("ip", "nsenter", "unshare", "nft", "tor")
@@ -38,7 +38,7 @@ ip addr add $ADDRESS/24 dev vtnet0
 ip link set vtnet0 up
 ip link set vtnet0peer up
 echo ready
-exec sleep 3600
+exec python3 -c "$REAPER" lab-root-holder
 """
 
 
@@ -49,7 +49,8 @@ class NetworkRoot(PrivateRoot):
         layers = os.path.join(self.dir, "layers")
         os.makedirs(self.root)
         os.makedirs(layers)
-        env = dict(os.environ, ROOT=self.root, LAYERS=layers, LAB=LAB, TOOLS=" ".join(TOOLS), ADDRESS=ADDRESS)
+        env = dict(os.environ, ROOT=self.root, LAYERS=layers, LAB=LAB, TOOLS=" ".join(TOOLS), ADDRESS=ADDRESS,
+                   REAPER=REAPER)
         self.holder = subprocess.Popen(["unshare", "--mount", "--pid", "--net", "--uts", "--fork", "sh", "-c",
                                         SETUP], env=env, stdout=subprocess.PIPE, text=True,
                                        start_new_session=True)
