@@ -73,7 +73,8 @@ def settings_for_run(config):
     if specs:
         if len(specs) != 1:
             raise pytest.UsageError("the host checks verify one server per run: give exactly one --hosts")
-        inventory = load_inventory(config.getoption("inventory", None) or DEFAULT_INVENTORY)
+        # an absolute path: pyinfra caches inventory code by the name it was given
+        inventory = load_inventory(os.path.abspath(config.getoption("inventory", None) or DEFAULT_INVENTORY))
         name = config.getoption("inventory_host", None) or inventory_host_name(inventory, spec_host_name(specs[0]))
         settings = settings_for_inventory(inventory)[name]
     config.stash[_STASH_SETTINGS] = settings
@@ -276,6 +277,7 @@ def parse_control_replies(text: str) -> ControlReplies:
 DISK_FILESYSTEMS = ("ufs", "zfs", "msdosfs", "ext2fs")
 # Device and process filesystems' mount points, left out even when not listed as mounted.
 PSEUDO_PATHS = ("/dev", "/proc")
+SEARCH_TIMEOUT = 1800
 
 
 def unencrypted_exclusions(mounts: dict, settings) -> list[str]:
@@ -310,6 +312,46 @@ def search_roots(excluded: list[str], list_dir) -> list[str]:
 
     split("/", 0)
     return roots
+
+
+def find_named_files(host, paths, patterns, pruned=()):
+    """Regular files under `paths` (the `pruned` trees left out) whose names match one of the shell `patterns`."""
+    prune = " -o ".join(f"-path {shlex.quote(tree)}" for tree in pruned) or "-false"
+    names = " -o ".join(f"-name {shlex.quote(pattern)}" for pattern in patterns)
+    quoted = " ".join(shlex.quote(path) for path in paths)
+    result = host.run(f"find {quoted} \\( {prune} \\) -prune -o -type f \\( {names} \\) -print")
+    assert result.rc == 0, f"find could not search everything: {result.stderr}"
+    return result.stdout.splitlines()
+
+
+@dataclass
+class SecretSearch:
+    """Files holding a secret, and whether the search covered everything (grep exit 0 or 1, no errors)."""
+
+    files: list[str]
+    complete: bool
+    errors: str
+
+
+def search_for_secret(host, env_name, paths, timeout=SEARCH_TIMEOUT):
+    """Search every file under `paths` for the secret held in this process's environment variable `env_name`;
+    None when it is not set.
+
+    The secret reaches grep on standard input (`-f /dev/stdin`), never on a command line, and no variable holding
+    it outlives this function, so no traceback can show it.
+    """
+    if not os.environ.get(env_name):
+        return None
+    command = "grep -r -l -F -D skip -f /dev/stdin -- " + " ".join(shlex.quote(path) for path in paths)
+    try:
+        result = run_with_input(host, command, (os.environ[env_name] + "\n").encode(), timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return SecretSearch([], False, f"no answer within {timeout} s")
+    except RuntimeError as error:  # ssh failed; its message holds ssh's errors, never the input
+        return SecretSearch([], False, str(error))
+    errors = result.stderr.decode(errors="replace")
+    return SecretSearch(result.stdout.decode(errors="replace").splitlines(),
+                        result.returncode in (0, 1) and not errors, errors)
 
 
 # --------------------------------------------------------------------------------- preconditions
