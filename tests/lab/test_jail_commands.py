@@ -154,3 +154,15 @@ def test_create_every_jail_of_a_file_and_other_listings(root, conf):
                         "cat /proc/self/status").stdout.count("65534") >= 2
     finally:
         root.sh("rm /etc/jail.conf")
+
+
+def test_jail_processes_for_ps(root, conf):
+    """ps -J asks lab.freebsd.jailinfo which jail a process runs in."""
+    conf()
+    assert root.run("/usr/sbin/jail", "-c", "t").returncode == 0
+    script = ("import sys; sys.path.insert(0, '/usr/libexec/lab'); from lab.freebsd import jailinfo, jails\n"
+              "jail = jails.find('t')\n"
+              "inside = [p for p in jails.processes(jail) if jailinfo.jid_of(p) == jail['jid']]\n"
+              "print(jailinfo.resolve('t') == jail['jid'], jailinfo.resolve('0'), jailinfo.resolve('nope'),\n"
+              "      len(inside) >= 1, jailinfo.jid_of(1))")
+    assert root.run("/usr/libexec/lab/bin/python3", "-c", script).stdout.split() == ["True", "0", "None", "True", "0"]
