@@ -33,5 +33,17 @@ test-fast: venv
 demo: deps venv
 	$(PY) -m lab.demo
 
+# Check a server against its settings (tests/host): make verify HOST=relay1.example.org
+# SSH_CONFIG is included under StrictHostKeyChecking yes, so an unknown or changed host key stops the run.
+HOST =
+SSH_CONFIG ?= $(HOME)/.ssh/config
+INVENTORY ?= inventory.py
+VERIFY_ARGS ?=
+verify: venv
+	@test -n "$(HOST)" || { echo "usage: make verify HOST=relay1.example.org [SSH_CONFIG=FILE] [INVENTORY=FILE] [VERIFY_ARGS='--outside']" >&2; exit 2; }
+	@config=$$(mktemp) && trap 'rm -f "$$config"' EXIT && \
+	printf 'StrictHostKeyChecking yes\nInclude %s\n' "$(abspath $(SSH_CONFIG))" >"$$config" && \
+	$(PY) -m pytest -q -ra tests/host --hosts="ssh://$(HOST)" --ssh-config="$$config" --inventory="$(INVENTORY)" $(VERIFY_ARGS)
+
 clean:
 	rm -rf $(VENV) build *.egg-info
