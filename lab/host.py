@@ -292,7 +292,7 @@ def status(name):
         f"  known_hosts: {paths.known_hosts_path(name)}",
         f"  disk:        {os.path.join(paths.host_dir(name), 'disk')}",
         f"  console:     {_console(name)}",
-        f"  mirror:      {mirror.url() if mirror.is_serving() else 'not serving'}",
+        f"  mirror:      {mirror.url() + '/' + mirror.RELEASE_PATH + '/' if mirror.is_serving() else 'not serving'}",
     ]
     return running, "\n".join(lines)
 

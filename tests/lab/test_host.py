@@ -197,3 +197,12 @@ def test_testinfra_reaches_the_lab_host_with_its_ssh_config(lab_host):
     assert remote.system_info.type == "freebsd"
     assert remote.file("/etc/rc.conf").contains('sshd_enable="YES"')
     assert remote.file("/etc/rc.conf").user == "root" and remote.file("/etc/rc.conf").group == "wheel"
+
+
+def test_sftp_uploads_files_as_pyinfra_does(lab_host, lab_run, tmp_path):
+    local = tmp_path / "upload.txt"
+    local.write_text("uploaded\n")
+    result = subprocess.run(["sftp", "-F", lab_host.ssh_config, "-b", "-", lab_host.name],
+                            input=f"put {local} /tmp/upload.txt\n", capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert lab_run("cat /tmp/upload.txt")[1] == "uploaded\n"
