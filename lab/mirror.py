@@ -12,6 +12,8 @@ default route. `lab up` starts it, the last `lab destroy` stops it.
 Usage: python -m lab.mirror serve DIRECTORY ADDRESS PORT
 """
 
+import contextlib
+import fcntl
 import functools
 import hashlib
 import http.server
@@ -98,28 +100,42 @@ def build(base, log=print):
     return target
 
 
-def _pid_path():
-    return os.path.join(paths.lab_dir(), "mirror.pid")
-
-
 def _server_pid():
-    try:
-        with open(_pid_path()) as handle:
-            pid = int(handle.read())
-        with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            if b"lab.mirror" not in handle.read():
-                return None
-        return pid
-    except (FileNotFoundError, ValueError):
-        return None
+    """PID of this lab directory's mirror server, found by its command line, or None."""
+    wanted = ["-m", "lab.mirror", "serve", paths.mirror_dir()]
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                argv = handle.read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if argv[1:5] == wanted:
+            return int(entry)
+    return None
 
 
 def is_serving():
     return _server_pid() is not None
 
 
+@contextlib.contextmanager
+def _locked():
+    """One lab command at a time builds, starts or stops the mirror."""
+    os.makedirs(paths.lab_dir(), exist_ok=True)
+    with open(os.path.join(paths.lab_dir(), "mirror.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def ensure(base, log=print):
     """Build what is missing and make sure the server runs."""
+    with _locked():
+        return _ensure(base, log)
+
+
+def _ensure(base, log):
     build(base, log)
     network.ensure_mirror_address()
     if is_serving():
@@ -131,8 +147,6 @@ def ensure(base, log=print):
              str(paths.MIRROR_PORT)],
             stdin=subprocess.DEVNULL, stdout=out, stderr=out, cwd=package_parent, start_new_session=True,
             env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": package_parent})
-    with open(_pid_path(), "w") as handle:
-        handle.write(f"{proc.pid}\n")
     for _ in range(50):
         try:
             with socket.create_connection((paths.MIRROR_ADDRESS, paths.MIRROR_PORT), timeout=1):
@@ -148,6 +162,11 @@ def ensure(base, log=print):
 
 
 def stop():
+    with _locked():
+        _stop()
+
+
+def _stop():
     pid = _server_pid()
     if pid is not None:
         os.kill(pid, signal.SIGTERM)
@@ -155,10 +174,6 @@ def stop():
             if not os.path.exists(f"/proc/{pid}"):
                 break
             time.sleep(0.1)
-    try:
-        os.unlink(_pid_path())
-    except FileNotFoundError:
-        pass
 
 
 def serve(directory, address, port):
