@@ -18,7 +18,7 @@ from unittest import mock
 import pytest
 import yaml
 from harness import STDIN_MARK, plan
-from pyinfra.api import State
+from pyinfra.api import FunctionCommand, State
 
 from torjail import secrets
 from torjail.freebsd import pfguard
@@ -404,6 +404,34 @@ def test_unchanged_pf_conf_with_pf_disabled_is_loaded_and_enabled():
         (GUARDED[1], ["function fresh_ssh_login"], False),
         (GUARDED[2], [CANCEL], False),
     ]
+
+
+class PfEnabledConnector:
+    """A new connection to a server whose pf is enabled (what the SSH login check asks)."""
+
+    def __init__(self, state, host):
+        pass
+
+    def connect(self):
+        pass
+
+    def run_shell_command(self, command, **arguments):
+        return True, mock.Mock(stdout_lines=["Status: Enabled for 0 days 00:00:02           Debug: Urgent"])
+
+    def disconnect(self):
+        pass
+
+
+def test_ssh_login_check_runs_as_pyinfra_calls_it(monkeypatch):
+    """pyinfra calls the check with its state and host; anything more given to python.call breaks the call, the
+    check fails and the guard rolls the new ruleset back on every deploy."""
+    monkeypatch.setattr(pfguard.time, "sleep", lambda seconds: None)
+    result = plan_server("deploy_fresh")
+    (check,) = [command for commands in result.pyinfra_commands() for command in commands
+                if isinstance(command, FunctionCommand)]
+    result.host.connector_cls = PfEnabledConnector
+    check.execute(result.state, result.host, {})
+    assert isinstance(result.host.connector, PfEnabledConnector)
 
 
 # --- settings -------------------------------------------------------------------------------------------------

@@ -1,0 +1,509 @@
+"""The deploy's own FreeBSD operations and facts (files, image, mount, net, pfguard, pkg, release, service,
+system): the commands each yields or why it does nothing, the facts' parsing of FreeBSD output, and the shell
+programs that carry the safety (marker guards, checked files, the pf rollback guard, the unlock with a wrong
+passphrase) run for real in /bin/sh with stand-ins for the FreeBSD-only tools.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from pyinfra.api import FunctionCommand, HiddenValue, OperationError, OperationValueError
+from pyinfra.api.exceptions import PyinfraError
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plan"))
+
+from harness import STDIN_MARK, plan_calls, plan_operation  # noqa: E402
+
+from torjail.freebsd import files, image, mount, net, pfguard, pkg, release, service, system  # noqa: E402
+
+IMAGE = "/var/jails/tor.img"
+MARKER = IMAGE + image.MARKER_SUFFIX
+SECRET = "correct horse battery staple"
+MOUNTS = {"/": {"device": "/dev/ada0p2", "type": "ufs", "options": ["rw"]}}
+
+
+def sh(script: str, tmp_path: Path, shims: dict[str, str] | None = None, stdin: str = "") -> subprocess.CompletedProcess:
+    """Run a command line in /bin/sh with stand-ins (shell scripts) for FreeBSD-only tools first in PATH."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for name, body in (shims or {}).items():
+        (bin_dir / name).write_text("#!/bin/sh\n" + body)
+        (bin_dir / name).chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "LOG": str(tmp_path / "log")}
+    return subprocess.run(["sh", "-c", script], input=stdin, capture_output=True, text=True, env=env, timeout=30,
+                          cwd=tmp_path)
+
+
+def logged(tmp_path: Path) -> list[str]:
+    log = tmp_path / "log"
+    return log.read_text().splitlines() if log.exists() else []
+
+
+RECORD = 'echo "$(basename "$0") $*" >> "$LOG"\n'
+
+
+# --- files ----------------------------------------------------------------------------------------------------
+
+
+def test_checked_file_is_staged_checked_and_moved():
+    op = plan_operation(files.checked, "/etc/pf.conf", "pass all\n", check=["pfctl", "-n", "-f", "{path}"],
+                        mode="600", keep_previous="/etc/pf.conf.old",
+                        facts={"files.Sha1File": {"path=/etc/pf.conf": None}})
+    assert op.commands == [
+        "upload /etc/pf.conf.torjail-new",
+        "chmod 600 /etc/pf.conf.torjail-new",
+        "pfctl -n -f /etc/pf.conf.torjail-new || { rm -f /etc/pf.conf.torjail-new ; exit 1 ; }",
+        "if [ -f /etc/pf.conf ]; then cp -p /etc/pf.conf /etc/pf.conf.old; fi",
+        "mv -f /etc/pf.conf.torjail-new /etc/pf.conf",
+    ]
+    assert op.uploads == {"/etc/pf.conf.torjail-new": "pass all\n"}
+
+
+def test_checked_file_noop_when_the_content_is_there():
+    op = plan_operation(files.checked, "/etc/pf.conf", "pass all\n", check=["true"],
+                        facts={"files.Sha1File": {"path=/etc/pf.conf": files.content_sha1("pass all\n")}})
+    assert (op.commands, op.noops) == ([], ["/etc/pf.conf is already up to date"])
+
+
+def test_checked_file_quotes_owner_and_paths():
+    op = plan_operation(files.checked, "/srv/my dir/torrc", "x\n", check=["tor", "-f", "{path}"], user="256",
+                        group="256", facts={"files.Sha1File": {"path=/srv/my dir/torrc": None}})
+    assert op.commands[1] == "chown 256:256 '/srv/my dir/torrc.torjail-new'"
+    assert op.commands[3] == "tor -f '/srv/my dir/torrc.torjail-new' || { rm -f '/srv/my dir/torrc.torjail-new' ; exit 1 ; }"
+
+
+@pytest.mark.parametrize("accepted", [True, False])
+def test_checked_file_check_decides_in_sh(tmp_path, accepted):
+    """A rejected file is removed and the live one stays; an accepted one replaces it, the old one kept."""
+    live = tmp_path / "pf.conf"
+    live.write_text("old\n")
+    op = plan_operation(files.checked, str(live), "new\n", check=["checker", "{path}"], keep_previous=f"{live}.prev",
+                        facts={"files.Sha1File": {f"path={live}": "0" * 40}})
+    (tmp_path / "pf.conf.torjail-new").write_text("new\n")  # what the upload puts there
+    shims = {"checker": RECORD + ("exit 0\n" if accepted else "echo 'line 1: syntax error' >&2; exit 1\n")}
+    results = [sh(command, tmp_path, shims) for command in op.commands[1:]]
+    if accepted:
+        assert [result.returncode for result in results] == [0, 0, 0, 0]
+        assert (live.read_text(), Path(f"{live}.prev").read_text()) == ("new\n", "old\n")
+    else:
+        assert results[1].returncode == 1 and "syntax error" in results[1].stderr
+        assert live.read_text() == "old\n" and not (tmp_path / "pf.conf.torjail-new").exists()
+    assert logged(tmp_path) == [f"checker {tmp_path}/pf.conf.torjail-new"]
+
+
+def test_copied_file():
+    facts = {"files.Sha1File": {"path=/etc/resolv.conf": "a" * 40, "path=/jail/etc/resolv.conf": None}}
+    op = plan_operation(files.copied, "/etc/resolv.conf", "/jail/etc/resolv.conf", facts=facts)
+    assert op.commands == ["cp -p /etc/resolv.conf /jail/etc/resolv.conf"]
+    facts["files.Sha1File"]["path=/jail/etc/resolv.conf"] = "a" * 40
+    op = plan_operation(files.copied, "/etc/resolv.conf", "/jail/etc/resolv.conf", facts=facts)
+    assert (op.commands, op.noops) == ([], ["/jail/etc/resolv.conf is already a copy of /etc/resolv.conf"])
+
+
+# --- image ----------------------------------------------------------------------------------------------------
+
+
+def image_facts(marker=True, providers=(), units=(), mounts=()):
+    return {
+        "files.File": {f"path={MARKER}": {"mode": 644} if marker else None},
+        "geli.GeliProviders": {name: {"consumer": name[:-4]} for name in providers},
+        "md.MdDevices": {name: {"type": "vnode", "size": "8192M", "file": IMAGE} for name in units},
+        "mount.MountPoints": {**MOUNTS, **{path: {"device": "/dev/md10.eli", "type": "ufs", "options": []}
+                                           for path in mounts}},
+    }
+
+
+def test_incomplete_image_discarded_with_everything_on_it():
+    op = plan_operation(image.incomplete_discarded, IMAGE, 10, "/var/jails/tor",
+                        facts=image_facts(providers=["md10.eli"], units=["md10"], mounts=["/var/jails/tor"]))
+    guard = f"test -e {MARKER} &&"
+    assert op.commands == [f"{guard} umount -f /var/jails/tor", f"{guard} geli detach md10.eli",
+                           f"{guard} mdconfig -d -u 10", f"{guard} rm -f {IMAGE} && rm -f {MARKER}"]
+
+
+def test_image_without_marker_is_never_discarded():
+    op = plan_operation(image.incomplete_discarded, IMAGE, 10, "/var/jails/tor",
+                        facts=image_facts(marker=False, providers=["md10.eli"], units=["md10"]))
+    assert (op.commands, op.noops) == ([], [f"{IMAGE} is not a half-made image"])
+
+
+def test_image_created_in_sh_marker_first_and_never_over_an_existing_file(tmp_path):
+    path = tmp_path / "jails" / "tor.img"
+    op = plan_operation(image.created, str(path), "1M")
+    assert op.commands[0] == f"install -d -m 0700 {tmp_path}/jails"
+    assert [sh(command, tmp_path).returncode for command in op.commands] == [0, 0]
+    assert path.stat().st_size == 2**20 and Path(str(path) + image.MARKER_SUFFIX).exists()
+    again = sh(op.commands[1], tmp_path)
+    assert again.returncode == 1 and "exists: not creating it again" in again.stderr
+
+
+def test_image_encrypted_only_while_the_marker_exists():
+    op = plan_operation(image.encrypted, IMAGE, 10, HiddenValue(SECRET), key_length=128, sector_size=512)
+    guard = f"test -e {MARKER} &&"
+    assert op.commands == [
+        f"{guard} mdconfig -a -t vnode -f {IMAGE} -u 10",
+        f"{guard} geli init -e AES-XTS -l 128 -s 512 -B none -J - md10 {STDIN_MARK}",
+        f"{guard} geli attach -j - md10 {STDIN_MARK}",
+    ]
+    with pytest.raises(OperationValueError, match="HiddenValue"):
+        plan_operation(image.encrypted, IMAGE, 10, SECRET)
+
+
+def test_image_encrypted_passphrase_on_stdin_only():
+    result = plan_calls(lambda: image.encrypted(IMAGE, 10, HiddenValue(SECRET)))
+    (commands,) = result.pyinfra_commands()
+    assert [command.connector_arguments.get("_stdin") for command in commands] == [None, SECRET, SECRET]
+    assert not any(SECRET in command.get_raw_value() for command in commands)
+
+
+def test_filesystem_made_in_sh_only_with_the_marker(tmp_path):
+    marker = tmp_path / ("tor.img" + image.MARKER_SUFFIX)
+    op = plan_operation(image.filesystem_made, str(tmp_path / "tor.img"), "md10.eli")
+    assert op.commands == [f"test -e {marker} && newfs -U /dev/md10.eli && rm -f {marker}"]
+    shims = {"newfs": RECORD}
+    assert sh(op.commands[0], tmp_path, shims).returncode == 1 and logged(tmp_path) == []
+    marker.touch()
+    assert sh(op.commands[0], tmp_path, shims).returncode == 0
+    assert logged(tmp_path) == ["newfs -U /dev/md10.eli"] and not marker.exists()
+
+
+UNLOCK_SHIMS = {
+    "mdconfig": RECORD,
+    "geli": RECORD + 'read -r key; [ "$key" = "right one" ] && exit 0\necho "geli: Wrong key for md10." >&2; exit 1\n',
+}
+
+
+@pytest.mark.parametrize("passphrase, status", [("right one", 0), ("wrong one", 1)])
+def test_unlocked_in_sh_detaches_its_md_unit_after_a_wrong_passphrase(tmp_path, passphrase, status):
+    result = plan_calls(lambda: image.unlocked(IMAGE, 10, HiddenValue(passphrase)),
+                        facts={"geli.GeliProviders": {}, "md.MdDevices": {}})
+    ((command,),) = result.pyinfra_commands()
+    run = sh(command.get_raw_value(), tmp_path, UNLOCK_SHIMS, stdin=command.connector_arguments["_stdin"] + "\n")
+    assert run.returncode == status
+    attach = [f"mdconfig -a -t vnode -f {IMAGE} -u 10", "geli attach -j - md10"]
+    if status:
+        assert logged(tmp_path) == attach + ["mdconfig -d -u 10"]
+        assert "wrong passphrase?): nothing was changed" in run.stderr
+    else:
+        assert logged(tmp_path) == attach
+
+
+def test_unlocked_noop_when_attached_and_keeps_a_unit_it_did_not_attach():
+    op = plan_operation(image.unlocked, IMAGE, 10, HiddenValue(SECRET), facts=image_facts(providers=["md10.eli"]))
+    assert (op.commands, op.noops) == ([], ["md10.eli is already attached"])
+    op = plan_operation(image.unlocked, IMAGE, 10, HiddenValue(SECRET), facts=image_facts(units=["md10"]))
+    assert "mdconfig" not in op.commands[0]
+
+
+def test_checked_filesystem():
+    op = plan_operation(image.checked_filesystem, "md10.eli", "/var/jails/tor", facts=image_facts())
+    assert op.commands == ["fsck -t ufs -p /dev/md10.eli"]
+    op = plan_operation(image.checked_filesystem, "md10.eli", "/var/jails/tor",
+                        facts=image_facts(mounts=["/var/jails/tor"]))
+    assert (op.commands, op.noops) == ([], ["/var/jails/tor is mounted: no fsck"])
+
+
+# --- mount ----------------------------------------------------------------------------------------------------
+
+
+def test_mount_points_from_mount_p():
+    output = ["/dev/ada0p2\t\t/\t\tufs\trw\t1 1", "devfs\t\t\t/dev\t\tdevfs\trw\t0 0",
+              "/dev/md10.eli\t\t/var/jails/tor\t\tufs\trw,nosuid\t2 2", ""]
+    assert mount.MountPoints().process(output) == {
+        "/": {"device": "/dev/ada0p2", "type": "ufs", "options": ["rw"]},
+        "/dev": {"device": "devfs", "type": "devfs", "options": ["rw"]},
+        "/var/jails/tor": {"device": "/dev/md10.eli", "type": "ufs", "options": ["rw", "nosuid"]},
+    }
+
+
+def test_mounted():
+    facts = {"mount.MountPoints": MOUNTS}
+    assert plan_operation(mount.mounted, "/dev/md10.eli", "/var/jails/tor", facts=facts).commands == [
+        "mount -t ufs /dev/md10.eli /var/jails/tor"]
+    facts = image_facts(mounts=["/var/jails/tor"])
+    op = plan_operation(mount.mounted, "/dev/md10.eli", "/var/jails/tor", facts=facts)
+    assert (op.commands, op.noops) == ([], ["/dev/md10.eli is already mounted on /var/jails/tor"])
+    with pytest.raises(OperationError, match="refusing to mount over it"):
+        plan_operation(mount.mounted, "/dev/md3", "/var/jails/tor", facts=facts)
+
+
+def test_unmounted():
+    facts = image_facts(mounts=["/var/jails/tor"])
+    assert plan_operation(mount.unmounted, "/var/jails/tor", facts=facts).commands == ["umount /var/jails/tor"]
+    op = plan_operation(mount.unmounted, "/var/jails/tor", facts={"mount.MountPoints": MOUNTS})
+    assert (op.commands, op.noops) == ([], ["nothing is mounted on /var/jails/tor"])
+
+
+def test_unmounted_assumed_mounted_by_an_earlier_operation_asks_nothing():
+    """The fixture has no MountPoints at all: the operation must not read them."""
+    assert plan_operation(mount.unmounted, "/var/jails/tor", assume_mounted=True, facts={}).commands == [
+        "umount /var/jails/tor"]
+
+
+# --- net ------------------------------------------------------------------------------------------------------
+
+
+ROUTE_GET = """   route to: default
+destination: default
+       mask: default
+    gateway: 203.0.113.1
+        fib: 0
+  interface: vtnet0
+      flags: <UP,GATEWAY,DONE,STATIC>
+ recvpipe  sendpipe  ssthresh  rtt,msec    mtu        weight    expire
+       0         0         0         0      1500         1         0""".splitlines()
+
+IFCONFIG = """vtnet0: flags=1008843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST,LOWER_UP> metric 0 mtu 1500
+\toptions=4c079b<RXCSUM,TXCSUM,VLAN_MTU>
+\tether 58:9c:fc:00:00:01
+\tinet 203.0.113.10 netmask 0xffffff00 broadcast 203.0.113.255
+\tinet6 fe80::5a9c:fcff:fe00:1%vtnet0 prefixlen 64 scopeid 0x1
+lo0: flags=1008049<UP,LOOPBACK,RUNNING,MULTICAST,LOWER_UP> metric 0 mtu 16384
+\tinet 127.0.0.1 netmask 0xff000000
+lo1: flags=8008<LOOPBACK,MULTICAST> metric 0 mtu 16384
+\tgroups: lo""".splitlines()
+
+
+def test_default_route_interface():
+    assert net.DefaultRouteInterface().process(ROUTE_GET) == "vtnet0"
+    assert net.DefaultRouteInterface().process([]) is None
+
+
+def test_interfaces_from_ifconfig():
+    assert net.Interfaces().process(IFCONFIG) == {
+        "vtnet0": {"up": True, "inet": ["203.0.113.10"], "inet6": ["fe80::5a9c:fcff:fe00:1"]},
+        "lo0": {"up": True, "inet": ["127.0.0.1"], "inet6": []},
+        "lo1": {"up": False, "inet": [], "inet6": []},
+    }
+
+
+@pytest.mark.parametrize("interfaces, commands", [
+    ({}, ["ifconfig lo1 create", "ifconfig lo1 inet 10.0.0.1/32 alias"]),
+    ({"lo1": {"up": False, "inet": [], "inet6": []}}, ["ifconfig lo1 inet 10.0.0.1/32 alias"]),
+    ({"lo1": {"up": True, "inet": ["10.0.0.1"], "inet6": []}}, []),
+])
+def test_cloned_address(interfaces, commands):
+    op = plan_operation(net.cloned_address, "lo1", "10.0.0.1", facts={"net.Interfaces": interfaces})
+    assert op.commands == commands
+
+
+# --- pfguard --------------------------------------------------------------------------------------------------
+
+
+def test_guard_fact():
+    assert pfguard.PfGuard().process(["4242"]) == 4242
+    assert pfguard.PfGuard().process([]) is None
+
+
+def test_guarded_load_commands():
+    guard = f"daemon -f -p {pfguard.GUARD_PIDFILE} sh -c"
+    facts = {"pfguard.PfGuard": None, "pf.PfStatus": {"loaded": True, "enabled": True}}
+    op = plan_operation(pfguard.guarded_load, "/etc/pf.conf", seconds=60, facts=facts)
+    assert [command.split(" '")[0] for command in op.commands] == [guard, "pfctl -f /etc/pf.conf"]
+    assert "sleep 60;" in op.commands[0]
+    facts = {"pfguard.PfGuard": 99, "pf.PfStatus": {"loaded": False, "enabled": False}}
+    op = plan_operation(pfguard.guarded_load, "/etc/pf.conf", facts=facts)
+    assert op.commands[0] == f"kill $(cat {pfguard.GUARD_PIDFILE}) && rm -f {pfguard.GUARD_PIDFILE}"
+    assert op.commands[2:] == ["pfctl -f /etc/pf.conf", "daemon -f sh -c 'sleep 2; pfctl -e'"]
+
+
+PF_SHIMS = {"pfctl": RECORD, "logger": RECORD}
+
+
+@pytest.mark.parametrize("had_previous", [True, False])
+def test_rollback_in_sh_restores_the_previous_ruleset_or_turns_pf_off(tmp_path, had_previous):
+    rules = tmp_path / "pf.conf"
+    rules.write_text("new\n")
+    if had_previous:
+        Path(f"{rules}{pfguard.PREVIOUS_SUFFIX}").write_text("old\n")
+    script = pfguard.rollback_script(str(rules), 0).replace(pfguard.GUARD_PIDFILE, str(tmp_path / "pid"))
+    assert sh(script, tmp_path, PF_SHIMS).returncode == 0
+    assert Path(f"{rules}{pfguard.REJECTED_SUFFIX}").read_text() == "new\n"
+    if had_previous:
+        assert rules.read_text() == "old\n"
+        assert logged(tmp_path)[0] == f"pfctl -f {rules}"
+    else:
+        assert not rules.exists() and logged(tmp_path)[0] == "pfctl -d"
+    assert logged(tmp_path)[1].startswith("logger -t torjail pf: new ruleset rolled back")
+
+
+def test_guard_cancelled_in_sh(tmp_path):
+    """A waiting guard is stopped and the previous ruleset forgotten; a guard that is gone fails the operation."""
+    (command,) = plan_operation(pfguard.guard_cancelled, str(tmp_path / "pf.conf")).commands
+    command = command.replace(pfguard.GUARD_PIDFILE, str(tmp_path / "pid"))
+    previous = tmp_path / ("pf.conf" + pfguard.PREVIOUS_SUFFIX)
+    previous.write_text("old\n")
+    guard = subprocess.Popen(["sleep", "30"])
+    try:
+        (tmp_path / "pid").write_text(f"{guard.pid}\n")
+        assert sh(command, tmp_path).returncode == 0
+        assert guard.wait(timeout=10) != 0, "the guard was killed"
+        assert not (tmp_path / "pid").exists() and not previous.exists()
+    finally:
+        guard.kill()
+    gone = sh(command, tmp_path)
+    assert gone.returncode == 1 and "rollback guard was no longer waiting" in gone.stderr
+
+
+class FakeConnector:
+    """Stands in for pyinfra's SSH connector: each instance is one connection to a server whose pf says `status`."""
+
+    status = "Status: Enabled for 0 days 00:00:03           Debug: Urgent"
+    made: list = []
+
+    def __init__(self, state, host):
+        self.closed = False
+        FakeConnector.made.append(self)
+
+    def connect(self):
+        pass
+
+    def run_shell_command(self, command, **arguments):
+        self.ran = (str(command), arguments)
+        return True, SimpleNamespace(stdout_lines=[self.status, ""])
+
+    def disconnect(self):
+        self.closed = True
+
+
+def fresh_login_host(monkeypatch):
+    FakeConnector.made = []
+    monkeypatch.setattr(pfguard.time, "sleep", lambda seconds: None)
+    old = FakeConnector(None, None)
+    host = SimpleNamespace(name="relay1", connector_cls=FakeConnector, connector=old,
+                           current_op_global_arguments={"_sudo": True, "_ignore_errors": False})
+    return host, old
+
+
+def test_fresh_ssh_login_through_pyinfra_continues_the_deploy_over_it(monkeypatch):
+    """pyinfra itself calls the function (as python.call does): it gets state and host, sees pf enabled through a
+    new connection, and the host keeps that connection; the old one, which pf may have cut, is closed."""
+    host, old = fresh_login_host(monkeypatch)
+    FunctionCommand(pfguard.fresh_ssh_login, (), {}).execute(SimpleNamespace(), host, {})
+    new = FakeConnector.made[-1]
+    assert host.connector is new and new is not old and old.closed and not new.closed
+    assert new.ran == ("pfctl -s info", {"_sudo": True, "_timeout": 30})
+
+
+def test_fresh_ssh_login_fails_while_pf_is_off(monkeypatch):
+    host, old = fresh_login_host(monkeypatch)
+    monkeypatch.setattr(FakeConnector, "status", "Status: Disabled for 0 days 00:00:00")
+    with pytest.raises(PyinfraError, match="relay1: no fresh SSH login with pf enabled .*pf is not enabled"):
+        pfguard.fresh_ssh_login(None, host, attempts=2)
+    assert host.connector is old and len(FakeConnector.made) == 3 and all(c.closed for c in FakeConnector.made[1:])
+
+
+# --- pkg ------------------------------------------------------------------------------------------------------
+
+
+def test_pkg_facts():
+    assert pkg.PkgBootstrapped().process(["yes"]) is True
+    assert pkg.PkgBootstrapped().process(["no"]) is False
+    assert pkg.RootPackages().process(["pkg 2.1.2", "tor 0.4.8.17", ""]) == {"pkg": "2.1.2", "tor": "0.4.8.17"}
+    assert str(pkg.RootPackages().command("/var/jails/tor")) == (
+        "test -d /var/jails/tor/var/db/pkg && pkg -c /var/jails/tor query -a '%n %v' 2>/dev/null || true")
+
+
+def test_pkg_operations():
+    op = plan_operation(pkg.bootstrapped, facts={"pkg.PkgBootstrapped": False})
+    assert op.commands == ["env ASSUME_ALWAYS_YES=yes pkg bootstrap -y"]
+    assert plan_operation(pkg.bootstrapped, facts={"pkg.PkgBootstrapped": True}).commands == []
+    facts = {"pkg.RootPackages": {"root=/var/jails/tor": {}}}
+    op = plan_operation(pkg.installed_in_root, "tor", "/var/jails/tor", facts=facts)
+    assert op.commands == ["env ASSUME_ALWAYS_YES=yes pkg -c /var/jails/tor install -y tor"]
+    facts = {"pkg.RootPackages": {"root=/var/jails/tor": {"tor": "0.4.8.17"}}}
+    op = plan_operation(pkg.installed_in_root, "tor", "/var/jails/tor", facts=facts)
+    assert (op.commands, op.noops) == ([], ["tor is already installed in /var/jails/tor"])
+
+
+# --- release --------------------------------------------------------------------------------------------------
+
+
+SHA256 = '[ "$1" = -q ] && shift\nsha256sum "$1" | cut -d" " -f1\n'
+
+
+def manifest_for(cache: Path, content: bytes, name="base.txz"):
+    import hashlib
+
+    digest = hashlib.sha256(content).hexdigest()
+    (cache / "MANIFEST").write_text(f'kernel.txz\t{"0" * 64}\t9\tkernel\t"Kernel"\ton\n'
+                                    f'{name}\t{digest}\t26\tbase\t"Base system (MANDATORY)"\ton\n')
+
+
+@pytest.mark.parametrize("matches", [True, False])
+def test_release_verified_in_sh_before_it_is_kept(tmp_path, matches):
+    cache = tmp_path / "cache"
+    op = plan_operation(release.fetched, "https://mirror.example/releases/amd64/14.3-RELEASE", str(cache),
+                        facts={"release.VerifiedArchive": {f"cache={cache}": False}})
+    assert op.commands[1:3] == [
+        f"fetch -q -o {cache}/MANIFEST https://mirror.example/releases/amd64/14.3-RELEASE/MANIFEST",
+        f"fetch -q -o {cache}/base.txz.part https://mirror.example/releases/amd64/14.3-RELEASE/base.txz",
+    ]
+    assert sh(op.commands[0], tmp_path).returncode == 0
+    (cache / "base.txz.part").write_bytes(b"the archive")
+    manifest_for(cache, b"the archive" if matches else b"another archive")
+    verify = sh(op.commands[3], tmp_path, {"sha256": SHA256})
+    assert verify.returncode == (0 if matches else 1)
+    assert (cache / "base.txz").exists() == matches and not (cache / "base.txz.part").exists()
+    fact = sh(str(release.VerifiedArchive().command(str(cache))), tmp_path, {"sha256": SHA256})
+    assert release.VerifiedArchive().process(fact.stdout.split()) == matches
+
+
+def test_release_fetch_noop_when_verified():
+    op = plan_operation(release.fetched, "https://m/r", "/c", facts={"release.VerifiedArchive": {"cache=/c": True}})
+    assert (op.commands, op.noops) == ([], ["/c/base.txz is already downloaded and verified"])
+
+
+def test_release_unpacked_once_in_sh(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    op = plan_operation(release.unpacked, "/c", str(root), "14.3-RELEASE",
+                        facts={"release.RootPopulated": {f"root={root}": None}})
+    shims = {"tar": RECORD}
+    assert sh(op.commands[0], tmp_path, shims).returncode == 0
+    assert logged(tmp_path) == [f"tar -x -f /c/base.txz -C {root} --unlink"]
+    fact = sh(str(release.RootPopulated().command(str(root))), tmp_path)
+    assert release.RootPopulated().process(fact.stdout.splitlines()) == "14.3-RELEASE"
+    assert sh(op.commands[0], tmp_path, shims).returncode == 1, "a completed root is never unpacked over"
+    op = plan_operation(release.unpacked, "/c", str(root), "14.3-RELEASE",
+                        facts={"release.RootPopulated": {f"root={root}": "14.3-RELEASE"}})
+    assert op.commands == []
+
+
+# --- service --------------------------------------------------------------------------------------------------
+
+
+def test_service_running_and_reloaded():
+    assert str(service.ServiceRunning().command("tor", jail="tor")) == (
+        "service -j tor tor onestatus >/dev/null 2>&1 && echo running || echo stopped")
+    assert service.ServiceRunning().process(["running"]) is True
+    assert service.ServiceRunning().process(["stopped"]) is False
+    facts = {"service.ServiceRunning": {"jail=None, service=pflog": False}}
+    assert plan_operation(service.running, "pflog", facts=facts).commands == ["service pflog start"]
+    facts = {"service.ServiceRunning": {"jail=tor, service=tor": True}}
+    op = plan_operation(service.running, "tor", jail="tor", facts=facts)
+    assert (op.commands, op.noops) == ([], ["tor is already running in jail tor"])
+    assert plan_operation(service.reloaded, "tor", jail="tor").commands == ["service -j tor tor reload"]
+
+
+# --- system ---------------------------------------------------------------------------------------------------
+
+
+def test_system_facts():
+    assert system.FreeBSDVersion().process(["14.3-RELEASE-p2"]) == (14, 3, "14.3-RELEASE-p2")
+    assert system.FreeBSDVersion().process([]) is None
+    assert system.FreeBSDVersion().process(["Linux"]) is None
+    assert system.DumpDevice().process(["/dev/ada0p3"]) == "/dev/ada0p3"
+    assert system.DumpDevice().process(["/dev/null"]) is None
+
+
+def test_dumps_off():
+    assert plan_operation(system.dumps_off, facts={"system.DumpDevice": "/dev/ada0p3"}).commands == ["dumpon off"]
+    op = plan_operation(system.dumps_off, facts={"system.DumpDevice": None})
+    assert (op.commands, op.noops) == ([], ["crash dumps are already off"])
