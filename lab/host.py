@@ -271,9 +271,7 @@ def destroy(name, log=print):
     if state is not None:
         network.remove(name, state["index"])
     shutil.rmtree(paths.host_dir(name), ignore_errors=True)
-    if not known_hosts():
-        mirror.stop()
-        network.remove_mirror_address()
+    mirror.stop_unless_used(known_hosts)
     log(f"lab host {name} destroyed")
 
 

@@ -161,9 +161,12 @@ def _ensure(base, log):
     return url()
 
 
-def stop():
+def stop_unless_used(in_use):
+    """Stop the server and drop its address, unless in_use() (asked under the lock) says a lab host needs it."""
     with _locked():
-        _stop()
+        if not in_use():
+            _stop()
+            network.remove_mirror_address()
 
 
 def _stop():
