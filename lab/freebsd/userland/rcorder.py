@@ -44,7 +44,7 @@ def order(files, keep=(), skip=(), warn=lambda text: None):
                 needs[other].append(path)
     result, state = [], {}
 
-    def visit(path, chain):
+    def visit(path):
         if state.get(path) == "done":
             return
         if state.get(path) == "visiting":
@@ -52,12 +52,12 @@ def order(files, keep=(), skip=(), warn=lambda text: None):
             return
         state[path] = "visiting"
         for other in needs[path]:
-            visit(other, chain + [path])
+            visit(other)
         state[path] = "done"
         result.append(path)
 
     for path in headers:
-        visit(path, [])
+        visit(path)
     selected = []
     for path in result:
         keywords = set(headers[path]["KEYWORD"])
