@@ -8,6 +8,7 @@ running: nothing to do. A wrong passphrase: one clear error, nothing changed.
 from pyinfra import host
 from pyinfra.api.exceptions import PyinfraError
 
+from torjail.connection import without_nagle
 from torjail.freebsd import image, jail, mount
 from torjail.freebsd.jail import Jails
 from torjail.secrets import geli_passphrase
@@ -15,6 +16,7 @@ from torjail.settings import settings_for
 from torjail.tasks import vault
 
 settings = settings_for(host)
+without_nagle(host.connector)
 try:
     state = vault.state(settings)
 except vault.VaultLocked:

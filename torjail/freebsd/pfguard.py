@@ -18,6 +18,8 @@ from pyinfra.api import FactBase, StringCommand, operation
 from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
 from pyinfra.api.exceptions import PyinfraError
 
+from torjail.connection import without_nagle
+
 from .pf import PfStatus
 
 GUARD_PIDFILE = "/var/run/torjail-pf-guard.pid"
@@ -103,6 +105,7 @@ def fresh_ssh_login(state, host, attempts=5, pause=3):
         connector = host.connector_cls(state, host)
         try:
             connector.connect()
+            without_nagle(connector)
             status, output = connector.run_shell_command(StringCommand("pfctl", "-s", "info"),
                                                          **_connector_arguments(host))
             if status and any(line.startswith("Status: Enabled") for line in output.stdout_lines):

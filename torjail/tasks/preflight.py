@@ -4,6 +4,7 @@ encrypted image is in a state the deploy may work with (absent, half-made or unl
 from pyinfra import host
 from pyinfra.api.exceptions import PyinfraError
 
+from torjail.connection import without_nagle
 from torjail.freebsd.net import DefaultRouteInterface
 from torjail.settings import settings_for
 from torjail.tasks import vault
@@ -23,5 +24,6 @@ def external_interface(settings):
 def apply():
     """Validated settings of the current host and its external interface; raises before any operation is planned."""
     settings = settings_for(host)
+    without_nagle(host.connector)
     vault.state(settings)  # a locked or unidentified image stops the deploy here
     return settings, external_interface(settings)
