@@ -222,10 +222,11 @@ def control_script(queries: list[str], socket: str = CONTROL_SOCKET, cookie: str
         if not re.fullmatch(r"[A-Za-z0-9/_. -]+", query):
             raise ValueError(f"not a plain control-protocol command: {query!r}")
     requests = "".join(f"{query}\\r\\n" for query in queries)
+    # one line: it passes through the login shell of the server's user, which may be csh (no newlines in quotes)
     return (
-        f"cookie=$(od -An -v -t x1 {shlex.quote(cookie)} | tr -d ' \\n') && [ -n \"$cookie\" ] || exit 3\n"
+        f"cookie=$(od -An -v -t x1 {shlex.quote(cookie)} | tr -d ' \\n') && [ -n \"$cookie\" ] || exit 3; "
         f"printf 'AUTHENTICATE %s\\r\\n{requests}QUIT\\r\\n' \"$cookie\" | "
-        f"nc -w {int(timeout)} -U {shlex.quote(socket)}\n"
+        f"nc -w {int(timeout)} -U {shlex.quote(socket)}"
     )
 
 

@@ -6,7 +6,12 @@ templates; jls(8) prints them the same way (quotes removed).
 
 import pytest
 
-from host_checks import parse_jail_conf_parameters, require_jail_root_mounted, settings_for_run
+from host_checks import (
+    parse_jail_conf_parameters,
+    require_jail_root_mounted,
+    require_jail_running,
+    settings_for_run,
+)
 from torjail.freebsd.jail import Jails
 from torjail.render import planned_files
 
@@ -27,12 +32,9 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture(scope="module")
 def running(host, settings):
-    """The jail's parameters as jls(8) prints them; checks of a jail that is not running are skipped (the
-    failure is test_jail_running's)."""
-    jails = Jails().process(host.check_output("jls -nq").splitlines())
-    if settings.jail_name not in jails:
-        pytest.skip(f"jail {settings.jail_name} is not running (test_jail_running fails)")
-    return jails[settings.jail_name]
+    """The jail's parameters as jls(8) prints them (checks of a jail that is not running are skipped)."""
+    require_jail_running(host, settings)
+    return Jails().process(host.check_output("jls -nq").splitlines())[settings.jail_name]
 
 
 @pytest.fixture(scope="module")

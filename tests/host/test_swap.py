@@ -5,7 +5,6 @@ The swap devices checked are the configured ones plus every swap entry of the se
 checks are collected, so each device is a test item of its own).
 """
 
-import pytest
 
 from host_checks import parse_options, remote_host, settings_for_run
 from torjail.freebsd.fstab import FstabEntries

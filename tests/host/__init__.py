@@ -1,0 +1,1 @@
+"""Host checks (testinfra): see conftest.py."""
