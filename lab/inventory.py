@@ -29,17 +29,20 @@ def host_data(name):
     """pyinfra host data for the lab host `name`: connection data, then the relay's settings."""
     index = _index(name)
     return {
+        "ssh_hostname": paths.address(index),
         "ssh_user": "root",
         "ssh_port": 22,
         "ssh_key": paths.key_path(),
         "ssh_known_hosts_file": paths.known_hosts_path(name),
         "ssh_strict_host_key_checking": "yes",
-        "lab_name": name,
-        "nickname": f"TorjailLab{index}",
+        "relay_nickname": f"TorjailLab{index}",
+        "relay_contact": "lab operator <operator@example.invalid>",
         "public_ipv4": paths.address(index),
-        "contact": "lab operator <operator@example.invalid>",
-        "mirror_url": paths.mirror_url(),
+        "release_mirror": paths.mirror_url() + "/releases",
+        "image_size": "2G",
+        "accounting_max": "10 GBytes",
+        "admin_networks": ["198.18.0.0/15"],
     }
 
 
-lab_hosts = [(paths.address(_index(NAME)), host_data(NAME))]
+lab_hosts = [(NAME, host_data(NAME))]
