@@ -123,7 +123,7 @@ def test_tor_file_matches_rendered(host, settings, rendered, tor_file):
 def test_torrc_accepted_by_tor(host, settings):
     """A torrc tor refuses leaves the relay down at its next restart."""
     require_jail_running(host, settings)
-    result = host.run(jexec(settings, TOR, "--verify-config", "-f", TORRC))
+    result = host.run(jexec(settings, TOR, "--verify-config", "-f", TORRC, "--User", "_tor"))
     assert result.rc == 0, f"tor --verify-config: {result.stdout}{result.stderr}"
 
 

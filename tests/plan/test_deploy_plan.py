@@ -121,7 +121,7 @@ FRESH_SERVER = [
     "chown 256:256 /var/jails/tor/var/log/tor",
     f"upload {TORRC}.torjail-new",
     f"chmod 644 {TORRC}.torjail-new",
-    "chroot /var/jails/tor /usr/local/bin/tor --verify-config -f /usr/local/etc/tor/torrc.torjail-new "
+    "chroot /var/jails/tor /usr/local/bin/tor --verify-config -f /usr/local/etc/tor/torrc.torjail-new --User _tor "
     f"|| {{ rm -f {TORRC}.torjail-new ; exit 1 ; }}",
     f"mv -f {TORRC}.torjail-new {TORRC}",
     # the jail mounts its own root: the deploy's mount goes before jail -c
@@ -340,7 +340,7 @@ def test_changed_torrc_is_verified_in_the_running_jail_then_reloaded():
         ("torrc (checked by tor --verify-config in the jail)", [
             f"upload {TORRC}.torjail-new",
             f"chmod 644 {TORRC}.torjail-new",
-            "jexec tor /usr/local/bin/tor --verify-config -f /usr/local/etc/tor/torrc.torjail-new "
+            "jexec tor /usr/local/bin/tor --verify-config -f /usr/local/etc/tor/torrc.torjail-new --User _tor "
             f"|| {{ rm -f {TORRC}.torjail-new ; exit 1 ; }}",
             f"mv -f {TORRC}.torjail-new {TORRC}",
         ]),

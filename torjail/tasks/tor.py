@@ -15,16 +15,19 @@ from torjail.freebsd.jail import Jails
 from torjail.render import exit_notice_path, jail_path, render_file
 
 TORRC = "/usr/local/etc/tor/torrc"
+TOR_USER = "_tor"
 TOR_UID = "256"  # _tor in FreeBSD's ports (UIDs); the host has no such user, so files are owned by number
 TOR_DIRECTORIES = ("/var/db/tor", "/var/log/tor")
 
 
 def verify_command(settings, running):
-    """`tor --verify-config` on the staged torrc, inside the jail (or its root, when the jail is not running)."""
+    """`tor --verify-config` on the staged torrc, inside the jail (or its root, when the jail is not running), as
+    the user tor runs as: run as root, tor refuses a DataDirectory that belongs to _tor."""
     staged = TORRC + STAGING_SUFFIX
+    verify = ["/usr/local/bin/tor", "--verify-config", "-f", staged, "--User", TOR_USER]
     if running:
-        return ["jexec", settings.jail_name, "/usr/local/bin/tor", "--verify-config", "-f", staged]
-    return ["chroot", settings.jail_root, "/usr/local/bin/tor", "--verify-config", "-f", staged]
+        return ["jexec", settings.jail_name, *verify]
+    return ["chroot", settings.jail_root, *verify]
 
 
 def apply(settings):
