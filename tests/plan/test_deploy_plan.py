@@ -110,6 +110,11 @@ FRESH_SERVER = [
     "mkdir -p /etc/jail.conf.d",
     "upload /etc/jail.conf.d/tor.conf",
     "chmod 644 /etc/jail.conf.d/tor.conf",
+    # the jail's address on lo1, now and at boot: jail -c needs the interface
+    "sysrc -f /etc/rc.conf cloned_interfaces=lo1",
+    "sysrc -f /etc/rc.conf 'ifconfig_lo1_alias0=inet 10.0.0.1/32'",
+    "ifconfig lo1 create",
+    "ifconfig lo1 inet 10.0.0.1/32 alias",
     "sysrc -f /etc/rc.conf jail_enable=YES",
     # tor: installed from the host, its directories, torrc staged, verified in the jail root, moved in place
     "env ASSUME_ALWAYS_YES=yes pkg -c /var/jails/tor install -y tor",
@@ -127,11 +132,7 @@ FRESH_SERVER = [
     # the jail mounts its own root: the deploy's mount goes before jail -c
     "umount /var/jails/tor",
     "jail -f /etc/jail.conf.d/tor.conf -c tor",
-    # firewall: lo1 at boot and now, pf.conf checked, the previous one kept, guarded load, SSH check, cancel
-    "sysrc -f /etc/rc.conf cloned_interfaces=lo1",
-    "sysrc -f /etc/rc.conf 'ifconfig_lo1_alias0=inet 10.0.0.1/32'",
-    "ifconfig lo1 create",
-    "ifconfig lo1 inet 10.0.0.1/32 alias",
+    # firewall: pf.conf checked, the previous one kept, guarded load, SSH check, cancel
     "upload /etc/pf.conf.torjail-new",
     "chmod 600 /etc/pf.conf.torjail-new",
     "pfctl -n -f /etc/pf.conf.torjail-new || { rm -f /etc/pf.conf.torjail-new ; exit 1 ; }",

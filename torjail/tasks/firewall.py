@@ -1,4 +1,4 @@
-"""The firewall: lo1 with the jail address, pf.conf placed only after `pfctl -nf` accepts it, loaded with a
+"""The firewall: pf.conf placed only after `pfctl -nf` accepts it, loaded with a
 reload under a rollback guard that a fresh SSH login must cancel, then pf and pflog enabled for the next boot.
 """
 
@@ -7,7 +7,7 @@ from pyinfra.operations import python
 from pyinfra.operations.util import any_changed
 
 from torjail.freebsd import files as checked_files
-from torjail.freebsd import net, pfguard, rc, service
+from torjail.freebsd import pfguard, rc, service
 from torjail.freebsd.pf import PfStatus
 from torjail.render import render_file
 
@@ -15,15 +15,6 @@ PF_CONF = "/etc/pf.conf"
 
 
 def apply(settings, ext_if):
-    cloned = rc.current_values("/etc/rc.conf", None).get("cloned_interfaces", "").split()
-    if settings.jail_interface not in cloned:
-        cloned.append(settings.jail_interface)
-    rc.value(name="Cloned interfaces at boot", variable="cloned_interfaces", value=" ".join(cloned))
-    rc.value(name=f"Jail address on {settings.jail_interface} at boot",
-             variable=f"ifconfig_{settings.jail_interface}_alias0", value=f"inet {settings.jail_ip}/32")
-    net.cloned_address(name=f"{settings.jail_interface} with {settings.jail_ip}", interface=settings.jail_interface,
-                       address=settings.jail_ip)
-
     pf_conf = checked_files.checked(
         name="pf.conf (checked by pfctl -nf)",
         dest=PF_CONF,

@@ -1,5 +1,6 @@
 """The jail: its root populated from the release's base.txz (downloaded once, checksum verified), its
-jail.conf.d file, and jail_enable without the jail in the boot list (its image is locked after every boot).
+jail.conf.d file, its address on a cloned loopback, and jail_enable without the jail in the boot list (its image
+is locked after every boot).
 """
 
 from io import StringIO
@@ -10,7 +11,7 @@ from pyinfra.operations import files
 
 from torjail.checks.jailconf import check_jail_conf
 from torjail.freebsd import files as checked_files
-from torjail.freebsd import rc, release
+from torjail.freebsd import net, rc, release
 from torjail.freebsd.system import FreeBSDVersion
 from torjail.render import jail_path, render_file
 
@@ -51,8 +52,21 @@ def apply(settings, ext_if):
         raise PyinfraError(f"{host.name}: generated {jail_conf_path(settings)} is invalid: {'; '.join(problems)}")
     files.put(name=f"jail.conf.d/{settings.jail_name}.conf", src=StringIO(jail_conf),
               dest=jail_conf_path(settings), mode="644", create_remote_dir=True)
+    _interface(settings)
     rc.value(name="jail_enable", variable="jail_enable", value="YES")
     boot_list = rc.current_values("/etc/rc.conf", None).get("jail_list", "").split()
     if settings.jail_name in boot_list:
         rc.value(name=f"Jail {settings.jail_name} out of the boot list (locked image)", variable="jail_list",
                  value=" ".join(name for name in boot_list if name != settings.jail_name))
+
+
+def _interface(settings):
+    """The cloned loopback with the jail address, now and at boot: jail(8) needs it to exist before `jail -c`."""
+    cloned = rc.current_values("/etc/rc.conf", None).get("cloned_interfaces", "").split()
+    if settings.jail_interface not in cloned:
+        cloned.append(settings.jail_interface)
+    rc.value(name="Cloned interfaces at boot", variable="cloned_interfaces", value=" ".join(cloned))
+    rc.value(name=f"Jail address on {settings.jail_interface} at boot",
+             variable=f"ifconfig_{settings.jail_interface}_alias0", value=f"inet {settings.jail_ip}/32")
+    net.cloned_address(name=f"{settings.jail_interface} with {settings.jail_ip}", interface=settings.jail_interface,
+                       address=settings.jail_ip)
