@@ -6,6 +6,9 @@ geom_eli come as loadable files. The catalogue below lists the files the lab kno
 and the files it depends on.
 """
 
+import os
+import stat
+
 from lab.freebsd import kernel
 
 KERNEL_FILE = {"id": 1, "name": "kernel", "refs": 1, "address": 0xFFFFFFFF80200000, "size": 0x1F3E2D0,
@@ -31,6 +34,9 @@ ADDRESS_BASE = 0xFFFFFFFF82200000
 
 class KldError(Exception):
     """Carries the errno text a syscall failure would give."""
+
+
+DEVICE_NODES = {"pf.ko": ("/dev/pf",)}
 
 
 def file_name(name):
@@ -79,7 +85,18 @@ def load(name):
         raise KldError("No such file or directory")
     with kernel.update("kld", {}) as state:
         loaded = state.setdefault("files", [])
-        return _load_into(loaded, wanted)
+        file_id = _load_into(loaded, wanted)
+    _device_nodes(wanted, present=True)
+    return file_id
+
+
+def _device_nodes(file, present):
+    """The /dev entries a module's driver makes (devfs does it on FreeBSD): /dev/pf appears with pf.ko."""
+    for path in DEVICE_NODES.get(file, ()):
+        if present and not os.path.exists(path):
+            os.mknod(path, 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+        elif not present and os.path.exists(path):
+            os.unlink(path)
 
 
 def _load_into(loaded, wanted):
@@ -115,6 +132,7 @@ def unload(name=None, file_id=None, force=False):
         if entry["modules"] == ["g_eli"] and kernel.read("geli", {}).get("providers"):
             raise KldError("Device busy")
         loaded.remove(entry)
+        _device_nodes(entry["name"], present=False)
         for dependency in CATALOGUE[entry["name"]]["depends"]:
             for other in loaded:
                 if other["name"] == dependency:
