@@ -4,7 +4,8 @@
   known_hosts, key and run(command, input=None, timeout=120) -> (status, stdout, stderr).
 - `lab_run`: lab_host.run itself, for tests that only run commands.
 Lab tests need root, network namespaces and debootstrap; without them they are skipped with the reason.
-The session's lab host is destroyed at the end of the session (TORJAIL_LAB_KEEP=1 keeps it).
+The session's lab host (TORJAIL_LAB_TEST_HOST, default labtest, index TORJAIL_LAB_TEST_INDEX, default 9) is
+destroyed at the end of the session (TORJAIL_LAB_KEEP=1 keeps it).
 """
 
 import os
@@ -15,7 +16,7 @@ import pytest
 from lab import host, paths
 
 SESSION_HOST = os.environ.get("TORJAIL_LAB_TEST_HOST", "labtest")
-SESSION_INDEX = 9
+SESSION_INDEX = int(os.environ.get("TORJAIL_LAB_TEST_INDEX", "9"))
 
 
 def lab_unavailable():
