@@ -331,9 +331,10 @@ def _install_file(root, fbsd_path, content, mode=0o755):
     os.replace(tmp, dest)
     parent = os.path.dirname(fbsd_path).lstrip("/")
     if parent in PATH_DIRS:
-        # One command, one place: drop a same-named program from the other PATH directories.
+        # One command, one place: drop a same-named program from the other base PATH directories. /usr/local
+        # belongs to packages (pkg bootstrap puts the real pkg in /usr/local/sbin) and is left alone.
         for other in PATH_DIRS:
-            if other != parent:
+            if other != parent and not other.startswith("usr/local"):
                 remove_path(os.path.join(root, other, os.path.basename(fbsd_path)))
 
 
