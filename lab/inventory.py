@@ -3,7 +3,8 @@
 The lab host is TORJAIL_LAB_HOST (default lab1, brought up with `python -m lab up lab1`); its address is
 198.18.N.2 with N its lab index. Connection data: root with the lab's key, strict host key checking against
 the known_hosts file the lab wrote for that host. The relay settings are host data: a relay on the lab host
-believes 198.18.N.2 is its public address, and takes base.txz from the lab's mirror.
+believes 198.18.N.2 is its public address, and takes base.txz from the lab's mirror. TORJAIL_LAB_SETTINGS (JSON)
+changes settings for one run, e.g. '{"bandwidth_rate": "3 MBytes"}'.
 """
 
 import json
@@ -45,4 +46,9 @@ def host_data(name):
     }
 
 
-lab_hosts = [(NAME, host_data(NAME))]
+def overrides():
+    """Settings to change for a run (a JSON object in TORJAIL_LAB_SETTINGS), e.g. to preview a change."""
+    return json.loads(os.environ.get("TORJAIL_LAB_SETTINGS", "{}"))
+
+
+lab_hosts = [(NAME, {**host_data(NAME), **overrides()})]

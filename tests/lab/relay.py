@@ -1,0 +1,68 @@
+"""A relay on a lab host of its own, deployed and unlocked through the real pyinfra CLI over real SSH.
+
+Used by the end-to-end tests and the benchmark: `relay_host(name, index)` brings a lab host up (and destroys it
+afterwards), `Relay.pyinfra(...)` runs `pyinfra lab/inventory.py DEPLOY_FILE` against it exactly as an operator
+would, with the GELI passphrase in the environment.
+"""
+
+import contextlib
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from lab import host, paths
+
+ROOT = Path(__file__).resolve().parents[2]
+PYINFRA = str(Path(sys.executable).with_name("pyinfra"))
+PASSPHRASE = "lab relay passphrase 7f3e"
+GRAND_TOTAL = re.compile(r"^\s*Grand total\s+(\d+)\s+(\S+)\s+(\S+)\s+(\S+)\s*$", re.MULTILINE)
+
+
+class Relay:
+    """One lab host with a relay deployed on it."""
+
+    def __init__(self, name, index):
+        self.name = name
+        self.index = index
+        self.address = paths.address(index)
+
+    def run(self, command, input=None, timeout=120):
+        """(status, stdout, stderr) of a command run on the lab host over ssh."""
+        return host.ssh(self.name, command, input=input, timeout=timeout)
+
+    def pyinfra(self, deploy_file, *args, passphrase=PASSPHRASE, settings=None, timeout=900):
+        """Run the real pyinfra CLI against this lab host; returns the CompletedProcess (stdout and stderr joined)."""
+        env = {**os.environ, "TORJAIL_LAB_HOST": self.name, "TORJAIL_GELI_PASSPHRASE": passphrase}
+        env["TORJAIL_LAB_SETTINGS"] = json.dumps(settings or {})
+        return subprocess.run(
+            [PYINFRA, "lab/inventory.py", deploy_file, "-y", *args], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout,
+        )
+
+    def reboot(self):
+        host.reboot(self.name, log=lambda text: None)
+
+
+def changes(output):
+    """How many operations pyinfra reports as changed (Success) in its results table; 0 for "-"."""
+    match = GRAND_TOTAL.search(output)
+    if match is None:
+        raise AssertionError(f"no results table in pyinfra's output:\n{output[-3000:]}")
+    success = match.group(2)
+    return 0 if success == "-" else int(success)
+
+
+@contextlib.contextmanager
+def relay_host(name, index):
+    """A fresh lab host for a relay, destroyed afterwards (TORJAIL_LAB_KEEP=1 keeps it)."""
+    os.environ["PATH"] = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
+    host.destroy(name, log=lambda text: None)
+    host.up(name, index, log=lambda text: None)
+    try:
+        yield Relay(name, index)
+    finally:
+        if not os.environ.get("TORJAIL_LAB_KEEP"):
+            host.destroy(name, log=lambda text: None)
