@@ -58,5 +58,8 @@ def test_real_tor_in_a_jail_from_base_txz(lab_run, jail_root):
         listening + checked(lab_run, "cat /var/log/jail_e2etor_console.log")
     assert checked(lab_run, "jexec e2etor service tor status").startswith("tor is running as pid ")
     assert "e2etor" in checked(lab_run, "jls name").split()
+    # ps shows the jail's processes (users by the host's passwd: _tor is 256 there), not the lab's jail machinery.
+    assert checked(lab_run, "ps -J e2etor -o user=,comm=").split() == ["256", "tor"]
+    assert "jailinit" not in checked(lab_run, "ps axww")
     assert checked(lab_run, "jail -r e2etor") == "e2etor: removed\n"
     assert "10.9.9.1" not in checked(lab_run, "sockstat -4 -l") + checked(lab_run, "ifconfig lo9")

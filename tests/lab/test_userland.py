@@ -115,6 +115,20 @@ def test_ps_takes_bsd_options(lab_run):
     assert status == 1 and "nosuchkeyword: keyword not found" in err
 
 
+def test_ps_takes_its_first_options_without_a_dash(lab_run):
+    status, out, err = lab_run("ps ax")
+    assert status == 0, err
+    assert out.splitlines()[0].split() == ["PID", "TT", "STAT", "TIME", "COMMAND"]
+    assert out.splitlines()[1].split()[0] == "1" and out.splitlines()[1].split()[4:] == ["/sbin/init"]
+    status, out, err = lab_run("ps auxww | head -1; ps axo pid=,comm= 1; ps -ax -o user,comm")
+    assert status == 0, err
+    lines = out.splitlines()
+    assert lines[0].split()[:2] == ["USER", "PID"]
+    assert lines[1].split() == ["1", "init"]
+    assert lines[2].split() == ["USER", "COMMAND"] and ["root", "init"] in [line.split() for line in lines[3:]]
+    assert not any("python" in line for line in lines), out
+
+
 def test_sha256_md5_q_and_sum_names(lab_run):
     status, out, err = lab_run("printf 'abc' > /tmp/h; sha256 /tmp/h; sha256 -q /tmp/h; sha1 -q /tmp/h; md5 -q /tmp/h; "
                                "sha256sum /tmp/h; md5 -s ''")

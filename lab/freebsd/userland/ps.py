@@ -1,5 +1,6 @@
 """ps(1) of FreeBSD, read from /proc: BSD options (-a -x -A -u -j -l -c -e -w -h -o/-O KEYWORDS -p PIDS
--U USERS -t TTYS -J JAILS), FreeBSD column headers, `-o pid=` for no header.
+-U USERS -t TTYS -J JAILS), also without the dash in the first argument (`ps ax`), FreeBSD column headers,
+`-o pid=` for no header. A lab program shows as the FreeBSD program it stands for (`init`, not `python3`).
 
 Jails: which jail a process belongs to is the jail emulation's knowledge. When the module
 lab.freebsd.jailinfo exists it is asked (`jid_of(pid) -> int`, `resolve(name_or_jid) -> int | None`);
@@ -27,6 +28,9 @@ RIGHT = {"pid", "ppid", "pgid", "sid", "tpgid", "jid", "uid", "ruid", "gid", "rg
          "etimes", "rss", "vsz", "%cpu", "pcpu", "%mem", "pmem", "nice", "ni", "pri", "lwp", "nlwp"}
 DEFAULT = "pid,tt,stat,time,command"
 LAUNCHER = "/usr/libexec/lab/bin/python3"
+# A lab jail's first process (and the unshare that started it) stands for the kernel's prison, not a process.
+JAIL_HOLDER = "lab.freebsd.jailinit"
+COMMLEN = 19  # MAXCOMLEN: the kernel keeps 19 characters of a command's name
 FORMATS = {"u": "user,pid,%cpu,%mem,vsz,rss,tt,stat,start,time,command",
            "j": "user,pid,ppid,pgid,sid,jobc,stat,tt,time,command",
            "l": "uid,pid,ppid,cpu,pri,nice,vsz,rss,mwchan,stat,tt,time,command",
@@ -61,8 +65,10 @@ class Process:
         with open(f"/proc/{pid}/cmdline", "rb") as handle:
             args = handle.read().rstrip(b"\0").split(b"\0")
         args = [a.decode(errors="replace") for a in args if a]
-        if args[:2] == [LAUNCHER, "-I"]:
+        self.lab_internal = JAIL_HOLDER in args
+        if args[:2] == [LAUNCHER, "-I"] and len(args) > 2:
             args = args[2:]  # a lab program shows as what it stands for: /bin/ps, not its interpreter
+            self.comm = os.path.basename(args[0])[:COMMLEN]
         self.args = " ".join(args) or f"[{self.comm}]"
         with open(f"/proc/{pid}/status") as handle:
             status = dict(line.split(":", 1) for line in handle if ":" in line)
@@ -166,7 +172,17 @@ def _columns(spec):
     return columns
 
 
+def old_style(argv):
+    """FreeBSD's ps takes its first argument without a dash (`ps ax`, `ps auxww`), trailing digits being a pid."""
+    if len(argv) < 2 or argv[1].startswith("-") or argv[1].isdigit():
+        return argv
+    letters = argv[1].rstrip("0123456789")
+    pid = argv[1][len(letters):]
+    return argv[:1] + ["-" + letters] + (["-p", pid] if pid else []) + argv[2:]
+
+
 def main(argv):
+    argv = old_style(argv)
     try:
         opts, args = getopt.getopt(argv[1:], "aAcCdefG:hHjJ:lLmM:N:o:O:p:rSt:TuU:vwxXZ")
     except getopt.GetoptError as err:
@@ -235,6 +251,8 @@ def main(argv):
         try:
             proc = Process(entry)
         except (FileNotFoundError, ProcessLookupError, ValueError):
+            continue
+        if proc.lab_internal:
             continue
         if pids or users or ttys or jails:
             if pids and proc.pid not in pids:
