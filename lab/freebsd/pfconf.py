@@ -27,6 +27,19 @@ SET_OPTIONS = {
 DEBUG_LEVELS = {"none": "None", "urgent": "Urgent", "misc": "Misc", "loud": "Loud"}
 PROTOCOLS = {"tcp": 6, "udp": 17, "icmp": 1, "icmp6": 58, "gre": 47, "esp": 50, "ah": 51, "ipv6-icmp": 58}
 TCP_FLAGS = "FSRPAUEW"
+# icmp(4) and icmp6(4) type names pfctl knows (pfctl_parser.c icmp_type / icmp6_type).
+ICMP_TYPES = {
+    "echorep": 0, "unreach": 3, "squench": 4, "redir": 5, "althost": 6, "echoreq": 8, "routeradv": 9,
+    "routersol": 10, "timex": 11, "paramprob": 12, "timereq": 13, "timerep": 14, "inforeq": 15, "inforep": 16,
+    "maskreq": 17, "maskrep": 18, "trace": 30, "dataconv": 31, "mobredir": 32, "ipv6-where": 33,
+    "ipv6-here": 34, "mobregreq": 35, "mobregrep": 36, "skip": 39, "photuris": 40,
+}
+ICMP6_TYPES = {
+    "unreach": 1, "toobig": 2, "timex": 3, "paramprob": 4, "echoreq": 128, "echorep": 129, "groupqry": 130,
+    "listqry": 130, "grouprep": 131, "listenrep": 131, "groupterm": 132, "listendone": 132, "routersol": 133,
+    "routeradv": 134, "neighbrsol": 135, "neighbradv": 136, "redir": 137, "routrrenum": 138, "wrureq": 139,
+    "wrurep": 140, "fqdnreq": 139, "fqdnrep": 140, "niqry": 139, "nirep": 140, "mtraceresp": 200, "mtrace": 201,
+}
 PORT_OPERATORS = ("!=", "<=", ">=", "<", ">", "=")
 RANGE_OPERATORS = ("><", "<>")
 
@@ -623,6 +636,10 @@ class _Parser:
             elif value in ("icmp-type", "icmp6-type"):
                 rule["icmp_keyword"] = value
                 rule["icmp_types"] = self._name_list(cursor)
+                family = "inet" if value == "icmp-type" else "inet6"
+                for name in rule["icmp_types"]:
+                    if icmp_type_number(name, family) is None:
+                        raise _StatementError(f"unknown {value} {name}", token.line)
             else:
                 raise _StatementError("syntax error", token.line)
         if rule["flags"] not in (None, "any") and rule["protos"] and any(p != "tcp" for p in rule["protos"]):
@@ -740,6 +757,13 @@ def _port_number(text, proto, line):
         return socket.getservbyname(text, proto)
     except OSError:
         raise _StatementError(f"unknown port {text}", line) from None
+
+
+def icmp_type_number(name, family):
+    """The number of an ICMP (family inet) or ICMPv6 (inet6) type given by name or number; None if unknown."""
+    if name.isdigit():
+        return int(name) if int(name) <= 255 else None
+    return (ICMP_TYPES if family == "inet" else ICMP6_TYPES).get(name)
 
 
 def _token_text(token):

@@ -1,15 +1,17 @@
 """pfctl(8): check, load and show pf rules, tables and status, kept as a parsed ruleset in kernel state.
 
 The ruleset is parsed by the lab's own pf.conf reader (lab.freebsd.pfconf) and stored, expanded, under the
-`pf` subsystem of kernel state, where the lab's enforcement can translate it. Messages, their stream (pfctl
-talks on stderr) and exit statuses follow pfctl.c.
+`pf` subsystem of kernel state. Every change to that state is enforced at once: lab.freebsd.pfnft translates
+it into the lab host's nftables rules (-d removes them), so a loaded ruleset really filters and translates.
+Messages, their stream (pfctl talks on stderr) and exit statuses follow pfctl.c.
 """
 
+import contextlib
 import ipaddress
 import sys
 import time
 
-from lab.freebsd import cli, kernel, kld, pfconf
+from lab.freebsd import cli, kernel, kld, pfconf, pfnft
 
 OPTSTRING = "a:AdD:eqf:F:ghi:k:K:mMnNOo:Pp:rRs:St:T:vx:z"
 USAGE = """usage: pfctl [-AdeghMmNnOPqRrvz] [-a anchor] [-D macro=value] [-F modifier]
@@ -88,10 +90,24 @@ def main(argv):
         return 1
 
 
+@contextlib.contextmanager
+def _pf_state(enforce=True):
+    """Lock and update pf kernel state, then make the packet filter follow it; when nft refuses the result,
+    the state is left as it was (the kernel's transaction failed)."""
+    with kernel.update("pf", EMPTY_STATE) as state:
+        pfnft.sync_tables(state)
+        yield state
+        if enforce:
+            try:
+                pfnft.apply(state)
+            except pfnft.EnforcementError as error:
+                raise PfctlError(f"DIOCXCOMMIT: {error}") from None
+
+
 # ------------------------------------------------------------------------------------------ enable
 
 def _enable(quiet):
-    with kernel.update("pf", EMPTY_STATE) as state:
+    with _pf_state() as state:
         if state["enabled"]:
             raise PfctlError("pf already enabled")
         state["enabled"], state["since"] = True, int(time.time())
@@ -101,7 +117,7 @@ def _enable(quiet):
 
 
 def _disable(quiet):
-    with kernel.update("pf", EMPTY_STATE) as state:
+    with _pf_state() as state:
         if not state["enabled"]:
             raise PfctlError("pf not enabled")
         state["enabled"], state["since"] = False, int(time.time())
@@ -141,7 +157,7 @@ def _load(path, check_only, verbose, defines):
         return 0
     tables = {name: {"flags": t["flags"], "addresses": list(t["addresses"])}
               for name, t in ruleset.pop("tables").items()}
-    with kernel.update("pf", EMPTY_STATE) as state:
+    with _pf_state() as state:
         state["ruleset"] = dict(ruleset)
         state["file"] = name
         for table_name, table in tables.items():
@@ -233,7 +249,7 @@ def _show_info(state, verbose):
 
 def _flush(modifier, quiet):
     messages = []
-    with kernel.update("pf", EMPTY_STATE) as state:
+    with _pf_state() as state:
         if modifier in ("rules", "all"):
             state["ruleset"]["rules"] = []
             messages.append("rules cleared")
@@ -244,6 +260,8 @@ def _flush(modifier, quiet):
             messages.append(f"{len(state['tables'])} tables deleted.")
             state["tables"] = {}
         if modifier in ("states", "all"):
+            # States are connection tracking entries marked with a generation: a new one orphans them all.
+            state["state_generation"] = state.get("state_generation", 0) + 1
             messages.append("0 states cleared")
         if modifier in ("Sources", "all"):
             messages.append("source tracking entries cleared")
@@ -262,7 +280,7 @@ def _flush(modifier, quiet):
 def _table_command(name, command, addresses, quiet, dry_run):
     command = _lookup(command, TABLE_COMMANDS, "table command")
     messages = []
-    with kernel.update("pf", EMPTY_STATE) as state:
+    with _pf_state(enforce=command not in ("show", "test")) as state:
         tables = state["tables"]
         table = tables.get(name)
         if command in ("add", "replace") and table is None:
