@@ -339,7 +339,7 @@ def _install_file(root, fbsd_path, content, mode=0o755):
 
 
 def install_lab(root):
-    """Install the lab's code into a root: a copy of the lab package, the base rc.d shell scripts, launchers
+    """Install the lab's code into a root: a copy of the lab package, rc.subr and the rc.d shell scripts, launchers
     for every MANIFEST entry (userland, then the emulated commands: a later one wins on a shared path), /etc/rc."""
     dest = os.path.join(root, LIBEXEC, "lab")
     tmp = dest + ".new"
@@ -347,10 +347,11 @@ def install_lab(root):
     shutil.copytree(LAB_PACKAGE, tmp, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     remove_path(dest)
     os.rename(tmp, dest)
-    scripts = os.path.join(LAB_PACKAGE, "freebsd", "userland", "scripts")
-    for fbsd_path, script in read_manifest(os.path.join(scripts, "MANIFEST")):
-        with open(os.path.join(scripts, script)) as handle:
-            _install_file(root, fbsd_path, handle.read(), 0o644 if fbsd_path == "/etc/rc.subr" else 0o755)
+    for scripts in (os.path.join(LAB_PACKAGE, "freebsd", "rc.d"),
+                    os.path.join(LAB_PACKAGE, "freebsd", "userland", "scripts")):
+        for fbsd_path, script in read_manifest(os.path.join(scripts, "MANIFEST")):
+            with open(os.path.join(scripts, script)) as handle:
+                _install_file(root, fbsd_path, handle.read(), 0o644 if fbsd_path == "/etc/rc.subr" else 0o755)
     for package in ("userland", "commands"):
         for fbsd_path, module in read_manifest(os.path.join(LAB_PACKAGE, "freebsd", package, "MANIFEST")):
             _install_file(root, fbsd_path, _launcher(package, module))
