@@ -401,8 +401,6 @@ class _Parser:
         self._order(STATE_NAT, start.line)
         rule = _new_rule("nat", start.line)
         self._translation(cursor, rule)
-        if cursor.accept("static-port"):
-            rule["static_port"] = True
 
     def _rdr(self, cursor):
         start = cursor.next()
@@ -434,6 +432,8 @@ class _Parser:
                 rule["redirect"]["pool"] = "round-robin"
             if cursor.accept("sticky-address"):
                 rule["redirect"]["sticky"] = True
+            if rule["action"] == "nat" and cursor.accept("static-port"):
+                rule["static_port"] = True
         elif rule["action"] in ("nat", "rdr"):
             raise _StatementError("syntax error", cursor.error_line())
         self._emit(rule, self.result["nat"])

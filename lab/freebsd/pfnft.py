@@ -112,13 +112,17 @@ def sync_tables(state):
         return
     result = subprocess.run([hosttools.tool("nft"), "-j", "list", "table", *TABLE.split()],
                             capture_output=True, text=True)
-    if result.returncode != 0:
-        return
+    if result.returncode == 0:
+        merge_dynamic_entries(state, json.loads(result.stdout))
+
+
+def merge_dynamic_entries(state, listing):
+    """Add to state's tables the elements of their dynamic sets found in `nft -j list table` output."""
     by_set = {}
     for name in state.get("tables", {}):
         for family in IP:
             by_set[_set_name(name, family, dynamic=True)] = name
-    for item in json.loads(result.stdout).get("nftables", []):
+    for item in listing.get("nftables", []):
         found = item.get("set")
         if not found or found.get("name") not in by_set:
             continue
@@ -312,10 +316,10 @@ class _Translator:
                 if keeps:
                     nft += self._limits(number, rule, family, parts)
                 verdict = ([self._keep_state(direction)] if keeps else []) + ["accept"]
-                nft.append(" ".join(parts + self._accounting(number, rule) + verdict))
+                nft.append(" ".join(parts + self._accounting(number, rule) + verdict + [_comment(number)]))
             else:
                 for extra, verdict in self._block_verdicts(rule, direction):
-                    nft.append(" ".join(parts + extra + self._accounting(number, rule) + [verdict]))
+                    nft.append(" ".join(parts + extra + self._accounting(number, rule) + [verdict, _comment(number)]))
         return nft
 
     def _accounting(self, number, rule):
@@ -352,7 +356,8 @@ class _Translator:
                 self.sets[name] = [self._key_type(family), f"size {SET_SIZE}", "flags dynamic"]
                 rules.append(" ".join(parts + ["ct state new", f"add @{name} {{ {ip} saddr ct count over "
                                                                f"{options[option]} }}"]
-                                      + (punish if with_overload else []) + self._accounting(number, rule) + ["drop"]))
+                                      + (punish if with_overload else []) + self._accounting(number, rule)
+                                      + ["drop", _comment(number)]))
         if "max-src-conn-rate" in options:
             limit, seconds = options["max-src-conn-rate"]
             name = f"m{number}_max_src_conn_rate_{suffix}"
@@ -360,7 +365,7 @@ class _Translator:
                                f"timeout {seconds}s"]
             rules.append(" ".join(parts + ["ct state new", f"update @{name} {{ {ip} saddr limit rate over "
                                                            f"{_rate(limit, seconds)} burst {limit} packets }}"]
-                                  + punish + self._accounting(number, rule) + ["drop"]))
+                                  + punish + self._accounting(number, rule) + ["drop", _comment(number)]))
         return rules
 
     @staticmethod
@@ -504,16 +509,14 @@ class _Translator:
         if skip:
             body.append(f"{key} {_quote_list(skip)} accept")
         direction = "in" if kind == "rdr" else "out"
-        for number, rule in enumerate(self.translations):
-            if rule["action"] != kind:
-                continue
+        for number, rule in enumerate(r for r in self.translations if r["action"] == kind):
             for family, parts in self._alternatives(rule, direction):
                 if family is None:
                     continue
                 mark = [f"meta mark set meta mark | {PASS_MARK[kind]:#x}"] if rule.get("pass") else []
                 log = [f'log prefix "pf {kind} @{number} " group {LOG_GROUP}'] if rule["log"] else []
                 for extra, target in self._targets(rule, family, kind):
-                    body.append(" ".join(parts + extra + mark + ["counter"] + log + [target]))
+                    body.append(" ".join(parts + extra + mark + ["counter"] + log + [target, _comment(number, kind)]))
         return body
 
     def _targets(self, rule, family, kind):
@@ -555,6 +558,11 @@ class _Translator:
         if rule["proto"]:
             return [([], plain)]
         return [(["meta l4proto { tcp, udp }"], ranged), ([], plain)]
+
+
+def _comment(number, kind=None):
+    """Which pf rule an nft rule comes from: its number as `pfctl -vs rules` (or -vs nat) shows it."""
+    return f'comment "pf {kind + " " if kind else ""}@{number}"'
 
 
 def _rate(limit, seconds):

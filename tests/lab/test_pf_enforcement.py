@@ -1,0 +1,201 @@
+"""The lab's pf enforced with nftables (lab.freebsd.pfnft).
+
+Three layers:
+- translation: pf kernel state in, nft script out (a pure function, no root needed);
+- semantics: translated rulesets loaded into a scratch pair of network namespaces, probed with real TCP
+  (pf's last-match-wins and quick, block return versus drop, state limits with overload);
+- a lab host of its own: the rendered pf.conf of the project loaded with pfctl, probed from the machine side
+  (rdr to a listener on the jail address, a port that is not allowed, sshd, nat from the jail, pfctl -d).
+Every listener is a bounded Python process; all traffic stays inside 198.18.0.0/15.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+from lab.freebsd import netif, pfconf, pfnft
+
+LINKS = [
+    {"ifname": "vtnet0", "ifindex": 2, "link_type": "ether",
+     "addr_info": [{"family": "inet", "local": "198.18.7.2", "prefixlen": 24},
+                   {"family": "inet6", "local": "2001:db8:7::2", "prefixlen": 64}]},
+    {"ifname": "lo", "ifindex": 1, "link_type": "loopback",
+     "addr_info": [{"family": "inet", "local": "127.0.0.1", "prefixlen": 8}]},
+    {"ifname": "lo1", "ifindex": 100, "link_type": "none",
+     "addr_info": [{"family": "inet", "local": "10.0.0.1", "prefixlen": 32}]},
+]
+
+
+@pytest.fixture
+def fake_links(monkeypatch):
+    """The parser and pfnft see a lab host's interfaces without asking the machine."""
+    def interfaces():
+        links = json.loads(json.dumps(LINKS))
+        for link in links:
+            link["name"] = netif.to_freebsd(link["ifname"])
+        return links
+    monkeypatch.setattr(netif, "interfaces", interfaces)
+
+
+def _state(text, enabled=True, **extra):
+    ruleset = pfconf.parse(text, "pf.conf")
+    tables = {name: {"flags": t["flags"], "addresses": list(t["addresses"])} for name, t in ruleset.pop("tables").items()}
+    return {"enabled": enabled, "since": 0, "file": "pf.conf", "ruleset": dict(ruleset), "tables": tables, **extra}
+
+
+def _chain(script, name):
+    """The rule lines of one chain of a translated script."""
+    match = re.search(rf"\tchain {name} {{\n(.*?)\n\t}}", script, re.S)
+    assert match, f"no chain {name} in\n{script}"
+    return [line.strip() for line in match.group(1).splitlines() if not line.strip().startswith("type ")]
+
+
+def _numbers(rules):
+    return [int(re.search(r'comment "pf @(\d+)"', rule).group(1)) for rule in rules if 'comment "pf @' in rule]
+
+
+def _translate(text, **extra):
+    return pfnft.translate(_state(text, **extra), pfnft.interface_addresses())
+
+
+# ------------------------------------------------------------------------------------ translation
+
+def test_disabled_pf_only_removes_the_lab_table(fake_links):
+    assert _translate("pass in all\n", enabled=False) == "table inet pf\ndelete table inet pf\n"
+    enabled = _translate("pass in all\n")
+    assert enabled.startswith("table inet pf\ndelete table inet pf\ntable inet pf {\n")
+
+
+def test_quick_rules_first_in_order_then_the_others_last_match_first(fake_links):
+    script = _translate(
+        "block in all\n"                                        # 0
+        "pass in proto tcp to port 22\n"                        # 1
+        "block in quick proto tcp to port 23\n"                 # 2
+        "pass in quick proto udp to port 53\n"                  # 3
+        "pass out all\n"                                        # 4
+        "block return in proto tcp to port 24\n")               # 5
+    assert _numbers(_chain(script, "filter_in")) == [2, 3, 5, 1, 0]
+    assert _numbers(_chain(script, "filter_out")) == [4, 4]     # flags S/SA: tcp with flags, or not tcp
+
+
+def test_rules_without_direction_go_both_ways_and_block_return_depends_on_direction(fake_links):
+    script = _translate("block return all\n")
+    inbound, outbound = _chain(script, "filter_in"), _chain(script, "filter_out")
+    assert inbound[-2:] == ['meta l4proto tcp counter reject with tcp reset comment "pf @0"',
+                            'counter reject with icmpx type port-unreachable comment "pf @0"']
+    assert outbound[-1] == 'counter drop comment "pf @0"'
+    rst = _chain(_translate("block return-rst in proto tcp all\n"), "filter_in")[-1]
+    assert rst == 'meta l4proto tcp counter reject with tcp reset comment "pf @0"'
+
+
+def test_match_parts_interface_family_protocol_addresses_ports_flags(fake_links):
+    script = _translate(
+        "pass in on ! lo1 inet proto tcp from 192.0.2.0/24 port > 1023 to ! 10.0.0.1 port 2000 >< 2004 "
+        "flags S/SAFR keep state\n"
+        "pass in on vtnet0 proto udp to (vtnet0) port { 53 123:125 } no state\n"
+        "pass in inet6 proto ipv6-icmp icmp6-type neighbrsol\n"
+        "pass in proto tcp to port 2000 <> 2004 flags any\n")
+    rules = _chain(script, "filter_in")
+    assert ('iifname != "lo1" meta l4proto tcp ip saddr 192.0.2.0/24 tcp sport > 1023 ip daddr != 10.0.0.1 '
+            'tcp dport 2001-2003 tcp flags & (fin | syn | rst | ack) == syn counter '
+            'ct mark set ct mark & 0x3 | 0x1 accept comment "pf @0"') in rules
+    for port in ("53", "123-125"):
+        assert (f'iifname "vtnet0" meta l4proto udp ip daddr 198.18.7.2 udp dport {port} counter accept '
+                f'comment "pf @{1 if port == "53" else 2}"') in rules
+        assert any(f"ip6 daddr 2001:db8:7::2 udp dport {port} counter accept" in rule for rule in rules)
+    assert any("meta nfproto ipv6 icmpv6 type 135 counter" in rule for rule in rules)
+    assert any("tcp dport != 2000-2004 counter ct mark set" in rule for rule in rules)
+
+
+def test_tables_are_sets_per_family_and_overload_tables_get_dynamic_sets(fake_links):
+    script = _translate(
+        "table <admins> const { 198.18.0.0/15, 2001:db8:9::/48, !198.18.5.5, (vtnet0) }\n"
+        "table <bruteforce> persist\n"
+        "block in quick from <bruteforce>\n"
+        "pass in proto tcp from <admins> to port 22 keep state "
+        "(max-src-conn 10, max-src-conn-rate 15/60, overload <bruteforce> flush global)\n")
+    assert "set t_admins_4 {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\tauto-merge\n" \
+           "\t\telements = { 198.18.0.0/15, 198.18.7.2 }\n\t}" in script
+    assert "elements = { 2001:db8:9::/48, 2001:db8:7::2 }" in script
+    assert "set t_bruteforce_4d {\n\t\ttype ipv4_addr\n\t\tsize 65535\n\t\tflags dynamic\n\t}" in script
+    rules = _chain(script, "filter_in")
+    assert 'ip saddr @t_bruteforce_4 counter drop comment "pf @0"' in rules
+    assert 'ip saddr @t_bruteforce_4d counter drop comment "pf @0"' in rules
+    limits = [rule for rule in rules if "ct state new" in rule and "ip saddr @t_admins_4" in rule]
+    assert [re.search(r"(add|update) @\S+ \{ ip saddr [^}]*\}", rule).group(0) for rule in limits] == [
+        "add @m1_max_src_conn_4 { ip saddr ct count over 10 }",
+        "update @m1_max_src_conn_rate_4 { ip saddr limit rate over 15/minute burst 15 packets }"]
+    assert all("add @t_bruteforce_4d { ip saddr } counter drop" in rule for rule in limits)
+    # flush global: states of a listed source are no longer honoured.
+    assert any(rule.startswith("ct state established,related ct direction original") and
+               "ct original ip saddr != @t_bruteforce_4 ct original ip saddr != @t_bruteforce_4d accept" in rule
+               for rule in rules)
+
+
+def test_rates_that_are_not_per_second_or_minute():
+    assert pfnft._rate(3, 1) == "3/second"
+    assert pfnft._rate(15, 60) == "15/minute"
+    assert pfnft._rate(5, 30) == "10/minute"
+    assert pfnft._rate(7, 3601) == "168/day"
+
+
+def test_translation_rules(fake_links):
+    script = _translate(
+        "set skip on lo0\n"
+        "nat on vtnet0 inet from 10.0.0.1 to any -> (vtnet0)\n"
+        "nat on vtnet0 inet proto udp from 10.0.0.2 to any -> 198.18.7.2 static-port\n"
+        "nat pass on vtnet0 inet from 10.0.0.3 to any -> 198.18.7.2\n"
+        "rdr on vtnet0 inet proto tcp to (vtnet0) port 9001 -> 10.0.0.1\n"
+        "rdr pass on vtnet0 inet proto tcp to 198.18.7.2 port 8080 -> 10.0.0.1 port 80\n")
+    assert _chain(script, "nat_postrouting") == [
+        'oifname "lo" accept',
+        'oifname "vtnet0" ip saddr 10.0.0.1 meta l4proto { tcp, udp } counter masquerade to :50001-65535 '
+        'comment "pf nat @0"',
+        'oifname "vtnet0" ip saddr 10.0.0.1 counter masquerade comment "pf nat @0"',
+        'oifname "vtnet0" meta l4proto udp ip saddr 10.0.0.2 counter snat ip to 198.18.7.2 comment "pf nat @1"',
+        'oifname "vtnet0" ip saddr 10.0.0.3 meta l4proto { tcp, udp } meta mark set meta mark | 0x8 counter '
+        'snat ip to 198.18.7.2:50001-65535 comment "pf nat @2"',
+        'oifname "vtnet0" ip saddr 10.0.0.3 meta mark set meta mark | 0x8 counter snat ip to 198.18.7.2 '
+        'comment "pf nat @2"']
+    assert _chain(script, "nat_prerouting") == [
+        'iifname "lo" accept',
+        'iifname "vtnet0" meta l4proto tcp ip daddr 198.18.7.2 tcp dport 9001 counter dnat ip to 10.0.0.1 '
+        'comment "pf rdr @0"',
+        'iifname "vtnet0" meta l4proto tcp ip daddr 198.18.7.2 tcp dport 8080 meta mark set meta mark | 0x4 '
+        'counter dnat ip to 10.0.0.1:80 comment "pf rdr @1"']
+    assert "meta mark & 0x4 == 0x4 ct mark set ct mark & 0x3 | 0x1 accept" in _chain(script, "filter_in")
+    assert "meta mark & 0x8 == 0x8 ct mark set ct mark & 0x3 | 0x2 accept" in _chain(script, "filter_out")
+
+
+def test_states_belong_to_a_generation_that_flushing_advances(fake_links):
+    text = "block all\npass in proto tcp to port 22 flags any\n"
+    first = _chain(_translate(text), "filter_in")
+    later = _chain(_translate(text, state_generation=3), "filter_in")
+    assert "ct state established,related ct direction original ct mark & 0xffff01 == 0x1 accept" in first
+    assert "ct state established,related ct direction original ct mark & 0xffff01 == 0x301 accept" in later
+    assert any("ct mark set ct mark & 0x3 | 0x301 accept" in rule for rule in later)
+
+
+def test_overload_entries_found_in_nft_are_merged_into_the_table():
+    state = {"tables": {"bruteforce": {"flags": ["persist"], "addresses": ["192.0.2.9"]}}}
+    listing = {"nftables": [{"metainfo": {}},
+                            {"set": {"name": "t_bruteforce_4d", "elem": ["198.18.7.1", "192.0.2.9"]}},
+                            {"set": {"name": "t_bruteforce_6d", "elem": [{"elem": {"val": "2001:db8::1"}}]}},
+                            {"set": {"name": "m1_max_src_conn_4", "elem": ["198.18.9.9"]}}]}
+    pfnft.merge_dynamic_entries(state, listing)
+    assert state["tables"]["bruteforce"]["addresses"] == ["192.0.2.9", "198.18.7.1", "2001:db8::1"]
+
+
+def test_unknown_icmp_type_is_refused_like_pfctl(fake_links):
+    with pytest.raises(pfconf.PfSyntaxError) as refused:
+        pfconf.parse("pass in inet proto icmp icmp-type { echoreq unreachable }\n", "pf.conf")
+    assert refused.value.errors == ["pf.conf:1: unknown icmp-type unreachable"]
