@@ -71,6 +71,10 @@ OIDS = {
     "security.bsd.unprivileged_proc_debug": (1, True, "int"),
     "security.bsd.unprivileged_read_msgbuf": (1, True, "int"),
     "security.jail.jailed": (_jailed, False, "int"),
+    # A lab jail never has allow.set_hostname (the jail sets its hostname once, from host.hostname).
+    "security.jail.set_hostname_allowed": (lambda: 0 if _jailed() else 1, False, "int"),
+    # Lab jails share the lab host's network stack: none is a VNET jail.
+    "security.jail.vnet": (0, False, "int"),
     "vm.overcommit": (0, True, "int"),
     "vm.stats.vm.v_free_count": (lambda: PHYSMEM // PAGE * 9 // 10, False, "int"),
     "vm.stats.vm.v_page_count": (PHYSMEM // PAGE, False, "int"),

@@ -40,7 +40,7 @@ def jail_root(lab_run):
     checked(lab_run, f"mkdir -p {ROOT} /etc/jail.conf.d && fetch -q -o /tmp/e2etor-base.txz {url} && "
                      f"tar -xf /tmp/e2etor-base.txz -C {ROOT} && rm /tmp/e2etor-base.txz")
     yield ROOT
-    lab_run("jail -r e2etor; ifconfig lo9 destroy; "
+    lab_run("jail -r e2etor; ifconfig lo9 destroy; ifconfig lo8 destroy 2>/dev/null; "
             f"rm -rf {ROOT} /etc/jail.conf.d/e2etor.conf /var/log/jail_e2etor_console.log")
 
 
@@ -50,13 +50,19 @@ def test_real_tor_in_a_jail_from_base_txz(lab_run, jail_root):
     assert "Creating user '_tor' with uid '256'" in installed
     checked(lab_run, "cat > /etc/jail.conf.d/e2etor.conf", input=JAIL_CONF)
     checked(lab_run, f"cat > {ROOT}/usr/local/etc/tor/torrc", input=TORRC)
-    checked(lab_run, f"cat > {ROOT}/etc/rc.conf", input='tor_enable="YES"\n')
+    # netif (nojailvnet) and hostname keep off a non-VNET jail's network and name, as on FreeBSD.
+    checked(lab_run, f"cat > {ROOT}/etc/rc.conf", input='tor_enable="YES"\ncloned_interfaces="lo8"\nhostname="x"\n')
     checked(lab_run, "ifconfig lo9 create")
     assert checked(lab_run, "jail -c e2etor") == "e2etor: created\n"
     listening = checked(lab_run, WAIT_LISTENING)
     assert any(line.split()[1:2] == ["tor"] and "10.9.9.1:9001" in line for line in listening.splitlines()), \
         listening + checked(lab_run, "cat /var/log/jail_e2etor_console.log")
     assert checked(lab_run, "jexec e2etor service tor status").startswith("tor is running as pid ")
+    console = checked(lab_run, "cat /var/log/jail_e2etor_console.log")
+    assert "Starting tor.\n" in console
+    assert "lo8" not in console and "hostname" not in console.lower(), console
+    assert lab_run("ifconfig lo8")[0] == 1
+    assert checked(lab_run, "jexec e2etor hostname") == "e2etor\n"
     assert "e2etor" in checked(lab_run, "jls name").split()
     # ps shows the jail's processes (users by the host's passwd: _tor is 256 there), not the lab's jail machinery.
     assert checked(lab_run, "ps -J e2etor -o user=,comm=").split() == ["256", "tor"]
