@@ -235,6 +235,7 @@ class _Parser:
         self.result = Ruleset(options={}, tables={}, nat=[], rules=[])
         self.referenced_tables = set()
         self._interfaces = None
+        self.end_line = None
 
     def parse(self, text):
         for line, statement in _statements(text):
@@ -258,6 +259,8 @@ class _Parser:
         cursor = _Cursor(_lex(statement, self.macros, line), line)
         if cursor.done():
             return
+        # Checks made once a whole rule is read (pfctl's rule_consistent) report the statement's last line.
+        self.end_line = cursor.tokens[-1].line
         keyword = cursor.peek().value
         handlers = {
             "table": self._table, "set": self._set, "scrub": self._scrub, "antispoof": self._antispoof,
@@ -607,6 +610,8 @@ class _Parser:
                         raise _StatementError("syntax error", token.line)
                 rule["flags"] = f"{first}/{second}" if second is not None else first
             elif value in ("keep", "modulate", "synproxy"):
+                if rule["action"] != "pass":
+                    raise _StatementError("keep state is great, but only for pass rules", self.end_line)
                 cursor.expect("state")
                 rule["state"] = value
                 if cursor.accept("("):
@@ -643,9 +648,23 @@ class _Parser:
             else:
                 raise _StatementError("syntax error", token.line)
         if rule["flags"] not in (None, "any") and rule["protos"] and any(p != "tcp" for p in rule["protos"]):
-            raise _StatementError("flags only apply to tcp", rule["line"])
+            raise _StatementError("flags only apply to tcp", self.end_line)
         if rule["state"] == "synproxy" and rule["protos"] != ["tcp"]:
-            raise _StatementError("synproxy state only applies to tcp", rule["line"])
+            raise _StatementError("synproxy state only applies to tcp", self.end_line)
+        if rule.get("icmp_types"):
+            self._icmp_consistent(rule)
+
+    def _icmp_consistent(self, rule):
+        protos = set(rule["protos"] or [])
+        if not protos or protos - {"icmp", "icmp6", "ipv6-icmp"}:
+            raise _StatementError("icmp-type/code only applies to icmp", self.end_line)
+        if not rule["af"]:
+            raise _StatementError("must indicate address family with icmp-type/code", self.end_line)
+        for proto in protos:
+            family = "inet" if proto == "icmp" else "inet6"
+            if family != rule["af"]:
+                name = "icmp" if proto == "icmp" else "icmp6"
+                raise _StatementError(f"proto {name} doesn't match address family {rule['af']}", self.end_line)
 
     def _state_options(self, cursor, rule):
         options = rule["state_options"]
@@ -682,7 +701,7 @@ class _Parser:
             else:
                 raise _StatementError("syntax error", token.line)
         if "overload" in options and "max-src-conn" not in options and "max-src-conn-rate" not in options:
-            raise _StatementError("overload requires max-src-conn or max-src-conn-rate", rule["line"])
+            raise _StatementError("'overload' requires 'max-src-conn' or 'max-src-conn-rate'", self.end_line)
 
     # -- expansion (pfctl's expand_rule)
 
@@ -692,17 +711,20 @@ class _Parser:
             rule.pop("interfaces") or [None], rule.pop("protos") or [None],
             rule.pop("src_hosts"), rule.pop("src_ports"), rule.pop("dst_hosts"), rule.pop("dst_ports"),
             rule.pop("icmp_types", None) or [None])
+        added = mismatched = 0
         for interface, proto, src, src_port, dst, dst_port, icmp_type in combinations:
             if (src_port or dst_port) and proto not in ("tcp", "udp"):
-                raise _StatementError("port only applies to tcp/udp", rule["line"])
+                raise _StatementError("port only applies to tcp/udp", self.end_line)
             families = {h.get("af") for h in (src, dst) if h.get("af")}
             if rule.get("redirect"):
                 families |= {a.get("af") for a in rule["redirect"]["addresses"] if a.get("af")}
             if rule["af"]:
                 if families - {rule["af"]}:
+                    mismatched += 1
                     continue
                 family = rule["af"]
             elif len(families) > 1:
+                mismatched += 1
                 continue
             else:
                 family = families.pop() if families else None
@@ -714,6 +736,9 @@ class _Parser:
             if expanded["action"] == "pass" and proto not in (None, "tcp") and expanded["flags"] == "S/SA":
                 expanded["flags"] = None
             target.append(expanded)
+            added += 1
+        if mismatched and not added:
+            raise _StatementError("rule expands to no valid combination", self.end_line)
 
 
 def _new_rule(action, line):
