@@ -214,7 +214,8 @@ def _in_host(name, argv, timeout):
 
 
 def stop(name, log=print):
-    """Shut the lab host down as a halt does: rc.shutdown, then the lab's halt hook, then end every process."""
+    """Shut the lab host down as a halt does: rc.shutdown, then the lab's halt hook, then end every process;
+    its network namespace (kept for the next boot) loses what a power-off drops (network.reset)."""
     require_root()
     pid = _boot_pid(name)
     if pid is None:
@@ -238,6 +239,9 @@ def stop(name, log=print):
     if _boot_pid(name) == pid:
         raise LabError(f"lab host {name} (pid {pid}) did not stop")
     _forget_pid(name)
+    state = read_state(name)
+    if state is not None:
+        network.reset(name, state["index"])
     return True
 
 

@@ -5,6 +5,7 @@ Inside, the link is called vtnet0 (a FreeBSD VM's NIC) and carries the lab host'
 machine. Every function is idempotent and touches only the names the lab gave.
 """
 
+import json
 import os
 import subprocess
 
@@ -50,6 +51,36 @@ def ensure(name, index):
         _ip("addr", "add", f"{paths.address(index)}/24", "dev", "vtnet0", netns=ns)
     _ip("link", "set", "vtnet0", "up", netns=ns)
     _ip("route", "replace", "default", "via", paths.gateway(index), netns=ns)
+
+
+def reset(name, index):
+    """What a power-off drops from the lab host's network, done from the machine (the namespace outlives
+    the lab host's processes): cloned interfaces, every address but vtnet0's own and loopback's, routes
+    and policy rules added at run time, and the nftables ruleset (the lab's pf). `ensure` adds the default
+    route back at the next boot."""
+    ns = paths.netns_name(name)
+    if not netns_exists(name):
+        return
+    for link in json.loads(_ip("-j", "link", "show", netns=ns).stdout or "[]"):
+        if link["ifname"] not in ("lo", "vtnet0"):
+            _ip("link", "del", "dev", link["ifname"], netns=ns, check=False)
+    kept = {("lo", "127.0.0.1/8"), ("lo", "::1/128"), ("vtnet0", f"{paths.address(index)}/24")}
+    for link in json.loads(_ip("-j", "addr", "show", netns=ns).stdout or "[]"):
+        for info in link.get("addr_info", []):
+            cidr = f"{info['local']}/{info['prefixlen']}"
+            if (link["ifname"], cidr) not in kept and not cidr.startswith("fe80:"):
+                _ip("addr", "del", cidr, "dev", link["ifname"], netns=ns, check=False)
+    for family in ("-4", "-6"):
+        for route in json.loads(_ip(family, "-j", "route", "show", "table", "all", netns=ns).stdout or "[]"):
+            if route.get("protocol") == "kernel" or route.get("table") == "local" or route.get("type") == "local":
+                continue
+            table = route.get("table", "main")
+            _ip(family, "route", "del", route["dst"], *(["via", route["gateway"]] if "gateway" in route else []),
+                *(["dev", route["dev"]] if "dev" in route else []), "table", table, netns=ns, check=False)
+        for rule in json.loads(_ip(family, "-j", "rule", "show", netns=ns).stdout or "[]"):
+            if rule.get("priority") not in (0, 32766, 32767):
+                _ip(family, "rule", "del", "priority", str(rule["priority"]), netns=ns, check=False)
+    subprocess.run(["ip", "netns", "exec", ns, "nft", "flush", "ruleset"], capture_output=True, check=False)
 
 
 def remove(name, index):

@@ -1,15 +1,18 @@
 """What a reboot of a lab host drops and what the boot brings back, as on FreeBSD: the session's lab host is
-configured as a deployed relay host would be (encrypted swap in fstab, a cloned lo1 with an alias), given some
-run-time state a reboot must drop, rebooted once, and examined. Its files are restored afterwards."""
+configured as a deployed relay host would be (encrypted swap in fstab, a cloned lo1 with an alias, pflog), given
+some run-time state a reboot must drop (interfaces, aliases, a route, an nftables table), rebooted once, and
+examined. Its files are restored (and it is rebooted again) afterwards."""
 
 import pytest
 
-from lab import host
+from lab import host, paths
 
 pytestmark = pytest.mark.lab
 
 ELI_SWAP = "/dev/vtbd0p3.eli\tnone\t\tswap\tsw,ealgo=AES-XTS,keylen=256,sectorsize=4096\t0\t0\n"
 SAVED = ("/etc/fstab", "/etc/rc.conf")
+RUNTIME_ALIAS = "198.18.250.3"
+RUNTIME_ROUTE = "198.18.251.0/24"
 
 
 def checked(lab_run, command):
@@ -28,7 +31,13 @@ def rebooted(lab_host, lab_run):
     checked(lab_run, " && ".join(f"cp -p {path} {path}.before-boot-test" for path in SAVED))
     checked(lab_run, "sed -i '' -e 's|^/dev/vtbd0p3[[:space:]].*$||' /etc/fstab && cat >> /etc/fstab <<'EOF'\n"
                      f"{ELI_SWAP}EOF")
-    checked(lab_run, "sysrc pflog_enable=YES")
+    checked(lab_run, "sysrc pflog_enable=YES cloned_interfaces=lo1 ifconfig_lo1_alias0='inet 10.0.0.1/32'")
+    # Run-time network state, as a deploy leaves it (lo1 made before the next boot) and then some.
+    ip, nft = "/usr/libexec/lab/bin/ip", "/usr/libexec/lab/bin/nft"
+    checked(lab_run, "ifconfig lo1 create && ifconfig lo1 inet 10.0.0.1/32 alias && ifconfig lo7 create && "
+                     f"ifconfig vtnet0 inet {RUNTIME_ALIAS}/32 alias && ifconfig lo0 inet 127.0.0.2/32 alias && "
+                     f"{ip} route add {RUNTIME_ROUTE} via {paths.gateway(lab_host.index)} && "
+                     f"{nft} add table inet boottest")
     host.reboot(lab_host.name, log=lambda text: None)
     yield lab_host
     checked(lab_run, " && ".join(f"mv {path}.before-boot-test {path}" for path in SAVED))
@@ -54,3 +63,18 @@ def test_one_rc_subr_serves_every_rc_d_script(rebooted, lab_run):
     console = console_since_last_boot(rebooted.name)
     assert "Performing sanity check on sshd configuration.\nStarting sshd.\n" in console
     assert "Starting pflog.\n" in console
+
+
+def test_a_reboot_drops_run_time_interfaces_aliases_routes_and_nftables(rebooted, lab_run):
+    console = console_since_last_boot(rebooted.name)
+    assert "Created clone interfaces: lo1.\n" in console
+    assert "File exists" not in console, console
+    assert lab_run("ifconfig lo7")[0] == 1
+    assert [line.split()[1] for line in checked(lab_run, "ifconfig lo1").splitlines()
+            if line.strip().startswith("inet ")] == ["10.0.0.1"]
+    assert RUNTIME_ALIAS not in checked(lab_run, "ifconfig vtnet0")
+    assert rebooted.address in checked(lab_run, "ifconfig vtnet0")
+    assert "127.0.0.2" not in checked(lab_run, "ifconfig lo0")
+    routes = checked(lab_run, "/usr/libexec/lab/bin/ip route show")
+    assert RUNTIME_ROUTE not in routes and "default via" in routes
+    assert checked(lab_run, "/usr/libexec/lab/bin/nft list tables") == ""
