@@ -98,3 +98,63 @@ def test_fetch(root):
     assert root.read("/tmp/base.txz") == root.read("/srv/mirror/base.txz")
     refused = root.run("/usr/bin/fetch", "-o", "/tmp/y", "http://198.18.99.2:9/base.txz")
     assert (refused.returncode, refused.stderr) == (1, "fetch: http://198.18.99.2:9/base.txz: Connection refused\n")
+
+
+NETSTAT_SOCKETS = """
+import os, socket, subprocess, sys
+server = socket.socket(); server.bind(('127.0.0.1', 4712)); server.listen()
+client = socket.create_connection(('127.0.0.1', 4712)); peer, _ = server.accept()
+unix = socket.socket(socket.AF_UNIX); unix.bind('/tmp/netstat.sock'); unix.listen()
+for args in sys.argv[1:]:
+    print(subprocess.run(['/usr/bin/netstat'] + args.split(), capture_output=True, text=True).stdout, end='')
+    print('--')
+"""
+
+
+def test_netstat_sockets_as_freebsd_prints_them_and_testinfra_reads_them(root):
+    from testinfra.modules.socket import BSDSocket
+
+    result = root.run("/usr/libexec/lab/bin/python3", "-c", NETSTAT_SOCKETS, "-n -a", "-an -p tcp", "-n",
+                      "-n -a -f unix")
+    assert result.returncode == 0, result.stderr
+    every, tcp, connected, unix = result.stdout.split("--\n")[:4]
+    lines = every.splitlines()
+    assert lines[:2] == ["Active Internet connections (including servers)",
+                         "Proto Recv-Q Send-Q Local Address          Foreign Address        (state)"]
+    assert "tcp4       0      0 127.0.0.1.4712         *.*                    LISTEN     " in lines
+    assert any(re.fullmatch(r"tcp4       0      0 127\.0\.0\.1\.4712 +127\.0\.0\.1\.\d+ +ESTABLISHED", line)
+               for line in lines)
+    assert "Active UNIX domain sockets" in lines
+    assert tcp.splitlines()[0] == lines[0] and "Active UNIX domain sockets" not in tcp
+    assert connected.splitlines()[0] == "Active Internet connections"
+    assert "LISTEN" not in connected and "ESTABLISHED" in connected
+    unix_lines = unix.splitlines()
+    assert unix_lines[1].split() == ["Address", "Type", "Recv-Q", "Send-Q", "Inode", "Conn", "Refs", "Nextref",
+                                     "Addr"]
+    bound = [line.split() for line in unix_lines if line.endswith(" /tmp/netstat.sock")]
+    assert len(bound) == 1 and bound[0][1] == "stream" and bound[0][4] != "0" and len(bound[0]) == 9
+
+    class Parsed(BSDSocket):
+        _command = "/usr/bin/netstat"
+
+        def check_output(self, command, *args):
+            return {"/usr/bin/netstat -n -a": every, "/usr/bin/netstat -n -a -f unix": unix}[command % args]
+
+    assert Parsed("tcp://127.0.0.1:4712").is_listening
+    assert not Parsed("tcp://127.0.0.1:4713").is_listening
+    assert ("tcp", "127.0.0.1", 4712) in set(Parsed(None)._iter_sockets(True))
+    assert Parsed("unix:///tmp/netstat.sock").is_listening
+    bad = root.run("/usr/bin/netstat", "-Z")
+    assert bad.returncode == 1 and bad.stderr.startswith("netstat: illegal option -- Z\nusage: netstat ")
+
+
+def test_netstat_routing_tables(root):
+    lines = root.run("/usr/bin/netstat", "-rn", "-f", "inet").stdout.splitlines()
+    assert lines[:4] == ["Routing tables", "", "Internet:", "Destination        Gateway            Flags     Netif Expire"]
+    names = ifconfig(root, "-l").stdout.split()
+    vtnet0, lo0 = f"link#{names.index('vtnet0') + 1}", f"link#{names.index('lo0') + 1}"
+    assert f"198.18.99.0/24     {vtnet0:18} U        vtnet0" in lines
+    assert f"198.18.99.2        {vtnet0:18} UHS         lo0" in lines
+    assert f"127.0.0.1          {lo0:18} UH          lo0" in lines
+    both = root.run("/usr/bin/netstat", "-rn").stdout
+    assert "\nInternet6:\n" in both and "::1" in both

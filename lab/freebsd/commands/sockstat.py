@@ -1,65 +1,22 @@
 """sockstat(1): list Internet sockets with their owning process, in sockstat's column layout.
 
-Sockets are the lab host's real ones (/proc/net/tcp, tcp6, udp, udp6 of its network namespace); each is mapped
+Sockets are the lab host's real ones (lab.freebsd.inet: those of its network namespace); each is mapped
 to the processes holding it through /proc/PID/fd, and to a jail through the PID namespace the process runs in.
 """
 
-import ipaddress
 import os
-import struct
 import sys
 
 from lab.freebsd import cli, jails
+from lab.freebsd.inet import sockets
 
 USAGE = ("usage: sockstat [-46CciLlnqSsUuvw] [-j jid] [-p ports] [-P protocols]")
 HEADER = "USER     COMMAND    PID   FD  PROTO  LOCAL ADDRESS         FOREIGN ADDRESS      "
-TCP_LISTEN = "0A"
-TCP_CLOSE = "07"
-
-
-def _decode(address, family):
-    host, port = address.split(":")
-    raw = bytes.fromhex(host)
-    if family == 4:
-        ip = ipaddress.IPv4Address(struct.pack("<I", int(host, 16)))
-    else:
-        words = struct.unpack("<4I", raw)
-        ip = ipaddress.IPv6Address(struct.pack(">4I", *words))
-        if ip.ipv4_mapped:
-            ip = ip.ipv4_mapped
-    return ip, int(port, 16)
 
 
 def _format(ip, port):
     text = "*" if ip.is_unspecified else str(ip)
     return f"{text}:{port if port else '*'}"
-
-
-def sockets(protocols=("tcp", "udp"), families=(4, 6)):
-    """Sockets of the network namespace: dicts with proto, family, local, foreign, listening, inode."""
-    found = []
-    for proto in protocols:
-        for family in families:
-            path = f"/proc/net/{proto}{'6' if family == 6 else ''}"
-            try:
-                with open(path) as handle:
-                    lines = handle.readlines()[1:]
-            except OSError:
-                continue
-            for line in lines:
-                fields = line.split()
-                local, foreign, state, inode = fields[1], fields[2], fields[3], int(fields[9])
-                local_ip, local_port = _decode(local, family)
-                foreign_ip, foreign_port = _decode(foreign, family)
-                listening = state == TCP_LISTEN if proto == "tcp" else foreign_port == 0
-                if proto == "tcp" and state == TCP_CLOSE:
-                    continue
-                name = proto + ("4" if family == 4 else "6")
-                if family == 6 and local_ip.version == 4:
-                    name = proto + "46"
-                found.append({"proto": name, "family": family, "local": (local_ip, local_port),
-                              "foreign": (foreign_ip, foreign_port), "listening": listening, "inode": inode})
-    return found
 
 
 def owners():
