@@ -72,9 +72,10 @@ NAT_PORTS = "50001-65535"                    # pf's default source port range fo
 SET_SIZE = 65535
 IP = {"inet": "ip", "inet6": "ip6"}
 NFPROTO = {"inet": "ipv4", "inet6": "ipv6"}
-PROTO_NAMES = {"icmp6": "ipv6-icmp"}
 TCP_FLAG_NAMES = {"F": "fin", "S": "syn", "R": "rst", "P": "psh", "A": "ack", "U": "urg", "E": "ecn", "W": "cwr"}
 ALL_TCP_FLAGS = "FSRPAUEW"
+TCP = pfconf.PROTOCOLS["tcp"]
+PORT_PROTOCOLS = f"meta l4proto {{ {TCP}, {pfconf.PROTOCOLS['udp']} }}"      # the protocols with ports
 LIMIT_UNITS = (("second", 1), ("minute", 60), ("hour", 3600), ("day", 86400))
 
 
@@ -338,7 +339,7 @@ class _Translator:
             return [([], reset)]
         if rule["proto"]:
             return [([], other)]
-        return [(["meta l4proto tcp"], reset), ([], other)]
+        return [([f"meta l4proto {TCP}"], reset), ([], other)]
 
     def _limits(self, number, rule, family, parts):
         """Rules in front of a pass rule that drop (and overload) a source over its state limits."""
@@ -381,8 +382,7 @@ class _Translator:
             key = "iifname" if direction == "in" else "oifname"
             common.append(f"{key} {'!= ' if rule['interface_not'] else ''}\"{_linux_if(rule['interface'])}\"")
         if rule["proto"]:
-            proto = PROTO_NAMES.get(rule["proto"], rule["proto"])
-            common.append(f"meta l4proto {proto}")
+            common.append(f"meta l4proto {_proto_number(rule['proto'])}")
         result = []
         for family in self._families(rule):
             sources = self._address(rule["src"], "saddr", family, direction)
@@ -490,7 +490,7 @@ class _Translator:
         test = f"tcp flags & ({names(mask)}) == {names(value)}"
         if rule["proto"] == "tcp":
             return [[test]]
-        return [["meta l4proto != tcp"], ["meta l4proto tcp", test]]
+        return [[f"meta l4proto != {TCP}"], [f"meta l4proto {TCP}", test]]
 
     @staticmethod
     def _icmp(rule):
@@ -544,7 +544,7 @@ class _Translator:
             if not port:
                 return [([], f"{statement} {ip} to {targets[0]}")]
             ports = str(port[0]) if port[0] == port[1] else f"{port[0]}-{port[1]}"
-            extra = [] if rule["proto"] in ("tcp", "udp") else ["meta l4proto { tcp, udp }"]
+            extra = [] if rule["proto"] in ("tcp", "udp") else [PORT_PROTOCOLS]
             return [(extra, f"{statement} {ip} to {target}:{ports}")]
         return self._with_ports(rule, f"{statement} {ip} to {targets[0]}", f"{statement} {ip} to {target}:{NAT_PORTS}")
 
@@ -557,7 +557,12 @@ class _Translator:
             return [([], ranged)]
         if rule["proto"]:
             return [([], plain)]
-        return [(["meta l4proto { tcp, udp }"], ranged), ([], plain)]
+        return [([PORT_PROTOCOLS], ranged), ([], plain)]
+
+
+def _proto_number(name):
+    """Protocols by number: a lab host, like FreeBSD's jail roots, may lack the /etc/protocols nft reads."""
+    return int(name) if name.isdigit() else pfconf.PROTOCOLS[name]
 
 
 def _comment(number, kind=None):

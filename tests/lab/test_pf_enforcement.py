@@ -90,11 +90,11 @@ def test_quick_rules_first_in_order_then_the_others_last_match_first(fake_links)
 def test_rules_without_direction_go_both_ways_and_block_return_depends_on_direction(fake_links):
     script = _translate("block return all\n")
     inbound, outbound = _chain(script, "filter_in"), _chain(script, "filter_out")
-    assert inbound[-2:] == ['meta l4proto tcp counter reject with tcp reset comment "pf @0"',
+    assert inbound[-2:] == ['meta l4proto 6 counter reject with tcp reset comment "pf @0"',
                             'counter reject with icmpx type port-unreachable comment "pf @0"']
     assert outbound[-1] == 'counter drop comment "pf @0"'
     rst = _chain(_translate("block return-rst in proto tcp all\n"), "filter_in")[-1]
-    assert rst == 'meta l4proto tcp counter reject with tcp reset comment "pf @0"'
+    assert rst == 'meta l4proto 6 counter reject with tcp reset comment "pf @0"'
 
 
 def test_match_parts_interface_family_protocol_addresses_ports_flags(fake_links):
@@ -105,11 +105,11 @@ def test_match_parts_interface_family_protocol_addresses_ports_flags(fake_links)
         "pass in inet6 proto ipv6-icmp icmp6-type neighbrsol\n"
         "pass in proto tcp to port 2000 <> 2004 flags any\n")
     rules = _chain(script, "filter_in")
-    assert ('iifname != "lo1" meta l4proto tcp ip saddr 192.0.2.0/24 tcp sport > 1023 ip daddr != 10.0.0.1 '
+    assert ('iifname != "lo1" meta l4proto 6 ip saddr 192.0.2.0/24 tcp sport > 1023 ip daddr != 10.0.0.1 '
             'tcp dport 2001-2003 tcp flags & (fin | syn | rst | ack) == syn counter '
             'ct mark set ct mark & 0x3 | 0x1 accept comment "pf @0"') in rules
     for port in ("53", "123-125"):
-        assert (f'iifname "vtnet0" meta l4proto udp ip daddr 198.18.7.2 udp dport {port} counter accept '
+        assert (f'iifname "vtnet0" meta l4proto 17 ip daddr 198.18.7.2 udp dport {port} counter accept '
                 f'comment "pf @{1 if port == "53" else 2}"') in rules
         assert any(f"ip6 daddr 2001:db8:7::2 udp dport {port} counter accept" in rule for rule in rules)
     assert any("meta nfproto ipv6 icmpv6 type 135 counter" in rule for rule in rules)
@@ -158,19 +158,19 @@ def test_translation_rules(fake_links):
         "rdr pass on vtnet0 inet proto tcp to 198.18.7.2 port 8080 -> 10.0.0.1 port 80\n")
     assert _chain(script, "nat_postrouting") == [
         'oifname "lo" accept',
-        'oifname "vtnet0" ip saddr 10.0.0.1 meta l4proto { tcp, udp } counter masquerade to :50001-65535 '
+        'oifname "vtnet0" ip saddr 10.0.0.1 meta l4proto { 6, 17 } counter masquerade to :50001-65535 '
         'comment "pf nat @0"',
         'oifname "vtnet0" ip saddr 10.0.0.1 counter masquerade comment "pf nat @0"',
-        'oifname "vtnet0" meta l4proto udp ip saddr 10.0.0.2 counter snat ip to 198.18.7.2 comment "pf nat @1"',
-        'oifname "vtnet0" ip saddr 10.0.0.3 meta l4proto { tcp, udp } meta mark set meta mark | 0x8 counter '
+        'oifname "vtnet0" meta l4proto 17 ip saddr 10.0.0.2 counter snat ip to 198.18.7.2 comment "pf nat @1"',
+        'oifname "vtnet0" ip saddr 10.0.0.3 meta l4proto { 6, 17 } meta mark set meta mark | 0x8 counter '
         'snat ip to 198.18.7.2:50001-65535 comment "pf nat @2"',
         'oifname "vtnet0" ip saddr 10.0.0.3 meta mark set meta mark | 0x8 counter snat ip to 198.18.7.2 '
         'comment "pf nat @2"']
     assert _chain(script, "nat_prerouting") == [
         'iifname "lo" accept',
-        'iifname "vtnet0" meta l4proto tcp ip daddr 198.18.7.2 tcp dport 9001 counter dnat ip to 10.0.0.1 '
+        'iifname "vtnet0" meta l4proto 6 ip daddr 198.18.7.2 tcp dport 9001 counter dnat ip to 10.0.0.1 '
         'comment "pf rdr @0"',
-        'iifname "vtnet0" meta l4proto tcp ip daddr 198.18.7.2 tcp dport 8080 meta mark set meta mark | 0x4 '
+        'iifname "vtnet0" meta l4proto 6 ip daddr 198.18.7.2 tcp dport 8080 meta mark set meta mark | 0x4 '
         'counter dnat ip to 10.0.0.1:80 comment "pf rdr @1"']
     assert "meta mark & 0x4 == 0x4 ct mark set ct mark & 0x3 | 0x1 accept" in _chain(script, "filter_in")
     assert "meta mark & 0x8 == 0x8 ct mark set ct mark & 0x3 | 0x2 accept" in _chain(script, "filter_out")
@@ -199,3 +199,163 @@ def test_unknown_icmp_type_is_refused_like_pfctl(fake_links):
     with pytest.raises(pfconf.PfSyntaxError) as refused:
         pfconf.parse("pass in inet proto icmp icmp-type { echoreq unreachable }\n", "pf.conf")
     assert refused.value.errors == ["pf.conf:1: unknown icmp-type unreachable"]
+
+
+# ------------------------------------------------------------------------------------ on a lab host
+
+LAB_NAME, LAB_INDEX = "pfenforce", 7
+JAIL_IP = "10.0.0.1"
+LISTENER_SECONDS = 300
+# A bounded TCP listener: answers at most 20 connections with "ADDRESS:PORT from PEER:PORT", then exits, and
+# exits anyway after its time limit. An optional device binds it (and its answers) to one interface.
+LISTENER = r"""
+import socket, sys, time
+host, port, seconds, device = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+if device:
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, device.encode())
+server.bind((host, port))
+server.listen(8)
+print("ready", flush=True)
+deadline = time.monotonic() + seconds
+for _ in range(20):
+    server.settimeout(max(0.1, deadline - time.monotonic()))
+    try:
+        conn, peer = server.accept()
+    except socket.timeout:
+        break
+    conn.sendall(f"{host}:{port} from {peer[0]}:{peer[1]}\n".encode())
+    conn.close()
+"""
+# One connection attempt, optionally from a given source address: prints the answer, "timeout" or "refused".
+CLIENT = r"""
+import socket, sys
+host, port, source = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+try:
+    conn = socket.create_connection((host, port), timeout=2, source_address=(source, 0) if source else None)
+    conn.settimeout(2)
+    print(conn.recv(200).decode().strip())
+except socket.timeout:
+    print("timeout")
+except ConnectionRefusedError:
+    print("refused")
+"""
+
+
+def _netns(name):
+    from lab import paths
+    return ["ip", "netns", "exec", paths.netns_name(name)]
+
+
+def _connect(host, port, source="", inside=None):
+    """Answer of one connection attempt made from the machine, or from inside a lab host's namespace."""
+    argv = (inside or []) + [sys.executable, "-c", CLIENT, host, str(port), source]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=20, check=True).stdout.strip()
+
+
+class Listeners:
+    """Bounded listener processes, each killed by its own process group at the end."""
+
+    def __init__(self):
+        self.processes = []
+
+    def start(self, host, port, inside=None, device=""):
+        argv = (inside or []) + [sys.executable, "-c", LISTENER, host, str(port), str(LISTENER_SECONDS), device]
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   start_new_session=True)
+        self.processes.append(process)
+        line = process.stdout.readline().strip()        # the listener prints "ready" or dies with a traceback
+        assert line == "ready", process.stderr.read()
+
+    def stop(self):
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def relay_pf():
+    """A lab host of its own with the project's rendered pf.conf loaded (and listeners around it)."""
+    from lab import host, paths
+    from torjail.render import render_all
+    from torjail.settings import build_settings
+
+    os.environ["PATH"] = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
+    host.destroy(LAB_NAME, log=lambda text: None)
+    host.up(LAB_NAME, LAB_INDEX, log=lambda text: None)
+    listeners = Listeners()
+    try:
+        address, gateway = paths.address(LAB_INDEX), paths.gateway(LAB_INDEX)
+        settings = build_settings(LAB_NAME, {
+            "relay_nickname": "LabRelay", "relay_contact": "ops@example.org", "public_ipv4": address,
+            "ext_if": "vtnet0", "jail_ip": JAIL_IP, "admin_networks": ["198.18.0.0/15"]})
+        pf_conf = next(f.content for f in render_all(settings) if f.kind == "pf.conf")
+        status, _out, err = host.ssh(LAB_NAME, "cat > /etc/pf.conf && ifconfig lo1 create && "
+                                     f"ifconfig lo1 inet {JAIL_IP}/32 alias && kldload pf", input=pf_conf)
+        assert status == 0, err
+        inside = _netns(LAB_NAME)
+        listeners.start(JAIL_IP, 9001, inside=inside)
+        listeners.start(address, 8080, inside=inside)
+        # The machine-side listener answers only through the lab's link, so nothing can leave the machine.
+        listeners.start(gateway, 8081, device=paths.veth_name(LAB_INDEX))
+        assert _connect(address, 8080).startswith(f"{address}:8080 from {gateway}:"), "open before pf"
+        # Enabled from a detached process once this session has ended: the first packet of a session open when
+        # pf starts must come from the client (sshd's rule has flags any); sshd's own next packet would meet
+        # `pass out ... keep state`, whose flags S/SA refuse a segment in mid-stream, on FreeBSD as here.
+        status, _out, err = host.ssh(LAB_NAME, "pfctl -f /etc/pf.conf && "
+                                               "(sleep 1; pfctl -e) </dev/null >/dev/null 2>&1 &")
+        assert status == 0, err
+        time.sleep(2)
+        yield {"address": address, "gateway": gateway, "inside": inside}
+    finally:
+        listeners.stop()
+        if not os.environ.get("TORJAIL_LAB_KEEP"):
+            host.destroy(LAB_NAME, log=lambda text: None)
+
+
+@pytest.mark.lab
+def test_relay_port_on_the_public_address_reaches_the_jail_listener(relay_pf):
+    answer = _connect(relay_pf["address"], 9001)
+    assert answer.startswith(f"{JAIL_IP}:9001 from {relay_pf['gateway']}:"), answer
+
+
+@pytest.mark.lab
+def test_a_port_that_is_not_allowed_is_dropped_by_the_default_block(relay_pf):
+    assert _connect(relay_pf["address"], 8080) == "timeout"
+    listing = subprocess.run(relay_pf["inside"] + ["nft", "list", "chain", "inet", "pf", "filter_in"],
+                             capture_output=True, text=True, check=True).stdout
+    default_block = [line for line in listing.splitlines() if "drop" in line][-1]
+    assert 'log prefix "pf @' in default_block
+    assert int(re.search(r"counter packets (\d+)", default_block).group(1)) > 0, listing
+
+
+@pytest.mark.lab
+def test_sshd_stays_reachable_and_pf_reports_enabled(relay_pf):
+    from lab import host
+    status, out, err = host.ssh(LAB_NAME, "pfctl -s info | head -1; pfctl -s nat")
+    assert status == 0, err
+    assert out.startswith("Status: Enabled")
+    assert f"rdr on vtnet0 inet proto tcp from any to {relay_pf['address']} port = 9001 -> {JAIL_IP}" in out
+
+
+@pytest.mark.lab
+def test_the_jail_reaches_out_through_nat(relay_pf):
+    answer = _connect(relay_pf["gateway"], 8081, source=JAIL_IP, inside=relay_pf["inside"])
+    match = re.fullmatch(rf"{re.escape(relay_pf['gateway'])}:8081 from {re.escape(relay_pf['address'])}:(\d+)",
+                         answer)
+    assert match, answer
+    assert 50001 <= int(match.group(1)) <= 65535                   # pf's nat source ports
+
+
+@pytest.mark.lab
+def test_pfctl_disable_opens_everything_and_removes_the_table(relay_pf):
+    from lab import host
+    status, _out, err = host.ssh(LAB_NAME, "pfctl -d")
+    assert status == 0, err
+    assert _connect(relay_pf["address"], 8080).startswith(f"{relay_pf['address']}:8080 from")
+    assert _connect(relay_pf["address"], 9001) == "refused"          # no rdr any more, nothing listens there
+    tables = subprocess.run(relay_pf["inside"] + ["nft", "list", "tables"], capture_output=True, text=True,
+                            check=True).stdout
+    assert "inet pf" not in tables
