@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -359,3 +358,70 @@ def test_pfctl_disable_opens_everything_and_removes_the_table(relay_pf):
     tables = subprocess.run(relay_pf["inside"] + ["nft", "list", "tables"], capture_output=True, text=True,
                             check=True).stdout
     assert "inet pf" not in tables
+
+
+# ------------------------------------------------------------------------------------ semantics
+
+SEMANTICS = """\
+table <bad> persist
+block in all
+pass in proto tcp to port 7001
+block in quick proto tcp to port 7002
+pass in proto tcp to port 7002
+pass in proto tcp to port 7003
+block return in proto tcp to port 7003
+block in quick on vtnet0 from <bad>
+pass in on vtnet0 proto tcp to port 7005 keep state (max-src-conn-rate 2/60, overload <bad> flush global)
+"""
+
+
+@pytest.fixture
+def scratch_pair():
+    """Two scratch network namespaces on one veth link: a client (198.19.250.1) and a server whose end is
+    vtnet0 (198.19.250.2); removed afterwards."""
+    tag = uuid.uuid4().hex[:6]
+    client, server = f"pfsem-{tag}-c", f"pfsem-{tag}-s"
+    commands = [
+        ["ip", "netns", "add", client], ["ip", "netns", "add", server],
+        ["ip", "-n", client, "link", "add", "eth0", "type", "veth", "peer", "name", "vtnet0", "netns", server],
+        ["ip", "-n", client, "addr", "add", "198.19.250.1/24", "dev", "eth0"],
+        ["ip", "-n", server, "addr", "add", "198.19.250.2/24", "dev", "vtnet0"],
+        ["ip", "-n", client, "link", "set", "eth0", "up"], ["ip", "-n", server, "link", "set", "vtnet0", "up"],
+        ["ip", "-n", server, "link", "set", "lo", "up"],
+    ]
+    listeners = Listeners()
+    try:
+        for command in commands:
+            subprocess.run(command, check=True, capture_output=True)
+        yield {"client": ["ip", "netns", "exec", client], "server": ["ip", "netns", "exec", server],
+               "listeners": listeners}
+    finally:
+        listeners.stop()
+        for name in (client, server):
+            subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+@pytest.mark.lab
+@pytest.mark.skipif(shutil.which("nft", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin") is None,
+                    reason="needs nft (make deps installs it)")
+def test_last_match_quick_block_return_and_overload_with_real_packets(fake_links, scratch_pair):
+    state = _state(SEMANTICS)
+    script = pfnft.translate(state, {"vtnet0": ["198.19.250.2/24"], "lo0": ["127.0.0.1/8"]})
+    subprocess.run(scratch_pair["server"] + ["nft", "-f", "-"], input=script, text=True, check=True)
+    for port in (7001, 7002, 7003, 7004, 7005):
+        scratch_pair["listeners"].start("198.19.250.2", port, inside=scratch_pair["server"])
+
+    def attempt(port):
+        return _connect("198.19.250.2", port, inside=scratch_pair["client"]).split(" from ")[0]
+
+    assert attempt(7001) == "198.19.250.2:7001"        # block all, then pass: the last match passes
+    assert attempt(7002) == "timeout"                   # a quick block wins over a later pass
+    assert attempt(7003) == "refused"                   # pass, then block return: reset
+    assert attempt(7004) == "timeout"                   # only the default block matches
+    assert [attempt(7005) for _ in range(2)] == ["198.19.250.2:7005"] * 2
+    assert attempt(7005) == "timeout"                   # third connection within 60 s: over the rate
+    assert attempt(7001) == "timeout"                   # the source is now in <bad>
+    listing = json.loads(subprocess.run(scratch_pair["server"] + ["nft", "-j", "list", "table", "inet", "pf"],
+                                        capture_output=True, text=True, check=True).stdout)
+    pfnft.merge_dynamic_entries(state, listing)
+    assert state["tables"]["bad"]["addresses"] == ["198.19.250.1"]
