@@ -2,9 +2,9 @@
 
 `lab.host` starts it through `ip netns exec NETNS unshare --mount --uts --pid --fork`. It mounts the overlay
 root (the cached base below, the lab host's disk above), installs the lab's current code into it, mounts
-what a booting kernel provides (/proc, /sys, a /dev with the basic nodes, a fresh tmpfs /.kernel), sets the
-hostname, makes the overlay the only root of the namespace (pivot_root) and hands over to the root's
-/sbin/init, which runs /etc/rc. Nothing here outlives the namespaces: killing PID 1 powers the host off.
+what a booting kernel provides (/proc, a /dev with the basic nodes, a fresh tmpfs /.kernel; sysfs under
+/usr/libexec/lab/sys for the emulation), sets the hostname, makes the overlay the only root of the namespace
+(pivot_root) and hands over to the root's /sbin/init, which runs /etc/rc. Nothing here outlives the namespaces: killing PID 1 powers the host off.
 
 At the first boot of a new disk it also does what an installer does: rc.conf (hostname, vtnet0's address,
 default router, sshd), resolv.conf, the SSH host key and root's authorized_keys.
@@ -92,9 +92,11 @@ def main(argv):
         open(installed, "w").close()
     mount("proc", os.path.join(mountpoint, "proc"), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     make_dev(mountpoint)
-    # The Linux tools behind the emulation (losetup, ip) read sysfs; FreeBSD programs never look there.
-    os.makedirs(os.path.join(mountpoint, "sys"), exist_ok=True)
-    mount("sysfs", os.path.join(mountpoint, "sys"), "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    # The loop devices behind md(4) are described in sysfs; FreeBSD has no sysfs (its /sys points to the kernel
+    # sources), so it is mounted among the lab's own helpers, where mount -p does not show it.
+    sysfs = os.path.join(mountpoint, rootfs.LIBEXEC, "sys")
+    os.makedirs(sysfs, exist_ok=True)
+    mount("sysfs", sysfs, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
     mount("tmpfs", os.path.join(mountpoint, ".kernel"), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700,size=64m")
     _check(libc.sethostname(name.encode(), len(name.encode())), "sethostname")
     os.chdir(mountpoint)

@@ -30,8 +30,9 @@ def host_dir(name):
     return os.path.join(lab_dir(), "hosts", check_name(name))
 
 
-def base_dir():
-    return os.path.join(lab_dir(), "base")
+def base_dir(recipe):
+    """The cached base root made by one recipe of lab.rootfs (None: the unversioned one of older labs)."""
+    return os.path.join(lab_dir(), "base" if recipe is None else f"base-{recipe}")
 
 
 def key_path():

@@ -28,7 +28,7 @@ PATH_DIRS = ("bin", "sbin", "usr/bin", "usr/sbin", "usr/local/bin", "usr/local/s
 
 SUITE = "bookworm"
 PACKAGES = ["openssh-server", "python3", "xz-utils", "iproute2", "nftables", "e2fsprogs", "procps", "tor",
-            "diffutils", "less", "util-linux", "mount", "passwd", "tzdata"]
+            "diffutils", "less", "util-linux", "mount", "passwd", "tzdata", "netcat-openbsd", "netbase"]
 
 # FreeBSD base commands that the Debian root provides with compatible behaviour: FreeBSD path -> Debian name.
 # The BSD userland of lab/freebsd/userland and the emulated commands of lab/freebsd/commands come on top.
@@ -47,6 +47,8 @@ BASE_COMMANDS = {
     **{f"/sbin/{n}": n for n in "md5sum sha1sum sha224sum sha256sum sha384sum sha512sum dmesg".split()},
     "/sbin/nologin": "nologin",
     **{f"/usr/sbin/{n}": n for n in "chown chroot sshd nologin".split()},
+    # FreeBSD's nc(1) is OpenBSD's netcat (-U for UNIX sockets, -z, -w), as Debian's netcat-openbsd is.
+    "/usr/bin/nc": "nc.openbsd",
 }
 
 
@@ -81,20 +83,18 @@ def debian_mirror():
 
 
 def ensure_base(log=print):
-    """Return the cached base root, building it when missing or made by an older recipe."""
-    base = paths.base_dir()
-    stamp = os.path.join(base, ".lab-base")
+    """Return the cached base root made by the current recipe, building it when missing.
+
+    Each recipe has its own directory (paths.base_dir(RECIPE)), so a lab host that runs on an older base keeps
+    it while new boots get the new one; bases no running lab host uses are removed."""
+    wanted = paths.base_dir(recipe_hash())
     os.makedirs(paths.lab_dir(), exist_ok=True)
     with open(os.path.join(paths.lab_dir(), "base.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if os.path.exists(stamp):
-            with open(stamp) as handle:
-                if handle.read().strip() == recipe_hash():
-                    return base
-            if _base_in_use():
-                log("the lab's base root recipe changed, but lab hosts are running on the old one: keeping it")
-                return base
-        build = base + ".new"
+        _remove_unused_bases(keep=wanted)
+        if os.path.exists(os.path.join(wanted, ".lab-base")):
+            return wanted
+        build = wanted + ".new"
         shutil.rmtree(build, ignore_errors=True)
         started = time.monotonic()
         log(f"building the lab's base root in {build} (debootstrap {SUITE}, once)")
@@ -102,25 +102,35 @@ def ensure_base(log=print):
         dress(build)
         with open(os.path.join(build, ".lab-base"), "w") as handle:
             handle.write(recipe_hash() + "\n")
-        if os.path.exists(base):
-            shutil.rmtree(base)
-        os.rename(build, base)
+        os.rename(build, wanted)
         log(f"base root built in {time.monotonic() - started:.0f} s")
-        return base
+        return wanted
 
 
-def _base_in_use():
-    """True while a lab host runs (its overlay has the base as lower layer)."""
+def _bases_in_use():
+    """The base roots running lab hosts have as the lower layer of their overlay (an argument of lab.boot)."""
+    used = set()
     for pid_file in glob.glob(os.path.join(paths.lab_dir(), "hosts", "*", "init.pid")):
         try:
             with open(pid_file) as handle:
                 pid = int(handle.read())
             with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                if b"lab.boot" in handle.read():
-                    return True
+                argv = handle.read().decode(errors="replace").split("\0")
         except (OSError, ValueError):
             continue
-    return False
+        if "lab.boot" in argv:
+            used.update(os.path.normpath(arg) for arg in argv if arg.startswith(paths.lab_dir()))
+    return used
+
+
+def _remove_unused_bases(keep):
+    used = _bases_in_use() | {os.path.normpath(keep)}
+    for base in glob.glob(paths.base_dir("*")) + [paths.base_dir(None)]:
+        if os.path.isdir(base) and os.path.normpath(base) not in used:
+            shutil.rmtree(base, ignore_errors=True)
+    for leftover in glob.glob(paths.base_dir("*") + ".new*") + glob.glob(paths.base_dir(None) + ".new*"):
+        if not leftover.startswith(os.path.normpath(keep) + ".new"):
+            remove_path(leftover)
 
 
 def debootstrap(target):
@@ -214,6 +224,10 @@ def _dress_directories(root):
               ".kernel", "dev", "proc", "tmp", LIBEXEC):
         os.makedirs(os.path.join(root, d), exist_ok=True)
     os.chmod(os.path.join(root, "tmp"), 0o1777)
+    # FreeBSD's /sys is a link to the kernel sources (dangling without them); the lab's sysfs lives off sight.
+    remove_path(os.path.join(root, "sys"))
+    os.makedirs(os.path.join(root, "usr/src"), exist_ok=True)
+    os.symlink("usr/src/sys", os.path.join(root, "sys"))
     os.chmod(os.path.join(root, "root/.ssh"), 0o700)
     for d in ("usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale", "var/cache/apt", "var/lib/apt/lists"):
         shutil.rmtree(os.path.join(root, d), ignore_errors=True)
@@ -235,6 +249,7 @@ hostname=""
 ifconfig_lo0="inet 127.0.0.1"
 cloned_interfaces=""
 defaultrouter="NO"
+swapoff="NO"
 gateway_enable="NO"
 sshd_enable="NO"
 sshd_program="/usr/sbin/sshd"

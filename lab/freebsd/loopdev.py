@@ -14,6 +14,7 @@ import struct
 import time
 
 DEV = os.environ.get("LAB_DEV_DIR", "/dev")
+SYSFS = os.environ.get("LAB_SYSFS_DIR", "/usr/libexec/lab/sys")  # where a lab host mounts sysfs
 LOOP_SET_FD = 0x4C00
 LOOP_CLR_FD = 0x4C01
 LOOP_SET_STATUS64 = 0x4C04
@@ -33,7 +34,7 @@ def _node_dir():
 def device_number(number):
     """The (major, minor) of loop device `number`, as sysfs reports it when it is mounted."""
     try:
-        with open(f"/sys/block/loop{number}/dev") as handle:
+        with open(f"{SYSFS}/block/loop{number}/dev") as handle:
             major, minor = handle.read().strip().split(":")
             return int(major), int(minor)
     except OSError:

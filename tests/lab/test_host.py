@@ -98,6 +98,31 @@ def test_the_root_is_dressed_as_a_fresh_freebsd_vm(lab_host, lab_run):
         assert status == 0, f"{tool} missing"
 
 
+def test_nc_is_openbsds_as_in_freebsds_base(lab_run):
+    status, out, err = lab_run("command -v nc; nc -h 2>&1 | head -1; "
+                               "nc -lU /tmp/nc.sock > /tmp/nc.out & i=0; "
+                               "while [ ! -S /tmp/nc.sock ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done; "
+                               "echo over-unix | nc -N -U /tmp/nc.sock; wait; cat /tmp/nc.out; "
+                               "nc -z -w 2 127.0.0.1 22 && echo sshd-open; nc -z -w 2 127.0.0.1 1 || echo port-1-closed")
+    assert status == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "/usr/bin/nc" and lines[1].startswith("OpenBSD netcat"), out + err
+    assert lines[2:] == ["over-unix", "sshd-open", "port-1-closed"], out + err
+
+
+def test_no_linux_sysfs_in_sight(lab_run):
+    """FreeBSD's /sys is a link to the kernel sources; the lab's sysfs is mounted off sight, md still works."""
+    status, out, err = lab_run("readlink /sys; ls /sys/ 2>&1; mount -p | grep -c sys; "
+                               "find / -xdev -name 'loop*' -path '*block*' 2>/dev/null | wc -l")
+    assert out.split("\n")[0] == "usr/src/sys", out + err
+    assert "No such file or directory" in out
+    assert out.split()[-2:] == ["0", "0"], out
+    status, out, err = lab_run("truncate -s 8m /tmp/sysfs.img && md=$(mdconfig -a -t vnode -f /tmp/sysfs.img) && "
+                               "mdconfig -l -v && newfs -U /dev/$md >/dev/null && mdconfig -d -u $md; rm /tmp/sysfs.img")
+    assert status == 0, err
+    assert "/tmp/sysfs.img" in out
+
+
 def test_emulated_commands_and_the_lab_package_are_installed(lab_run):
     entries = rootfs.read_manifest(os.path.join(rootfs.LAB_PACKAGE, "freebsd", "commands", "MANIFEST"))
     entries += rootfs.read_manifest(os.path.join(rootfs.LAB_PACKAGE, "freebsd", "userland", "MANIFEST"))
@@ -187,7 +212,7 @@ def test_pyinfra_reaches_the_lab_host_through_the_lab_inventory(lab_host):
                             env=env, timeout=300)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
-    assert f'"{lab_host.address}": "FreeBSD"' in output and f'"{lab_host.address}": "{lab_host.name}"' in output
+    assert f'"{lab_host.name}": "FreeBSD"' in output and f'"{lab_host.name}": "{lab_host.name}"' in output
 
 
 def test_testinfra_reaches_the_lab_host_with_its_ssh_config(lab_host):

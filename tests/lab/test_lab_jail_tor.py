@@ -45,6 +45,7 @@ def jail_root(lab_run):
 
 
 def test_real_tor_in_a_jail_from_base_txz(lab_run, jail_root):
+    checked(lab_run, f"test -x {ROOT}/usr/bin/nc && test -L {ROOT}/sys")  # base.txz is the lab host's base
     lab_run("pkg bootstrap -y")
     installed = checked(lab_run, f"pkg -r {ROOT} install -y tor")
     assert "Creating user '_tor' with uid '256'" in installed
