@@ -291,8 +291,11 @@ def relay_pf():
             "relay_nickname": "LabRelay", "relay_contact": "ops@example.org", "public_ipv4": address,
             "ext_if": "vtnet0", "jail_ip": JAIL_IP, "admin_networks": ["198.18.0.0/15"]})
         pf_conf = next(f.content for f in render_all(settings) if f.kind == "pf.conf")
-        status, _out, err = host.ssh(LAB_NAME, "cat > /etc/pf.conf && ifconfig lo1 create && "
-                                     f"ifconfig lo1 inet {JAIL_IP}/32 alias && kldload pf", input=pf_conf)
+        # The file goes in a here-document: with pyinfra imported in the session (gevent's subprocess), ssh's
+        # standard input cannot be fed.
+        assert "PFCONF" not in pf_conf
+        status, _out, err = host.ssh(LAB_NAME, f"cat > /etc/pf.conf <<'PFCONF'\n{pf_conf}PFCONF\n"
+                                     f"ifconfig lo1 create && ifconfig lo1 inet {JAIL_IP}/32 alias && kldload pf")
         assert status == 0, err
         inside = _netns(LAB_NAME)
         listeners.start(JAIL_IP, 9001, inside=inside)
