@@ -4,8 +4,8 @@ jail(8) starts it under `unshare --mount --uts --pid --fork`, so it is PID 1 of 
 and owns the jail's mount and UTS namespaces; `nsenter` into it is how jexec(8) and exec.start enter the jail.
 It mounts a procfs for the jail's PID namespace on the jail's /proc (Linux programs such as tor and ps read it),
 chroots into the jail's path, reports its host PID on the ready pipe and waits. A jail without `persist`
-ends, as on FreeBSD, once its creation is over and its last process has exited; a persistent one lives
-until jail -r kills it.
+ends, as on FreeBSD, once its creation is over and its last process has exited (its own children and the
+processes entered into it alike); a persistent one lives until jail -r kills it.
 
 Usage: python -m lab.freebsd.jailinit PATH HOSTNAME PERSIST(0|1) READY_FD ARMED_FD
 """
@@ -37,6 +37,15 @@ def _reap():
             return True
 
 
+def _others_in_jail():
+    """True while a process other than this one runs in the jail's PID namespace (its /proc lists them): one
+    entered by jexec or exec.stop is not our child, and the jail lives on while it runs, as on FreeBSD."""
+    try:
+        return any(entry.isdigit() and entry != "1" for entry in os.listdir("/proc"))
+    except OSError:
+        return False
+
+
 def main(argv):
     path, hostname, persist, ready_fd, armed_fd = argv[1], argv[2], argv[3] == "1", int(argv[4]), int(argv[5])
     host_pid = int(os.readlink("/proc/self"))
@@ -56,7 +65,7 @@ def main(argv):
         else:
             time.sleep(0.5)
         children_left = _reap()
-        if armed and not persist and not children_left:
+        if armed and not persist and not children_left and not _others_in_jail():
             return 0
 
 

@@ -1,6 +1,8 @@
 """End to end on a lab host over real SSH: a jail built from the mirror's base.txz, tor installed by pkg,
 started by the jail's own /etc/rc, listening on the jail's address, and gone with the jail."""
 
+import re
+
 import pytest
 
 from lab import mirror
@@ -69,4 +71,7 @@ def test_real_tor_in_a_jail_from_base_txz(lab_run, jail_root):
     assert checked(lab_run, "ps -J e2etor -o user=,comm=").split() == ["256", "tor"]
     assert "jailinit" not in checked(lab_run, "ps axww")
     assert checked(lab_run, "jail -r e2etor") == "e2etor: removed\n"
+    # exec.stop (rc.shutdown) ran to its end: the jail outlived tor while the shutdown still ran in it.
+    console = checked(lab_run, "cat /var/log/jail_e2etor_console.log")
+    assert re.search(r"\nStopping tor\.\nWaiting for PIDS: \d+\.\n", console), console
     assert "10.9.9.1" not in checked(lab_run, "sockstat -4 -l") + checked(lab_run, "ifconfig lo9")
