@@ -1,7 +1,10 @@
 """What a reboot of a lab host drops and what the boot brings back, as on FreeBSD: the session's lab host is
-configured as a deployed relay host would be (encrypted swap in fstab, a cloned lo1 with an alias, pflog), given
-some run-time state a reboot must drop (interfaces, aliases, a route, an nftables table), rebooted once, and
-examined. Its files are restored (and it is rebooted again) afterwards."""
+configured as a deployed relay host would be (encrypted swap in fstab, a cloned lo1 with an alias, pflog, jails
+enabled with an empty jail_list and no jail.conf: the relay's jail stays locked), given some run-time state a
+reboot must drop (interfaces, aliases, a route, an nftables table), rebooted once, and examined. Its files are
+restored (and it is rebooted again) afterwards."""
+
+import re
 
 import pytest
 
@@ -31,7 +34,8 @@ def rebooted(lab_host, lab_run):
     checked(lab_run, " && ".join(f"cp -p {path} {path}.before-boot-test" for path in SAVED))
     checked(lab_run, "sed -i '' -e 's|^/dev/vtbd0p3[[:space:]].*$||' /etc/fstab && cat >> /etc/fstab <<'EOF'\n"
                      f"{ELI_SWAP}EOF")
-    checked(lab_run, "sysrc pflog_enable=YES cloned_interfaces=lo1 ifconfig_lo1_alias0='inet 10.0.0.1/32'")
+    checked(lab_run, "sysrc pflog_enable=YES jail_enable=YES cloned_interfaces=lo1 "
+                     "ifconfig_lo1_alias0='inet 10.0.0.1/32'")
     # Run-time network state, as a deploy leaves it (lo1 made before the next boot) and then some.
     ip, nft = "/usr/libexec/lab/bin/ip", "/usr/libexec/lab/bin/nft"
     checked(lab_run, "ifconfig lo1 create && ifconfig lo1 inet 10.0.0.1/32 alias && ifconfig lo7 create && "
@@ -78,3 +82,22 @@ def test_a_reboot_drops_run_time_interfaces_aliases_routes_and_nftables(rebooted
     routes = checked(lab_run, "/usr/libexec/lab/bin/ip route show")
     assert RUNTIME_ROUTE not in routes and "default via" in routes
     assert checked(lab_run, "/usr/libexec/lab/bin/nft list tables") == ""
+
+
+def test_the_boot_console_says_what_freebsd_says(rebooted):
+    """Only rc.d messages, then /etc/rc's blank line and date; nothing from the lab's init or emulation."""
+    lines = console_since_last_boot(rebooted.name).split("\n")[1:]
+    assert lines[-3] == "" and lines[-1] == "", lines
+    assert re.fullmatch(r"\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \w+ \d{4}", lines[-2]), lines
+    assert lines[:-3] == [
+        "dumpon: WARNING: Activating kernel core dumping to potentially unencrypted swap device /dev/vtbd0p3.",
+        "Mounting local filesystems:.",
+        f"Setting hostname: {rebooted.name}.",
+        "Created clone interfaces: lo1.",
+        "Starting jails:jail: /etc/jail.conf: No such file or directory",  # jail_list empty: all of jail.conf
+        ".",
+        "Starting pflog.",
+        "No core dumps found.",
+        "Performing sanity check on sshd configuration.",
+        "Starting sshd.",
+    ]

@@ -25,5 +25,7 @@ def main(argv):
         except ChildProcessError:
             time.sleep(1)  # no child now: orphans may be handed to init later
             continue
-        if pid == rc.pid:
-            print(f"init: /etc/rc finished with status {os.waitstatus_to_exitcode(status)}", flush=True)
+        if pid == rc.pid and os.waitstatus_to_exitcode(status) != 0:
+            # FreeBSD's /etc/rc always exits 0; init says this only when it does not (where FreeBSD would go to
+            # single-user mode, the lab host stays up with what the boot started).
+            print("init: /etc/rc terminated abnormally", flush=True)
