@@ -18,8 +18,10 @@ REPO_CONF = """FreeBSD: {
   enabled: yes
 }
 """
+# What rc.d/tor and rc.subr run (rc.subr reads a process's /proc entries with readlink, tr, head and sed).
 JAIL_PROGRAMS = ("/bin/sh", "/bin/sleep", "/bin/cat", "/bin/hostname", "/bin/ls", "/bin/mkdir", "/bin/chown",
-                 "/bin/chmod", "/usr/bin/dirname")
+                 "/bin/chmod", "/usr/bin/dirname", "/usr/bin/readlink", "/usr/bin/tr", "/usr/bin/head",
+                 "/usr/bin/sed")
 TORRC = """SocksPort 0
 ORPort 10.0.0.1:9001
 Nickname labjailtest
@@ -37,7 +39,7 @@ JAIL_CONF = """t {
     exec.consolelog = "/var/log/jail_t_console.log";
 }
 """
-RC_SUBR = os.path.join(os.path.dirname(__file__), "..", "..", "lab", "freebsd", "userland", "scripts", "rc.subr")
+RC_SUBR = os.path.join(os.path.dirname(__file__), "..", "..", "lab", "freebsd", "rc.subr")
 
 
 @pytest.fixture(scope="module")
