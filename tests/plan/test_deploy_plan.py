@@ -417,7 +417,8 @@ class PfEnabledConnector:
         pass
 
     def run_shell_command(self, command, **arguments):
-        return True, mock.Mock(stdout_lines=["Status: Enabled for 0 days 00:00:02           Debug: Urgent"])
+        return True, mock.Mock(stdout_lines=["Status: Enabled for 0 days 00:00:02           Debug: Urgent",
+                                              pfguard.GUARD_WAITING])
 
     def disconnect(self):
         pass

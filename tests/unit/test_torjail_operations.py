@@ -355,6 +355,7 @@ class FakeConnector:
     """Stands in for pyinfra's SSH connector: each instance is one connection to a server whose pf says `status`."""
 
     status = "Status: Enabled for 0 days 00:00:03           Debug: Urgent"
+    guard = [pfguard.GUARD_WAITING]
     made: list = []
 
     def __init__(self, state, host):
@@ -366,7 +367,7 @@ class FakeConnector:
 
     def run_shell_command(self, command, **arguments):
         self.ran = (str(command), arguments)
-        return True, SimpleNamespace(stdout_lines=[self.status, ""])
+        return True, SimpleNamespace(stdout_lines=[self.status, "", *self.guard])
 
     def disconnect(self):
         self.closed = True
@@ -388,7 +389,7 @@ def test_fresh_ssh_login_through_pyinfra_continues_the_deploy_over_it(monkeypatc
     FunctionCommand(pfguard.fresh_ssh_login, (), {}).execute(SimpleNamespace(), host, {})
     new = FakeConnector.made[-1]
     assert host.connector is new and new is not old and old.closed and not new.closed
-    assert new.ran == ("pfctl -s info", {"_sudo": True, "_timeout": 30})
+    assert new.ran == (str(pfguard.login_check_command()), {"_sudo": True, "_timeout": 30})
 
 
 def test_fresh_ssh_login_fails_while_pf_is_off(monkeypatch):
@@ -397,6 +398,15 @@ def test_fresh_ssh_login_fails_while_pf_is_off(monkeypatch):
     with pytest.raises(PyinfraError, match="relay1: no fresh SSH login with pf enabled .*pf is not enabled"):
         pfguard.fresh_ssh_login(None, host, attempts=2)
     assert host.connector is old and len(FakeConnector.made) == 3 and all(c.closed for c in FakeConnector.made[1:])
+
+
+def test_fresh_ssh_login_after_the_guard_stopped_waiting_fails_at_once(monkeypatch):
+    """A login that works only once the guard has put the previous ruleset back proves nothing about the new one."""
+    host, old = fresh_login_host(monkeypatch)
+    monkeypatch.setattr(FakeConnector, "guard", [])
+    with pytest.raises(PyinfraError, match="relay1: no fresh SSH login .*after the rollback guard had stopped"):
+        pfguard.fresh_ssh_login(None, host, attempts=5)
+    assert host.connector is old and len(FakeConnector.made) == 2 and FakeConnector.made[1].closed
 
 
 # --- pkg ------------------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ GUARD_PIDFILE = "/var/run/torjail-pf-guard.pid"
 PREVIOUS_SUFFIX = ".torjail-previous"
 ENABLE_DELAY_SECONDS = 2
 REJECTED_SUFFIX = ".torjail-rejected"
+GUARD_WAITING = "torjail: rollback guard waiting"
 
 
 class PfGuard(FactBase):
@@ -93,10 +94,18 @@ def _connector_arguments(host):
     return {**{key: arguments[key] for key in CONNECTOR_ARGUMENT_KEYS if key in arguments}, "_timeout": 30}
 
 
+def login_check_command() -> StringCommand:
+    """pf's status, then a line GUARD_WAITING while the rollback guard still waits."""
+    return StringCommand(f"pfctl -s info; pid=$(cat {GUARD_PIDFILE} 2>/dev/null); "
+                         f'if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then echo {quote(GUARD_WAITING)}; fi')
+
+
 def fresh_ssh_login(state, host, attempts=5, pause=3):
     """
-    Open a new connection to the host, the way the deploy itself connects, and see pf enabled through it; the
-    deploy then goes on over this connection (the old one may have no state in pf, see guarded_load).
+    Open a new connection to the host, the way the deploy itself connects, and see pf enabled through it while the
+    rollback guard still waits; the deploy then goes on over this connection (the old one may have no state in
+    pf, see guarded_load). A login that only works once the guard has rolled back proves nothing about the new
+    ruleset: it fails the check at once.
     """
     errors = []
     for attempt in range(attempts):
@@ -106,12 +115,18 @@ def fresh_ssh_login(state, host, attempts=5, pause=3):
         try:
             connector.connect()
             without_nagle(connector)
-            status, output = connector.run_shell_command(StringCommand("pfctl", "-s", "info"),
-                                                         **_connector_arguments(host))
-            if status and any(line.startswith("Status: Enabled") for line in output.stdout_lines):
+            status, output = connector.run_shell_command(login_check_command(), **_connector_arguments(host))
+            lines = output.stdout_lines
+            enabled = status and any(line.startswith("Status: Enabled") for line in lines)
+            if enabled and GUARD_WAITING in lines:
                 _adopt(host, connector)
                 return
-            errors.append("pf is not enabled" if status else "`pfctl -s info` failed")
+            if status and GUARD_WAITING not in lines:
+                errors.append("logged in only after the rollback guard had stopped waiting (the previous "
+                              "ruleset may be back)")
+                _disconnect(connector)
+                break
+            errors.append("pf is not enabled" if status else "the login check command failed")
         except Exception as error:  # any failure to log in counts; the guard then rolls back
             errors.append(f"{type(error).__name__}: {error}")
         _disconnect(connector)
