@@ -135,7 +135,12 @@ def write_ssh_files(name, index):
             "    StrictHostKeyChecking yes\n"
             "    BatchMode yes\n"
             "    ConnectTimeout 10\n"
-            "    LogLevel ERROR\n")
+            "    LogLevel ERROR\n"
+            # One connection shared by every ssh command: the relay's pf lets a source open only so many
+            # new SSH connections a minute (sshd_connection_rate) before it lands in <bruteforce>.
+            "    ControlMaster auto\n"
+            f"    ControlPath {paths.host_dir(name)}/ssh-%C\n"
+            "    ControlPersist 30\n")
 
 
 # ----- lifecycle -----
@@ -213,6 +218,13 @@ def _in_host(name, argv, timeout):
             return None
 
 
+def _close_shared_ssh(name):
+    """End the shared ssh connection (ControlMaster) to a lab host that is going down."""
+    if os.path.exists(paths.ssh_config_path(name)):
+        subprocess.run(["ssh", "-F", paths.ssh_config_path(name), "-O", "exit", name], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=15)
+
+
 def stop(name, log=print):
     """Shut the lab host down as a halt does: rc.shutdown, then the lab's halt hook, then end every process;
     its network namespace (kept for the next boot) loses what a power-off drops (network.reset)."""
@@ -222,6 +234,7 @@ def stop(name, log=print):
         _forget_pid(name)
         return False
     log(f"stopping lab host {name}")
+    _close_shared_ssh(name)
     _in_host(name, ["/bin/sh", "/etc/rc.shutdown"], SHUTDOWN_TIMEOUT)
     _in_host(name, ["/bin/sh", "-c", "[ ! -x /usr/libexec/lab/halt ] || exec /usr/libexec/lab/halt"],
              SHUTDOWN_TIMEOUT)
