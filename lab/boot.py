@@ -3,7 +3,7 @@
 `lab.host` starts it through `ip netns exec NETNS unshare --mount --uts --pid --fork`. It mounts the overlay
 root (the cached base below, the lab host's disk above), installs the lab's current code into it, mounts
 what a booting kernel provides (/proc, a /dev with the basic nodes, a fresh tmpfs /.kernel; sysfs under
-/usr/libexec/lab/sys for the emulation), sets the hostname, makes the overlay the only root of the namespace
+/compat/linux/sys, as FreeBSD's linsysfs, for the emulation), sets the hostname, makes the overlay the only root of the namespace
 (pivot_root) and hands over to the root's /sbin/init, which runs /etc/rc. Nothing here outlives the namespaces: killing PID 1 powers the host off.
 
 At the first boot of a new disk it also does what an installer does: rc.conf (hostname, vtnet0's address,
@@ -92,9 +92,9 @@ def main(argv):
         open(installed, "w").close()
     mount("proc", os.path.join(mountpoint, "proc"), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     make_dev(mountpoint)
-    # The loop devices behind md(4) are described in sysfs; FreeBSD has no sysfs (its /sys points to the kernel
-    # sources), so it is mounted among the lab's own helpers, where mount -p does not show it.
-    sysfs = os.path.join(mountpoint, rootfs.LIBEXEC, "sys")
+    # The loop devices behind md(4) are described in sysfs. FreeBSD's /sys points to the kernel sources; a
+    # FreeBSD host with Linux compatibility has linsysfs at /compat/linux/sys, and that is what mount -p shows.
+    sysfs = os.path.join(mountpoint, "compat/linux/sys")
     os.makedirs(sysfs, exist_ok=True)
     mount("sysfs", sysfs, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
     mount("tmpfs", os.path.join(mountpoint, ".kernel"), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700,size=64m")

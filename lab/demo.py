@@ -62,6 +62,10 @@ def main():
     host.up(NAME)
     print(host.status(NAME)[1])
 
+    if host.ssh(NAME, "test -e /var/jails/tor.img")[0] == 0:
+        step("This lab host already has a relay: unlock it first (unlock.py does nothing if it runs)")
+        run([BIN / "pyinfra", "lab/inventory.py", "unlock.py", "-y"], env=env)
+
     step("Check the settings and every generated file, no server needed")
     run([BIN / "python", "-m", "torjail", "check", "lab/inventory.py"], env=env)
 

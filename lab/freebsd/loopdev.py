@@ -14,7 +14,7 @@ import struct
 import time
 
 DEV = os.environ.get("LAB_DEV_DIR", "/dev")
-SYSFS = os.environ.get("LAB_SYSFS_DIR", "/usr/libexec/lab/sys")  # where a lab host mounts sysfs
+SYSFS = os.environ.get("LAB_SYSFS_DIR", "/compat/linux/sys")  # where a lab host mounts sysfs (as linsysfs)
 LOOP_SET_FD = 0x4C00
 LOOP_CLR_FD = 0x4C01
 LOOP_SET_STATUS64 = 0x4C04

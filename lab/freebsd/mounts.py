@@ -16,6 +16,7 @@ from lab.freebsd import geom, kernel, loopdev
 ROOT_DEVICE = "/dev/vtbd0p2"
 HIDDEN_TYPES = {"proc", "sysfs", "cgroup", "cgroup2", "devpts", "mqueue", "securityfs", "debugfs", "tracefs",
                 "pstore", "bpf", "binfmt_misc", "hugetlbfs", "fusectl", "configfs", "autofs", "nsfs"}
+LINSYSFS = "/compat/linux/sys"  # sysfs, shown as FreeBSD's Linux-compatible linsysfs
 HIDDEN_PREFIXES = ("/usr/libexec/lab", "/proc", "/sys")
 # FreeBSD's mount(8) prints these flag names in this order.
 FLAG_ORDER = ["asynchronous", "local", "noatime", "noexec", "nosuid", "read-only", "synchronous",
@@ -82,6 +83,10 @@ def table():
     kernel_dir = os.path.realpath(kernel.KERNEL_DIR)
     for entry in linux_mounts():
         point = entry["mountpoint"]
+        if entry["fstype"] == "sysfs" and point == LINSYSFS:
+            result.append({"device": "linsysfs", "mountpoint": point, "fstype": "linsysfs",
+                           "flags": ["local"], "read_only": "ro" in entry["options"]})
+            continue
         if entry["fstype"] in HIDDEN_TYPES or point.startswith(HIDDEN_PREFIXES) or point == kernel_dir \
                 or point.startswith(kernel_dir + "/"):
             continue
