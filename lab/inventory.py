@@ -1,6 +1,7 @@
 """pyinfra inventory of the lab: `pyinfra lab/inventory.py deploy.py` runs the real CLI over real SSH.
 
-The lab host is TORJAIL_LAB_HOST (default lab1, brought up with `python -m lab up lab1`); its address is
+The lab host is TORJAIL_LAB_HOST (default lab1, brought up with `python -m lab up lab1`), or several lab hosts
+deployed at once, their names separated by commas (`lab1,lab2`); a lab host's address is
 198.18.N.2 with N its lab index. Connection data: root with the lab's key, strict host key checking against
 the known_hosts file the lab wrote for that host. The relay settings are host data: a relay on the lab host
 believes 198.18.N.2 is its public address, and takes base.txz from the lab's mirror. TORJAIL_LAB_SETTINGS (JSON)
@@ -15,7 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from lab import paths  # noqa: E402
 
-NAME = os.environ.get("TORJAIL_LAB_HOST", "lab1")
+NAMES = [name.strip() for name in os.environ.get("TORJAIL_LAB_HOST", "lab1").split(",") if name.strip()]
 
 
 def _index(name):
@@ -51,4 +52,4 @@ def overrides():
     return json.loads(os.environ.get("TORJAIL_LAB_SETTINGS", "{}"))
 
 
-lab_hosts = [(NAME, {**host_data(NAME), **overrides()})]
+lab_hosts = [(name, {**host_data(name), **overrides()}) for name in NAMES]
