@@ -19,6 +19,7 @@ import pytest
 import yaml
 from harness import STDIN_MARK, plan
 from pyinfra.api import FunctionCommand, State
+from pyinfra.api.exceptions import PyinfraError
 
 from torjail import secrets
 from torjail.freebsd import pfguard
@@ -447,4 +448,21 @@ def test_invalid_setting_stops_the_deploy_before_any_operation(planned_operation
         "server: setting 'relay_nickname': expected 1-19 letters or digits (tor's rule), got 'no spaces'",
         "server: setting 'md_unit': expected an md unit number 0-99, got 100",
     ]
+    assert planned_operations == []
+
+
+def test_a_generated_file_failing_its_check_stops_the_deploy_before_any_operation(planned_operations, monkeypatch):
+    """A pf.conf template edited into something pfctl would reject never reaches the server."""
+    from torjail import render
+
+    real_render_file = render.render_file
+
+    def broken_pf_conf(settings, template, ext_if=None):
+        text = real_render_file(settings, template, ext_if)
+        return text.replace("block log all", "block log al") if template == "pf.conf.j2" else text
+
+    monkeypatch.setattr(render, "render_file", broken_pf_conf)
+    fixture = server("deploy_fresh")
+    with pytest.raises(PyinfraError, match=r"server: generated files are invalid, nothing was changed: /etc/pf.conf: "):
+        plan(DEPLOY, facts=fixture["facts"], data=fixture["data"])
     assert planned_operations == []

@@ -1,7 +1,7 @@
 """Validators for every file torjail generates, chosen by the file's kind.
 
-The preview CLI, the deploy (before anything is uploaded) and the tests all validate through `check_file`, so a
-file that fails here never reaches a server.
+The preview CLI, the deploy's preflight (before any change) and the tests all validate through `check_file`, so
+a file that fails here never reaches a server. The deploy leaves torrc to tor on the server itself.
 """
 
 

@@ -14,4 +14,13 @@ commands or report `host.noop(...)`.
     swap    swapon(8) / swapctl(8): active swap devices
     fstab   fstab(5) entries
     pf      pfctl(8): whether the packet filter is enabled
+    pfguard loading a pf ruleset under a rollback guard that a fresh SSH login cancels
+    mount   mount(8): mounted filesystems, mounting the jail root
+    net     ifconfig(8) / route(8): interfaces, the default route, the cloned jail interface
+    pkg     pkg(8) on the host and in a jail root
+    service service(8): running services, on the host and in jails
+    system  freebsd-version(1), dumpon(8)
+    release a release's base.txz: fetched, verified against its MANIFEST, unpacked once
+    image   a new encrypted image made safe to interrupt; unlocking one
+    files   files checked on the server before they replace the live one
 """

@@ -9,7 +9,6 @@ from pyinfra import host
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.operations import files
 
-from torjail.checks.jailconf import check_jail_conf
 from torjail.freebsd import files as checked_files
 from torjail.freebsd import net, rc, release
 from torjail.freebsd.system import FreeBSDVersion
@@ -47,9 +46,6 @@ def apply(settings, ext_if):
               dest=jail_path(settings, "/usr/local/etc/pkg/repos/FreeBSD.conf"), mode="644",
               create_remote_dir=True)
     jail_conf = render_file(settings, "jail.conf.j2", ext_if=ext_if)
-    problems = check_jail_conf(jail_conf)
-    if problems:
-        raise PyinfraError(f"{host.name}: generated {jail_conf_path(settings)} is invalid: {'; '.join(problems)}")
     files.put(name=f"jail.conf.d/{settings.jail_name}.conf", src=StringIO(jail_conf),
               dest=jail_conf_path(settings), mode="644", create_remote_dir=True)
     _interface(settings)

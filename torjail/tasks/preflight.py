@@ -1,11 +1,15 @@
-"""Before anything changes: the settings of this host are valid, what "detect" stands for is known, and the
-encrypted image is in a state the deploy may work with (absent, half-made or unlocked)."""
+"""Before anything changes: the settings of this host are valid, what "detect" stands for is known, every file
+the deploy will place passes its check here (torrc is checked by tor on the server itself, which needs no tor on
+the operator's machine), and the encrypted image is in a state the deploy may work with (absent, half-made or
+unlocked)."""
 
 from pyinfra import host
 from pyinfra.api.exceptions import PyinfraError
 
+from torjail.checks import check_file
 from torjail.connection import without_nagle
 from torjail.freebsd.net import DefaultRouteInterface
+from torjail.render import render_all
 from torjail.settings import settings_for
 from torjail.tasks import vault
 
@@ -21,9 +25,19 @@ def external_interface(settings):
     return found
 
 
+def check_generated_files(settings, ext_if):
+    """Stop before any change when a generated file fails its check (a template edited by hand, say)."""
+    problems = [f"{generated.path}: {problem}" for generated in render_all(settings, ext_if=ext_if)
+                if generated.kind != "torrc" for problem in check_file(generated)]
+    if problems:
+        raise PyinfraError(f"{host.name}: generated files are invalid, nothing was changed: " + "; ".join(problems))
+
+
 def apply():
     """Validated settings of the current host and its external interface; raises before any operation is planned."""
     settings = settings_for(host)
     without_nagle(host.connector)
     vault.state(settings)  # a locked or unidentified image stops the deploy here
-    return settings, external_interface(settings)
+    ext_if = external_interface(settings)
+    check_generated_files(settings, ext_if)
+    return settings, ext_if
