@@ -5,8 +5,12 @@ Neither pyinfra nor paramiko sets TCP_NODELAY, so every remote command waits out
 pyinfra connects before it loads a deploy file, so the deploy sets the option on the socket that the
 connection already has, without touching pyinfra. Connectors without a TCP socket (local, chroot, ssh through a
 ProxyCommand) are left as they are.
+
+TORJAIL_SSH_NAGLE=1 in the environment leaves Nagle's algorithm on (pyinfra's own behaviour): the benchmark
+measures the deploy both ways with it.
 """
 
+import os
 import socket
 
 
@@ -22,7 +26,9 @@ def tcp_socket(connector):
 
 
 def without_nagle(connector):
-    """Set TCP_NODELAY on the connector's SSH socket; True when it is set."""
+    """Set TCP_NODELAY on the connector's SSH socket; True when it is set (never with TORJAIL_SSH_NAGLE=1)."""
+    if os.environ.get("TORJAIL_SSH_NAGLE") == "1":
+        return False
     sock = tcp_socket(connector)
     if sock is None:
         return False

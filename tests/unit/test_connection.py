@@ -45,3 +45,13 @@ def test_leaves_other_connectors_alone():
     finally:
         unix_a.close()
         unix_b.close()
+
+
+def test_nagle_stays_on_with_torjail_ssh_nagle(monkeypatch):
+    monkeypatch.setenv("TORJAIL_SSH_NAGLE", "1")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        assert without_nagle(FakeConnector(sock)) is False
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
+    finally:
+        sock.close()
