@@ -399,6 +399,17 @@ def test_unchanged_pf_conf_with_pf_enabled_plans_no_load():
     assert not set(GUARDED) & {op.name for op in result.operations}
 
 
+def test_unchanged_pf_conf_with_a_guard_still_waiting_is_confirmed():
+    """An earlier deploy stopped between the load and the cancel: its guard would roll the ruleset back later."""
+    result = plan_server("deploy_converged", **{"pfguard.PfGuard": 4242})
+    assert [(op.name, op.commands, op.conditional) for op in result.changed] == [
+        (GUARDED[0], ["kill $(cat /var/run/torjail-pf-guard.pid) && rm -f /var/run/torjail-pf-guard.pid", GUARD,
+                      "pfctl -f /etc/pf.conf"], False),
+        (GUARDED[1], ["function fresh_ssh_login"], False),
+        (GUARDED[2], [CANCEL], False),
+    ]
+
+
 def test_unchanged_pf_conf_with_pf_disabled_is_loaded_and_enabled():
     result = plan_server("deploy_converged", **{"pf.PfStatus": {"loaded": True, "enabled": False, "debug": None}})
     assert [(op.name, op.commands, op.conditional) for op in result.changed] == [

@@ -24,10 +24,13 @@ def apply(settings, ext_if):
         keep_previous=PF_CONF + pfguard.PREVIOUS_SUFFIX,
     )
     # pf running with the same pf.conf: nothing to load. Otherwise load under the guard; when pf already runs,
-    # the load also waits for the new pf.conf to be in place at execution (`_if`).
+    # the load also waits for the new pf.conf to be in place at execution (`_if`). A guard still waiting means an
+    # earlier deploy stopped before the fresh login confirmed its ruleset: confirm it now, or the guard rolls the
+    # converged host back when its grace period ends.
     enabled = host.get_fact(PfStatus)["enabled"]
-    if not enabled or pf_conf.will_change:
-        reload_needed = {} if not enabled else {"_if": any_changed(pf_conf)}
+    unconfirmed = host.get_fact(pfguard.PfGuard) is not None
+    if not enabled or unconfirmed or pf_conf.will_change:
+        reload_needed = {} if not enabled or unconfirmed else {"_if": any_changed(pf_conf)}
         pfguard.guarded_load(name="Load pf.conf under a rollback guard", rules=PF_CONF,
                              seconds=settings.pf_rollback_seconds, **reload_needed)
         # pyinfra hands state and host to a function whose first two arguments are named so
