@@ -7,9 +7,11 @@ loads them at boot from `NAME_load="YES"` lines in /boot/loader.conf.
 from __future__ import annotations
 
 import re
+import weakref
 
 from pyinfra import host
 from pyinfra.api import FactBase, OperationValueError, QuoteString, StringCommand, operation
+from pyinfra.context import ctx_host
 
 from . import rc
 
@@ -48,6 +50,20 @@ class KernelModules(FactBase):
         return modules
 
 
+# Facts are not cached by pyinfra 3: one kldstat per host and phase (planning, execution) serves every module.
+_readings: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def loaded_modules() -> set:
+    """KernelModules for this host, read once per planning and once per execution; `module` keeps it up to date
+    with what it loads or unloads."""
+    executing = bool(getattr(host.state, "is_executing", False))
+    per_host = _readings.setdefault(ctx_host.get(), {})
+    if executing not in per_host:
+        per_host[executing] = set(host.get_fact(KernelModules))
+    return per_host[executing]
+
+
 @operation()
 def module(module: str, loaded: bool = True, at_boot: bool = True):
     """
@@ -67,11 +83,14 @@ def module(module: str, loaded: bool = True, at_boot: bool = True):
     if not _MODULE.match(module):
         raise OperationValueError(f"not a kernel module name: {module!r}")
 
-    is_loaded = module in host.get_fact(KernelModules)
+    modules = loaded_modules()
+    is_loaded = module in modules
     if loaded and not is_loaded:
         yield StringCommand("kldload", "-n", QuoteString(module))
+        modules.add(module)
     elif not loaded and is_loaded:
         yield StringCommand("kldunload", QuoteString(module))
+        modules.discard(module)
     else:
         host.noop(f"{module} is already {'loaded' if loaded else 'unloaded'}")
 
