@@ -5,8 +5,11 @@ exists but carries no GELI metadata stops the deploy; a locked image stops it an
 Only an absent image, or a half-made one whose marker says it never held data, is (re)created.
 """
 
+import weakref
+
 from pyinfra import host
 from pyinfra.api.exceptions import PyinfraError
+from pyinfra.context import ctx_host
 from pyinfra.facts.files import File
 from pyinfra.operations import files
 
@@ -23,9 +26,22 @@ class VaultLocked(VaultError):
     """The image carries GELI metadata but its provider is not attached: unlock.py first."""
 
 
+# The deploy asks for the state twice while planning (preflight, then apply), and nothing changes the server
+# while planning: one reading per host serves both.
+_states: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def state(settings):
     """'create' (absent or half-made) or 'unlocked'; raises VaultLocked, or VaultError for an image it cannot
-    identify."""
+    identify. Read once per host while planning."""
+    per_host = _states.setdefault(ctx_host.get(), {})
+    key = (settings.image_path, settings.eli_device)
+    if key not in per_host:
+        per_host[key] = _read_state(settings)
+    return per_host[key]
+
+
+def _read_state(settings):
     if host.get_fact(File, path=image.marker_path(settings.image_path)):
         return "create"
     found = host.get_fact(GeliImage, path=settings.image_path)
