@@ -8,9 +8,11 @@ that already allows more keeps it (`raise_only`).
 from __future__ import annotations
 
 import re
+import weakref
 
 from pyinfra import host
 from pyinfra.api import FactBase, OperationValueError, QuoteString, StringCommand, operation
+from pyinfra.context import ctx_host
 from pyinfra.facts.files import FindInFile
 from pyinfra.operations import files
 
@@ -60,8 +62,22 @@ def _line_pattern(key: str) -> str:
     return "^" + re.sub(r"([.\[\]*^$\\])", r"\\\1", key) + "[[:space:]]*=.*$"
 
 
+# Facts are not cached by pyinfra 3: one `sysctl` per host, phase and set of names serves every key in the set.
+_readings: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def current_values(names: list[str]) -> dict:
+    """Sysctls for this host, read once per planning and once per execution for one set of names."""
+    executing = bool(getattr(host.state, "is_executing", False))
+    per_host = _readings.setdefault(ctx_host.get(), {})
+    key = (executing, tuple(names))
+    if key not in per_host:
+        per_host[key] = dict(host.get_fact(Sysctls, names=list(names)))
+    return per_host[key]
+
+
 @operation()
-def value(key: str, value: str | int, raise_only: bool = False, persist: bool = True):
+def value(key: str, value: str | int, raise_only: bool = False, persist: bool = True, read_with: tuple = ()):
     """
     Set a sysctl now and (by default) in /etc/sysctl.conf.
 
@@ -70,6 +86,8 @@ def value(key: str, value: str | int, raise_only: bool = False, persist: bool = 
     + raise_only: for numeric limits: never lower a value that is already higher, now or at the
       next boot (/etc/sysctl.conf then keeps the higher of the current and the wanted value)
     + persist: keep a ``key=value`` line (no spaces, one per key) in /etc/sysctl.conf
+    + read_with: other sysctls set by other operations of the same deploy: one ``sysctl`` command reads them all
+      (each key must be set by one operation only)
 
     **Example:**
 
@@ -84,7 +102,7 @@ def value(key: str, value: str | int, raise_only: bool = False, persist: bool = 
     if raise_only and not _is_integer(wanted):
         raise OperationValueError(f"{key}: raise_only needs a number, not {wanted!r}")
 
-    current = host.get_fact(Sysctls, names=[key]).get(key)
+    current = current_values(sorted({key, *read_with})).get(key)
     if raise_only and _is_integer(current) and int(current) >= int(wanted):
         host.noop(f"{key} is already {current} (at least {wanted})")
         # what the next boot gets must not be lower than what the server has now either

@@ -25,10 +25,11 @@ def apply(settings):
         create_remote_dir=True,
     )
     pkg.bootstrapped(name="Bootstrap pkg")
+    every_key = tuple(sorted({**FIXED_SYSCTLS, **RAISED_SYSCTLS}))
     for key, value in FIXED_SYSCTLS.items():
-        sysctl.value(name=f"sysctl {key}", key=key, value=value)
+        sysctl.value(name=f"sysctl {key}", key=key, value=value, read_with=every_key)
     for key, value in RAISED_SYSCTLS.items():
-        sysctl.value(name=f"sysctl {key} (raise only)", key=key, value=value, raise_only=True)
+        sysctl.value(name=f"sysctl {key} (raise only)", key=key, value=value, raise_only=True, read_with=every_key)
     for module in KERNEL_MODULES:
         kld.module(name=f"Kernel module {module}", module=module)
     rc.value(name="No crash dump device at boot", variable="dumpdev", value="NO")
