@@ -164,3 +164,13 @@ def test_rc_d_runs_in_rcorder_order(lab_run):
     assert order.index("cleanvar") < order.index("FILESYSTEMS") and order.index("pf") < order.index("jail")
     status, out, _ = lab_run("service sshd status 2>/dev/null || /etc/rc.d/sshd status")
     assert status == 0 and out.startswith("sshd is running as pid ")
+
+
+def test_tar_unlink_extracts_over_a_partly_extracted_tree(lab_run):
+    """bsdtar -U replaces existing files and keeps existing directories (an interrupted unpack can be redone)."""
+    status, out, err = lab_run(
+        "rm -rf /tmp/tx && mkdir -p /tmp/tx/src/a/b /tmp/tx/dst/a/b && echo new > /tmp/tx/src/a/b/f && "
+        "tar -C /tmp/tx/src -cf /tmp/tx/a.tar . && echo old > /tmp/tx/dst/a/b/f && echo kept > /tmp/tx/dst/a/b/k && "
+        "tar -x -f /tmp/tx/a.tar -C /tmp/tx/dst --unlink && tar -xUf /tmp/tx/a.tar -C /tmp/tx/dst && "
+        "cat /tmp/tx/dst/a/b/f /tmp/tx/dst/a/b/k")
+    assert (status, out) == (0, "new\nkept\n"), err
