@@ -1,0 +1,187 @@
+"""End to end on a lab host: a deploy killed at every step in turn loses nothing, and the next deploy converges.
+
+The real pyinfra CLI runs against the lab host and is killed (SIGKILL, its whole process group, as a dropped
+laptop or a ^C^C would stop it) when the k-th "--> Starting operation" line appears, a moment after it in some
+steps, so the kill lands before, during or just after that operation's commands. Then:
+- the re-run succeeds, and the run after it changes nothing (the deploy converges);
+- no pf rollback guard is left waiting (it would roll the converged ruleset back later);
+- an image that held a filesystem before the re-run keeps its GELI metadata (the last sector, where the salt and
+  the encrypted keys live: a new `geli init` would change it), so it is never re-initialised;
+- on the converged host, a canary file written into the jail before the sweep reads back unchanged after it.
+
+Two sweeps on one lab host: on a fresh host, every step from the first vault operation to the end (the steps
+before it are single idempotent commands), a fresh host each time; on the converged host, every step of a deploy
+that carries a settings change (torrc and pf.conf change, tor reloads, pf reloads under the guard), the change
+flipping back and forth. sshd's rate limit is raised for these runs: the sweep opens several SSH connections per
+step. Run time: about 15 minutes on a machine with two CPUs.
+"""
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+from lab import host
+from relay import PASSPHRASE, PYINFRA, ROOT, changes, relay_host
+
+pytestmark = pytest.mark.lab
+
+NAME, INDEX = "sweep", 5
+IMAGE = "/var/jails/tor.img"
+CANARY = "/var/jails/tor/root/canary"
+STARTING = "--> Starting operation: "
+FIRST_VAULT_OPERATION = "Discard a half-made image"
+# Seconds between the k-th "Starting operation" line and the kill, by k: the kill lands before, during or after
+# that operation's commands.
+KILL_DELAYS = (0.0, 0.05, 0.3)
+RUN_SECONDS = 300
+# Every run raises sshd's rate limit; the converged sweep flips between the two settings.
+BASE = {"sshd_connection_rate": "1000/60"}
+VARIANTS = (BASE, {**BASE, "bandwidth_rate": "3 MBytes", "sshd_max_connections": 20})
+# One SSH connection: the image's metadata (when the image holds a filesystem: no marker of a half-made image),
+# whether a rollback guard waits, the running jails.
+STATE = (f"if [ -e {IMAGE} ] && [ ! -e {IMAGE}.torjail-incomplete ]; then tail -c 512 {IMAGE} | sha256; "
+         "else echo no-image; fi; "
+         'pid=$(cat /var/run/torjail-pf-guard.pid 2>/dev/null); '
+         'if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then echo guard-waiting; else echo no-guard; fi; '
+         "jls name | tr '\\n' ' '; echo")
+
+
+def killed_deploy(relay, settings, step, delay):
+    """Run the deploy and kill it when operation `step` starts (after `delay` seconds); returns the name of that
+    operation, or None when the deploy ended before it."""
+    env = {**os.environ, "TORJAIL_LAB_HOST": relay.name, "TORJAIL_GELI_PASSPHRASE": PASSPHRASE,
+           "TORJAIL_LAB_SETTINGS": json.dumps(settings), "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen([PYINFRA, "lab/inventory.py", "deploy.py", "-y"], cwd=ROOT, env=env,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, start_new_session=True)
+
+    def kill():
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    watchdog = threading.Timer(RUN_SECONDS, kill)
+    watchdog.start()
+    killed_at, seen = None, 0
+    try:
+        for line in process.stdout:
+            if line.startswith(STARTING):
+                seen += 1
+                if seen == step:
+                    killed_at = line[len(STARTING):].strip()
+                    time.sleep(delay)
+                    kill()
+                    break
+        process.stdout.close()
+        process.wait(timeout=30)
+    finally:
+        watchdog.cancel()
+        kill()
+    return killed_at
+
+
+def operations(output):
+    """Names of the operations a pyinfra run started, in order."""
+    return [line[len(STARTING):].strip() for line in output.splitlines() if line.startswith(STARTING)]
+
+
+def state(relay):
+    """(image metadata digest or "no-image", "guard-waiting" or "no-guard", running jails)."""
+    status, output, err = relay.run(STATE, timeout=60)
+    assert status == 0, err
+    metadata, guard, jails = (output.splitlines() + ["", "", ""])[:3]
+    return metadata, guard, jails.split()
+
+
+def converge(relay, settings):
+    """Re-run, then run again: problems found (empty when the first run succeeds and the second changes nothing)."""
+    problems = []
+    first = relay.pyinfra("deploy.py", settings=settings)
+    if first.returncode != 0:
+        return [f"re-run failed:\n{first.stdout[-3000:]}"]
+    second = relay.pyinfra("deploy.py", settings=settings)
+    if second.returncode != 0 or changes(second.stdout) != 0:
+        changed = [line for line in second.stdout.splitlines() if "Success" in line and "[" in line]
+        problems.append(f"second re-run did not converge (rc {second.returncode}, {len(changed)} changed):\n"
+                        f"{second.stdout[-3000:]}")
+    return problems
+
+
+@pytest.fixture(scope="module")
+def relay():
+    with relay_host(NAME, INDEX) as relay:
+        yield relay
+
+
+def fresh(relay):
+    host.destroy(NAME, log=lambda text: None)
+    host.up(NAME, INDEX, log=lambda text: None)
+
+
+def test_a_deploy_killed_at_every_step_on_a_fresh_host_converges_on_the_next_run(relay):
+    first = relay.pyinfra("deploy.py", settings=BASE)
+    assert first.returncode == 0, first.stdout[-5000:]
+    steps = operations(first.stdout)
+    assert FIRST_VAULT_OPERATION in steps, steps
+    failures = []
+    for step in range(steps.index(FIRST_VAULT_OPERATION) + 1, len(steps) + 1):
+        fresh(relay)
+        killed_at = killed_deploy(relay, BASE, step, KILL_DELAYS[step % len(KILL_DELAYS)])
+        where = f"step {step} ({killed_at})"
+        if killed_at != steps[step - 1]:
+            failures.append(f"{where}: expected to kill at {steps[step - 1]}")
+            continue
+        metadata, _guard, _jails = state(relay)
+        problems = converge(relay, BASE)
+        after, guard, jails = state(relay)
+        if metadata != "no-image" and after != metadata:
+            problems.append(f"image re-initialised: metadata {metadata} became {after}")
+        if guard != "no-guard":
+            problems.append("a pf rollback guard is still waiting after the deploy converged")
+        if jails != ["tor"]:
+            problems.append(f"jails running: {jails}")
+        failures += [f"{where}: {problem}" for problem in problems]
+    assert not failures, "\n\n".join(failures)
+
+
+def test_a_deploy_killed_at_every_step_on_a_converged_host_loses_nothing(relay):
+    fresh(relay)
+    result = relay.pyinfra("deploy.py", settings=BASE)
+    assert result.returncode == 0, result.stdout[-5000:]
+    canary = secrets.token_hex(32)
+    status, _out, err = relay.run(f"printf %s {canary} > {CANARY} && sync")
+    assert status == 0, err
+    metadata, _guard, _jails = state(relay)
+    assert metadata != "no-image"
+
+    changed = relay.pyinfra("deploy.py", settings=VARIANTS[1])
+    assert changed.returncode == 0, changed.stdout[-5000:]
+    steps = operations(changed.stdout)
+    assert "Load pf.conf under a rollback guard" in steps and "Reload tor (torrc changed)" in steps, steps
+    failures = []
+    for step in range(1, len(steps) + 1):
+        settings = VARIANTS[(step - 1) % 2]    # step 1 flips back to BASE: every killed run carries a change
+        killed_at = killed_deploy(relay, settings, step, KILL_DELAYS[step % len(KILL_DELAYS)])
+        where = f"step {step} ({killed_at})"
+        problems = [] if killed_at == steps[step - 1] else [f"expected to kill at {steps[step - 1]}"]
+        problems += converge(relay, settings)
+        after, guard, jails = state(relay)
+        if after != metadata:
+            problems.append(f"image re-initialised: metadata {metadata} became {after}")
+        if guard != "no-guard":
+            problems.append("a pf rollback guard is still waiting after the deploy converged")
+        if jails != ["tor"]:
+            problems.append(f"jails running: {jails}")
+        failures += [f"{where}: {problem}" for problem in problems]
+        if problems:                           # start the next step from a converged host again
+            relay.pyinfra("deploy.py", settings=settings)
+    status, output, err = relay.run(f"cat {CANARY}")
+    assert (status, output) == (0, canary), err
+    assert not failures, "\n\n".join(failures)
