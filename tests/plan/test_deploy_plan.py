@@ -35,6 +35,7 @@ EXT_IF = "vtnet0"  # the default route interface of the fixtures
 
 MARKER = "/var/jails/tor.img.torjail-incomplete"
 TORRC = "/var/jails/tor/usr/local/etc/tor/torrc"
+RELOAD = f"service -j tor tor reload && rm -f {TORRC}.torjail-reload"
 GUARD = f"daemon -f -p /var/run/torjail-pf-guard.pid sh -c {quote(pfguard.rollback_script('/etc/pf.conf', 90))}"
 CANCEL = ('pid=$(cat /var/run/torjail-pf-guard.pid 2>/dev/null); if [ -z "$pid" ] || ! kill "$pid" 2>/dev/null; '
           "then echo 'torjail: the pf rollback guard was no longer waiting: the previous ruleset may be back; "
@@ -344,11 +345,19 @@ def test_changed_torrc_is_verified_in_the_running_jail_then_reloaded():
             f"chmod 644 {TORRC}.torjail-new",
             "jexec tor /usr/local/bin/tor --verify-config -f /usr/local/etc/tor/torrc.torjail-new --User _tor "
             f"|| {{ rm -f {TORRC}.torjail-new ; exit 1 ; }}",
+            f"touch {TORRC}.torjail-reload",
             f"mv -f {TORRC}.torjail-new {TORRC}",
         ]),
-        ("Reload tor (torrc changed)", ["service -j tor tor reload"]),
+        ("Reload tor (torrc changed)", [RELOAD]),
     ]
     assert operation(result, "Reload tor (torrc changed)").conditional
+
+
+def test_a_reload_owed_by_an_interrupted_deploy_is_made_with_torrc_unchanged():
+    """A deploy stopped between the new torrc and tor's reload left the marker: tor still runs the old torrc."""
+    result = plan_server("deploy_converged", **{"files.File": {f"path={TORRC}.torjail-reload": {"size": 0}}})
+    assert [(op.name, op.commands, op.conditional) for op in result.changed] == [
+        ("Reload tor (torrc changed)", [RELOAD], False)]
 
 
 @pytest.mark.parametrize("torrc_changed", [True, False])
@@ -358,7 +367,7 @@ def test_tor_reload_follows_the_torrc_operation(torrc_changed):
     result = plan_server("deploy_converged", **{"files.Sha1File": {f"path={TORRC}": "0" * 40}})
     changed = {"torrc (checked by tor --verify-config in the jail)"} if torrc_changed else set()
     ran = execute(result, changed)
-    assert ran["Reload tor (torrc changed)"] == (["service -j tor tor reload"] if torrc_changed else [])
+    assert ran["Reload tor (torrc changed)"] == ([RELOAD] if torrc_changed else [])
 
 
 def test_unchanged_torrc_plans_no_reload():

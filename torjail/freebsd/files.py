@@ -33,7 +33,7 @@ def _show_diff(dest: str, content: str) -> None:
 
 @operation()
 def checked(dest: str, content: str, check: list, mode: str = "644", user: str | None = None,
-            group: str | None = None, keep_previous: str | None = None):
+            group: str | None = None, keep_previous: str | None = None, owed: str | None = None):
     """
     Place a file only after a check command accepts it at a staging path beside its destination.
 
@@ -42,6 +42,9 @@ def checked(dest: str, content: str, check: list, mode: str = "644", user: str |
     + check: the check command as a list of words; ``{path}`` stands for the staging file
     + mode, user, group: applied to the staging file before it moves into place
     + keep_previous: copy the live file here before replacing it (when there is one)
+    + owed: a marker file created just before the new file moves into place, saying that whatever reads the
+      file still owes it a reload (whoever reloads removes it): a deploy stopped between the move and the
+      reload leaves the marker for the next deploy
 
     A failing check removes the staging file and fails the operation; the live file stays as it was.
 
@@ -66,6 +69,8 @@ def checked(dest: str, content: str, check: list, mode: str = "644", user: str |
     yield StringCommand(*words, "||", "{", "rm", "-f", QuoteString(staging), ";", "exit", "1", ";", "}")
     if keep_previous:
         yield StringCommand(f"if [ -f {quote(dest)} ]; then cp -p {quote(dest)} {quote(keep_previous)}; fi")
+    if owed:
+        yield StringCommand("touch", QuoteString(owed))
     yield StringCommand("mv", "-f", QuoteString(staging), QuoteString(dest))
 
 

@@ -56,12 +56,13 @@ def running(service: str, jail: str | None = None):
 
 
 @operation(is_idempotent=False)
-def reloaded(service: str, jail: str | None = None):
+def reloaded(service: str, jail: str | None = None, owed: str | None = None):
     """
     Reload a running service (use with ``_if=`` on the operation that changed its configuration).
 
     + service: rc script name
     + jail: the jail the service lives in
+    + owed: a marker file that says a reload is owed (see ``files.checked``): removed once the reload worked
 
     **Example:**
 
@@ -69,4 +70,7 @@ def reloaded(service: str, jail: str | None = None):
 
         service.reloaded("tor", jail="tor", _if=torrc.did_change)
     """
+    if owed:
+        yield StringCommand(_service(jail, QuoteString(service), "reload"), "&&", "rm", "-f", QuoteString(owed))
+        return
     yield _service(jail, QuoteString(service), "reload")

@@ -1,11 +1,13 @@
 """Tor in the jail: the package installed from the host (`pkg -c`, which needs no jail network), the torrc
 checked by `tor --verify-config` inside the jail before it replaces the live one, the jail started (its rc starts
-tor), and tor reloaded only when its torrc changed.
+tor), and tor reloaded only when its torrc changed, or when a deploy that changed it stopped before the reload (a
+marker beside the torrc says so).
 """
 
 from io import StringIO
 
 from pyinfra import host
+from pyinfra.facts.files import File
 from pyinfra.operations import files
 
 from torjail.freebsd import files as checked_files
@@ -15,6 +17,7 @@ from torjail.freebsd.jail import Jails
 from torjail.render import exit_notice_path, jail_path, render_file
 
 TORRC = "/usr/local/etc/tor/torrc"
+RELOAD_OWED = TORRC + ".torjail-reload"
 TOR_USER = "_tor"
 TOR_UID = "256"  # _tor in FreeBSD's ports (UIDs); the host has no such user, so files are owned by number
 TOR_DIRECTORIES = ("/var/db/tor", "/var/log/tor")
@@ -39,18 +42,21 @@ def apply(settings):
     if settings.exit_notice:
         files.put(name="Exit notice page", src=StringIO(render_file(settings, "tor-exit-notice.html.j2")),
                   dest=jail_path(settings, exit_notice_path()), mode="644")
+    owed = jail_path(settings, RELOAD_OWED) if running else None
+    reload_owed = running and bool(host.get_fact(File, path=owed))
     torrc = checked_files.checked(
         name="torrc (checked by tor --verify-config in the jail)",
         dest=jail_path(settings, TORRC),
         content=render_file(settings, "torrc.j2"),
         check=verify_command(settings, running),
         mode="644",
+        owed=owed,
     )
     if running:
         service.running(name="tor running in the jail", service="tor", jail=settings.jail_name)
-        if torrc.will_change:
-            service.reloaded(name="Reload tor (torrc changed)", service="tor", jail=settings.jail_name,
-                             _if=torrc.did_change)
+        if torrc.will_change or reload_owed:
+            service.reloaded(name="Reload tor (torrc changed)", service="tor", jail=settings.jail_name, owed=owed,
+                             **({} if reload_owed else {"_if": torrc.did_change}))
     else:
         mount.unmounted(name="Hand the jail root to the jail's own mount", path=settings.jail_root,
                         assume_mounted=True)
