@@ -7,7 +7,8 @@ steps, so the kill lands before, during or just after that operation's commands.
 - no pf rollback guard is left waiting (it would roll the converged ruleset back later);
 - an image that held a filesystem before the re-run keeps its GELI metadata (the last sector, where the salt and
   the encrypted keys live: a new `geli init` would change it), so it is never re-initialised;
-- on the converged host, a canary file written into the jail before the sweep reads back unchanged after it.
+- on the converged host, tor runs with the torrc on disk (its descriptor, fetched from its DirPort, carries the
+  bandwidth that torrc sets), and a canary file written into the jail before the sweep reads back unchanged.
 
 Two sweeps on one lab host: on a fresh host, every step from the first vault operation to the end (the steps
 before it are single idempotent commands), a fresh host each time; on the converged host, every step of a deploy
@@ -18,8 +19,10 @@ step. Run time: about 15 minutes on a machine with two CPUs.
 
 import json
 import os
+import re
 import secrets
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -43,6 +46,7 @@ RUN_SECONDS = 300
 # Every run raises sshd's rate limit; the converged sweep flips between the two settings.
 BASE = {"sshd_connection_rate": "1000/60"}
 VARIANTS = (BASE, {**BASE, "bandwidth_rate": "3 MBytes", "sshd_max_connections": 20})
+RELAY_BANDWIDTH = 3 * 2**20               # what tor's descriptor says with the second variant's torrc
 # One SSH connection: the image's metadata (when the image holds a filesystem: no marker of a half-made image),
 # whether a rollback guard waits, the running jails.
 STATE = (f"if [ -e {IMAGE} ] && [ ! -e {IMAGE}.torjail-incomplete ]; then tail -c 512 {IMAGE} | sha256; "
@@ -98,6 +102,21 @@ def state(relay):
     assert status == 0, err
     metadata, guard, jails = (output.splitlines() + ["", "", ""])[:3]
     return metadata, guard, jails.split()
+
+
+def descriptor_bandwidth(relay):
+    """The average bandwidth in the descriptor tor serves on its DirPort now: it follows the torrc tor last read."""
+    with socket.create_connection((relay.address, 9030), timeout=10) as conn:
+        conn.settimeout(10)
+        conn.sendall(f"GET /tor/server/authority HTTP/1.0\r\nHost: {relay.address}\r\n\r\n".encode())
+        answer = b""
+        while len(answer) < 65536:
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    match = re.search(r"^bandwidth (\d+) ", answer.decode(errors="replace"), re.MULTILINE)
+    return int(match.group(1)) if match else None
 
 
 def converge(relay, settings):
@@ -160,14 +179,18 @@ def test_a_deploy_killed_at_every_step_on_a_converged_host_loses_nothing(relay):
     assert status == 0, err
     metadata, _guard, _jails = state(relay)
     assert metadata != "no-image"
+    bandwidths = [descriptor_bandwidth(relay)]
 
     changed = relay.pyinfra("deploy.py", settings=VARIANTS[1])
     assert changed.returncode == 0, changed.stdout[-5000:]
+    bandwidths.append(descriptor_bandwidth(relay))
+    assert bandwidths[1] == RELAY_BANDWIDTH and bandwidths[0] > RELAY_BANDWIDTH, bandwidths
     steps = operations(changed.stdout)
     assert "Load pf.conf under a rollback guard" in steps and "Reload tor (torrc changed)" in steps, steps
     failures = []
     for step in range(1, len(steps) + 1):
-        settings = VARIANTS[(step - 1) % 2]    # step 1 flips back to BASE: every killed run carries a change
+        variant = (step - 1) % 2                # step 1 flips back to BASE: every killed run carries a change
+        settings = VARIANTS[variant]
         killed_at = killed_deploy(relay, settings, step, KILL_DELAYS[step % len(KILL_DELAYS)])
         where = f"step {step} ({killed_at})"
         problems = [] if killed_at == steps[step - 1] else [f"expected to kill at {steps[step - 1]}"]
@@ -179,6 +202,9 @@ def test_a_deploy_killed_at_every_step_on_a_converged_host_loses_nothing(relay):
             problems.append("a pf rollback guard is still waiting after the deploy converged")
         if jails != ["tor"]:
             problems.append(f"jails running: {jails}")
+        elif descriptor_bandwidth(relay) != bandwidths[variant]:
+            problems.append(f"tor does not run with its torrc: descriptor bandwidth {descriptor_bandwidth(relay)}, "
+                            f"torrc sets {bandwidths[variant]}")
         failures += [f"{where}: {problem}" for problem in problems]
         if problems:                           # start the next step from a converged host again
             relay.pyinfra("deploy.py", settings=settings)
