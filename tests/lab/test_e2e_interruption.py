@@ -7,7 +7,7 @@ steps, so the kill lands before, during or just after that operation's commands.
 - no pf rollback guard is left waiting (it would roll the converged ruleset back later);
 - an image that held a filesystem before the re-run keeps its GELI metadata (the last sector, where the salt and
   the encrypted keys live: a new `geli init` would change it), so it is never re-initialised;
-- on the converged host, tor runs with the torrc on disk (its descriptor, fetched from its DirPort, carries the
+- on the converged host, tor runs with the torrc on disk (asked over its control socket, tor reports the relay
   bandwidth that torrc sets), and a canary file written into the jail before the sweep reads back unchanged.
 
 Two sweeps on one lab host: on a fresh host, every step from the first vault operation to the end (the steps
@@ -19,10 +19,8 @@ step. Run time: about 15 minutes on a machine with two CPUs.
 
 import json
 import os
-import re
 import secrets
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -46,14 +44,18 @@ RUN_SECONDS = 300
 # Every run raises sshd's rate limit; the converged sweep flips between the two settings.
 BASE = {"sshd_connection_rate": "1000/60"}
 VARIANTS = (BASE, {**BASE, "bandwidth_rate": "3 MBytes", "sshd_max_connections": 20})
-RELAY_BANDWIDTH = 3 * 2**20               # what tor's descriptor says with the second variant's torrc
+RELAY_BANDWIDTH = "3145728"               # tor's RelayBandwidthRate with the second variant's torrc
+CONTROL = "/var/jails/tor/var/db/tor"      # tor's control socket and its authentication cookie
 # One SSH connection: the image's metadata (when the image holds a filesystem: no marker of a half-made image),
-# whether a rollback guard waits, the running jails.
+# whether a rollback guard waits, the running jails, and the RelayBandwidthRate tor runs with (its control socket).
 STATE = (f"if [ -e {IMAGE} ] && [ ! -e {IMAGE}.torjail-incomplete ]; then tail -c 512 {IMAGE} | sha256; "
          "else echo no-image; fi; "
          'pid=$(cat /var/run/torjail-pf-guard.pid 2>/dev/null); '
          'if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then echo guard-waiting; else echo no-guard; fi; '
-         "jls name | tr '\\n' ' '; echo")
+         "jls name | tr '\\n' ' '; echo; "
+         f"cookie=$(od -An -v -tx1 {CONTROL}/control_auth_cookie 2>/dev/null | tr -d ' \\n'); "
+         "printf 'AUTHENTICATE %s\\r\\nGETCONF RelayBandwidthRate\\r\\nQUIT\\r\\n' \"$cookie\" | "
+         f"nc -U -w 5 {CONTROL}/control 2>/dev/null | tr -d '\\r' | sed -n 's/^250 RelayBandwidthRate=//p'; true")
 
 
 def killed_deploy(relay, settings, step, delay):
@@ -97,26 +99,12 @@ def operations(output):
 
 
 def state(relay):
-    """(image metadata digest or "no-image", "guard-waiting" or "no-guard", running jails)."""
+    """(image metadata digest or "no-image", "guard-waiting" or "no-guard", running jails, tor's
+    RelayBandwidthRate or "")."""
     status, output, err = relay.run(STATE, timeout=60)
     assert status == 0, err
-    metadata, guard, jails = (output.splitlines() + ["", "", ""])[:3]
-    return metadata, guard, jails.split()
-
-
-def descriptor_bandwidth(relay):
-    """The average bandwidth in the descriptor tor serves on its DirPort now: it follows the torrc tor last read."""
-    with socket.create_connection((relay.address, 9030), timeout=10) as conn:
-        conn.settimeout(10)
-        conn.sendall(f"GET /tor/server/authority HTTP/1.0\r\nHost: {relay.address}\r\n\r\n".encode())
-        answer = b""
-        while len(answer) < 65536:
-            chunk = conn.recv(4096)
-            if not chunk:
-                break
-            answer += chunk
-    match = re.search(r"^bandwidth (\d+) ", answer.decode(errors="replace"), re.MULTILINE)
-    return int(match.group(1)) if match else None
+    metadata, guard, jails, bandwidth = (output.splitlines() + ["", "", "", ""])[:4]
+    return metadata, guard, jails.split(), bandwidth
 
 
 def converge(relay, settings):
@@ -157,9 +145,9 @@ def test_a_deploy_killed_at_every_step_on_a_fresh_host_converges_on_the_next_run
         if killed_at != steps[step - 1]:
             failures.append(f"{where}: expected to kill at {steps[step - 1]}")
             continue
-        metadata, _guard, _jails = state(relay)
+        metadata = state(relay)[0]
         problems = converge(relay, BASE)
-        after, guard, jails = state(relay)
+        after, guard, jails, _bandwidth = state(relay)
         if metadata != "no-image" and after != metadata:
             problems.append(f"image re-initialised: metadata {metadata} became {after}")
         if guard != "no-guard":
@@ -177,14 +165,13 @@ def test_a_deploy_killed_at_every_step_on_a_converged_host_loses_nothing(relay):
     canary = secrets.token_hex(32)
     status, _out, err = relay.run(f"printf %s {canary} > {CANARY} && sync")
     assert status == 0, err
-    metadata, _guard, _jails = state(relay)
+    metadata, _guard, _jails, base_bandwidth = state(relay)
     assert metadata != "no-image"
-    bandwidths = [descriptor_bandwidth(relay)]
 
     changed = relay.pyinfra("deploy.py", settings=VARIANTS[1])
     assert changed.returncode == 0, changed.stdout[-5000:]
-    bandwidths.append(descriptor_bandwidth(relay))
-    assert bandwidths[1] == RELAY_BANDWIDTH and bandwidths[0] > RELAY_BANDWIDTH, bandwidths
+    bandwidths = (base_bandwidth, state(relay)[3])
+    assert bandwidths[1] == RELAY_BANDWIDTH and bandwidths[0] not in ("", RELAY_BANDWIDTH), bandwidths
     steps = operations(changed.stdout)
     assert "Load pf.conf under a rollback guard" in steps and "Reload tor (torrc changed)" in steps, steps
     failures = []
@@ -195,16 +182,16 @@ def test_a_deploy_killed_at_every_step_on_a_converged_host_loses_nothing(relay):
         where = f"step {step} ({killed_at})"
         problems = [] if killed_at == steps[step - 1] else [f"expected to kill at {steps[step - 1]}"]
         problems += converge(relay, settings)
-        after, guard, jails = state(relay)
+        after, guard, jails, bandwidth = state(relay)
         if after != metadata:
             problems.append(f"image re-initialised: metadata {metadata} became {after}")
         if guard != "no-guard":
             problems.append("a pf rollback guard is still waiting after the deploy converged")
         if jails != ["tor"]:
             problems.append(f"jails running: {jails}")
-        elif descriptor_bandwidth(relay) != bandwidths[variant]:
-            problems.append(f"tor does not run with its torrc: descriptor bandwidth {descriptor_bandwidth(relay)}, "
-                            f"torrc sets {bandwidths[variant]}")
+        elif bandwidth != bandwidths[variant]:
+            problems.append(f"tor does not run with its torrc: RelayBandwidthRate {bandwidth!r} in tor, "
+                            f"{bandwidths[variant]!r} in torrc")
         failures += [f"{where}: {problem}" for problem in problems]
         if problems:                           # start the next step from a converged host again
             relay.pyinfra("deploy.py", settings=settings)
