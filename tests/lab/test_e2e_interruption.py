@@ -1,8 +1,9 @@
 """End to end on a lab host: a deploy killed at every step in turn loses nothing, and the next deploy converges.
 
-The real pyinfra CLI runs against the lab host and is killed (SIGKILL, its whole process group, as a dropped
-laptop or a ^C^C would stop it) when the k-th "--> Starting operation" line appears, a moment after it in some
-steps, so the kill lands before, during or just after that operation's commands. Then:
+The real pyinfra CLI runs against the lab host and is killed (SIGKILL to its process group: it stops dead, as when
+the operator's machine dies; a command already sent runs on to its end on the server, as sshd lets it) when the
+k-th "--> Starting operation" line appears, or a moment after it, so the kill lands before, during or just after
+that operation's commands. Then:
 - the re-run succeeds, and the run after it changes nothing (the deploy converges);
 - no pf rollback guard is left waiting (it would roll the converged ruleset back later);
 - an image that held a filesystem before the re-run keeps its GELI metadata (the last sector, where the salt and
