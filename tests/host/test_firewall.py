@@ -77,6 +77,11 @@ def loaded_rules(host):
     return pf_rule_lines(host.check_output("pfctl -s nat") + "\n" + host.check_output("pfctl -s rules"))
 
 
+def pf_ruleset(rule):
+    """The ruleset a rule line belongs to: translation (nat, rdr, binat: pfctl -s nat) or filter (pfctl -s rules)."""
+    return "translation" if pf_rule_kind(rule).removesuffix("-anchor") in ("nat", "rdr", "binat") else "filter"
+
+
 def test_pf_enabled(host):
     """With pf disabled nothing is filtered: sshd is open to brute force and the relay ports are not redirected."""
     status = PfStatus().process(host.check_output("pfctl -s info").splitlines())
@@ -97,6 +102,20 @@ def test_pf_rules_loaded(expected_rules, loaded_rules, kind):
     missing = [rule for rule in wanted if rule not in loaded]
     unexpected = [rule for rule in loaded if rule not in wanted]
     assert not missing and not unexpected, f"{kind} rules missing: {missing}; not in pf.conf: {unexpected}"
+
+
+def test_pf_rules_in_order(expected_rules, loaded_rules):
+    """pf applies the last matching rule: the same rules in another order (a pass before `block all`) decide
+    otherwise. Rules loaded but not rendered, or rendered but not loaded, are test_pf_rules_loaded's concern; here
+    only the order of the rules both have counts, within the translation rules and within the filter rules (pfctl
+    lists them apart)."""
+    for ruleset in ("translation", "filter"):
+        expected = [rule for rule in expected_rules if pf_ruleset(rule) == ruleset]
+        loaded = [rule for rule in loaded_rules if pf_ruleset(rule) == ruleset]
+        found = [rule for rule in loaded if rule in expected]
+        wanted = [rule for rule in expected if rule in loaded]
+        assert found == wanted, f"{ruleset} rules loaded in another order than pf.conf's:\n  " + "\n  ".join(
+            f"{'!' if rule != want else ' '} {rule}   (pf.conf: {want})" for rule, want in zip(found, wanted))
 
 
 def test_pf_table_present(host, pf_table):

@@ -110,7 +110,6 @@ class BreakMe:
 
     def suite(self, outside=False):
         """Run tests/host against the lab host (the passphrase search included, the outside view if asked)."""
-        self.green.clear()
         if os.path.exists(self.report):
             os.unlink(self.report)
         env = {**os.environ, "TORJAIL_LAB_HOST": NAME, "TORJAIL_GELI_PASSPHRASE": PASSPHRASE}
@@ -341,6 +340,10 @@ CASES = [
     Case("rdr rule removed from the loaded ruleset", pf_loaded_from("sed '/^rdr /d'"), PF_AGAIN,
          ("test_firewall.py::test_pf_rules_loaded[rdr]", "test_firewall.py::test_port_open_from_outside[ORPort]",
           "test_firewall.py::test_port_open_from_outside[DirPort]"), outside=True),
+    Case("relay ports passed before `block log all` (same rules, another order)",
+         pf_loaded_from("moved=$(grep -F 'pass in on $ext_if inet proto tcp from any to $jail_ip' /etc/pf.conf) && "
+                        "awk -v m=\"$moved\" '$0 == m { next } $0 == \"block log all\" { print m } { print }'"),
+         PF_AGAIN, ("test_firewall.py::test_pf_rules_in_order",)),
     Case("another port passed and listening",
          f"mkdir -p {SCRATCH} && daemon -f -p {SCRATCH}/nc.pid nc -l -k 23 && "
          "{ cat /etc/pf.conf; echo 'pass in on $ext_if proto tcp from any to ($ext_if) port 23'; } "
@@ -368,9 +371,19 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+# A running jail whose address changed (jail -m): the lab's jail(8) accepts the change but its jls keeps printing
+# the old address, so test_jail_address cannot be shown to fail here yet.
+JAIL_ADDRESS_CHANGED = pytest.param(
+    Case("jail address changed in the running jail", f"jail -m name={JAIL} ip4.addr=10.0.0.2",
+         f"jail -m name={JAIL} ip4.addr=10.0.0.1", ("test_jail.py::test_jail_address",)),
+    id="jail address changed in the running jail",
+    marks=pytest.mark.xfail(strict=True, reason="the lab's jail -m does not change the address jls reports"))
+
+
+@pytest.mark.parametrize("case", [pytest.param(case, id=case.name) for case in CASES] + [JAIL_ADDRESS_CHANGED])
 def test_breaking_a_property_fails_exactly_its_checks(breakme, case):
     breakme.ensure_green(case.outside)
+    breakme.green.clear()
     try:
         perform(breakme, case.breaks)
         broken = breakme.suite(case.outside)
