@@ -325,6 +325,24 @@ def find_named_files(host, paths, patterns, pruned=()):
     return result.stdout.splitlines()
 
 
+# GELI's metadata begins with this magic; a metadata backup (`geli backup`, `geli init -B`) is one copy of it, one
+# sector of the provider long, whatever the file is called.
+GELI_MAGIC = "GEOM::ELI"
+SECTOR_SIZES = tuple(2 ** power for power in range(9, 17))  # 512 bytes to 64 KiB
+
+
+def find_geli_metadata(host, paths, pruned=()):
+    """Regular files under `paths` (the `pruned` trees left out) one sector long that begin with GELI's magic."""
+    prune = " -o ".join(f"-path {shlex.quote(tree)}" for tree in pruned) or "-false"
+    sizes = " -o ".join(f"-size {size}c" for size in SECTOR_SIZES)
+    starts = f'for f; do [ "$(head -c {len(GELI_MAGIC)} "$f")" != {GELI_MAGIC} ] || echo "$f"; done'
+    quoted = " ".join(shlex.quote(path) for path in paths)
+    result = host.run(f"find {quoted} \\( {prune} \\) -prune -o -type f \\( {sizes} \\) "
+                      f"-exec sh -c {shlex.quote(starts)} sh {{}} +")
+    assert result.rc == 0 and not result.stderr, f"find could not search everything: {result.stderr}"
+    return result.stdout.splitlines()
+
+
 @dataclass
 class SecretSearch:
     """Files holding a secret, and whether the search covered everything (grep exit 0 or 1, no errors)."""

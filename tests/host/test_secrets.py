@@ -9,6 +9,7 @@ would open the vault or let someone impersonate the relay.
 import pytest
 
 from host_checks import (
+    find_geli_metadata,
     find_named_files,
     require_jail_root_mounted,
     search_for_secret,
@@ -35,9 +36,11 @@ def search_paths(host, settings):
 
 
 def test_no_geli_metadata_backup(host, search_paths):
-    """A metadata backup (/var/backups/md10.eli) undoes a `geli kill`: with the passphrase, the vault opens again."""
-    found = find_named_files(host, search_paths, ["*.eli"], SOURCE_TREES)
-    assert not found, f"GELI metadata backups on the unencrypted disk: {found}"
+    """A metadata backup (/var/backups/md10.eli, or any file holding GELI metadata) undoes a `geli kill`: with the
+    passphrase, the vault opens again."""
+    found = set(find_named_files(host, search_paths, ["*.eli"], SOURCE_TREES))
+    found.update(find_geli_metadata(host, search_paths, SOURCE_TREES))
+    assert not found, f"GELI metadata backups on the unencrypted disk: {sorted(found)}"
 
 
 def test_no_key_or_passphrase_files(host, search_paths):

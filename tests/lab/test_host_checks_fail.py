@@ -304,6 +304,8 @@ CASES = [
     # secrets
     Case("GELI metadata backup on disk", "geli backup md10 /var/backups/md10.eli", "rm /var/backups/md10.eli",
          ("test_secrets.py::test_no_geli_metadata_backup",)),
+    Case("GELI metadata backup under another name", "geli backup md10 /root/vault.meta", "rm /root/vault.meta",
+         ("test_secrets.py::test_no_geli_metadata_backup",)),
     Case("keyfile on the unencrypted disk", "umask 077 && head -c 64 /dev/random > /root/tor.key", "rm /root/tor.key",
          ("test_secrets.py::test_no_key_or_passphrase_files",)),
     Case("passphrase written in a file", passphrase_written, "rm /root/unlock-notes.txt",
