@@ -33,6 +33,10 @@ test-fast: venv
 demo: deps venv
 	$(PY) -m lab.demo
 
+# Figures of the deploy on lab hosts (wall times, remote commands, TCP_NODELAY before/after): bench/run.py
+bench: deps venv
+	$(PY) bench/run.py
+
 # Check a server against its settings (tests/host): make verify HOST=relay1.example.org
 # SSH_CONFIG is included under StrictHostKeyChecking yes, so an unknown or changed host key stops the run, and
 # behind one shared connection (ControlMaster): the checks run many commands, and one new connection each would
