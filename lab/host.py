@@ -317,6 +317,8 @@ def ssh(name, command, input=None, timeout=120):
 
     Returns (exit status, stdout, stderr) as text; ssh's own failures come back as status 255."""
     argv = ["ssh", "-F", paths.ssh_config_path(name), name, command]
-    result = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=timeout,
-                            stdin=None if input is not None else subprocess.DEVNULL)
+    # Either input or stdin, never both: gevent's subprocess (present once pyinfra's CLI is imported in the same
+    # process) refuses the pair even when stdin is None.
+    feed = {"input": input} if input is not None else {"stdin": subprocess.DEVNULL}
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **feed)
     return result.returncode, result.stdout, result.stderr
