@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import json
 import os
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -338,3 +339,35 @@ def plan_calls(
         )
 
     return Plan(operations=operations, state=state, host=host, fixture=fact_fixture)
+
+
+def pyinfra_records(result: Plan) -> list[str]:
+    """Every text pyinfra records about a plan's operations, in the planning and execution phases (commands as
+    sent over SSH, names, arguments, hashes, the state dumped by --debug-operations), and prints the dumps of
+    --debug-operations (text and JSON) and the lines logged as each operation starts: capture those too."""
+    from pyinfra.api.util import log_operation_start
+    from pyinfra.connectors.util import make_unix_command_for_host
+    from pyinfra_cli.prints import print_state_operations, print_state_operations_json
+    from pyinfra_cli.util import json_encode
+
+    state, host = result.state, result.host
+    recorded = [json.dumps(result.commands), repr(result.operations)]
+    for phase in (False, True):
+        for commands in result.pyinfra_commands(executing=phase):
+            for command in commands:
+                recorded += [repr(command), str(command)]
+                if isinstance(command, StringCommand):
+                    recorded += [command.get_raw_value(), command.get_masked_value()]
+                    with ctx_state.use(state), ctx_host.use(host):
+                        recorded.append(make_unix_command_for_host(state, host, command).get_raw_value())
+    for op_hash, meta in state.op_meta.items():
+        recorded += [op_hash, repr(sorted(meta.names)), repr(meta.args), repr(meta.global_arguments)]
+        recorded.append(repr(state.get_op_data_for_host(host, op_hash)))
+    recorded.append(json.dumps(state.ops[host], default=json_encode))
+    recorded.append(json.dumps(state.op_meta, default=json_encode))
+    with ctx_state.use(state), ctx_host.use(host):
+        print_state_operations(state)
+        print_state_operations_json(state)
+        for op_hash in state.get_op_order():
+            log_operation_start(state.get_op_meta(op_hash))
+    return recorded

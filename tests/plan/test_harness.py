@@ -4,7 +4,6 @@ never shows up in anything pyinfra records or prints about the operations that u
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import subprocess
@@ -13,11 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from harness import STDIN_MARK, MissingFactError, plan
-from pyinfra.api.util import log_operation_start
-from pyinfra.context import ctx_host, ctx_state
-from pyinfra_cli.prints import print_state_operations, print_state_operations_json
-from pyinfra_cli.util import json_encode
+from harness import STDIN_MARK, MissingFactError, plan, pyinfra_records
 
 SAMPLE = Path(__file__).parent / "samples" / "unlock_sample.py"
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -105,23 +100,7 @@ def test_passphrase_absent_from_everything_pyinfra_records(capsys, caplog):
     --debug-operations (text and JSON) and the lines it logs when an operation starts."""
     caplog.set_level(logging.DEBUG)
     result = plan(SAMPLE, fixture=FIXTURES / "fresh.yaml")
-    state, host = result.state, result.host
-
-    recorded = [json.dumps(result.commands)]
-    for commands in result.pyinfra_commands():
-        for command in commands:
-            recorded += [repr(command), str(command), command.get_raw_value(), command.get_masked_value()]
-    for op_hash, meta in state.op_meta.items():
-        recorded += [op_hash, repr(sorted(meta.names)), repr(meta.args), repr(meta.global_arguments)]
-        recorded.append(repr(state.get_op_data_for_host(host, op_hash)))
-    recorded.append(json.dumps(state.ops[host], default=json_encode))
-    recorded.append(json.dumps(state.op_meta, default=json_encode))
-
-    with ctx_state.use(state), ctx_host.use(host):
-        print_state_operations(state)
-        print_state_operations_json(state)
-        for op_hash in state.get_op_order():
-            log_operation_start(state.get_op_meta(op_hash))
+    recorded = pyinfra_records(result)
     printed = capsys.readouterr()
     recorded += [printed.out, printed.err, caplog.text]
 

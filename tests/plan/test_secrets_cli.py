@@ -10,19 +10,13 @@ input of exactly the geli commands that need it.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import sys
 
 import pytest
-from harness import plan
+from harness import plan, pyinfra_records
 from pyinfra.api import Config, StringCommand
-from pyinfra.api.util import log_operation_start
-from pyinfra.connectors.util import make_unix_command_for_host
-from pyinfra.context import ctx_host, ctx_state
-from pyinfra_cli.prints import print_state_operations, print_state_operations_json
-from pyinfra_cli.util import json_encode
 from test_deploy_plan import DEPLOY, server
 from test_unlock_plan import UNLOCK, fixture
 
@@ -46,26 +40,7 @@ def fresh_passphrase_cache(monkeypatch):
 
 def everything_pyinfra_shows(result, capsys, caplog) -> list[str]:
     """Every text pyinfra records or prints about the planned operations, in the planning and execution phases."""
-    state, host = result.state, result.host
-    recorded = [json.dumps(result.commands), repr(result.operations)]
-    for phase in (False, True):
-        for commands in result.pyinfra_commands(executing=phase):
-            for command in commands:
-                recorded += [repr(command), str(command)]
-                if isinstance(command, StringCommand):
-                    recorded += [command.get_raw_value(), command.get_masked_value()]
-                    with ctx_state.use(state), ctx_host.use(host):
-                        recorded.append(make_unix_command_for_host(state, host, command).get_raw_value())
-    for op_hash, meta in state.op_meta.items():
-        recorded += [op_hash, repr(sorted(meta.names)), repr(meta.args), repr(meta.global_arguments)]
-        recorded.append(repr(state.get_op_data_for_host(host, op_hash)))
-    recorded.append(json.dumps(state.ops[host], default=json_encode))
-    recorded.append(json.dumps(state.op_meta, default=json_encode))
-    with ctx_state.use(state), ctx_host.use(host):
-        print_state_operations(state)
-        print_state_operations_json(state)
-        for op_hash in state.get_op_order():
-            log_operation_start(state.get_op_meta(op_hash))
+    recorded = pyinfra_records(result)
     printed = capsys.readouterr()
     assert "Operation" in printed.err or "operations" in printed.out, "the dumps really printed something"
     return recorded + [printed.out, printed.err, caplog.text]
