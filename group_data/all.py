@@ -53,4 +53,5 @@ sshd_port = 22                      # sshd port the firewall lets in
 admin_networks = ["0.0.0.0/0", "::/0"]  # who may reach sshd; narrow this to your own networks
 sshd_max_connections = 10           # simultaneous sshd connections per source before it is blocked
 sshd_connection_rate = "15/60"      # new connections/seconds per source before it lands in <bruteforce>
+sshd_block_seconds = 3600          # how long an address stays in <bruteforce> (expired from cron every minute)
 pf_rollback_seconds = 90           # a new ruleset rolls back by itself unless SSH still works within this time

@@ -142,6 +142,7 @@ class Settings(BaseModel):
     admin_networks: list[str] = ["0.0.0.0/0", "::/0"]
     sshd_max_connections: int = 10
     sshd_connection_rate: str = "15/60"
+    sshd_block_seconds: int = 3600
     pf_rollback_seconds: int = 90
 
     @field_validator("relay_nickname")
@@ -344,6 +345,13 @@ class Settings(BaseModel):
     def _rate(cls, value):
         if not RATE.match(value):
             raise ValueError(f"expected connections/seconds like 15/60, got {value!r}")
+        return value
+
+    @field_validator("sshd_block_seconds")
+    @classmethod
+    def _block_seconds(cls, value):
+        if not 60 <= value <= 86400:
+            raise ValueError(f"expected 60-86400 seconds an address stays in <bruteforce>, got {value!r}")
         return value
 
     @field_validator("pf_rollback_seconds")

@@ -77,6 +77,7 @@ BAD_INPUTS = [
     ({"sshd_max_connections": 0}, "sshd_max_connections", "1-1000"),
     ({"sshd_connection_rate": "15 per minute"}, "sshd_connection_rate", "15/60"),
     ({"pf_rollback_seconds": 5}, "pf_rollback_seconds", "15-900"),
+    ({"sshd_block_seconds": 10}, "sshd_block_seconds", "60-86400"),
     ({"relay_nicknam": "Typo"}, "relay_nicknam", "not a torjail setting"),
 ]
 
