@@ -1,10 +1,18 @@
 """swapon(8), swapoff(8), swapctl(8) and swapinfo(8) of a lab host (one program under four names, as on FreeBSD).
 
 Swap is kernel state only ("swap": {"devices": [{"device", "size"}]}): the machine's real swap is never
-touched. A device named DEV.eli is set up the way swapon(8) does it, by running `geli onetime -d` with the
-aalgo/ealgo/keylen/sectorsize/notrim options of its fstab line; swapoff then closes it, and GELI detaches it.
+touched. The program follows FreeBSD 14's sbin/swapon/swapon.c, its dispatch included: an fstab entry whose
+name starts with `md` followed by a digit (or `/dev/md` and a digit) is a swap file: swapon attaches the
+`file=` of its options as an md(4) vnode unit itself and swaps on the plain /dev/mdN, never through GELI, and
+the unit must be the whole rest of the name (`md99.eli` and `/dev/md99` are refused: "Bad device unit").
+Another name ending in `.eli` gets a one-time GELI key first (`geli onetime` with the aalgo/ealgo/keylen/
+sectorsize/notrim options of its fstab line, or geli's defaults when named on the command line); swapoff
+closes it, and GELI detaches it. Messages, the silence of -a about devices already on (or off) and the exit
+statuses are swapon.c's.
 """
 
+import fnmatch
+import os
 import subprocess
 import sys
 
@@ -15,11 +23,17 @@ USAGES = {
     "swapoff": "usage: swapoff [-F fstab] -afLq | file ...",
     "swapctl": "usage: swapctl [-AghklmsU] [-a file ... | -d file ...]",
 }
-GELI_OPTIONS = {"aalgo": "-a", "ealgo": "-e", "keylen": "-l", "sectorsize": "-s"}
+GELI_OPTIONS = ("aalgo", "ealgo", "keylen")
+GELI_KNOWN = {"late", "noauto", "sw", "trimonce"}
+PAGE_SIZE = 4096
+INT_MAX = 2**31 - 1
+ULONG_MAX = 2**64 - 1
+FSTAB_TYPES = ("rw", "rq", "ro", "sw", "xx")
+EINVAL, ENOENT = "Invalid argument", "No such file or directory"
 
 
 class SwapError(Exception):
-    pass
+    """A failure swapon.c reports (already printed, or silent) and counts in the exit status."""
 
 
 def devices():
@@ -27,74 +41,196 @@ def devices():
 
 
 def read_fstab(path):
+    """getfsent(3): the entries whose type (the first of rw, rq, ro, sw, xx among the options) is sw.
+
+    An entry without a type is a format error, reported as libc does, and skipped."""
     entries = []
     try:
         with open(path) as handle:
-            for line in handle:
-                fields = line.split("#", 1)[0].split()
-                if len(fields) >= 4 and fields[2] == "swap":
-                    entries.append({"spec": fields[0], "options": fields[3].split(",")})
-    except OSError:
-        pass
+            lines = handle.read().splitlines()
+    except OSError as error:
+        print(f"fstab: {path}:0: {os.strerror(error.errno)}", file=sys.stderr)
+        return entries
+    for number, line in enumerate(lines, 1):
+        fields = line.split()
+        if not fields or fields[0].startswith("#"):
+            continue
+        if len(fields) < 4:
+            print(f"fstab: {path}:{number}: Inappropriate file type or format", file=sys.stderr)
+            continue
+        kinds = [token for token in fields[3].split(",") if token in FSTAB_TYPES]
+        if not kinds:
+            print(f"fstab: {path}:{number}: Inappropriate file type or format", file=sys.stderr)
+            continue
+        if kinds[0] == "sw":
+            entries.append({"spec": fields[0], "mntops": fields[3]})
     return entries
 
 
-def full_name(name):
-    return name if name.startswith("/") else "/dev/" + name
+def _run(command):
+    """run_cmd() of swapon.c: the command's standard output, or None when it exits non-zero."""
+    result = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    return result.stdout if result.returncode == 0 else None
 
 
-def geli_onetime(prov, options):
-    command = ["/sbin/geli", "onetime", "-d"]
-    values = {"ealgo": "AES-XTS", "sectorsize": "4096"}
-    for option in options:
-        key, _sep, value = option.partition("=")
-        if key in GELI_OPTIONS:
-            values[key] = value
-        elif key == "notrim":
-            command.append("-T")
-    for key, flag in GELI_OPTIONS.items():
-        if key in values:
-            command += [flag, values[key]]
-    result = subprocess.run(command + [prov], capture_output=True, text=True)
-    if result.returncode != 0:
-        sys.stderr.write(result.stderr)
-        raise SwapError(f"{prov}: geli onetime failed")
+def _strtoul(text):
+    """(value, errno text) of strtoul(3) with swapon.c's checks: the whole text, at most INT_MAX."""
+    digits = text.lstrip(" \t\n\v\f\r")
+    if digits[:1] == "+":
+        digits = digits[1:]
+    end = len(digits) - len(digits.lstrip("0123456789"))
+    if end == 0:
+        return None, EINVAL
+    value = int(digits[:end])
+    if value > ULONG_MAX:
+        return None, "Result too large"
+    if end != len(digits) or value > INT_MAX:
+        return None, EINVAL
+    return value, None
 
 
-def swap_on(name, options, prog):
-    device = full_name(name)
-    short = geom.short_name(device)
-    if any(entry["device"] == device for entry in devices()):
-        raise SwapError(f"{device}: device already in use")
-    file_option = [option[5:] for option in options if option.startswith("file=")]
-    if file_option and short.removesuffix(".eli").startswith("md"):
-        unit = short.removesuffix(".eli")[2:]
-        if int(unit) not in geom.md_units():
-            subprocess.run(["/sbin/mdconfig", "-a", "-t", "vnode", "-f", file_option[0], "-u", unit],
-                           stdout=subprocess.DEVNULL, check=False)
-    if short.endswith(".eli") and short[:-4] not in geom.eli_providers():
-        consumer = short[:-4]
+def _exists(name):
+    """stat(2) of a name: a devfs node is there while its GEOM provider is (state-only ones included)."""
+    path = os.path.abspath(name)
+    if path.startswith("/dev/"):
         try:
-            geom.provider(consumer)
+            geom.provider(path)
+            return True
         except geom.NoProvider:
-            raise SwapError(f"{device}: No such file or directory")
-        geli_onetime(consumer, options)
-    try:
-        prov = geom.provider(short)
-    except geom.NoProvider:
-        raise SwapError(f"{device}: No such file or directory")
-    with kernel.update("swap", {}) as state:
-        state.setdefault("devices", []).append({"device": device, "size": prov["mediasize"]})
+            pass
+    return os.path.exists(path)
 
 
-def swap_off(name):
-    device = full_name(name)
-    short = geom.short_name(device)
-    if not any(entry["device"] == device for entry in devices()):
-        raise SwapError(f"{device}: Invalid argument")
-    with kernel.update("swap", {}) as state:
-        state["devices"] = [entry for entry in state.get("devices", []) if entry["device"] != device]
-    geom.last_write_close(short)
+class Swap:
+    """One run of the program: which of swapon/swapoff it acts as, and its -q flag."""
+
+    def __init__(self, prog, action, quiet):
+        self.prog, self.action, self.quiet = prog, action, quiet
+
+    def warn(self, message):
+        cli.warnx(self.prog, message)
+
+    def swap_on_off(self, name, doingall, mntops):
+        md_name = (fnmatch.fnmatchcase(name, "/dev/md[0-9]*") or fnmatch.fnmatchcase(name, "md[0-9]*")
+                   or name in ("/dev/md", "md"))
+        if mntops is not None and md_name:
+            return self.md(name, mntops, doingall)
+        if os.path.basename(name).endswith(".eli"):
+            return self.geli(name, mntops, doingall)
+        return self.sfile(name, doingall)
+
+    def geli_args(self, mntops):
+        """swap_on_geli_args(): geli onetime flags from the fstab options (sector size: the page size)."""
+        values, notrim = {}, False
+        for token in (mntops.split(",") if mntops is not None else []):
+            key, sep, value = token.partition("=")
+            if sep and key in GELI_OPTIONS + ("sectorsize",):
+                if key in ("keylen", "sectorsize") and _strtoul(value)[0] is None:
+                    self.warn(f"Invalid {key}: {value}: {_strtoul(value)[1]}")
+                    raise SwapError(token)
+                values[key] = value
+            elif token == "notrim":
+                notrim = True
+            elif token not in GELI_KNOWN:
+                self.warn(f"Invalid option: {token}")
+                raise SwapError(token)
+        args = []
+        for key, flag in zip(GELI_OPTIONS, ("-a", "-e", "-l")):
+            if key in values:
+                args += [flag, values[key]]
+        if notrim:
+            args.append("-T")
+        return args + ["-s", values.get("sectorsize", str(PAGE_SIZE)), "-d"]
+
+    def geli(self, name, mntops, doingall):
+        if self.action == "on" and not _exists(name):
+            args = self.geli_args(mntops)
+            if _run(["/sbin/geli", "onetime", *args, name[: name.rindex(".")]]) is None:
+                if not self.quiet:
+                    self.warn(f"{name}: Invalid parameters")
+                raise SwapError(name)
+        return self.sfile(name, doingall)
+
+    def md(self, name, mntops, doingall):
+        """swap_on_off_md(): a vnode md unit from file=, swapped on (or off and detached) as plain /dev/mdN."""
+        unit = -1
+        if len(name) != 2:
+            unit, error = _strtoul(name[2:])
+            if unit is None:
+                self.warn(f"Bad device unit: {name}: {error}")
+                raise SwapError(name)
+        found = mntops.find("file=")
+        if found < 0:
+            self.warn(f"file option not found for {name}")
+            raise SwapError(name)
+        vnodefile = mntops[found + 5:].split(",", 1)[0]
+        listed = _run(["/sbin/mdconfig", "-l", "-n", "-f", vnodefile]
+                      + ([] if unit == -1 else ["-u", str(unit)]))
+        if self.action == "on":
+            if listed is not None:
+                if not self.quiet:
+                    self.warn(f"{vnodefile}: Device already in use" if unit == -1
+                              else f"md{unit} on {vnodefile}: Device already in use")
+                raise SwapError(name)
+            if unit == -1:
+                made = _run(["/sbin/mdconfig", "-a", "-t", "vnode", "-n", "-f", vnodefile])
+                if made is None:
+                    self.warn(f"mdconfig (attach) error: file={vnodefile}")
+                    raise SwapError(name)
+                unit = int(made.split()[0])
+            elif _run(["/sbin/mdconfig", "-a", "-t", "vnode", "-u", str(unit), "-f", vnodefile]) is None:
+                self.warn(f"mdconfig (attach) error: md{unit} on file={vnodefile}")
+                raise SwapError(name)
+        else:
+            if listed is None:
+                if not self.quiet:
+                    self.warn(f"md on {vnodefile}: Device not found" if unit == -1
+                              else f"md{unit} on {vnodefile}: Device not found")
+                raise SwapError(name)
+            if unit == -1:
+                unit = int(listed.split()[0])
+        path = self.sfile(f"/dev/md{unit}", doingall)
+        if self.action == "off" and _run(["/sbin/mdconfig", "-d", "-u", str(unit)]) is None:
+            self.warn(f"mdconfig (detach) detach failed: /dev/md{unit}: Device busy")
+        return path
+
+    def sfile(self, name, doingall):
+        """swap_on_off_sfile(): the swapon(2)/swapoff(2) system calls and their errors."""
+        path = os.path.abspath(name)
+        active = any(entry["device"] == path for entry in devices())
+        try:
+            prov = geom.provider(path) if path.startswith("/dev/") else None
+        except geom.NoProvider:
+            prov = None
+        if prov is None:
+            # swapon(2) takes a disk device; a regular file (on UFS) is EINVAL, nothing at all ENOENT
+            error = EINVAL if os.path.isfile(path) else ENOENT
+        elif self.action == "on":
+            error = "busy" if active else None
+        else:
+            error = None if active else EINVAL
+        if error == "busy":
+            if not doingall:
+                self.warn(f"{name}: Device already in use")
+            raise SwapError(name)
+        if error == EINVAL:
+            if self.action == "on":
+                self.warn(f"{name}: NSWAPDEV limit reached")
+            elif not doingall:
+                self.warn(f"{name}: {EINVAL}")
+            raise SwapError(name)
+        if error is not None:
+            self.warn(f"{name}: {error}")
+            raise SwapError(name)
+        with kernel.update("swap", {}) as state:
+            listed = state.setdefault("devices", [])
+            if self.action == "on":
+                listed.append({"device": path, "size": prov["mediasize"]})
+            else:
+                state["devices"] = [entry for entry in listed if entry["device"] != path]
+        if self.action == "off":
+            geom.last_write_close(geom.short_name(path))
+        return name
 
 
 def main(prog, argv):
@@ -104,56 +240,71 @@ def main(prog, argv):
         return error.status
 
 
+def _usage(prog):
+    print(USAGES[prog], file=sys.stderr)
+    raise cli.UsageError(1)
+
+
 def _main(prog, argv):
-    opts, args = cli.parse(prog, argv[1:], "AadEfF:ghklLmqsU", USAGES[prog])
-    flags = {opt for opt, _value in opts}
-    fstab = dict(opts).get("-F", "/etc/fstab")
+    opts, args = cli.parse(prog, argv[1:], "AadEfghklLmqsUF:", USAGES[prog])
     action = {"swapon": "on", "swapoff": "off", "swapctl": None}[prog]
-    doall = False
-    if prog == "swapctl":
-        if "-A" in flags:
-            action, doall = "on", True
-        elif "-U" in flags:
-            action, doall = "off", True
-        elif "-a" in flags:
-            action = "on"
-        elif "-d" in flags:
+    doall = late = quiet = False
+    fstab, flags = "/etc/fstab", set()
+    for opt, value in opts:
+        flags.add(opt)
+        if opt == "-A" or opt == "-U":
+            if prog != "swapctl":
+                _usage(prog)
+            doall, action = True, "on" if opt == "-A" else "off"
+        elif opt == "-a":
+            if prog == "swapctl":
+                action = "on"
+            else:
+                doall = True
+        elif opt == "-d":
+            if action is not None or prog != "swapctl":
+                _usage(prog)
             action = "off"
-        if action is None:
-            if "-l" in flags or "-s" in flags:
-                return listing("-l" in flags, "-s" in flags, flags)
-            print(USAGES[prog], file=sys.stderr)
-            return 1
-    else:
-        doall = "-a" in flags
-        if not doall and not args:
-            print(USAGES[prog], file=sys.stderr)
-            return 1
-    quiet = "-q" in flags
+        elif opt == "-E" and action != "on" or opt == "-f" and action != "off":
+            _usage(prog)
+        elif opt == "-L":
+            late = True
+        elif opt == "-q":
+            quiet = action is not None
+        elif opt == "-F":
+            fstab = value
+    if action is None:
+        if "-l" in flags or "-s" in flags:
+            return listing("-l" in flags, "-s" in flags, flags)
+        _usage(prog)
+    if not doall and not args:
+        _usage(prog)
+    program = Swap(prog, action, quiet)
     status = 0
-    targets = []
     if doall:
         for entry in read_fstab(fstab):
-            if "noauto" in entry["options"] or ("late" in entry["options"] and "-L" not in flags):
+            mntops = entry["mntops"]
+            if "noauto" in mntops:
                 continue
-            active = any(item["device"] == full_name(entry["spec"]) for item in devices())
-            if (action == "on") == active:
+            if action == "on" and "late" in mntops and not late:
                 continue
-            targets.append((entry["spec"], entry["options"]))
-    fstab_options = {entry["spec"]: entry["options"] for entry in read_fstab(fstab)}
-    targets += [(name, fstab_options.get(name, [])) for name in args]
-    for name, options in targets:
+            if action == "off" and "late" not in mntops and late:
+                continue
+            try:
+                done = program.swap_on_off(entry["spec"], True, mntops)
+            except SwapError:
+                status = 1
+                continue
+            if not quiet:
+                print(f"{prog}: {'add' if action == 'on' else 'remov'}ing {done} as swap device")
+    for name in args:
         try:
-            if action == "on":
-                swap_on(name, options, prog)
-            else:
-                swap_off(name)
-        except SwapError as error:
-            cli.warnx(prog, str(error))
+            done = program.swap_on_off(name, False, None)
+        except SwapError:
             status = 1
             continue
-        if not quiet:
-            print(f"{prog}: {'add' if action == 'on' else 'remov'}ing {full_name(name)} as swap device")
+        if prog == "swapctl":
+            print(f"{prog}: {'add' if action == 'on' else 'remov'}ing {done} as swap device")
     return status
 
 

@@ -218,7 +218,7 @@ def test_encrypted_swap_from_fstab(root):
     assert "Flags: ONETIME, W-DETACH, W-OPEN, AUTORESIZE" in listing
     assert "KeyLength: 256" in listing and "UsedKey" not in listing
     busy = root.run("swapon", "/dev/vtbd0p3.eli")
-    assert (busy.returncode, busy.stderr) == (1, "swapon: /dev/vtbd0p3.eli: device already in use\n")
+    assert (busy.returncode, busy.stderr) == (1, "swapon: /dev/vtbd0p3.eli: Device already in use\n")
     off = root.run("swapoff", "-a")
     assert (off.returncode, off.stdout) == (0, "swapoff: removing /dev/vtbd0p3.eli as swap device\n")
     assert root.run("geli", "status").stdout == ""
