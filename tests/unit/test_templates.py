@@ -110,7 +110,7 @@ def test_pf_conf_redirects_relay_ports_and_limits_sshd():
     assert 'relay_ports = "{ 9001 9030 }"' in pf
     assert "rdr on $ext_if inet proto tcp from any to $ext_ip port $relay_ports -> $jail_ip" in pf
     assert 'sshd_port = "2222"' in pf
-    assert "overload <bruteforce> flush global" in pf
+    assert "overload <bruteforce>)" in pf
     assert "block log all" in pf
 
 

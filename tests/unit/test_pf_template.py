@@ -1,0 +1,56 @@
+"""pf.conf as pf reads it: who sshd's rate limit can lock out, and the address the relay's traffic leaves from.
+
+Each rendered file is parsed by the lab's pf parser (written apart from the product, from pf.conf(5)) and its
+rules read in pfctl's normalised form, in pf's order of evaluation.
+"""
+
+import pytest
+from test_pf_cross_check import lab_interfaces  # noqa: F401 (autouse: the interfaces the lab parser resolves)
+
+from lab.freebsd import pfconf
+from torjail.render import render_file
+from torjail.settings import build_settings
+
+BASE = {"relay_nickname": "EdgeRelay", "relay_contact": "ops@example.org", "public_ipv4": "198.51.100.7"}
+NARROW = [["198.51.100.0/24"], ["198.51.100.0/24", "2001:db8:9::/48"], ["2001:db8:9::/48"]]
+WORLD = [["0.0.0.0/0", "::/0"], ["0.0.0.0/0"], ["198.51.100.0/24", "::/0"]]
+
+
+def _rules(overrides):
+    text = render_file(build_settings("edge", {**BASE, **overrides}), "pf.conf.j2")
+    ruleset = pfconf.parse(text, "/etc/pf.conf")
+    return ruleset, [pfconf.format_rule(rule) for rule in ruleset["rules"]]
+
+
+def _sshd_passes(lines):
+    return [number for number, line in enumerate(lines) if line.startswith("pass in") and "<admins>" in line
+            and "port = ssh" in line]
+
+
+@pytest.mark.parametrize("networks", NARROW, ids=["v4", "v4-v6", "v6"])
+def test_narrow_admin_networks_are_never_overload_blocked(networks):
+    """An operator in admin_networks who opens a few sessions at once must not land in <bruteforce>; and an
+    address put there by hand must not cut the operator off sshd either: the admins' quick pass comes first."""
+    ruleset, lines = _rules({"admin_networks": networks})
+    assert not [rule for rule in ruleset["rules"] if rule.get("state_options", {}).get("overload")]
+    block = next(number for number, line in enumerate(lines) if "from <bruteforce>" in line)
+    (sshd,) = _sshd_passes(lines)
+    assert sshd < block and ruleset["rules"][sshd]["quick"], lines
+
+
+@pytest.mark.parametrize("networks", WORLD, ids=["both", "v4", "mixed"])
+def test_a_world_wide_sshd_keeps_its_rate_limit_without_flushing_open_sessions(networks):
+    """`flush global` killed every state of an offender, the operator's own open sessions included."""
+    ruleset, lines = _rules({"admin_networks": networks})
+    (sshd,) = _sshd_passes(lines)
+    overload = ruleset["rules"][sshd]["state_options"]["overload"]
+    assert overload == {"table": "bruteforce", "flush": None}
+    assert not ruleset["rules"][sshd]["quick"]
+
+
+def test_the_jail_traffic_leaves_from_public_ipv4():
+    """nat to ($ext_if) takes the interface's first address, which need not be the relay's public_ipv4 (an
+    interface with several addresses): the relay's traffic must leave from the address it advertises."""
+    ruleset, _lines = _rules({"public_ipv4": "198.51.100.9"})
+    (nat,) = [rule for rule in ruleset["nat"] if rule["action"] == "nat"]
+    assert "-> 198.51.100.9" in pfconf.format_rule(nat), pfconf.format_rule(nat)
