@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 from pyinfra.api.exceptions import PyinfraError
 
+from torjail.exitpolicy import parse_rule, policy_problems
+
 # Host data keys that belong to pyinfra itself (connection settings), not to torjail.
 PYINFRA_DATA_PREFIXES = ("ssh_", "_")
 
@@ -31,16 +33,27 @@ NOT_PUBLIC_V4 = [ipaddress.ip_network(n) for n in (
 )]
 PRIVATE_V4 = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
 
-NICKNAME = re.compile(r"^[A-Za-z0-9]{1,19}$")
-JAIL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
-INTERFACE = re.compile(r"^[a-z][a-z0-9_]*[0-9]+$")
-RELEASE = re.compile(r"^(\d+)\.(\d+)-RELEASE$")
-ABSOLUTE_PATH = re.compile(r"^(/[A-Za-z0-9._+-]+)+$")
-SIZE = re.compile(r"^([1-9][0-9]*)([MGT])$")
-TOR_AMOUNT = re.compile(r"^([1-9][0-9]*) (" + "|".join(TOR_BYTE_UNITS) + r")$")
-ACCOUNTING_START = re.compile(r"^(day|week|month)(?: ([0-9]{1,2}))? ([0-9]{2}):([0-9]{2})$")
-RATE = re.compile(r"^([1-9][0-9]*)/([1-9][0-9]*)$")
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Every pattern is applied with fullmatch and spells digits [0-9]: `$` would let a trailing newline through, and
+# `\d` matches digits of every script, which int() then reads but no FreeBSD tool does.
+NICKNAME = re.compile(r"[A-Za-z0-9]{1,19}")
+JAIL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
+JAIL_NAME_MAX = 238  # jail_NAME_console.log must fit NAME_MAX (255)
+INTERFACE = re.compile(r"[a-z][a-z0-9_]*[0-9]+")
+IFNAMSIZ = 16  # an interface name has at most 15 characters
+RELEASE = re.compile(r"([1-9][0-9]*)\.(0|[1-9][0-9]*)-RELEASE")
+ABSOLUTE_PATH = re.compile(r"(/[A-Za-z0-9._+-]+)+")
+SIZE = re.compile(r"([1-9][0-9]*)([MGT])")
+TOR_AMOUNT = re.compile(r"([1-9][0-9]{0,19}) (" + "|".join(TOR_BYTE_UNITS) + r")")
+ACCOUNTING_START = re.compile(r"(day|week|month)(?: ([0-9]{1,2}))? ([0-9]{2}):([0-9]{2})")
+RATE = re.compile(r"([1-9][0-9]{0,8})/([1-9][0-9]{0,8})")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+MIRROR = re.compile(r"(https?|ftp)://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~/-]*)?")
+SWAP_DEVICE = re.compile(r"/dev/[A-Za-z0-9/._-]+")
+NETWORK = re.compile(r"([0-9A-Fa-f:.]+)(?:/(0|[1-9][0-9]{0,2}))?")
+# tor's limits for RelayBandwidthRate/Burst (0.4.9): at least 75 KBytes for a relay, at most 2 GBytes.
+MIN_RELAY_BANDWIDTH = 76800
+MAX_RELAY_BANDWIDTH = 2**31
+MAX_ACCOUNTING_BYTES = 2**63 - 1
 
 
 class SettingsError(PyinfraError):
@@ -56,7 +69,7 @@ class SettingsError(PyinfraError):
 
 def parse_size(value):
     """'8G' -> bytes; sizes are binary (M, G, T) as truncate(1) and mdconfig(8) read them."""
-    match = SIZE.match(value)
+    match = SIZE.fullmatch(value)
     if not match:
         raise ValueError(f"expected a size like 8G or 512M, got {value!r}")
     return int(match.group(1)) * SIZE_UNITS[match.group(2)]
@@ -64,7 +77,7 @@ def parse_size(value):
 
 def parse_tor_amount(value):
     """'500 GBytes' -> bytes, in tor's own units (powers of two), so torrc gets exactly what was written."""
-    match = TOR_AMOUNT.match(value)
+    match = TOR_AMOUNT.fullmatch(value)
     if not match:
         units = ", ".join(TOR_BYTE_UNITS)
         raise ValueError(f"expected a number and one of tor's units ({units}), like '500 GBytes', got {value!r}")
@@ -72,8 +85,50 @@ def parse_tor_amount(value):
 
 
 def _expect_absolute_path(value):
-    if not ABSOLUTE_PATH.match(value) or "/../" in value + "/" or "/./" in value + "/":
+    if not ABSOLUTE_PATH.fullmatch(value) or "/../" in value + "/" or "/./" in value + "/":
         raise ValueError(f"expected an absolute path without spaces, '.' or '..', got {value!r}")
+    return value
+
+
+def _expect_torrc_value(value):
+    """A value tor reads back exactly as written: torrc's parser ends a line at a newline, reads `#` as the start
+    of a comment anywhere in an unquoted value, joins the next line after a trailing backslash, strips spaces at
+    both ends and reads a value beginning with a double quote as a C string."""
+    bad = next((c for c in value if not c.isprintable()), None)
+    if bad is not None:
+        raise ValueError(f"expected one line of printable characters, got the control character U+{ord(bad):04X}")
+    if "#" in value:
+        raise ValueError(f"expected no '#': tor reads everything after it as a comment, got {value!r}")
+    if value.endswith("\\"):
+        raise ValueError(f"expected no trailing backslash: tor joins the next torrc line to it, got {value!r}")
+    if value != value.strip():
+        raise ValueError(f"expected no spaces at either end (tor drops them), got {value!r}")
+    if value.startswith('"'):
+        raise ValueError(f"expected no double quote at the start (tor reads a quoted string), got {value!r}")
+    return value
+
+
+def expect_interface_name(value):
+    """A network interface name as ifconfig(8) shows it (driver and unit, like vtnet0), or ValueError."""
+    if not INTERFACE.fullmatch(value) or len(value) >= IFNAMSIZ:
+        raise ValueError(f"expected an interface name like vtnet0 or igb0 (at most {IFNAMSIZ - 1} characters), "
+                         f"got {value!r}")
+    return value
+
+
+def _expect_network(value):
+    """A network as a pf table takes it: an address and a prefix length, no netmask, no %zone, no host bits
+    (the kernel's table code refuses an entry with host bits set)."""
+    match = NETWORK.fullmatch(value)
+    try:
+        network = ipaddress.ip_network(value, strict=False) if match else None
+    except ValueError:
+        network = None
+    if network is None:
+        raise ValueError(f"expected networks like 198.51.100.0/24 or 2001:db8::/48 (a prefix length, not a "
+                         f"netmask; no %zone), got {value!r}")
+    if network.network_address != ipaddress.ip_address(match.group(1)):
+        raise ValueError(f"expected a network without host bits, like {network}, got {value!r}")
     return value
 
 
@@ -148,15 +203,16 @@ class Settings(BaseModel):
     @field_validator("relay_nickname")
     @classmethod
     def _nickname(cls, value):
-        if not NICKNAME.match(value):
+        if not NICKNAME.fullmatch(value):
             raise ValueError(f"expected 1-19 letters or digits (tor's rule), got {value!r}")
         return value
 
     @field_validator("relay_contact")
     @classmethod
     def _contact(cls, value):
-        if not value.strip() or any(c in value for c in "\r\n\0"):
+        if not value.strip():
             raise ValueError("expected a non-empty single line (an e-mail address or ContactInfo string)")
+        _expect_torrc_value(value)
         return value
 
     @field_validator("public_ipv4")
@@ -179,6 +235,8 @@ class Settings(BaseModel):
             address = ipaddress.IPv6Address(value)
         except ValueError:
             raise ValueError(f"expected an IPv6 address like 2001:db8::10, or None, got {value!r}") from None
+        if address.scope_id is not None:
+            raise ValueError(f"expected a global IPv6 address without a %zone suffix, got {value!r}")
         if address.is_link_local or address.is_loopback or address.is_multicast or address.is_unspecified \
                 or address in ipaddress.ip_network("fc00::/7"):
             raise ValueError(f"expected a global IPv6 address, got {value} (link-local, unique-local or reserved)")
@@ -198,21 +256,27 @@ class Settings(BaseModel):
     @classmethod
     def _exit_policy(cls, value):
         for line in value:
-            if not re.match(r"^(accept|reject|accept6|reject6) \S+$", line):
-                raise ValueError(f"expected lines like 'accept *:443' or 'reject *:*', got {line!r}")
+            parse_rule(line)
         return value
 
-    @field_validator("accounting_max", "bandwidth_rate", "bandwidth_burst")
+    @field_validator("accounting_max")
     @classmethod
-    def _tor_amount(cls, value):
-        if value is not None:
-            parse_tor_amount(value)
+    def _accounting_max(cls, value):
+        if value is not None and parse_tor_amount(value) > MAX_ACCOUNTING_BYTES:
+            raise ValueError(f"expected at most 2^63-1 bytes (what tor counts), got {value!r}")
+        return value
+
+    @field_validator("bandwidth_rate", "bandwidth_burst")
+    @classmethod
+    def _bandwidth(cls, value):
+        if value is not None and not MIN_RELAY_BANDWIDTH <= parse_tor_amount(value) <= MAX_RELAY_BANDWIDTH:
+            raise ValueError(f"expected 75 KBytes to 2 GBytes per second (tor's range for a relay), got {value!r}")
         return value
 
     @field_validator("accounting_start")
     @classmethod
     def _accounting_start(cls, value):
-        match = ACCOUNTING_START.match(value)
+        match = ACCOUNTING_START.fullmatch(value)
         expected = "'day HH:MM', 'week D HH:MM' (D 1-7) or 'month D HH:MM' (D 1-28)"
         if not match:
             raise ValueError(f"expected {expected}, got {value!r}")
@@ -227,14 +291,16 @@ class Settings(BaseModel):
     @field_validator("jail_name")
     @classmethod
     def _jail_name(cls, value):
-        if not JAIL_NAME.match(value):
-            raise ValueError(f"expected a lowercase name (letters, digits, _; starting with a letter), got {value!r}")
+        if not JAIL_NAME.fullmatch(value) or value.isdigit() or len(value) > JAIL_NAME_MAX:
+            raise ValueError(f"expected a jail name of letters, digits, '_' and '-', not starting with '-', not all "
+                             f"digits (jail(8) reads those as a jail id), no '.' (a child jail), at most "
+                             f"{JAIL_NAME_MAX} characters, got {value!r}")
         return value
 
     @field_validator("jail_interface")
     @classmethod
     def _jail_interface(cls, value):
-        if not re.match(r"^lo[1-9][0-9]*$", value):
+        if not re.fullmatch(r"lo[1-9][0-9]{0,12}", value):
             raise ValueError(f"expected a cloned loopback interface like lo1 (not lo0), got {value!r}")
         return value
 
@@ -257,7 +323,7 @@ class Settings(BaseModel):
     @field_validator("jail_release")
     @classmethod
     def _release(cls, value):
-        match = RELEASE.match(value)
+        match = RELEASE.fullmatch(value)
         if not match or int(match.group(1)) < 14:
             raise ValueError(f"expected a FreeBSD release 14.0 or later like 14.3-RELEASE, got {value!r}")
         return value
@@ -265,7 +331,7 @@ class Settings(BaseModel):
     @field_validator("release_mirror")
     @classmethod
     def _mirror(cls, value):
-        if not re.match(r"^(https?|ftp)://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~/-]*)?$", value):
+        if not MIRROR.fullmatch(value):
             raise ValueError(f"expected an http(s) URL like https://download.freebsd.org/releases, got {value!r}")
         return value.rstrip("/")
 
@@ -287,14 +353,14 @@ class Settings(BaseModel):
     @field_validator("geli_passphrase_env")
     @classmethod
     def _passphrase_env(cls, value):
-        if not ENV_NAME.match(value):
+        if not ENV_NAME.fullmatch(value):
             raise ValueError(f"expected the NAME of an environment variable (not the passphrase), got a bad name")
         return value
 
     @field_validator("geli_passphrase_command")
     @classmethod
     def _passphrase_command(cls, value):
-        if value is not None and (not value or not all(value)):
+        if value is not None and (not value or not all(value) or any("\0" in word for word in value)):
             raise ValueError("expected a command as a list of words, like ['pass', 'show', 'torjail/relay1']")
         return value
 
@@ -303,7 +369,7 @@ class Settings(BaseModel):
     def _swap_devices(cls, value):
         if value != "detect":
             for device in value:
-                if not re.match(r"^/dev/[A-Za-z0-9/._-]+$", device) or device.endswith(".eli"):
+                if not SWAP_DEVICE.fullmatch(device) or device.endswith(".eli"):
                     raise ValueError(f"expected 'detect' or a list of plain swap devices like /dev/ada0p3, got {device!r}")
         return value
 
@@ -317,8 +383,8 @@ class Settings(BaseModel):
     @field_validator("ext_if")
     @classmethod
     def _ext_if(cls, value):
-        if value != "detect" and not INTERFACE.match(value):
-            raise ValueError(f"expected 'detect' or an interface name like vtnet0 or igb0, got {value!r}")
+        if value != "detect":
+            expect_interface_name(value)
         return value
 
     @field_validator("admin_networks")
@@ -327,10 +393,7 @@ class Settings(BaseModel):
         if not value:
             raise ValueError("expected at least one network allowed to reach sshd, like 198.51.100.0/24")
         for network in value:
-            try:
-                ipaddress.ip_network(network)
-            except ValueError:
-                raise ValueError(f"expected networks like 198.51.100.0/24 or 2001:db8::/48, got {network!r}") from None
+            _expect_network(network)
         return value
 
     @field_validator("sshd_max_connections")
@@ -343,7 +406,7 @@ class Settings(BaseModel):
     @field_validator("sshd_connection_rate")
     @classmethod
     def _rate(cls, value):
-        if not RATE.match(value):
+        if not RATE.fullmatch(value):
             raise ValueError(f"expected connections/seconds like 15/60, got {value!r}")
         return value
 
@@ -378,11 +441,14 @@ class Settings(BaseModel):
             problems.append(("exit_notice", "expected a dir_port: the notice page is served on the DirPort"))
         if self.exit_policy and not self.exit_relay:
             problems.append(("exit_policy", "expected [] unless exit_relay is True"))
+        elif self.exit_policy:
+            problems += [("exit_policy", problem) for problem in policy_problems(self.exit_policy, self.ipv6)]
         if self.bandwidth_burst and not self.bandwidth_rate:
             problems.append(("bandwidth_burst", "expected bandwidth_rate to be set as well"))
         if self.bandwidth_burst and self.bandwidth_rate and \
                 parse_tor_amount(self.bandwidth_burst) < parse_tor_amount(self.bandwidth_rate):
             problems.append(("bandwidth_burst", f"expected at least bandwidth_rate ({self.bandwidth_rate})"))
+        problems += self._md_unit_problems()
         root = self.jail_root.rstrip("/") + "/"
         if self.image_path.startswith(root):
             problems.append(("image_path", f"expected a path outside jail_root ({self.jail_root}): "
@@ -390,6 +456,22 @@ class Settings(BaseModel):
         if problems:
             raise ValueError(problems)
         return self
+
+    def _md_unit_problems(self):
+        """The image's md unit must be free of swap: the swap file's unit, or an md device listed as swap."""
+        from torjail.tasks.swap import SWAP_FILE_UNIT
+
+        problems = []
+        if self.swap_file_size is not None and self.md_unit == SWAP_FILE_UNIT:
+            problems.append(("md_unit", f"expected a unit other than {SWAP_FILE_UNIT}: the swap file "
+                                        f"(swap_file_size) is attached as md{SWAP_FILE_UNIT}"))
+        if self.swap_devices != "detect":
+            own = re.compile(rf"/dev/md{self.md_unit}(?![0-9])")
+            for device in self.swap_devices:
+                if own.match(device):
+                    problems.append(("md_unit", f"expected a unit other than {self.md_unit}: swap_devices lists "
+                                                f"{device} on md{self.md_unit}"))
+        return problems
 
     @property
     def ipv6(self):
@@ -417,7 +499,7 @@ class Settings(BaseModel):
 
     @property
     def sshd_rate_parts(self):
-        connections, seconds = RATE.match(self.sshd_connection_rate).groups()
+        connections, seconds = RATE.fullmatch(self.sshd_connection_rate).groups()
         return int(connections), int(seconds)
 
 
