@@ -20,6 +20,14 @@ EDGES = {
     "other-ports-and-jail": {"or_port": 443, "dir_port": 80, "sshd_port": 2222, "jail_ip": "192.168.77.2",
                              "jail_name": "relay", "jail_interface": "lo2", "jail_root": "/usr/jails/relay",
                              "admin_networks": ["198.51.100.0/24", "2001:db8:9::/48"]},
+    "dashed-jail-name": {"jail_name": "tor-relay_2", "jail_root": "/var/jails/tor-relay_2",
+                         "image_path": "/var/jails/tor-relay_2.img", "public_ipv6": "2001:db8:1::7"},
+    "closed-ipv4-and-ipv6-policy": {"exit_relay": True, "public_ipv6": "2001:db8:1::7",
+                                    "exit_policy": ["reject private:*", "accept 198.51.100.0/24:80-81",
+                                                    "accept6 [2001:db8::]/32:443", "reject *4:*",
+                                                    "reject6 *:*"]},
+    "printable-contact": {"relay_contact": "Zoë <ops@example.org> \\ \"relay team\" 0xDEADBEEF",
+                          "exit_relay": True, "exit_notice": True},
 }
 
 
@@ -121,3 +129,19 @@ def test_broken_torrc_is_rejected_by_real_tor():
     assert check_torrc("ORPort 9001 NoListen\nORPort 10.0.0.1:9001 NoAdvertise\nSocksPort 0\n")
     assert check_torrc("AccountingMaxKB 10\n")
     assert any("obsolete" in p for p in check_torrc("ORListenAddress 0.0.0.0:9001\nORPort 9001\nContactInfo x\n"))
+
+
+def test_outbound_connections_leave_from_the_jail_addresses():
+    """tor binds its outbound sockets to the jail's own addresses; pf's nat maps the IPv4 one to public_ipv4."""
+    lines = _torrc(build_settings("r", BASE))
+    assert [line for line in lines if line.startswith("OutboundBindAddress")] == ["OutboundBindAddress 10.0.0.1"]
+    with_v6 = _torrc(build_settings("r", {**BASE, "public_ipv6": "2001:db8:1::7", "jail_ip": "192.168.7.2"}))
+    assert [line for line in with_v6 if line.startswith("OutboundBindAddress")] == \
+        ["OutboundBindAddress 192.168.7.2", "OutboundBindAddress 2001:db8:1::7"]
+
+
+def test_dashed_jail_name_reaches_every_file():
+    files = {f.kind: f.content for f in render_all(dict(CASES)["dashed-jail-name"])}
+    assert "tor-relay_2 {" in files["jail.conf"]
+    assert 'jail "tor-relay_2"' in files["pf.conf"] and 'jail "tor-relay_2"' in files["rc.conf"]
+    assert "/etc/jail.conf.d/tor-relay_2.conf" in [f.path for f in render_all(dict(CASES)["dashed-jail-name"])]
