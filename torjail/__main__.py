@@ -12,8 +12,9 @@ import sys
 from pathlib import Path
 
 from torjail.checks import check_file
+from torjail.checks.torrc import check_torrc_settings
 from torjail.render import PREVIEW_EXT_IF, render_all
-from torjail.settings import SettingsError, load_inventory, settings_for_inventory
+from torjail.settings import SettingsError, expect_interface_name, load_inventory, settings_for_inventory
 
 
 def _load(inventory_path):
@@ -29,12 +30,22 @@ def _detect_note(settings):
     return None
 
 
+def file_problems(host_name, generated):
+    """Problems of one generated file, each naming the host, and for torrc the settings tor's complaint is about."""
+    if generated.kind != "torrc":
+        return [f"{host_name}: {generated.path}: {problem}" for problem in check_file(generated)]
+    return [
+        f"{host_name}: " + "".join(f"setting '{setting}': " for setting in settings) + f"{generated.path}: {problem}"
+        for settings, problem in check_torrc_settings(generated.content)
+    ]
+
+
 def check(args):
     all_settings = _load(args.inventory)
     failed = False
     for name, settings in all_settings.items():
         files = render_all(settings)
-        problems = [f"{name}: {generated.path}: {problem}" for generated in files for problem in check_file(generated)]
+        problems = [problem for generated in files for problem in file_problems(name, generated)]
         for problem in problems:
             print(problem, file=sys.stderr)
         failed |= bool(problems)
@@ -62,6 +73,16 @@ def render(args):
     return 0
 
 
+def _interface(value):
+    """--ext-if: a real interface name; the preview has no server to ask what "detect" stands for."""
+    try:
+        return expect_interface_name(value)
+    except ValueError as error:
+        hint = " ('detect' is resolved by the deploy on the server; a preview needs the name)" \
+            if value == "detect" else ""
+        raise argparse.ArgumentTypeError(f"{error}{hint}") from None
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m torjail", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -72,7 +93,8 @@ def main(argv=None):
     render_parser.add_argument("inventory")
     render_parser.add_argument("--host", required=True)
     render_parser.add_argument("--out", required=True)
-    render_parser.add_argument("--ext-if", help="external interface to use when the settings say 'detect'")
+    render_parser.add_argument("--ext-if", type=_interface,
+                               help="external interface to use when the settings say 'detect' (like vtnet0)")
     render_parser.set_defaults(run=render)
     args = parser.parse_args(argv)
     try:

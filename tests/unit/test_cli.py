@@ -81,3 +81,39 @@ def test_render_unknown_host(tmp_path):
     result = run("render", "inventory.py", "--host", "nope", "--out", str(tmp_path))
     assert result.returncode == 2 and "relay1.example.org" in result.stderr
     assert not any(tmp_path.iterdir())
+
+
+def test_check_names_the_setting_of_an_exit_policy_tor_refuses(tmp_path):
+    """`accept *:70000` is refused by the settings loader, naming host and setting, before any file is made."""
+    inventory = tmp_path / "inventory.py"
+    inventory.write_text(
+        'relays = [("exit.example", {"relay_nickname": "Exit", "relay_contact": "c", "public_ipv4": "198.51.100.1",\n'
+        '                            "exit_relay": True, "exit_policy": ["accept *:70000", "reject *:*"]})]\n')
+    result = run("check", str(inventory))
+    assert result.returncode == 1
+    assert result.stderr.startswith("exit.example: setting 'exit_policy': expected ports")
+    assert "torrc" not in result.stderr
+
+
+def test_torrc_complaints_name_the_setting_they_are_about():
+    """tor speaks of options and quoted values; check maps them back to the operator's settings."""
+    from torjail.__main__ import file_problems
+    from torjail.render import GeneratedFile
+
+    torrc = ("Nickname A\nContactInfo x\nAddress 198.51.100.7\nORPort 198.51.100.7:9001 NoListen\n"
+             "ORPort 10.0.0.1:9001 NoAdvertise\nSocksPort 0\nExitRelay 1\nExitPolicy accept *:70000\n")
+    problems = file_problems("relay9", GeneratedFile("/usr/local/etc/tor/torrc", "torrc", "torrc.j2", torrc))
+    assert "relay9: setting 'exit_policy': /usr/local/etc/tor/torrc: Malformed policy 'accept *:70000'. " \
+           "Discarding entire policy list." in problems
+    assert all(p.startswith("relay9: ") for p in problems)
+
+
+def test_render_refuses_detect_as_the_interface(tmp_path):
+    """`--ext-if detect` would write the word into pf.conf: a preview needs a real interface name."""
+    result = run("render", "inventory.py", "--host", "relay1.example.org", "--out", str(tmp_path), "--ext-if", "detect")
+    assert result.returncode == 2
+    assert "argument --ext-if: expected an interface name like vtnet0" in result.stderr
+    assert "a preview needs the name" in result.stderr
+    assert not any(tmp_path.iterdir())
+    result = run("render", "inventory.py", "--host", "relay1.example.org", "--out", str(tmp_path), "--ext-if", "em 0")
+    assert result.returncode == 2 and not any(tmp_path.iterdir())
