@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import logging
 import re
 from pathlib import Path
 from shlex import quote
@@ -25,6 +24,7 @@ from torjail import secrets
 from torjail.freebsd import pfguard
 from torjail.render import planned_files, render_file
 from torjail.settings import SettingsError, build_settings
+from torjail.tasks import firewall
 from torjail.tasks.vault import VaultError, VaultLocked
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,11 +36,26 @@ EXT_IF = "vtnet0"  # the default route interface of the fixtures
 MARKER = "/var/jails/tor.img.torjail-incomplete"
 TORRC = "/var/jails/tor/usr/local/etc/tor/torrc"
 RELOAD = f"service -j tor tor reload && rm -f {TORRC}.torjail-reload"
-GUARD = f"daemon -f -p /var/run/torjail-pf-guard.pid sh -c {quote(pfguard.rollback_script('/etc/pf.conf', 90))}"
-CANCEL = ('pid=$(cat /var/run/torjail-pf-guard.pid 2>/dev/null); if [ -z "$pid" ] || ! kill "$pid" 2>/dev/null; '
-          "then echo 'torjail: the pf rollback guard was no longer waiting: the previous ruleset may be back; "
-          "check `pfctl -s rules` and deploy again' >&2; exit 1; fi; "
-          "rm -f /var/run/torjail-pf-guard.pid /etc/pf.conf.torjail-previous")
+
+
+def guard(pf_was_enabled: bool) -> str:
+    """The command that starts the rollback guard, for pf enabled or off before the load."""
+    script = "echo $$ > /var/run/torjail-pf-guard.pid; " + pfguard.rollback_script("/etc/pf.conf", 90, pf_was_enabled)
+    return f"touch /var/run/torjail-pf-guard.waiting && daemon -f sh -c {quote(script)}"
+
+
+GUARD, GUARD_PF_OFF = guard(True), guard(False)
+CANCEL = ("if ! mv /var/run/torjail-pf-guard.waiting /var/run/torjail-pf-guard.waiting.cancelled 2>/dev/null; "
+          "then echo 'torjail: the pf rollback guard was no longer waiting: it rolls the new ruleset back (or has "
+          "rolled it back); check `pfctl -s info` and `pfctl -s rules` and deploy again' >&2; exit 1; fi; "
+          'pid=$(cat /var/run/torjail-pf-guard.pid 2>/dev/null); [ -n "$pid" ] && kill "$pid" 2>/dev/null; '
+          "rm -f /var/run/torjail-pf-guard.waiting.cancelled /var/run/torjail-pf-guard.pid "
+          "/etc/pf.conf.torjail-previous")
+SUPERSEDE = ("pid=$(cat /var/run/torjail-pf-guard.pid 2>/dev/null); if mv /var/run/torjail-pf-guard.waiting "
+             "/var/run/torjail-pf-guard.waiting.cancelled 2>/dev/null; then "
+             '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -f /var/run/torjail-pf-guard.waiting.cancelled; '
+             'else while [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; do sleep 1; done; fi')
+CRON = "/etc/cron.d/torjail-bruteforce"
 CACHE = "/var/cache/torjail/14.3-RELEASE-amd64"
 RELEASE_URL = "https://download.freebsd.org/releases/amd64/14.3-RELEASE"
 VERIFY_BASE = (f"expected=$(awk '$1 == \"base.txz\" {{ print $2 }}' {CACHE}/MANIFEST); "
@@ -51,14 +66,26 @@ VERIFY_BASE = (f"expected=$(awk '$1 == \"base.txz\" {{ print $2 }}' {CACHE}/MANI
 SWAP_FSTAB = ("sed -i.BACKUP 's/^\\/dev\\/ada0p3[[:space:]].*$/\\/dev\\/ada0p3.eli\tnone\tswap\t"
               "sw,ealgo=AES-XTS,keylen=256,sectorsize=4096\t0\t0/' /etc/fstab && rm -f /etc/fstab.BACKUP")
 
+# Every command on a half-made image first checks on the server that the marker names that very image.
+BELONGS = ('if ! { [ -f /var/jails/tor.img ] && [ "$(head -n 1 /var/jails/tor.img.torjail-incomplete 2>/dev/null)" '
+           '= "$(tail -c 512 /var/jails/tor.img | sha256)" ]; }; then echo \'torjail: /var/jails/tor.img is not the '
+           'half-made image that /var/jails/tor.img.torjail-incomplete names: not touching it\' >&2; exit 1; fi; ')
+RECORD = "/var/db/torjail/images/var/jails/tor.img"
 NEW_IMAGE = [
-    "install -d -m 0700 /var/jails",
+    "test -d /var/jails || install -d -m 0700 /var/jails",
     "if [ -e /var/jails/tor.img ]; then echo '/var/jails/tor.img exists: not creating it again' >&2; exit 1; fi; "
-    f"touch {MARKER} && truncate -s 8G /var/jails/tor.img",
-    f"test -e {MARKER} && mdconfig -a -t vnode -f /var/jails/tor.img -u 10",
-    f"test -e {MARKER} && geli init -e AES-XTS -l 256 -s 4096 -B none -J - md10 {STDIN_MARK}",
-    f"test -e {MARKER} && geli attach -j - md10 {STDIN_MARK}",
-    f"test -e {MARKER} && newfs -U /dev/md10.eli && rm -f {MARKER}",
+    f"if [ -e {MARKER} ]; then echo '{MARKER} exists without its image: not making one' >&2; exit 1; fi; "
+    "sector=$(od -An -N256 -tx1 /dev/random | tr -d ' \\n') && "
+    f'printf %s "$sector" | sha256 > {MARKER} && truncate -s 8G /var/jails/tor.img && '
+    'printf %s "$sector" | dd of=/var/jails/tor.img bs=512 seek=$(($(stat -f %z /var/jails/tor.img) / 512 - 1)) '
+    "conv=notrunc 2>/dev/null",
+    f"{BELONGS}mdconfig -a -t vnode -f /var/jails/tor.img -u 10",
+    f"{BELONGS}geli init -e AES-XTS -l 256 -s 4096 -B none -J - md10 && tail -c 512 /var/jails/tor.img | sha256 "
+    f"> {MARKER} {STDIN_MARK}",
+    f"{BELONGS}geli attach -j - md10 {STDIN_MARK}",
+    f"{BELONGS}newfs -U /dev/md10.eli && mkdir -p /var/db/torjail/images/var/jails && echo 'torjail made an "
+    "encrypted image at /var/jails/tor.img. While this file exists, a deploy that finds no image there stops "
+    f"instead of making a new, empty one.' > {RECORD} && rm -f {MARKER}",
 ]
 
 FRESH_SERVER = [
@@ -140,7 +167,7 @@ FRESH_SERVER = [
     "pfctl -n -f /etc/pf.conf.torjail-new || { rm -f /etc/pf.conf.torjail-new ; exit 1 ; }",
     "if [ -f /etc/pf.conf ]; then cp -p /etc/pf.conf /etc/pf.conf.torjail-previous; fi",
     "mv -f /etc/pf.conf.torjail-new /etc/pf.conf",
-    GUARD,
+    GUARD_PF_OFF,
     "pfctl -f /etc/pf.conf",
     "daemon -f sh -c 'sleep 2; pfctl -e'",
     "function fresh_ssh_login",
@@ -149,6 +176,9 @@ FRESH_SERVER = [
     "sysrc -f /etc/rc.conf pf_rules=/etc/pf.conf",
     "sysrc -f /etc/rc.conf pflog_enable=YES",
     "service pflog start",
+    # cron lets addresses out of <bruteforce> after sshd_block_seconds
+    f"upload {CRON}",
+    f"chmod 644 {CRON}",
 ]
 
 
@@ -182,6 +212,7 @@ def server(name: str) -> dict:
                 "facts": _merge_facts(base["facts"], fixture.get("facts", {}))}
     settings = build_settings("server", fixture["data"])
     rendered = {path: render_file(settings, template, ext_if=EXT_IF) for path, _, template in planned_files(settings)}
+    rendered[firewall.BRUTEFORCE_CRON] = render_file(settings, "bruteforce.cron.j2")
     sums = fixture["facts"].get("files.Sha1File", {})
     for key, value in sums.items():
         if value == "generated":
@@ -251,22 +282,11 @@ def test_fresh_server_sends_the_passphrase_only_to_geli_on_standard_input():
     fed = [(command.get_raw_value(), command.connector_arguments.get("_stdin"))
            for commands in result.pyinfra_commands() for command in commands
            if hasattr(command, "connector_arguments") and command.connector_arguments.get("_stdin") is not None]
-    assert [(re.sub(r"^test -e \S+ && ", "", text), stdin) for text, stdin in fed] == [
-        ("geli init -e AES-XTS -l 256 -s 4096 -B none -J - md10", PASSPHRASE),
+    assert [(text.removeprefix(BELONGS), stdin) for text, stdin in fed] == [
+        (f"geli init -e AES-XTS -l 256 -s 4096 -B none -J - md10 && tail -c 512 /var/jails/tor.img | sha256 > {MARKER}",
+         PASSPHRASE),
         ("geli attach -j - md10", PASSPHRASE),
     ]
-
-
-def test_fresh_server_without_memory_to_spare_switches_swap_at_the_next_boot(caplog):
-    """swapoff would fail (or push the server into trouble) when swapped-out pages do not fit in memory:
-    the fstab entry still changes, nothing is switched live, and the deploy says so."""
-    caplog.set_level(logging.WARNING)
-    memory = {"hw.pagesize": "4096", "vm.stats.vm.v_free_count": "1000", "vm.stats.vm.v_inactive_count": "1000"}
-    result = plan_server("deploy_fresh", **{"sysctl.Sysctls": {
-        "names=['hw.pagesize', 'vm.stats.vm.v_free_count', 'vm.stats.vm.v_inactive_count']": memory}})
-    commands = stable(result.commands)
-    assert [command for command in commands if "ada0p3" in command] == [SWAP_FSTAB]
-    assert "/dev/ada0p3.eli takes over at the next boot" in caplog.text
 
 
 def test_converged_server_changes_nothing():
@@ -316,16 +336,16 @@ def test_half_made_image_is_discarded_then_made_again():
     result = plan_server("deploy_half_made")
     discard = operation(result, "Discard a half-made image")
     assert discard.commands == [
-        f"test -e {MARKER} && geli detach md10.eli",
-        f"test -e {MARKER} && mdconfig -d -u 10",
-        f"test -e {MARKER} && rm -f /var/jails/tor.img && rm -f {MARKER}",
+        f"{BELONGS}geli detach md10.eli",
+        f"{BELONGS}mdconfig -d -u 10",
+        f"{BELONGS}rm -f /var/jails/tor.img && rm -f {MARKER}",
     ]
     commands = result.commands
     start = commands.index(discard.commands[-1]) + 1
     assert commands[start:start + len(NEW_IMAGE)] == NEW_IMAGE
     assert commands[start + len(NEW_IMAGE):start + len(NEW_IMAGE) + 3] == [
         "mkdir -p /var/jails/tor", "chmod 755 /var/jails/tor", "mount -t ufs /dev/md10.eli /var/jails/tor"]
-    assert all(command.startswith(f"test -e {MARKER} && ") for command in commands if _is_destructive(command))
+    assert all(command.startswith(BELONGS) for command in commands if _is_destructive(command))
 
 
 def test_image_without_geli_metadata_stops_the_deploy(planned_operations):
@@ -412,7 +432,7 @@ def test_unchanged_pf_conf_with_a_guard_still_waiting_is_confirmed():
     """An earlier deploy stopped between the load and the cancel: its guard would roll the ruleset back later."""
     result = plan_server("deploy_converged", **{"pfguard.PfGuard": 4242})
     assert [(op.name, op.commands, op.conditional) for op in result.changed] == [
-        (GUARDED[0], ["kill $(cat /var/run/torjail-pf-guard.pid) && rm -f /var/run/torjail-pf-guard.pid", GUARD,
+        (GUARDED[0], [SUPERSEDE, GUARD,
                       "pfctl -f /etc/pf.conf"], False),
         (GUARDED[1], ["function fresh_ssh_login"], False),
         (GUARDED[2], [CANCEL], False),
@@ -422,7 +442,7 @@ def test_unchanged_pf_conf_with_a_guard_still_waiting_is_confirmed():
 def test_unchanged_pf_conf_with_pf_disabled_is_loaded_and_enabled():
     result = plan_server("deploy_converged", **{"pf.PfStatus": {"loaded": True, "enabled": False, "debug": None}})
     assert [(op.name, op.commands, op.conditional) for op in result.changed] == [
-        (GUARDED[0], [GUARD, "pfctl -f /etc/pf.conf", "daemon -f sh -c 'sleep 2; pfctl -e'"], False),
+        (GUARDED[0], [GUARD_PF_OFF, "pfctl -f /etc/pf.conf", "daemon -f sh -c 'sleep 2; pfctl -e'"], False),
         (GUARDED[1], ["function fresh_ssh_login"], False),
         (GUARDED[2], [CANCEL], False),
     ]
