@@ -108,3 +108,49 @@ def test_unknown_geli_option(root):
     result = root.run("swapon", "-a")
     assert (result.returncode, result.stderr) == (1, "swapon: Invalid option: keysize=256\n")
     assert root.run("geli", "status").stdout == ""
+
+
+# --- the swap file's rc.d script (files/torjail_swapfile) -----------------------------------------------------
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SWAPFILE_RC = ('torjail_swapfile_enable="YES"\ntorjail_swapfile_path="/usr/swap0"\ntorjail_swapfile_unit="99"\n'
+               'torjail_swapfile_geli_flags="-e AES-XTS -l 256 -s 4096"\n')
+
+
+@pytest.fixture
+def rc_root(root):
+    root.write("/etc/defaults/rc.conf", 'rc_conf_files="/etc/rc.conf /etc/rc.conf.local"\n')
+    root.write("/etc/rc.conf", SWAPFILE_RC)
+    for source, target, mode in (("lab/freebsd/rc.subr", "/etc/rc.subr", 0o644),
+                                 ("files/torjail_swapfile", "/usr/local/etc/rc.d/torjail_swapfile", 0o555)):
+        with open(os.path.join(REPO, source)) as handle:
+            root.write(target, handle.read(), mode)
+    fstab(root)
+    return root
+
+
+def test_swap_file_script_swaps_on_the_file_through_a_one_time_key(rc_root):
+    """What the boot (and the deploy) runs: md99 from the file, GELI one-time with the settings' cipher, swap on
+    md99.eli; a second start changes nothing; stop lets the unit go."""
+    started = rc_root.run("service", "torjail_swapfile", "start")
+    assert (started.returncode, started.stdout) == (0, "Swap on /dev/md99.eli (/usr/swap0).\n"), started.stderr
+    assert rc_root.run("swapctl", "-l").stdout.splitlines()[1].split()[0] == "/dev/md99.eli"
+    listing = rc_root.run("geli", "list", "md99.eli").stdout
+    assert "Flags: ONETIME, W-DETACH, W-OPEN, AUTORESIZE" in listing and "KeyLength: 256" in listing
+    assert "Sectorsize: 4096" in listing
+    again = rc_root.run("service", "torjail_swapfile", "start")
+    assert (again.returncode, again.stdout) == (0, "")
+    status = rc_root.run("service", "torjail_swapfile", "status")
+    assert (status.returncode, status.stdout) == (0, "swap on /dev/md99.eli is on.\n")
+    assert rc_root.run("service", "torjail_swapfile", "stop").returncode == 0
+    assert rc_root.run("mdconfig", "-l").stdout == "\n"
+    assert rc_root.run("geli", "status").stdout == ""
+
+
+def test_swap_file_script_never_takes_an_md_unit_of_another_file(rc_root):
+    assert rc_root.sh("truncate -s 16m /other.img && mdconfig -a -t vnode -f /other.img -u 99").returncode == 0
+    refused = rc_root.run("service", "torjail_swapfile", "start")
+    assert refused.returncode == 1
+    assert "md99 is attached to another file than /usr/swap0: no swap on it." in refused.stderr
+    assert rc_root.run("geli", "status").stdout == ""
+    assert rc_root.run("swapctl", "-l").stdout.count("\n") == 1
