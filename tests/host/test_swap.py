@@ -6,10 +6,12 @@ checks are collected, so each device is a test item of its own).
 """
 
 
+import pytest
 from host_checks import parse_options, remote_host, settings_for_run
 from torjail.freebsd.fstab import FstabEntries
 from torjail.freebsd.geli import GeliProviders
 from torjail.freebsd.swap import SwapDevices
+from torjail.tasks import swap
 
 
 def device_path(device):
@@ -71,3 +73,20 @@ def test_swap_provider_one_time(host, settings, swap_device):
     assert (found["cipher"] or "").upper() == settings.geli_cipher.upper()
     assert found["key_length"] == settings.geli_key_length
     assert found["sector_size"] == settings.geli_sector_size
+
+
+def test_swap_file_on_through_a_one_time_key_and_at_boot(host, settings):
+    """A swap file is encrypted only by its rc.d script (fstab cannot say it): the script must be enabled for the
+    next boot, and md99.eli, backed by the file, must be swapping now with the configured cipher."""
+    if not settings.swap_file_size or fstab_swap_entries(host) or settings.swap_devices not in ("detect", []):
+        pytest.skip("no swap file: the server swaps on devices of its own")
+    unit = f"md{swap.SWAP_FILE_UNIT}"
+    assert host.file(swap.SWAP_FILE).mode == 0o600, f"{swap.SWAP_FILE} is readable by others than root"
+    assert host.run(f"mdconfig -l -f {swap.SWAP_FILE} -u {unit}").rc == 0, f"{unit} is not backed by {swap.SWAP_FILE}"
+    assert host.run("service torjail_swapfile enabled").rc == 0, "the swap file's rc.d script is not enabled"
+    active = [device["device"] for device in SwapDevices().process(host.check_output("swapctl -l").splitlines())]
+    assert f"/dev/{unit}.eli" in active, f"no swap on /dev/{unit}.eli (active: {active})"
+    found = GeliProviders().process(host.run("geli list").stdout.splitlines()).get(f"{unit}.eli", {})
+    assert found.get("onetime"), f"{unit}.eli flags {found.get('flags')}: not a one-time key"
+    assert ((found.get("cipher") or "").upper(), found.get("key_length"), found.get("sector_size")) == (
+        settings.geli_cipher.upper(), settings.geli_key_length, settings.geli_sector_size)
