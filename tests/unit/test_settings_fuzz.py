@@ -1,0 +1,155 @@
+"""Whatever the settings loader accepts renders into files their checkers accept, and tor reads back as written.
+
+Generated settings mix valid values with what breaks a file or a command: control characters, '#', a trailing
+backslash, a trailing newline, digits of other scripts, %zones, netmasks, host bits, out-of-range numbers, ports
+and masks. Every accepted set is rendered; every file goes through its checker (real tor --verify-config for
+torrc, the pf grammar, jail.conf(5), rc.conf), and tor's own reading of torrc (--dump-config) must give back the
+contact and the exit policy lines exactly. Derandomized, so CI runs the same examples every time.
+"""
+
+import codecs
+import os
+import subprocess
+import tempfile
+
+from hypothesis import HealthCheck, given, settings as run_settings, strategies as st
+
+from torjail.checks import check_file
+from torjail.checks.torrc import tor_binary
+from torjail.render import render_all
+from torjail.settings import SETTING_NAMES, TOR_BYTE_UNITS, SettingsError, build_settings
+
+BASE = {"relay_nickname": "FuzzRelay", "relay_contact": "ops@example.org", "public_ipv4": "198.51.100.7"}
+
+TRICKY = list("#\\\"' \t\n\r\0\x7f\u0085\u2028é١;{}$`")
+TEXT = st.text(st.one_of(st.characters(), st.sampled_from(TRICKY)), max_size=24)
+
+
+def maybe_newline(strategy):
+    return st.tuples(strategy, st.sampled_from(["", "", "", "\n", " "])).map("".join)
+
+
+ADDRESSES = st.sampled_from([
+    "*", "*4", "*6", "private", "198.51.100.0/24", "198.51.100.7", "198.51.100.7/24", "0.0.0.0/0", "1.2.3.4/33",
+    "[2001:db8::]/32", "[::]/0", "[::ffff:198.51.100.7]", "[2001:db8::1%vtnet0]", "2001:db8::/32",
+    "10.0.0.0/255.0.0.0", "*/8", "01.2.3.4", "[198.51.100.7]",
+])
+PORTS = st.one_of(
+    st.sampled_from(["*", "1-65535", "0", "65536", "70000", "443-80", "0443", "١٤٣", ""]),
+    st.integers(1, 65535).map(str),
+    st.tuples(st.integers(1, 65535), st.integers(1, 65535)).map(lambda pair: f"{pair[0]}-{pair[1]}"),
+)
+RULE = maybe_newline(st.builds(lambda action, address, ports: f"{action} {address}:{ports}",
+                               st.sampled_from(["accept", "reject", "accept6", "reject6", "ACCEPT"]), ADDRESSES, PORTS))
+ENDINGS = st.sampled_from([["reject *:*"], ["reject *4:*"], ["reject *4:*", "reject6 *:*"], ["reject *:*", "accept *:80"],
+                           ["accept *:*"], []])
+POLICY = st.tuples(st.lists(RULE, max_size=4), ENDINGS).map(lambda parts: parts[0] + parts[1])
+AMOUNT = maybe_newline(st.builds(lambda number, unit: f"{number} {unit}", st.integers(0, 10**20),
+                                 st.sampled_from([*TOR_BYTE_UNITS, "GB"])))
+NETWORK = st.one_of(
+    st.sampled_from(["0.0.0.0/0", "::/0", "198.51.100.0/24", "198.51.100.7/24", "10.0.0.0/255.0.0.0",
+                     "2001:db8::%vtnet0/48", "198.51.100.7", "2001:db8:9::/48", "10.0.0.0/08", "::ffff:1.2.3.0/120"]),
+    st.ip_addresses().map(str),
+)
+PATH = maybe_newline(st.from_regex(r"(/[A-Za-z0-9._+ -]{1,8}){1,3}", fullmatch=True))
+
+STRATEGIES = {
+    "relay_nickname": st.one_of(st.from_regex(r"[A-Za-z0-9]{1,20}", fullmatch=True), TEXT),
+    "relay_contact": st.one_of(TEXT, st.from_regex(r"[ -~]{1,30}", fullmatch=True)),
+    "public_ipv4": st.one_of(st.ip_addresses(v=4).map(str), st.sampled_from(["203.0.113.10\n", "198.51.100"])),
+    "public_ipv6": st.one_of(st.none(), st.ip_addresses(v=6).map(str), st.sampled_from(["2001:db8::7%vtnet0"])),
+    "or_port": st.integers(-1, 70000),
+    "dir_port": st.integers(-1, 70000),
+    "exit_relay": st.booleans(),
+    "exit_policy": POLICY,
+    "exit_notice": st.booleans(),
+    "accounting_max": st.one_of(st.none(), AMOUNT),
+    "accounting_start": maybe_newline(st.from_regex(r"(day|week|month)( [0-9١]{1,2})? [0-9]{2}:[0-9]{2}",
+                                                    fullmatch=True)),
+    "accounting_rule": st.sampled_from(["sum", "max", "in", "out", "both"]),
+    "bandwidth_rate": st.one_of(st.none(), AMOUNT),
+    "bandwidth_burst": st.one_of(st.none(), AMOUNT),
+    "jail_name": maybe_newline(st.from_regex(r"[A-Za-z0-9_.-]{1,12}", fullmatch=True)),
+    "jail_interface": maybe_newline(st.from_regex(r"lo[0-9]{1,3}", fullmatch=True)),
+    "jail_ip": st.one_of(st.ip_addresses(network="10.0.0.0/8").map(str), st.sampled_from(["192.168.7.2", "8.8.8.8"])),
+    "jail_root": PATH,
+    "jail_release": maybe_newline(st.from_regex(r"[0-9١]{1,3}\.[0-9]{1,2}-RELEASE", fullmatch=True)),
+    "jail_arch": st.sampled_from(["amd64", "arm64", "i386"]),
+    "release_mirror": st.sampled_from(["https://download.freebsd.org/releases", "http://mirror.example:8080/pub/",
+                                       "https://mirror.example/a b", "https://download.freebsd.org/releases\n"]),
+    "pkg_branch": st.sampled_from(["quarterly", "latest"]),
+    "image_path": PATH,
+    "image_size": maybe_newline(st.from_regex(r"[0-9]{1,4}[MGTK]", fullmatch=True)),
+    "md_unit": st.integers(-1, 100),
+    "geli_cipher": st.sampled_from(["AES-XTS", "AES-CBC", "Camellia-CBC"]),
+    "geli_key_length": st.sampled_from([128, 256, 512]),
+    "geli_sector_size": st.sampled_from([512, 4096, 8192, 3000]),
+    "geli_passphrase_env": maybe_newline(st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,20}", fullmatch=True)),
+    "geli_passphrase_command": st.one_of(st.none(), st.lists(TEXT, max_size=3)),
+    "swap_devices": st.one_of(st.just("detect"), st.lists(
+        maybe_newline(st.from_regex(r"/dev/(ada0p[0-9]|md[0-9]{1,2}|vtbd0p3)(\.eli)?", fullmatch=True)), max_size=2)),
+    "swap_file_size": st.one_of(st.none(), st.sampled_from(["2G", "512M", "2G\n"])),
+    "ext_if": st.one_of(st.just("detect"), maybe_newline(st.from_regex(r"[a-z]{2,12}[0-9]{1,5}", fullmatch=True))),
+    "sshd_port": st.integers(-1, 70000),
+    "admin_networks": st.lists(NETWORK, max_size=3),
+    "sshd_max_connections": st.integers(0, 1001),
+    "sshd_connection_rate": maybe_newline(st.from_regex(r"[0-9١]{1,4}/[0-9]{1,4}", fullmatch=True)),
+    "sshd_block_seconds": st.integers(59, 86401),
+    "pf_rollback_seconds": st.integers(14, 901),
+}
+
+OVERRIDES = st.lists(st.sampled_from(sorted(STRATEGIES)), min_size=1, max_size=4, unique=True).flatmap(
+    lambda names: st.fixed_dictionaries({name: STRATEGIES[name] for name in names}))
+
+
+def test_every_setting_is_fuzzed():
+    assert sorted(STRATEGIES) == sorted(SETTING_NAMES)
+
+
+def _tor_reading(torrc):
+    """tor's own reading of a torrc (--dump-config short): {option: [values]} with quoted values decoded."""
+    with tempfile.TemporaryDirectory(prefix="torjail-fuzz-") as tmp:
+        path = os.path.join(tmp, "torrc")
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(torrc)
+        result = subprocess.run([tor_binary(), "--defaults-torrc", os.devnull, "-f", path, "--dump-config", "short",
+                                 "--hush"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    reading = {}
+    for line in result.stdout.splitlines():
+        option, _, value = line.partition(" ")
+        if value.startswith('"'):
+            value = codecs.escape_decode(value[1:-1].encode("ascii"))[0].decode("utf-8")
+        reading.setdefault(option, []).append(value)
+    return reading
+
+
+def _assert_renders_valid_files(settings):
+    for generated in render_all(settings):
+        assert check_file(generated) == [], (generated.path, generated.content)
+        if generated.kind == "torrc":
+            reading = _tor_reading(generated.content)
+            assert reading["ContactInfo"] == [settings.relay_contact]
+            assert reading["Nickname"] == [settings.relay_nickname]
+            if settings.exit_relay and settings.exit_policy:
+                assert reading["ExitPolicy"] == settings.exit_policy
+
+
+def test_whatever_the_loader_accepts_renders_into_files_their_checkers_accept():
+    outcomes = {"accepted": 0, "refused": 0}
+
+    @run_settings(max_examples=150, derandomize=True, deadline=None, database=None,
+                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(OVERRIDES)
+    def loader_and_checkers_agree(overrides):
+        try:
+            settings = build_settings("fuzz", {**BASE, **overrides})
+        except SettingsError as error:
+            assert all(problem.startswith("fuzz: setting '") for problem in error.problems), error.problems
+            outcomes["refused"] += 1
+            return
+        outcomes["accepted"] += 1
+        _assert_renders_valid_files(settings)
+
+    loader_and_checkers_agree()
+    assert outcomes["accepted"] >= 30 and outcomes["refused"] >= 30, outcomes
