@@ -1,12 +1,13 @@
 """Before anything changes: the settings of this host are valid, what "detect" stands for is known, every file
-the deploy will place passes its check here (torrc is checked by tor on the server itself, which needs no tor on
-the operator's machine), and the encrypted image is in a state the deploy may work with (absent, half-made or
-unlocked)."""
+the deploy will place passes its check here (torrc too, by the operator's own tor when there is one: the server's
+tor checks it again, but only after the changes before it), and the encrypted image is in a state the deploy may
+work with (absent, half-made or unlocked)."""
 
-from pyinfra import host
+from pyinfra import host, logger
 from pyinfra.api.exceptions import PyinfraError
 
 from torjail.checks import check_file
+from torjail.checks.torrc import TorNotFound, check_torrc_settings
 from torjail.connection import without_nagle
 from torjail.freebsd.net import DefaultRouteInterface
 from torjail.render import render_all
@@ -25,10 +26,25 @@ def external_interface(settings):
     return found
 
 
+def _torrc_problems(generated):
+    """tor's complaints about torrc, each naming the settings it is about; none when this machine has no tor."""
+    try:
+        complaints = check_torrc_settings(generated.content)
+    except TorNotFound:
+        logger.info(f"{host.name}: note: no tor on this machine: torrc is checked by tor on the server only")
+        return []
+    return ["".join(f"setting '{name}': " for name in names) + f"{generated.path}: {problem}"
+            for names, problem in complaints]
+
+
 def check_generated_files(settings, ext_if):
     """Stop before any change when a generated file fails its check (a template edited by hand, say)."""
-    problems = [f"{generated.path}: {problem}" for generated in render_all(settings, ext_if=ext_if)
-                if generated.kind != "torrc" for problem in check_file(generated)]
+    problems = []
+    for generated in render_all(settings, ext_if=ext_if):
+        if generated.kind == "torrc":
+            problems += _torrc_problems(generated)
+        else:
+            problems += [f"{generated.path}: {problem}" for problem in check_file(generated)]
     if problems:
         raise PyinfraError(f"{host.name}: generated files are invalid, nothing was changed: " + "; ".join(problems))
 
