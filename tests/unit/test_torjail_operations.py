@@ -302,53 +302,18 @@ def test_guard_fact():
 
 
 def test_guarded_load_commands():
-    guard = f"daemon -f -p {pfguard.GUARD_PIDFILE} sh -c"
+    """The guard is marked waiting before it starts; its rollback knows whether pf was enabled (the rollback
+    programs themselves run in sh in test_pf_rollback.py)."""
     facts = {"pfguard.PfGuard": None, "pf.PfStatus": {"loaded": True, "enabled": True}}
     op = plan_operation(pfguard.guarded_load, "/etc/pf.conf", seconds=60, facts=facts)
-    assert [command.split(" '")[0] for command in op.commands] == [guard, "pfctl -f /etc/pf.conf"]
+    assert op.commands == [pfguard.start_command("/etc/pf.conf", 60, True), "pfctl -f /etc/pf.conf"]
+    assert op.commands[0].startswith(f"touch {pfguard.GUARD_WAITING_FILE} && daemon -f sh -c ")
     assert "sleep 60;" in op.commands[0]
     facts = {"pfguard.PfGuard": 99, "pf.PfStatus": {"loaded": False, "enabled": False}}
     op = plan_operation(pfguard.guarded_load, "/etc/pf.conf", facts=facts)
-    assert op.commands[0] == f"kill $(cat {pfguard.GUARD_PIDFILE}) && rm -f {pfguard.GUARD_PIDFILE}"
+    assert op.commands[0] == pfguard._supersede_command()
+    assert op.commands[1] == pfguard.start_command("/etc/pf.conf", 90, False)
     assert op.commands[2:] == ["pfctl -f /etc/pf.conf", "daemon -f sh -c 'sleep 2; pfctl -e'"]
-
-
-PF_SHIMS = {"pfctl": RECORD, "logger": RECORD}
-
-
-@pytest.mark.parametrize("had_previous", [True, False])
-def test_rollback_in_sh_restores_the_previous_ruleset_or_turns_pf_off(tmp_path, had_previous):
-    rules = tmp_path / "pf.conf"
-    rules.write_text("new\n")
-    if had_previous:
-        Path(f"{rules}{pfguard.PREVIOUS_SUFFIX}").write_text("old\n")
-    script = pfguard.rollback_script(str(rules), 0).replace(pfguard.GUARD_PIDFILE, str(tmp_path / "pid"))
-    assert sh(script, tmp_path, PF_SHIMS).returncode == 0
-    assert Path(f"{rules}{pfguard.REJECTED_SUFFIX}").read_text() == "new\n"
-    if had_previous:
-        assert rules.read_text() == "old\n"
-        assert logged(tmp_path)[0] == f"pfctl -f {rules}"
-    else:
-        assert not rules.exists() and logged(tmp_path)[0] == "pfctl -d"
-    assert logged(tmp_path)[1].startswith("logger -t torjail pf: new ruleset rolled back")
-
-
-def test_guard_cancelled_in_sh(tmp_path):
-    """A waiting guard is stopped and the previous ruleset forgotten; a guard that is gone fails the operation."""
-    (command,) = plan_operation(pfguard.guard_cancelled, str(tmp_path / "pf.conf")).commands
-    command = command.replace(pfguard.GUARD_PIDFILE, str(tmp_path / "pid"))
-    previous = tmp_path / ("pf.conf" + pfguard.PREVIOUS_SUFFIX)
-    previous.write_text("old\n")
-    guard = subprocess.Popen(["sleep", "30"])
-    try:
-        (tmp_path / "pid").write_text(f"{guard.pid}\n")
-        assert sh(command, tmp_path).returncode == 0
-        assert guard.wait(timeout=10) != 0, "the guard was killed"
-        assert not (tmp_path / "pid").exists() and not previous.exists()
-    finally:
-        guard.kill()
-    gone = sh(command, tmp_path)
-    assert gone.returncode == 1 and "rollback guard was no longer waiting" in gone.stderr
 
 
 class FakeConnector:

@@ -23,10 +23,22 @@ from torjail.connection import without_nagle
 from .pf import PfStatus
 
 GUARD_PIDFILE = "/var/run/torjail-pf-guard.pid"
+# Present while the guard waits. Whoever renames it first decides, atomically (rename(2)): the guard, whose grace
+# period ended, rolls back; the deploy's cancel keeps the new ruleset. The loser of that race does nothing, and a
+# cancel that loses fails: the deploy says the ruleset was rolled back instead of reporting success.
+GUARD_WAITING_FILE = "/var/run/torjail-pf-guard.waiting"
+ROLLING_BACK_SUFFIX = ".rolling-back"
+CANCELLED_SUFFIX = ".cancelled"
 PREVIOUS_SUFFIX = ".torjail-previous"
 ENABLE_DELAY_SECONDS = 2
 REJECTED_SUFFIX = ".torjail-rejected"
 GUARD_WAITING = "torjail: rollback guard waiting"
+
+
+def _waiting_test() -> str:
+    """Shell test, true while a guard waits: its file is there and its process alive."""
+    return (f"pid=$(cat {GUARD_PIDFILE} 2>/dev/null); "
+            f'[ -e {GUARD_WAITING_FILE} ] && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null')
 
 
 class PfGuard(FactBase):
@@ -35,8 +47,7 @@ class PfGuard(FactBase):
     """
 
     def command(self) -> str:
-        return (f"pid=$(cat {GUARD_PIDFILE} 2>/dev/null); "
-                'if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then echo "$pid"; fi')
+        return f'if {_waiting_test()}; then echo "$pid"; fi'
 
     @staticmethod
     def default():
@@ -46,17 +57,31 @@ class PfGuard(FactBase):
         return int(output[0]) if output and output[0].strip().isdigit() else None
 
 
-def rollback_script(rules: str, seconds: int) -> str:
-    """The guard's shell program: wait, then restore the previous ruleset (or turn pf off when there was none)."""
+def rollback_script(rules: str, seconds: int, pf_was_enabled: bool = True) -> str:
+    """
+    The guard's shell program: wait, then, unless cancelled, put back the state before the load. pf was enabled:
+    the previous ruleset is loaded again, and if there is none or it fails to load, pf is disabled rather than
+    left with the ruleset that cut SSH. pf was off: pf is turned off again (the old pf.conf, never loaded, is
+    not loaded now) and the previous file put back in place.
+    """
     previous, rejected = quote(rules + PREVIOUS_SUFFIX), quote(rules + REJECTED_SUFFIX)
-    live = quote(rules)
+    live, waiting = quote(rules), quote(GUARD_WAITING_FILE)
+    rolling = quote(GUARD_WAITING_FILE + ROLLING_BACK_SUFFIX)
+    log = "logger -t torjail"
+    if pf_was_enabled:
+        restore = (f"if [ -f {previous} ] && cp -p {previous} {live} && pfctl -f {live}; then "
+                   f"{log} 'pf: new ruleset rolled back to the previous one (no fresh SSH login); see {rejected}'; "
+                   f"else pfctl -d; {log} 'pf: new ruleset rolled back (no fresh SSH login) but the previous one "
+                   f"did not load: pf disabled; see {rejected}'; fi; ")
+    else:
+        restore = (f"pfctl -d; if [ -f {previous} ]; then cp -p {previous} {live}; else rm -f {live}; fi; "
+                   f"{log} 'pf: new ruleset rolled back (no fresh SSH login): pf disabled as before; see {rejected}'; ")
     return (
         f"sleep {int(seconds)}; "
+        f"mv {waiting} {rolling} 2>/dev/null || exit 0; "
         f"cp -p {live} {rejected}; "
-        f"if [ -f {previous} ]; then cp -p {previous} {live} && pfctl -f {live}; "
-        f"else mv -f {live} {rejected} && pfctl -d; fi; "
-        f"logger -t torjail 'pf: new ruleset rolled back (no fresh SSH login); see {rejected}'; "
-        f"rm -f {GUARD_PIDFILE}"
+        + restore +
+        f"rm -f {rolling} {GUARD_PIDFILE}"
     )
 
 
@@ -78,14 +103,31 @@ def guarded_load(rules: str = "/etc/pf.conf", seconds: int = 90):
         pfguard.guarded_load("/etc/pf.conf", seconds=90)
     """
     if host.get_fact(PfGuard) is not None:
-        yield StringCommand(f"kill $(cat {GUARD_PIDFILE}) && rm -f {GUARD_PIDFILE}")
-    yield StringCommand("daemon", "-f", "-p", GUARD_PIDFILE, "sh", "-c", quote(rollback_script(rules, seconds)))
+        yield StringCommand(_supersede_command())
+    enabled = host.get_fact(PfStatus).get("enabled")
+    yield StringCommand(start_command(rules, seconds, pf_was_enabled=enabled))
     yield StringCommand("pfctl", "-f", quote(rules))
-    if not host.get_fact(PfStatus).get("enabled"):
+    if not enabled:
         # pf has no state for a connection older than pf itself, and its rules pass TCP on SYN only: this SSH
         # session stops the moment pf comes on. So pf comes on a moment after this command has returned, and
         # the deploy goes on over the fresh login that fresh_ssh_login opens.
         yield StringCommand("daemon", "-f", "sh", "-c", quote(f"sleep {ENABLE_DELAY_SECONDS}; pfctl -e"))
+
+
+def start_command(rules: str, seconds: int, pf_was_enabled: bool) -> str:
+    """Mark the guard waiting, then start it detached (daemon(8)); the guard records its own pid."""
+    script = f"echo $$ > {GUARD_PIDFILE}; " + rollback_script(rules, seconds, pf_was_enabled)
+    return f"touch {GUARD_WAITING_FILE} && daemon -f sh -c {quote(script)}"
+
+
+def _supersede_command() -> str:
+    """Stop an earlier guard still waiting (its deploy stopped before the cancel) so that it never rolls back
+    this deploy's ruleset; if it has just begun rolling back, let it finish first."""
+    cancelled = quote(GUARD_WAITING_FILE + CANCELLED_SUFFIX)
+    return (f"pid=$(cat {GUARD_PIDFILE} 2>/dev/null); "
+            f"if mv {GUARD_WAITING_FILE} {cancelled} 2>/dev/null; then "
+            f'[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -f {cancelled}; '
+            f'else while [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; do sleep 1; done; fi')
 
 
 def _connector_arguments(host):
@@ -96,8 +138,7 @@ def _connector_arguments(host):
 
 def login_check_command() -> StringCommand:
     """pf's status, then a line GUARD_WAITING while the rollback guard still waits."""
-    return StringCommand(f"pfctl -s info; pid=$(cat {GUARD_PIDFILE} 2>/dev/null); "
-                         f'if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then echo {quote(GUARD_WAITING)}; fi')
+    return StringCommand(f"pfctl -s info; if {_waiting_test()}; then echo {quote(GUARD_WAITING)}; fi")
 
 
 def fresh_ssh_login(state, host, attempts=5, pause=3):
@@ -164,8 +205,15 @@ def guard_cancelled(rules: str = "/etc/pf.conf"):
 
         pfguard.guard_cancelled("/etc/pf.conf")
     """
-    gone = quote("torjail: the pf rollback guard was no longer waiting: the previous ruleset may be back; "
-                 "check `pfctl -s rules` and deploy again")
-    yield StringCommand(f"pid=$(cat {GUARD_PIDFILE} 2>/dev/null); "
-                        f'if [ -z "$pid" ] || ! kill "$pid" 2>/dev/null; then echo {gone} >&2; exit 1; fi; '
-                        f"rm -f {GUARD_PIDFILE} {quote(rules + PREVIOUS_SUFFIX)}")
+    yield StringCommand(cancel_command(rules))
+
+
+def cancel_command(rules: str) -> str:
+    """Claim the guard's waiting file (the guard then never rolls back) and end the guard; fails, saying so,
+    when the guard has claimed it first."""
+    gone = quote("torjail: the pf rollback guard was no longer waiting: it rolls the new ruleset back (or has "
+                 "rolled it back); check `pfctl -s info` and `pfctl -s rules` and deploy again")
+    cancelled = quote(GUARD_WAITING_FILE + CANCELLED_SUFFIX)
+    return (f"if ! mv {GUARD_WAITING_FILE} {cancelled} 2>/dev/null; then echo {gone} >&2; exit 1; fi; "
+            f'pid=$(cat {GUARD_PIDFILE} 2>/dev/null); [ -n "$pid" ] && kill "$pid" 2>/dev/null; '
+            f"rm -f {cancelled} {GUARD_PIDFILE} {quote(rules + PREVIOUS_SUFFIX)}")

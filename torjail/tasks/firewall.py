@@ -1,36 +1,46 @@
 """The firewall: pf.conf placed only after `pfctl -nf` accepts it, loaded with a
-reload under a rollback guard that a fresh SSH login must cancel, then pf and pflog enabled for the next boot.
+reload under a rollback guard that a fresh SSH login must cancel, then pf and pflog enabled for the next boot, and
+a cron job that lets addresses out of <bruteforce> once sshd_block_seconds have passed.
 """
 
+from io import StringIO
+
 from pyinfra import host
-from pyinfra.operations import python
+from pyinfra.operations import files, python
 from pyinfra.operations.util import any_changed
 
 from torjail.freebsd import files as checked_files
 from torjail.freebsd import pfguard, rc, service
-from torjail.freebsd.pf import PfStatus
+from torjail.freebsd.pf import PfRulesetLoaded, PfStatus
 from torjail.render import render_file
 
 PF_CONF = "/etc/pf.conf"
+# cron(8) reads system crontabs (with a user field) from /etc/cron.d; names starting with a dot are skipped.
+BRUTEFORCE_CRON = "/etc/cron.d/torjail-bruteforce"
 
 
 def apply(settings, ext_if):
+    enabled = host.get_fact(PfStatus)["enabled"]
+    loaded = enabled and host.get_fact(PfRulesetLoaded, path=PF_CONF)
+    # The previous ruleset is what the guard puts back: the live file when pf runs it, or when pf is off (the
+    # file is then all there is to put back). When pf runs something else (a deploy stopped between the upload
+    # and the load), the live file was never loaded and must not become the rollback target.
     pf_conf = checked_files.checked(
         name="pf.conf (checked by pfctl -nf)",
         dest=PF_CONF,
         content=render_file(settings, "pf.conf.j2", ext_if=ext_if),
         check=["pfctl", "-n", "-f", "{path}"],
         mode="600",
-        keep_previous=PF_CONF + pfguard.PREVIOUS_SUFFIX,
+        keep_previous=PF_CONF + pfguard.PREVIOUS_SUFFIX if loaded or not enabled else None,
     )
-    # pf running with the same pf.conf: nothing to load. Otherwise load under the guard; when pf already runs,
-    # the load also waits for the new pf.conf to be in place at execution (`_if`). A guard still waiting means an
-    # earlier deploy stopped before the fresh login confirmed its ruleset: confirm it now, or the guard rolls the
-    # converged host back when its grace period ends.
-    enabled = host.get_fact(PfStatus)["enabled"]
+    # pf running this pf.conf: nothing to load, unless the file changes (the load then waits for the new file
+    # to be in place at execution, `_if`). pf off, or running another ruleset than the file's (an earlier
+    # deploy stopped before the load): load under the guard. A guard still waiting means an earlier deploy
+    # stopped before the fresh login confirmed its ruleset: confirm it now, or the guard rolls the converged host
+    # back when its grace period ends.
     unconfirmed = host.get_fact(pfguard.PfGuard) is not None
-    if not enabled or unconfirmed or pf_conf.will_change:
-        reload_needed = {} if not enabled or unconfirmed else {"_if": any_changed(pf_conf)}
+    if not loaded or unconfirmed or pf_conf.will_change:
+        reload_needed = {} if not loaded or unconfirmed else {"_if": any_changed(pf_conf)}
         pfguard.guarded_load(name="Load pf.conf under a rollback guard", rules=PF_CONF,
                              seconds=settings.pf_rollback_seconds, **reload_needed)
         # pyinfra hands state and host to a function whose first two arguments are named so
@@ -41,3 +51,5 @@ def apply(settings, ext_if):
     rc.value(name="pf rules file", variable="pf_rules", value=PF_CONF)
     rc.value(name="pflog at boot", variable="pflog_enable", value="YES")
     service.running(name="pflogd running", service="pflog")
+    files.put(name="cron job expiring <bruteforce> entries", src=StringIO(render_file(settings, "bruteforce.cron.j2")),
+              dest=BRUTEFORCE_CRON, mode="644", create_remote_dir=True)

@@ -1,0 +1,44 @@
+"""The firewall task planned against a converged server whose pf does not run its pf.conf, and the cron job.
+
+Helpers and fixtures are those of test_deploy_plan (deploy_converged.yaml: pf enabled, running its pf.conf).
+"""
+
+from test_deploy_plan import CANCEL, CRON, GUARD, GUARDED, operation, plan_server
+
+NOT_LOADED = {"pf.PfRulesetLoaded": {"path=/etc/pf.conf": False}}
+KEEP_PREVIOUS = "if [ -f /etc/pf.conf ]; then cp -p /etc/pf.conf /etc/pf.conf.torjail-previous; fi"
+
+
+def test_a_pf_conf_in_place_but_never_loaded_is_loaded():
+    """A deploy stopped between the upload of pf.conf and its load leaves the file in place while pf runs the
+    old ruleset: comparing the file with its earlier copy says "no change", comparing it with pf says "load"."""
+    result = plan_server("deploy_converged", **NOT_LOADED)
+    assert [(op.name, op.commands, op.conditional) for op in result.changed] == [
+        (GUARDED[0], [GUARD, "pfctl -f /etc/pf.conf"], False),
+        (GUARDED[1], ["function fresh_ssh_login"], False),
+        (GUARDED[2], [CANCEL], False),
+    ]
+
+
+def test_a_pf_conf_never_loaded_does_not_become_the_rollback_target():
+    """The guard puts back the previous file; the file in place was never loaded, so the last good copy (left
+    by the deploy that was stopped) must stay the previous one."""
+    changed = plan_server("deploy_converged", **NOT_LOADED, **{"files.Sha1File": {"path=/etc/pf.conf": "0" * 40}})
+    commands = operation(changed, "pf.conf (checked by pfctl -nf)").commands
+    assert KEEP_PREVIOUS not in commands and "mv -f /etc/pf.conf.torjail-new /etc/pf.conf" in commands
+    assert not operation(changed, GUARDED[0]).conditional
+    loaded = plan_server("deploy_converged", **{"files.Sha1File": {"path=/etc/pf.conf": "0" * 40}})
+    assert KEEP_PREVIOUS in operation(loaded, "pf.conf (checked by pfctl -nf)").commands
+
+
+def test_the_bruteforce_expiry_runs_from_cron_every_minute_with_sshd_block_seconds():
+    result = plan_server("deploy_converged", **{"files.Sha1File": {f"path={CRON}": "0" * 40}})
+    (expiry,) = [op for op in result.changed]
+    assert expiry.commands == [f"upload {CRON}", f"chmod 644 {CRON}"]
+    lines = expiry.uploads[CRON].splitlines()
+    assert lines[0].startswith("# Managed by torjail")
+    assert "*\t*\t*\t*\t*\troot\tpfctl -q -t bruteforce -T expire 3600 2>/dev/null" in lines
+
+
+def test_a_converged_server_with_its_cron_job_changes_nothing():
+    assert plan_server("deploy_converged").changed == []
