@@ -5,7 +5,7 @@
 
 # --- Relay identity -----------------------------------------------------------------------------------------
 # relay_nickname = "MyRelay"       # required per host: 1-19 letters or digits
-# relay_contact = "admin@example.org"  # required per host: ContactInfo, one line
+# relay_contact = "admin@example.org"  # required per host: ContactInfo, one printable line, no '#', no trailing backslash
 # public_ipv4 = "203.0.113.10"     # required per host: the address the relay advertises (pf redirects it to the jail)
 public_ipv6 = None                 # the relay's own global IPv6 address (held by the jail itself), or None
 or_port = 9001                     # ORPort advertised on the public addresses
@@ -13,18 +13,19 @@ dir_port = 9030                    # DirPort (0: none). Tor does not advertise i
 
 # --- Exit or not --------------------------------------------------------------------------------------------
 exit_relay = False                 # a middle/guard relay unless set True
-exit_policy = []                   # exits only: ExitPolicy lines ("accept *:443"); [] means ReducedExitPolicy 1
+exit_policy = []                   # exits only: ExitPolicy lines ("accept *:443"), ending in "reject *:*" (see README);
+                                   # [] means ReducedExitPolicy 1
 exit_notice = False                # exits only: serve the exit notice page on the DirPort
 
 # --- Traffic: accounting and bandwidth ----------------------------------------------------------------------
 accounting_max = None              # e.g. "500 GBytes": hibernate when the period's traffic reaches it; None: off
 accounting_start = "month 1 00:00" # when the accounting period starts: day HH:MM, week D HH:MM, month D HH:MM
 accounting_rule = "sum"            # sum (sent+received, as providers bill), max, in or out
-bandwidth_rate = None              # RelayBandwidthRate, e.g. "2 MBytes"; None: no cap
+bandwidth_rate = None              # RelayBandwidthRate, e.g. "2 MBytes" (75 KBytes to 2 GBytes); None: no cap
 bandwidth_burst = None             # RelayBandwidthBurst, at least the rate
 
 # --- Jail ---------------------------------------------------------------------------------------------------
-jail_name = "tor"                  # jail name, also /etc/jail.conf.d/<name>.conf
+jail_name = "tor"                  # jail name, also /etc/jail.conf.d/<name>.conf: letters, digits, _ and -
 jail_interface = "lo1"             # cloned loopback carrying the jail address
 jail_ip = "10.0.0.1"               # private jail address; pf redirects the relay ports to it
 jail_root = "/var/jails/tor"       # where the encrypted filesystem is mounted as the jail's root
@@ -36,7 +37,7 @@ pkg_branch = "quarterly"           # package branch for host and jail: quarterly
 # --- Encrypted image (the vault) ----------------------------------------------------------------------------
 image_path = "/var/jails/tor.img"  # the image file on the host's disk; never re-initialised once it exists
 image_size = "8G"                  # 2G to 2T
-md_unit = 10                       # md(4) unit the image is attached to (/dev/md10, /dev/md10.eli)
+md_unit = 10                       # md(4) unit the image is attached to (/dev/md10, /dev/md10.eli); not a swap unit
 geli_cipher = "AES-XTS"            # AES-XTS (recommended), AES-CBC or Camellia-CBC
 geli_key_length = 256              # 128 or 256
 geli_sector_size = 4096            # 512 to 8192, a power of two
@@ -50,7 +51,7 @@ swap_file_size = None              # e.g. "2G": add an encrypted swap file when 
 # --- Firewall -----------------------------------------------------------------------------------------------
 ext_if = "detect"                  # "detect" (interface of the default route) or a name like vtnet0
 sshd_port = 22                      # sshd port the firewall lets in
-admin_networks = ["0.0.0.0/0", "::/0"]  # who may reach sshd; narrow this to your own networks
+admin_networks = ["0.0.0.0/0", "::/0"]  # who may reach sshd; narrow this to your own networks (prefix lengths, no host bits)
 sshd_max_connections = 10           # simultaneous sshd connections per source before it is blocked
 sshd_connection_rate = "15/60"      # new connections/seconds per source before it lands in <bruteforce>
 sshd_block_seconds = 3600          # how long an address stays in <bruteforce> (expired from cron every minute)
