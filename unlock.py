@@ -21,6 +21,8 @@ try:
     state = vault.state(settings)
 except vault.VaultLocked:
     state = "locked"
+except vault.VaultNoRoom:
+    state = "create"  # no image, and none would fit: there is nothing to unlock either way
 if state == "create":
     raise PyinfraError(f"{host.name}: there is no encrypted image at {settings.image_path} yet: run deploy.py first")
 

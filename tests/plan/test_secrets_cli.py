@@ -23,7 +23,7 @@ from test_unlock_plan import UNLOCK, fixture
 from torjail import secrets
 
 PASSPHRASE = "s3cret passphrase: never printed"
-GELI_WITH_STDIN = re.compile(r"(^|&& |if ! )geli (init -e \S+ -l \d+ -s \d+ -B none -J -|attach -j -) md10(;|$)")
+GELI_WITH_STDIN = re.compile(r"(^|&& |if ! |fi; )geli (init -e \S+ -l \d+ -s \d+ -B none -J -|attach -j -) md10(;| &&|$)")
 
 SCENARIOS = {
     "deploy on a fresh server": (DEPLOY, lambda: server("deploy_fresh"), 2),

@@ -12,7 +12,7 @@ from harness import STDIN_MARK, plan
 from pyinfra.api.exceptions import PyinfraError
 
 from torjail import secrets
-from torjail.tasks.vault import VaultError
+from torjail.tasks.vault import VaultError, VaultMissing
 
 ROOT = Path(__file__).resolve().parents[2]
 UNLOCK = ROOT / "unlock.py"
@@ -85,14 +85,44 @@ def test_unlocked_and_running_needs_nothing():
     assert result.operations == []
 
 
+def image_files(state, **image):
+    return {IMAGE: {"image": {"state": state, "size": None, "md_unit": None, "seal": None, **image},
+                    "marker": None, "record": False, "free_kb": 7340032}}
+
+
 def test_no_image_says_to_deploy_first():
     with pytest.raises(PyinfraError, match=r"server: there is no encrypted image at /var/jails/tor.img yet: "
                                            r"run deploy.py first"):
-        plan_unlock("unlock_locked", **{"geli.GeliImage": {IMAGE: {"state": "absent", "size": None,
-                                                                   "md_unit": None}}})
+        plan_unlock("unlock_locked", **{"image.ImageFiles": image_files("absent"),
+                                        "files.File": {"path=/etc/jail.conf.d/tor.conf": None},
+                                        "jail.Jails": {}})
 
 
 def test_image_without_geli_metadata_is_not_touched():
     with pytest.raises(VaultError, match="carries no GELI metadata"):
-        plan_unlock("unlock_locked", **{"geli.GeliImage": {IMAGE: {"state": "unknown", "size": 4096,
-                                                                   "md_unit": None}}})
+        plan_unlock("unlock_locked", **{"image.ImageFiles": image_files("unknown", size=4096, seal="0" * 64)})
+
+
+def test_missing_image_of_a_host_that_had_one_is_not_reported_as_never_made():
+    """With the record of an image made at the path, "run deploy.py first" would send the operator to make a new,
+    empty vault."""
+    files = image_files("absent")
+    files[IMAGE]["record"] = True
+    with pytest.raises(VaultMissing, match="server: the encrypted image is missing"):
+        plan_unlock("unlock_locked", **{"image.ImageFiles": files,
+                                        "files.File": {"path=/etc/jail.conf.d/tor.conf": None}, "jail.Jails": {}})
+
+
+def test_image_attached_as_another_md_unit_is_never_attached_twice():
+    """After md_unit changed, a second mdconfig -a of the same file would put one image on two units (and GELI on
+    both): unlock refuses, naming the setting."""
+    files = image_files("geli", size=8589934592, md_unit="md7", seal="5" * 64)
+    units = {"md7": {"type": "vnode", "size": "8192M", "file": "/var/jails/tor.img"}}
+    with pytest.raises(VaultError, match=r"setting 'md_unit' is 10 but /var/jails/tor.img is attached as md7"):
+        plan_unlock("unlock_locked", **{"image.ImageFiles": files, "md.MdDevices": units})
+
+
+def test_unit_attached_to_another_file_is_not_unlocked_in_its_place():
+    units = {"md10": {"type": "vnode", "size": "8192M", "file": "/var/jails/old.img"}}
+    with pytest.raises(VaultError, match=r"md10 is attached to /var/jails/old.img"):
+        plan_unlock("unlock_locked", **{"md.MdDevices": units})

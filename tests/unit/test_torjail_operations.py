@@ -6,6 +6,7 @@ passphrase) run for real in /bin/sh with stand-ins for the FreeBSD-only tools.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -108,10 +109,22 @@ def test_copied_file():
 
 # --- image ----------------------------------------------------------------------------------------------------
 
+# FreeBSD's sha256 (a digest of standard input alone), stat -f %z and df -k, standing in for the real ones.
+FREEBSD_SHIMS = {
+    "sha256": '[ $# -eq 0 ] || { echo "sha256: unexpected arguments: $*" >&2; exit 1; }\n'
+              "sha256sum | cut -d ' ' -f 1\n",
+    "stat": '[ "$1 $2" = "-f %z" ] && [ $# -eq 3 ] && exec /usr/bin/stat -L -c %s -- "$3"\n'
+            'echo "stat: illegal option -- ${1#-}" >&2; exit 1\n',
+    "df": '[ "$1" = "-k" ] && [ $# -eq 2 ] || { echo "usage: df [-k] file" >&2; exit 64; }\n'
+          'echo "Filesystem  1024-blocks    Used    Avail Capacity  Mounted on"\n'
+          'echo "/dev/ada0p2    20307196 5046384 ${DF_AVAIL:-13636240}    27%    /"\n',
+}
+
 
 def image_facts(marker=True, providers=(), units=(), mounts=()):
     return {
-        "files.File": {f"path={MARKER}": {"mode": 644} if marker else None},
+        "image.ImageFiles": {f"path={IMAGE}": {"image": {"state": "geli"}, "marker": "ab" * 32 if marker else None,
+                                               "record": False, "free_kb": 2**24}},
         "geli.GeliProviders": {name: {"consumer": name[:-4]} for name in providers},
         "md.MdDevices": {name: {"type": "vnode", "size": "8192M", "file": IMAGE} for name in units},
         "mount.MountPoints": {**MOUNTS, **{path: {"device": "/dev/md10.eli", "type": "ufs", "options": []}
@@ -119,12 +132,27 @@ def image_facts(marker=True, providers=(), units=(), mounts=()):
     }
 
 
+def last_sector(path: Path) -> bytes:
+    with open(path, "rb") as handle:
+        handle.seek(-512, os.SEEK_END)
+        return handle.read()
+
+
+def half_made(tmp_path: Path, size: str = "1M") -> Path:
+    """An image made in sh by image.created, its marker beside it."""
+    path = tmp_path / "jails" / "tor.img"
+    for command in plan_operation(image.created, str(path), size).commands:
+        run = sh(command, tmp_path, FREEBSD_SHIMS)
+        assert run.returncode == 0, run.stderr
+    return path
+
+
 def test_incomplete_image_discarded_with_everything_on_it():
     op = plan_operation(image.incomplete_discarded, IMAGE, 10, "/var/jails/tor",
                         facts=image_facts(providers=["md10.eli"], units=["md10"], mounts=["/var/jails/tor"]))
-    guard = f"test -e {MARKER} &&"
-    assert op.commands == [f"{guard} umount -f /var/jails/tor", f"{guard} geli detach md10.eli",
-                           f"{guard} mdconfig -d -u 10", f"{guard} rm -f {IMAGE} && rm -f {MARKER}"]
+    guard = image.belongs_guard(IMAGE)
+    assert op.commands == [f"{guard}umount -f /var/jails/tor", f"{guard}geli detach md10.eli",
+                           f"{guard}mdconfig -d -u 10", f"{guard}rm -f {IMAGE} && rm -f {MARKER}"]
 
 
 def test_image_without_marker_is_never_discarded():
@@ -133,26 +161,117 @@ def test_image_without_marker_is_never_discarded():
     assert (op.commands, op.noops) == ([], [f"{IMAGE} is not a half-made image"])
 
 
-def test_image_created_in_sh_marker_first_and_never_over_an_existing_file(tmp_path):
+def test_image_created_in_sh_marker_first_naming_the_image_and_never_over_an_existing_file(tmp_path):
     path = tmp_path / "jails" / "tor.img"
     op = plan_operation(image.created, str(path), "1M")
-    assert op.commands[0] == f"install -d -m 0700 {tmp_path}/jails"
-    assert [sh(command, tmp_path).returncode for command in op.commands] == [0, 0]
-    assert path.stat().st_size == 2**20 and Path(str(path) + image.MARKER_SUFFIX).exists()
-    again = sh(op.commands[1], tmp_path)
+    assert op.commands[0] == f"test -d {tmp_path}/jails || install -d -m 0700 {tmp_path}/jails"
+    assert [sh(command, tmp_path, FREEBSD_SHIMS).returncode for command in op.commands] == [0, 0]
+    marker = Path(str(path) + image.MARKER_SUFFIX)
+    assert path.stat().st_size == 2**20 and path.parent.stat().st_mode & 0o777 == 0o700
+    sector = last_sector(path)
+    assert sector != bytes(512) and sector.isascii()
+    assert marker.read_text() == hashlib.sha256(sector).hexdigest() + "\n"
+    again = sh(op.commands[1], tmp_path, FREEBSD_SHIMS)
     assert again.returncode == 1 and "exists: not creating it again" in again.stderr
+    assert last_sector(path) == sector
 
 
-def test_image_encrypted_only_while_the_marker_exists():
+def test_two_images_never_share_a_seal(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first, second = half_made(tmp_path / "a"), half_made(tmp_path / "b")
+    assert last_sector(first) != last_sector(second)
+
+
+def test_image_directory_that_exists_keeps_its_mode(tmp_path):
+    """An image under /usr/home or / must not re-mode that directory to 0700 (logins would break)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    home.chmod(0o755)
+    op = plan_operation(image.created, str(home / "tor.img"), "1M")
+    assert [sh(command, tmp_path, FREEBSD_SHIMS).returncode for command in op.commands] == [0, 0]
+    assert home.stat().st_mode & 0o777 == 0o755
+
+
+def test_image_not_created_beside_a_marker_without_its_image(tmp_path):
+    path = tmp_path / "tor.img"
+    Path(str(path) + image.MARKER_SUFFIX).write_text("stale\n")
+    run = sh(plan_operation(image.created, str(path), "1M").commands[1], tmp_path, FREEBSD_SHIMS)
+    assert run.returncode == 1 and "exists without its image: not making one" in run.stderr
+    assert not path.exists()
+
+
+@pytest.mark.parametrize("what", ["restored image", "older marker", "no image"])
+def test_discard_in_sh_never_removes_a_file_its_marker_does_not_name(tmp_path, what):
+    """The server re-checks at execution: a restored image dropped at the path since the plan survives."""
+    path = half_made(tmp_path)
+    marker = Path(str(path) + image.MARKER_SUFFIX)
+    if what == "restored image":
+        restored = bytearray(2**20)
+        restored[-512:-503] = b"GEOM::ELI"
+        path.write_bytes(bytes(restored))
+    elif what == "older marker":
+        marker.write_text("")
+    else:
+        path.unlink()
+    op = plan_operation(image.incomplete_discarded, str(path), 10, "/var/jails/tor",
+                        facts={"image.ImageFiles": {f"path={path}": {"marker": "x"}}, "mount.MountPoints": MOUNTS,
+                               "geli.GeliProviders": {}, "md.MdDevices": {}})
+    run = sh(op.commands[-1], tmp_path, FREEBSD_SHIMS)
+    assert run.returncode == 1
+    assert f"torjail: {path} is not the half-made image that {marker} names: not touching it" in run.stderr
+    assert marker.exists() and path.exists() == (what != "no image")
+
+
+def test_discard_in_sh_removes_the_image_its_marker_names(tmp_path):
+    path = half_made(tmp_path)
+    op = plan_operation(image.incomplete_discarded, str(path), 10, "/var/jails/tor",
+                        facts={"image.ImageFiles": {f"path={path}": {"marker": "x"}}, "mount.MountPoints": MOUNTS,
+                               "geli.GeliProviders": {}, "md.MdDevices": {}})
+    assert sh(op.commands[-1], tmp_path, FREEBSD_SHIMS).returncode == 0
+    assert not path.exists() and not Path(str(path) + image.MARKER_SUFFIX).exists()
+
+
+def test_image_encrypted_only_while_the_marker_names_it():
     op = plan_operation(image.encrypted, IMAGE, 10, HiddenValue(SECRET), key_length=128, sector_size=512)
-    guard = f"test -e {MARKER} &&"
+    guard = image.belongs_guard(IMAGE)
     assert op.commands == [
-        f"{guard} mdconfig -a -t vnode -f {IMAGE} -u 10",
-        f"{guard} geli init -e AES-XTS -l 128 -s 512 -B none -J - md10 {STDIN_MARK}",
-        f"{guard} geli attach -j - md10 {STDIN_MARK}",
+        f"{guard}mdconfig -a -t vnode -f {IMAGE} -u 10",
+        f"{guard}geli init -e AES-XTS -l 128 -s 512 -B none -J - md10 && tail -c 512 {IMAGE} | sha256 > {MARKER} "
+        f"{STDIN_MARK}",
+        f"{guard}geli attach -j - md10 {STDIN_MARK}",
     ]
     with pytest.raises(OperationValueError, match="HiddenValue"):
         plan_operation(image.encrypted, IMAGE, 10, SECRET)
+
+
+def test_image_encrypted_in_sh_the_marker_follows_the_new_metadata(tmp_path):
+    """After geli init the last sector holds the GELI metadata: the marker names the image by it from then on,
+    so an interrupted deploy can still discard its own half-made image, and only that one."""
+    path = half_made(tmp_path)
+    shims = {**FREEBSD_SHIMS, "mdconfig": RECORD,
+             "geli": RECORD + f'[ "$1" = init ] && printf "GEOM::ELI fake metadata" | dd of={path} bs=512 '
+                              f"seek=2047 conv=notrunc 2>/dev/null\nexit 0\n"}
+    result = plan_calls(lambda: image.encrypted(str(path), 10, HiddenValue(SECRET)))
+    (commands,) = result.pyinfra_commands()
+    for command in commands:
+        run = sh(command.get_raw_value(), tmp_path, shims, stdin=SECRET + "\n")
+        assert run.returncode == 0, run.stderr
+    assert logged(tmp_path) == [f"mdconfig -a -t vnode -f {path} -u 10",
+                                "geli init -e AES-XTS -l 256 -s 4096 -B none -J - md10", "geli attach -j - md10"]
+    assert last_sector(path).startswith(b"GEOM::ELI fake")
+    marker = Path(str(path) + image.MARKER_SUFFIX)
+    assert marker.read_text() == hashlib.sha256(last_sector(path)).hexdigest() + "\n"
+
+
+def test_image_encrypted_in_sh_refuses_a_file_the_marker_does_not_name(tmp_path):
+    path = half_made(tmp_path)
+    path.write_bytes(bytes(2**20))
+    result = plan_calls(lambda: image.encrypted(str(path), 10, HiddenValue(SECRET)))
+    (commands,) = result.pyinfra_commands()
+    shims = {**FREEBSD_SHIMS, "mdconfig": RECORD, "geli": RECORD}
+    assert [sh(command.get_raw_value(), tmp_path, shims).returncode for command in commands] == [1, 1, 1]
+    assert logged(tmp_path) == []
 
 
 def test_image_encrypted_passphrase_on_stdin_only():
@@ -162,15 +281,61 @@ def test_image_encrypted_passphrase_on_stdin_only():
     assert not any(SECRET in command.get_raw_value() for command in commands)
 
 
-def test_filesystem_made_in_sh_only_with_the_marker(tmp_path):
-    marker = tmp_path / ("tor.img" + image.MARKER_SUFFIX)
-    op = plan_operation(image.filesystem_made, str(tmp_path / "tor.img"), "md10.eli")
-    assert op.commands == [f"test -e {marker} && newfs -U /dev/md10.eli && rm -f {marker}"]
-    shims = {"newfs": RECORD}
-    assert sh(op.commands[0], tmp_path, shims).returncode == 1 and logged(tmp_path) == []
-    marker.touch()
+def test_filesystem_made_in_sh_records_the_image_and_drops_the_marker(tmp_path, monkeypatch):
+    monkeypatch.setattr(image, "RECORDS", str(tmp_path / "db"))
+    path = half_made(tmp_path)
+    marker, record = Path(str(path) + image.MARKER_SUFFIX), Path(str(tmp_path / "db") + str(path))
+    op = plan_operation(image.filesystem_made, str(path), "md10.eli")
+    shims = {**FREEBSD_SHIMS, "newfs": RECORD}
     assert sh(op.commands[0], tmp_path, shims).returncode == 0
     assert logged(tmp_path) == ["newfs -U /dev/md10.eli"] and not marker.exists()
+    assert record.read_text().startswith(f"torjail made an encrypted image at {path}.")
+    assert sh(op.commands[0], tmp_path, shims).returncode == 1, "without its marker, no second newfs"
+    assert logged(tmp_path) == ["newfs -U /dev/md10.eli"]
+
+
+def test_image_files_probe_in_sh_reads_marker_record_and_free_space(tmp_path, monkeypatch):
+    monkeypatch.setattr(image, "RECORDS", str(tmp_path / "db"))
+    path = half_made(tmp_path)
+    shims = {**FREEBSD_SHIMS, "mdconfig": f'printf "md10\\tvnode\\t    1M\\t{path}\\t\\n"\n'}
+    fact = image.ImageFiles()
+    run = sh(str(fact.command(str(path))), tmp_path, shims)
+    found = fact.process(run.stdout.splitlines())
+    assert (found["image"]["state"], found["image"]["md_unit"]) == ("unknown", "md10")
+    assert found["marker"] == found["image"]["seal"] == hashlib.sha256(last_sector(path)).hexdigest()
+    assert (found["record"], found["free_kb"]) == (False, 13636240)
+
+    record = Path(image.record_path(str(path)))
+    record.parent.mkdir(parents=True)
+    record.write_text("made\n")
+    fact = image.ImageFiles()
+    assert fact.process(sh(str(fact.command(str(path))), tmp_path, shims).stdout.splitlines())["record"] is True
+
+    # df only answers for the nearest directory that exists
+    only_there = FREEBSD_SHIMS["df"].replace('[ "$1" = "-k" ]', f'[ "$2" = "{tmp_path}" ] && [ "$1" = "-k" ]')
+    fact = image.ImageFiles()
+    run = sh(str(fact.command(str(tmp_path / "not" / "yet" / "tor.img"))), tmp_path, {**shims, "df": only_there})
+    found = fact.process(run.stdout.splitlines())
+    assert (found["image"]["state"], found["marker"], found["record"], found["free_kb"]) == (
+        "absent", None, False, 13636240)
+
+
+def test_image_files_free_space_negative_or_unreadable():
+    """UFS shows a negative Avail once root's reserve is in use; no df output is no free space known."""
+    fact = image.ImageFiles()
+    fact.command(IMAGE)
+    df = ["Filesystem  1024-blocks    Used  Avail Capacity  Mounted on", "/dev/ada0p2  1000 1100 -100   110%    /"]
+    assert fact.process(["absent", "== marker", "== record", "== df", *df])["free_kb"] == -100
+    assert fact.process(["absent", "== marker", "== record", "== df"])["free_kb"] is None
+    assert fact.process(["absent", "== marker", "present", "== record", "== df"])["marker"] == ""
+
+
+def test_filesystem_made_only_with_the_marker_naming_the_image():
+    op = plan_operation(image.filesystem_made, IMAGE, "md10.eli")
+    assert op.commands == [
+        f"{image.belongs_guard(IMAGE)}newfs -U /dev/md10.eli && mkdir -p /var/db/torjail/images/var/jails && "
+        f"echo 'torjail made an encrypted image at {IMAGE}. While this file exists, a deploy that finds no image "
+        f"there stops instead of making a new, empty one.' > /var/db/torjail/images{IMAGE} && rm -f {MARKER}"]
 
 
 UNLOCK_SHIMS = {
@@ -199,6 +364,15 @@ def test_unlocked_noop_when_attached_and_keeps_a_unit_it_did_not_attach():
     assert (op.commands, op.noops) == ([], ["md10.eli is already attached"])
     op = plan_operation(image.unlocked, IMAGE, 10, HiddenValue(SECRET), facts=image_facts(units=["md10"]))
     assert "mdconfig" not in op.commands[0]
+
+
+def test_unlocked_never_attaches_one_image_twice():
+    facts = image_facts(units=["md7"])
+    with pytest.raises(OperationError, match=f"{IMAGE} is already attached as md7: one image is never attached"):
+        plan_operation(image.unlocked, IMAGE, 10, HiddenValue(SECRET), facts=facts)
+    facts["md.MdDevices"] = {"md10": {"type": "vnode", "size": "8192M", "file": "/var/jails/other.img"}}
+    with pytest.raises(OperationError, match=f"md10 is attached to /var/jails/other.img, not {IMAGE}"):
+        plan_operation(image.unlocked, IMAGE, 10, HiddenValue(SECRET), facts=facts)
 
 
 def test_checked_filesystem():

@@ -209,13 +209,15 @@ class GeliImage(FactBase):
 
         {"state": "geli", "size": 2147483648, "md_unit": "md0", "cipher": "AES-XTS",
          "key_length": 256, "sector_size": 4096, "version": 7, "flags": [], "onetime": False,
-         "provider_size": 2147483648, "checksum_ok": True}
+         "provider_size": 2147483648, "checksum_ok": True, "seal": "9f86d0..."}
 
     ``state`` is ``"absent"`` (no such file), ``"geli"`` (the last 512-byte sector starts with the
     GELI magic ``GEOM::ELI``: metadata present) or ``"unknown"`` (something exists without GELI
-    metadata). ``md_unit`` names the md unit backing the file, if any. The last sector is read with
-    dd and od; the size with ``stat -f %z`` (FreeBSD's stat). With no output at all the fact says
-    ``"unknown"``: an image we could not read is never taken for a missing one.
+    metadata). ``md_unit`` names the md unit backing the file, if any. ``seal`` is the sha256 of the
+    last sector (what ``tail -c 512 FILE | sha256`` prints on the server; None for a file shorter
+    than a sector). The last sector is read with dd and od; the size with ``stat -f %z`` (FreeBSD's
+    stat). With no output at all the fact says ``"unknown"``: an image we could not read is never
+    taken for a missing one.
     """
 
     def command(self, path: str) -> StringCommand:
@@ -271,6 +273,8 @@ class GeliImage(FactBase):
         result = _image("geli" if metadata else "unknown", size)
         if metadata:
             result.update(metadata)
+        if len(sector) == METADATA_SECTOR:
+            result["seal"] = hashlib.sha256(sector).hexdigest()
 
         units = MdDevices().process(unit_lines)
         path = getattr(self, "path", None)
@@ -279,7 +283,7 @@ class GeliImage(FactBase):
 
 
 def _image(state: str, size: int | None = None) -> dict:
-    return {"state": state, "size": size, "md_unit": None}
+    return {"state": state, "size": size, "md_unit": None, "seal": None}
 
 
 @operation()
