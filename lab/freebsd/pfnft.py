@@ -31,7 +31,8 @@ How pf's evaluation maps onto nftables:
 - State limits: max-src-conn and max-src-states are a per-rule `ct count` per source; max-src-conn-rate
   N/S is a per-rule, per-source token bucket (burst N, refilled N per S seconds, which is pf's own leaky
   counter); overload adds the source to a dynamic set beside the table's (t_NAME_4d), which pfctl reads
-  back into the table (sync_tables) before any change. `flush` (rule or global) cannot delete conntrack
+  back into the table (sync_tables) before any change, with the time it was added (the element's timeout
+  minus what is left of it: the timeout is a year, so nft never drops what pf would keep). `flush` (rule or global) cannot delete conntrack
   entries from a rule: instead the states of any source listed in such a table are no longer honoured, so
   the source's packets meet the rules (normally the `block quick from <table>` that goes with overload).
 
@@ -59,6 +60,7 @@ import math
 import os
 import re
 import subprocess
+import time
 
 from lab.freebsd import hosttools, netif, pfconf
 
@@ -70,6 +72,8 @@ GENERATION_MASK = 0xFFFF << GENERATION_SHIFT
 PASS_MARK = {"rdr": 0x4, "nat": 0x8}          # packet mark: translated by a `rdr pass` / `nat pass` rule
 NAT_PORTS = "50001-65535"                    # pf's default source port range for nat
 SET_SIZE = 65535
+# Overload entries stay until pfctl removes them, as in pf; the timeout only lets their age be read back.
+DYNAMIC_TIMEOUT = "365d"
 IP = {"inet": "ip", "inet6": "ip6"}
 NFPROTO = {"inet": "ipv4", "inet6": "ipv6"}
 TCP_FLAG_NAMES = {"F": "fin", "S": "syn", "R": "rst", "P": "psh", "A": "ack", "U": "urg", "E": "ecn", "W": "cwr"}
@@ -117,8 +121,11 @@ def sync_tables(state):
         merge_dynamic_entries(state, json.loads(result.stdout))
 
 
-def merge_dynamic_entries(state, listing):
-    """Add to state's tables the elements of their dynamic sets found in `nft -j list table` output."""
+def merge_dynamic_entries(state, listing, now=None):
+    """Add to state's tables the elements of their dynamic sets found in `nft -j list table` output, each with
+    the time it entered the set (pf's tzero, which `pfctl -T expire` reads): the element's timeout minus the
+    time it has left."""
+    now = time.time() if now is None else now
     by_set = {}
     for name in state.get("tables", {}):
         for family in IP:
@@ -127,11 +134,22 @@ def merge_dynamic_entries(state, listing):
         found = item.get("set")
         if not found or found.get("name") not in by_set:
             continue
-        addresses = state["tables"][by_set[found["name"]]]["addresses"]
+        table = state["tables"][by_set[found["name"]]]
+        addresses, added = table["addresses"], table.setdefault("added", {})
         for element in found.get("elem", []):
             text = _element_text(element)
             if text and text not in addresses:
                 addresses.append(text)
+                added[text] = int(now - _element_age(element))
+
+
+def _element_age(element):
+    """Seconds since a dynamic set element was added (0 when nft does not say)."""
+    if isinstance(element, dict) and isinstance(element.get("elem"), dict):
+        timing = element["elem"]
+        if "timeout" in timing and "expires" in timing:
+            return max(0, timing["timeout"] - timing["expires"])
+    return 0
 
 
 def _element_text(element):
@@ -250,7 +268,8 @@ class _Translator:
             self.sets[_set_name(name, family)] = definition
             if name in self.overload:
                 self.sets[_set_name(name, family, dynamic=True)] = [f"type {kind}", f"size {SET_SIZE}",
-                                                                    "flags dynamic"]
+                                                                    "flags dynamic,timeout",
+                                                                    f"timeout {DYNAMIC_TIMEOUT}"]
 
     def _table_entry(self, entry):
         if entry.startswith("!"):

@@ -125,7 +125,8 @@ def test_tables_are_sets_per_family_and_overload_tables_get_dynamic_sets(fake_li
     assert "set t_admins_4 {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\tauto-merge\n" \
            "\t\telements = { 198.18.0.0/15, 198.18.7.2 }\n\t}" in script
     assert "elements = { 2001:db8:9::/48, 2001:db8:7::2 }" in script
-    assert "set t_bruteforce_4d {\n\t\ttype ipv4_addr\n\t\tsize 65535\n\t\tflags dynamic\n\t}" in script
+    assert "set t_bruteforce_4d {\n\t\ttype ipv4_addr\n\t\tsize 65535\n\t\tflags dynamic,timeout\n" \
+           "\t\ttimeout 365d\n\t}" in script
     rules = _chain(script, "filter_in")
     assert 'ip saddr @t_bruteforce_4 counter drop comment "pf @0"' in rules
     assert 'ip saddr @t_bruteforce_4d counter drop comment "pf @0"' in rules
@@ -192,6 +193,16 @@ def test_overload_entries_found_in_nft_are_merged_into_the_table():
                             {"set": {"name": "m1_max_src_conn_4", "elem": ["198.18.9.9"]}}]}
     pfnft.merge_dynamic_entries(state, listing)
     assert state["tables"]["bruteforce"]["addresses"] == ["192.0.2.9", "198.18.7.1", "2001:db8::1"]
+
+
+def test_overload_entries_carry_the_time_they_entered_the_dynamic_set():
+    """pfctl -T expire reads when an entry was added: for an overload entry, its age in nft's set (the timeout
+    minus what is left of it)."""
+    state = {"tables": {"bruteforce": {"flags": ["persist"], "addresses": []}}}
+    listing = {"nftables": [{"set": {"name": "t_bruteforce_4d", "elem": [
+        {"elem": {"val": "198.18.7.1", "timeout": 31536000, "expires": 31535400}}]}}]}
+    pfnft.merge_dynamic_entries(state, listing, now=1_000_000)
+    assert state["tables"]["bruteforce"]["added"] == {"198.18.7.1": 1_000_000 - 600}
 
 
 def test_unknown_icmp_type_is_refused_like_pfctl(fake_links):

@@ -2,6 +2,7 @@
 
 import os
 import re
+import time
 
 import pytest
 
@@ -147,3 +148,36 @@ def test_flush_all_and_refusals(root):
     assert bad_show.returncode == 1 and bad_show.stderr.startswith("pfctl: Unknown show modifier 'tables'\n")
     bad_flag = pfctl(root, "-y")
     assert bad_flag.returncode == 1 and bad_flag.stderr.startswith("pfctl: illegal option -- y\nusage: pfctl")
+
+
+def test_table_expire_removes_entries_older_than_the_lifetime(root):
+    """pfctl_table.c: an entry expires when more than SECONDS have passed since it was added (its statistics'
+    tzero); the message counts the deleted entries over the candidates."""
+    assert pfctl(root, "-f", "/etc/pf.conf").returncode == 0
+    assert pfctl(root, "-t", "bruteforce", "-T", "add", "203.0.113.1").returncode == 0
+    time.sleep(2.2)
+    assert pfctl(root, "-t", "bruteforce", "-T", "add", "203.0.113.2").returncode == 0
+    kept = pfctl(root, "-t", "bruteforce", "-T", "expire", "3600")
+    assert (kept.returncode, kept.stderr) == (0, "0/0 addresses expired.\n")
+    expired = pfctl(root, "-t", "bruteforce", "-T", "expire", "1")
+    assert (expired.returncode, expired.stderr) == (0, "1/1 addresses expired.\n")
+    assert pfctl(root, "-t", "bruteforce", "-T", "show").stdout == "   203.0.113.2\n"
+    quiet = pfctl(root, "-q", "-t", "bruteforce", "-T", "expire", "0")
+    assert (quiet.returncode, quiet.stderr) == (0, "")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["x"], "pfctl: expiry time: invalid\n"),
+    (["--", "-1"], "pfctl: expiry time: too small\n"),
+    (["4294967296"], "pfctl: expiry time: too large\n"),
+])
+def test_table_expire_refuses_what_strtonum_refuses(root, args, message):
+    result = pfctl(root, "-t", "bruteforce", "-T", "expire", *args)
+    assert (result.returncode, result.stderr) == (1, message)
+
+
+def test_table_expire_takes_exactly_one_lifetime(root):
+    result = pfctl(root, "-t", "bruteforce", "-T", "expire")
+    assert result.returncode == 1 and result.stderr.startswith("usage: pfctl")
+    missing = pfctl(root, "-t", "nosuch", "-T", "expire", "60")
+    assert (missing.returncode, missing.stderr) == (1, "pfctl: Table does not exist.\n")

@@ -8,6 +8,7 @@ Messages, their stream (pfctl talks on stderr) and exit statuses follow pfctl.c.
 
 import contextlib
 import ipaddress
+import re
 import sys
 import time
 
@@ -75,7 +76,7 @@ def main(argv):
         if "d" in flags:
             status |= _disable(quiet)
         if "T" in values:
-            status |= _table_command(values["t"], values["T"], operands, quiet, "n" in flags)
+            status |= _table_command(values["t"], values["T"], operands, quiet, "n" in flags, "v" in flags)
         if show:
             _show(show, "v" in flags)
         if flush:
@@ -155,7 +156,9 @@ def _load(path, check_only, verbose, defines):
         _print_ruleset(ruleset)
     if check_only:
         return 0
-    tables = {name: {"flags": t["flags"], "addresses": list(t["addresses"])}
+    now = int(time.time())
+    tables = {name: {"flags": t["flags"], "addresses": list(t["addresses"]),
+                     "added": {address: now for address in t["addresses"]}}
               for name, t in ruleset.pop("tables").items()}
     with _pf_state() as state:
         state["ruleset"] = dict(ruleset)
@@ -277,9 +280,12 @@ def _flush(modifier, quiet):
 
 # ------------------------------------------------------------------------------------------ tables
 
-def _table_command(name, command, addresses, quiet, dry_run):
+def _table_command(name, command, addresses, quiet, dry_run, verbose):
     command = _lookup(command, TABLE_COMMANDS, "table command")
+    if command == "expire":
+        return _expire(name, addresses, quiet, dry_run, verbose)
     messages = []
+    now = int(time.time())
     with _pf_state(enforce=command not in ("show", "test")) as state:
         tables = state["tables"]
         table = tables.get(name)
@@ -297,6 +303,7 @@ def _table_command(name, command, addresses, quiet, dry_run):
         elif command == "add":
             new = [a for a in dict.fromkeys(_normalise(addresses)) if a not in entries]
             entries.extend(new)
+            table.setdefault("added", {}).update({a: now for a in new})
             messages.append(f"{len(new)}/{len(addresses)} addresses added.")
         elif command == "delete":
             gone = [a for a in dict.fromkeys(_normalise(addresses)) if a in entries]
@@ -307,6 +314,8 @@ def _table_command(name, command, addresses, quiet, dry_run):
             table["addresses"] = []
         elif command == "replace":
             table["addresses"] = list(dict.fromkeys(_normalise(addresses)))
+            added = table.get("added", {})
+            table["added"] = {a: added.get(a, now) for a in table["addresses"]}
         elif command == "kill":
             del tables[name]
             messages.append("1 table deleted.")
@@ -319,6 +328,42 @@ def _table_command(name, command, addresses, quiet, dry_run):
                 return 2
     _print_messages(messages, quiet)
     return 0
+
+
+def _expire(name, operands, quiet, dry_run, verbose):
+    """-T expire SECONDS, as pfctl_table.c: delete the entries whose statistics were cleared (at insertion) more
+    than SECONDS ago; "EXPIRED/CANDIDATES addresses expired."."""
+    if len(operands) != 1:
+        sys.stderr.write(USAGE)
+        return 1
+    lifetime = _strtonum(operands[0], 0, 2 ** 32 - 1)
+    if isinstance(lifetime, str):
+        raise PfctlError(f"expiry time: {lifetime}")
+    now = int(time.time())
+    with _pf_state() as state:
+        table = state["tables"].get(name)
+        if table is None:
+            raise PfctlError("Table does not exist.")
+        added = table.setdefault("added", {})
+        old = [a for a in table["addresses"] if now - added.get(a, now) > lifetime]
+        if not dry_run:
+            table["addresses"] = [a for a in table["addresses"] if a not in old]
+            for address in old:
+                added.pop(address, None)
+    _print_messages([f"{0 if dry_run else len(old)}/{len(old)} addresses expired"
+                     + (" (syntax only)." if dry_run else ".")], quiet)
+    if verbose and not dry_run:
+        for address in old:
+            print(f"D {'!' if address.startswith('!') else ' '}{address.lstrip('!')}")
+    return 0
+
+
+def _strtonum(text, low, high):
+    """strtonum(3): the number, or its error string ("invalid", "too small", "too large")."""
+    if not re.fullmatch(r"\s*[+-]?[0-9]+", text):
+        return "invalid"
+    number = int(text)
+    return "too small" if number < low else "too large" if number > high else number
 
 
 def _print_messages(messages, quiet):
