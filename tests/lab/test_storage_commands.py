@@ -237,3 +237,56 @@ def test_halt_releases_every_loop(root):
         with open(f"/sys/block/loop{loop}/size") as handle:
             assert handle.read().strip() == "0", f"loop{loop} still attached"
     assert root.run("mdconfig", "-l").stdout == "\n"
+
+
+def test_geli_list_shows_the_settings_an_image_was_made_with(root):
+    """The deploy compares geli_cipher, geli_key_length and geli_sector_size with `geli list`: what the lab prints
+    for a non-default image must read back as those values."""
+    from torjail.freebsd.geli import GeliProviders
+
+    unit = image(root)
+    made = root.run("geli", "init", "-B", "none", "-e", "aes-cbc", "-l", "128", "-s", "1024", "-J", "-", unit,
+                    input=PASS)
+    assert made.returncode == 0, made.stderr
+    assert root.run("geli", "attach", "-j", "-", unit, input=PASS).returncode == 0
+    provider = GeliProviders().process(root.run("geli", "list", "md0.eli").stdout.splitlines())["md0.eli"]
+    assert (provider["cipher"], provider["key_length"], provider["sector_size"]) == ("AES-CBC", 128, 1024)
+
+
+DF_HEADER = re.compile(r"^Filesystem +1024-blocks +Used +Avail Capacity  Mounted on$")
+
+
+def df_row(line):
+    """(filesystem, 1024-blocks, used, avail, capacity, mounted on) of a `df -k` line."""
+    match = re.fullmatch(r"(\S+) +(-?\d+) +(-?\d+) +(-?\d+) +(\d+)%    (.+)", line)
+    assert match, line
+    return match.group(1), *map(int, match.group(2, 3, 4, 5)), match.group(6)
+
+
+def test_df_k_of_a_directory_names_its_filesystem_as_freebsd_does(root):
+    """The deploy reads the Avail column of `df -k DIR` before it makes an image."""
+    assert root.sh("mkdir -p /var/jails").returncode == 0
+    result = root.run("df", "-k", "/var/jails")
+    assert result.returncode == 0, result.stderr
+    header, row = result.stdout.splitlines()
+    assert DF_HEADER.match(header), header
+    device, blocks, used, avail, capacity, mounted_on = df_row(row)
+    assert (device, mounted_on) == ("/dev/vtbd0p2", "/")
+    assert blocks >= used >= 0 and avail > 0
+    assert capacity == round(used / (used + avail) * 100)
+    assert header.index("Mounted on") == len(row) - len(mounted_on), "the mount point sits under its header"
+
+
+def test_df_of_an_image_filesystem_and_of_a_missing_path(root):
+    unit = encrypted(root)
+    assert root.run("geli", "attach", "-j", "-", unit, input=PASS).returncode == 0
+    assert root.run("newfs", "-U", "/dev/md0.eli").returncode == 0
+    assert root.sh("mkdir -p /var/jails/tor && mount -t ufs /dev/md0.eli /var/jails/tor").returncode == 0
+    lines = root.run("df", "-k", "/var/jails/tor/").stdout.splitlines()
+    assert df_row(lines[1])[0::5] == ("/dev/md0.eli", "/var/jails/tor")
+    assert root.run("df").stdout.splitlines()[0].split()[1] == "512-blocks"
+    missing = root.run("df", "-k", "/nowhere/at/all")
+    assert (missing.returncode, missing.stderr) == (1, "df: /nowhere/at/all: No such file or directory\n")
+    bad = root.run("df", "-x")
+    assert bad.returncode == 64 and bad.stderr.startswith("df: illegal option -- x\nusage: df [-b | -g")
+    assert root.run("umount", "/var/jails/tor").returncode == 0
