@@ -1,13 +1,15 @@
 """Converge a FreeBSD server into a Tor relay host: `pyinfra inventory.py deploy.py` (add `--dry --diff` to preview).
 
-Order matters: the base (modules, sysctls), encrypted swap, the encrypted image (the vault), the jail populated in
-it, tor inside the jail, then the firewall. While plain swap is still active (too little free memory to move it
-now), nothing after swap runs: the vault's keys and tor wait for the reboot into encrypted swap. Every step reads
-the validated settings of the host, nothing else.
+One deploy at a time: the server's deploy lock comes first. Order matters: the base (modules, sysctls), encrypted
+swap, the encrypted image (the vault), the jail populated in it, tor inside the jail, then the firewall. While
+plain swap is still active (too little free memory to move it now), nothing after swap runs: the vault's keys
+and tor wait for the reboot into encrypted swap. Every step reads the validated settings of the host, nothing
+else.
 """
 
-from torjail.tasks import base, firewall, jail, preflight, swap, tor, vault
+from torjail.tasks import base, firewall, jail, lock, preflight, swap, tor, vault
 
+lock.acquire()
 settings, ext_if = preflight.apply()
 base.apply(settings)
 if swap.apply(settings):  # False while plain swap stays active: fstab is written, the rest waits for a reboot

@@ -13,10 +13,11 @@ from torjail.freebsd import image, jail, mount
 from torjail.freebsd.jail import Jails
 from torjail.secrets import geli_passphrase
 from torjail.settings import settings_for
-from torjail.tasks import vault
+from torjail.tasks import lock, vault
 
 settings = settings_for(host)
 without_nagle(host.connector)
+lock.acquire()  # never while a deploy changes the server
 try:
     state = vault.state(settings)
 except vault.VaultLocked:

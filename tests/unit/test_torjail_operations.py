@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plan"))
 
 from harness import STDIN_MARK, plan_calls, plan_operation  # noqa: E402
 
-from torjail.freebsd import files, image, mount, net, pfguard, pkg, release, service, system  # noqa: E402
+from torjail.freebsd import deploylock, files, image, mount, net, pfguard, pkg, release, service, system  # noqa: E402
 
 IMAGE = "/var/jails/tor.img"
 MARKER = IMAGE + image.MARKER_SUFFIX
@@ -506,6 +506,7 @@ class FakeConnector:
 
     def run_shell_command(self, command, **arguments):
         self.ran = (str(command), arguments)
+        self.commands = getattr(self, "commands", []) + [self.ran]
         return True, SimpleNamespace(stdout_lines=[self.status, "", *self.guard])
 
     def disconnect(self):
@@ -528,7 +529,10 @@ def test_fresh_ssh_login_through_pyinfra_continues_the_deploy_over_it(monkeypatc
     FunctionCommand(pfguard.fresh_ssh_login, (), {}).execute(SimpleNamespace(), host, {})
     new = FakeConnector.made[-1]
     assert host.connector is new and new is not old and old.closed and not new.closed
-    assert new.ran == (str(pfguard.login_check_command()), {"_sudo": True, "_timeout": 30})
+    arguments = {"_sudo": True, "_timeout": 30}
+    # the deploy lock follows the deploy onto the new session before the old one closes
+    assert new.commands == [(str(pfguard.login_check_command()), arguments),
+                            (deploylock.handover_command(), arguments)]
 
 
 def test_fresh_ssh_login_fails_while_pf_is_off(monkeypatch):

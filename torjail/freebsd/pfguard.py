@@ -20,6 +20,7 @@ from pyinfra.api.exceptions import PyinfraError
 
 from torjail.connection import without_nagle
 
+from . import deploylock
 from .pf import PfStatus
 
 GUARD_PIDFILE = "/var/run/torjail-pf-guard.pid"
@@ -177,7 +178,9 @@ def fresh_ssh_login(state, host, attempts=5, pause=3):
 
 
 def _adopt(host, connector):
-    """Run the rest of the deploy over `connector`, closing the connection it replaces."""
+    """Run the rest of the deploy over `connector`, closing the connection it replaces; the deploy lock, tied
+    to the SSH session it was taken in, moves to the new one first."""
+    connector.run_shell_command(StringCommand(deploylock.handover_command()), **_connector_arguments(host))
     previous, host.connector = host.connector, connector
     _disconnect(previous)
 
