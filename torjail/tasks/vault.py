@@ -153,7 +153,7 @@ def _refuse(settings, live):
         f"({settings.image_path}, md_unit {settings.md_unit}): torjail will not tear it down and make a new, "
         f"empty one. To move an image: stop the jail (service jail stop {settings.jail_name}), unmount "
         f"{settings.jail_root} if it is still mounted, detach the image (geli detach mdN.eli; mdconfig -d -u N), "
-        "mv the image file to its new path, then set image_path (and md_unit) and deploy. Otherwise set "
+        "mv the image file to its new path, then set image_path and run unlock.py, then deploy. Otherwise set "
         "image_path and md_unit back to the live image's.")
 
 
