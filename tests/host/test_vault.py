@@ -4,7 +4,7 @@ size, and the image complete (not left half-made by an interrupted first deploy)
 import pytest
 
 from torjail.freebsd.geli import GeliProviders
-from torjail.freebsd.image import marker_path
+from torjail.freebsd.image import marker_path, record_path
 from torjail.freebsd.md import MdDevices
 from torjail.freebsd.mount import MountPoints
 
@@ -51,3 +51,9 @@ def test_jail_root_mounted_from_encrypted_device(host, settings):
 def test_image_complete(host, settings):
     """An image still marked incomplete may be thrown away and remade by the next deploy."""
     assert not host.file(marker_path(settings.image_path)).exists
+
+
+def test_image_recorded(host, settings):
+    """Without the record, a deploy that one day finds no image at image_path could take the host for a fresh one
+    (the jail's configuration aside) and make a new, empty vault."""
+    assert host.file(record_path(settings.image_path)).is_file, f"{record_path(settings.image_path)} is missing"

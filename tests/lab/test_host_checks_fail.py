@@ -21,7 +21,7 @@ import pytest
 
 from lab import paths
 from relay import PASSPHRASE, relay_host
-from torjail.freebsd.image import marker_path
+from torjail.freebsd.image import marker_path, record_path
 
 pytestmark = pytest.mark.lab
 
@@ -297,6 +297,8 @@ CASES = [
          ("test_vault.py::test_jail_root_mounted_from_encrypted_device",)),
     Case("image marked incomplete", f"touch {marker_path(IMAGE)}", f"rm {marker_path(IMAGE)}",
          ("test_vault.py::test_image_complete",)),
+    Case("record of the image removed", f"mv {record_path(IMAGE)} {record_path(IMAGE)}.away",
+         f"mv {record_path(IMAGE)}.away {record_path(IMAGE)}", ("test_vault.py::test_image_recorded",)),
     # secrets
     Case("GELI metadata backup on disk", "geli backup md10 /var/backups/md10.eli", "rm /var/backups/md10.eli",
          ("test_secrets.py::test_no_geli_metadata_backup",)),
