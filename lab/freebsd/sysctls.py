@@ -77,6 +77,7 @@ OIDS = {
     "security.jail.vnet": (0, False, "int"),
     "vm.overcommit": (0, True, "int"),
     "vm.stats.vm.v_free_count": (lambda: PHYSMEM // PAGE * 9 // 10, False, "int"),
+    "vm.stats.vm.v_inactive_count": (lambda: PHYSMEM // PAGE // 20, False, "int"),
     "vm.stats.vm.v_page_count": (PHYSMEM // PAGE, False, "int"),
     "vm.stats.vm.v_page_size": (PAGE, False, "int"),
     "vm.stats.vm.v_wire_count": (lambda: PHYSMEM // PAGE // 20, False, "int"),
