@@ -61,7 +61,8 @@ def test_image_path_changed_under_a_running_jail_stops_before_any_operation(plan
                               "(image /var/jails/tor.img); the jail tor is running)")
     assert "setting 'image_path' (/srv/vault/tor.img, md_unit 10)" in message
     assert ("stop the jail (service jail stop tor), unmount /var/jails/tor if it is still mounted, detach the image "
-            "(geli detach mdN.eli; mdconfig -d -u N), mv the image file to its new path, then set image_path") in message
+            "(geli detach mdN.eli; mdconfig -d -u N), mv the image file to its new path, then set image_path and run "
+            "unlock.py, then deploy") in message
     assert planned_operations == []
 
 
