@@ -17,7 +17,7 @@ from lab import host, paths
 NAME = os.environ.get("TORJAIL_LAB_HOST", "lab1")
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
-PREVIEW_CHANGE = '{"bandwidth_rate": "3 MBytes", "sshd_max_connections": 20}'
+PREVIEW_CHANGE = '{"bandwidth_rate": "3 MBytes", "admin_networks": ["198.18.0.0/15", "192.0.2.0/24"]}'
 
 
 def passphrase():

@@ -63,10 +63,12 @@ def test_second_deploy_changes_nothing(relay):
 def test_dry_run_shows_the_diff_of_a_settings_change_and_changes_nothing(relay):
     before = {path: _digest(relay, path) for path in (TORRC, "/etc/pf.conf")}
     result = relay.pyinfra("deploy.py", "--dry", "--diff",
-                           settings={"bandwidth_rate": "3 MBytes", "sshd_max_connections": 20})
+                           settings={"bandwidth_rate": "3 MBytes",
+                                     "admin_networks": ["198.18.0.0/15", "192.0.2.0/24"]})
     assert result.returncode == 0, result.stdout[-5000:]
     assert "+ RelayBandwidthRate 3 MBytes" in result.stdout
-    assert "+     (max-src-conn 20," in result.stdout and "-     (max-src-conn 10," in result.stdout
+    assert "+ table <admins> const { 198.18.0.0/15, 192.0.2.0/24 }" in result.stdout
+    assert "- table <admins> const { 198.18.0.0/15 }" in result.stdout
     assert {path: _digest(relay, path) for path in before} == before
     assert "RelayBandwidthRate" not in relay.run(f"cat {TORRC}")[1]
 

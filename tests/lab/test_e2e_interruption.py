@@ -42,9 +42,10 @@ FIRST_VAULT_OPERATION = "Discard a half-made image"
 # that operation's commands.
 KILL_DELAYS = (0.0, 0.05, 0.3)
 RUN_SECONDS = 300
-# Every run raises sshd's rate limit; the converged sweep flips between the two settings.
+# Every run raises sshd's rate limit (it applies when admin_networks is the world); the converged sweep flips
+# between the two settings, the second changing both torrc and pf.conf (one more admin network).
 BASE = {"sshd_connection_rate": "1000/60"}
-VARIANTS = (BASE, {**BASE, "bandwidth_rate": "3 MBytes", "sshd_max_connections": 20})
+VARIANTS = (BASE, {**BASE, "bandwidth_rate": "3 MBytes", "admin_networks": ["198.18.0.0/15", "192.0.2.0/24"]})
 RELAY_BANDWIDTH = "3145728"               # tor's RelayBandwidthRate with the second variant's torrc
 CONTROL = "/var/jails/tor/var/db/tor"      # tor's control socket and its authentication cookie
 # One SSH connection: the image's metadata (when the image holds a filesystem: no marker of a half-made image),
