@@ -23,6 +23,7 @@ from host_checks import (
 from torjail.freebsd.net import Interfaces
 from torjail.freebsd.pf import PfStatus
 from torjail.render import render_file
+from torjail.tasks.firewall import BRUTEFORCE_CRON
 
 PF_CONF = "/etc/pf.conf"
 PF_RULE_KINDS = ("nat", "rdr", "scrub", "block", "pass")
@@ -135,6 +136,14 @@ def test_pflogd_running(host):
     """Without pflogd, blocked traffic (an attack in progress) leaves no trace in /var/log/pflog."""
     result = host.run("service pflog onestatus")
     assert result.rc == 0, f"service pflog onestatus: {result.stdout}{result.stderr}"
+
+
+def test_bruteforce_expiry_cron_job(host, settings):
+    """Without it, an address in <bruteforce> stays there until pf is reloaded: one burst of logins locks an
+    operator out for good."""
+    assert host.file(BRUTEFORCE_CRON).content_string == render_file(settings, "bruteforce.cron.j2")
+    result = host.run("service cron status")
+    assert result.rc == 0, f"cron does not run, so nothing expires: {result.stdout}{result.stderr}"
 
 
 def test_rc_variable(sysrc, settings, rc_variable):

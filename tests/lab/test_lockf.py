@@ -44,7 +44,8 @@ def test_the_command_status_is_lockf_s_and_the_file_goes_unless_kept(root):
     (["/tmp/a.lock"], 64, "usage: lockf [-kns] [-t seconds] file command [arguments]\n"),
     (["-x", "/tmp/a.lock", "true"], 64,
      "lockf: illegal option -- x\nusage: lockf [-kns] [-t seconds] file command [arguments]\n"),
-    (["/nonexistent/dir/a.lock", "true"], 73, "lockf: cannot open /nonexistent/dir/a.lock: No such file or directory\n"),
+    (["/nonexistent/dir/a.lock", "true"], 73,
+     "lockf: cannot open /nonexistent/dir/a.lock: No such file or directory\n"),
 ])
 def test_refusals(root, args, status, message):
     result = root.run("/usr/bin/lockf", *args)

@@ -62,7 +62,8 @@ def test_every_rendered_pf_conf_passes_both(name, text):
     assert _lab_errors(text) == []
     ruleset = pfconf.parse(text, FILENAME)
     assert [rule["action"] for rule in ruleset["nat"]][:1] == ["nat"]
-    overloads = [rule for rule in ruleset["rules"] if rule["action"] == "pass" and rule["state_options"].get("overload")]
+    overloads = [rule for rule in ruleset["rules"]
+                 if rule["action"] == "pass" and rule["state_options"].get("overload")]
     world = "table <admins> const { 0.0.0.0/0" in text or "::/0 }" in text
     assert bool(overloads) == world
     if not world:

@@ -1,8 +1,8 @@
 """Loading a pf ruleset without locking the operator out.
 
 Before the new ruleset loads, a guard starts on the server (daemon(8), detached from the SSH session): unless it
-is cancelled within the grace period it puts the previous ruleset back (or, when pf was off before, turns pf off
-again). The deploy then opens a FRESH SSH connection from the operator's machine -- an existing session survives a
+is cancelled within the grace period it puts back the state before the load: the previous ruleset (pf off when
+that fails to load), or pf off again when it was off. The deploy then opens a FRESH SSH connection from the operator's machine -- an existing session survives a
 reload because pf keeps its state -- and cancels the guard only when that login works. When pf was off, the old
 session has no state in pf and stops once pf comes on: the deploy goes on over the fresh login. pf is always
 reloaded (`pfctl -f`), never restarted: rc.d/pf's start flushes every state, SSH sessions included.
