@@ -264,6 +264,10 @@ jail_conf="/etc/jail.conf"
 dumpdev="AUTO"
 savecore_enable="YES"
 kld_list=""
+cron_enable="YES"
+cron_program="/usr/sbin/cron"
+cron_dst="YES"
+cron_flags=""
 """
 
 SSHD_CONFIG = """\
