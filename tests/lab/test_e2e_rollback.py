@@ -79,3 +79,25 @@ def test_a_ruleset_that_cuts_ssh_is_rolled_back_and_the_next_deploy_converges(re
     again = relay.pyinfra("deploy.py")
     assert again.returncode == 0 and changes(again.stdout) == 0, again.stdout[-5000:]
     assert _state(relay)[0] == ruleset
+
+
+def test_pf_off_before_stays_off_after_the_rollback_and_the_old_pf_conf_is_not_loaded(relay):
+    """pf off and an /etc/pf.conf that was never loaded (here one that blocks everything, SSH included): the
+    rollback of a ruleset that cuts SSH turns pf off again and puts that file back, without loading it."""
+    old = "block all\n"
+    status, _out, err = relay.run(f"pfctl -d && printf '{old}' > /etc/pf.conf", timeout=30)
+    assert status == 0, err
+    started = time.monotonic()
+    result = relay.pyinfra("deploy.py", settings=CUT_SSH)
+    assert result.returncode != 0 and "no fresh SSH login with pf enabled" in result.stdout, result.stdout[-5000:]
+    time.sleep(max(0.0, started + GRACE_SECONDS + 3 - time.monotonic()))
+    assert _ssh_back(relay, started + GRACE_SECONDS + 30), "SSH did not come back after the grace period"
+    status, output, err = relay.run("pfctl -s info | head -1 | cut -c1-15; cat /etc/pf.conf; "
+                                    "test -e /var/run/torjail-pf-guard.waiting && echo guard waiting; true",
+                                    timeout=30)
+    assert status == 0, err
+    assert output == "Status: Disable\n" + old, output
+
+    result = relay.pyinfra("deploy.py")
+    assert result.returncode == 0, result.stdout[-5000:]
+    assert _state(relay)[0].splitlines()[1] == "Status: Enabled"
