@@ -153,3 +153,38 @@ def test_whatever_the_loader_accepts_renders_into_files_their_checkers_accept():
 
     loader_and_checkers_agree()
     assert outcomes["accepted"] >= 30 and outcomes["refused"] >= 30, outcomes
+
+
+GOOD_RULE = st.sampled_from(["accept *:443", "accept *4:80-81", "reject 198.51.100.0/24:*", "reject private:*",
+                             "accept6 [2001:db8::]/32:22", "accept *6:443", "reject *:25"])
+GOOD_POLICY = st.tuples(st.lists(GOOD_RULE, max_size=4), ENDINGS).map(lambda parts: parts[0] + parts[1])
+EXIT_OVERRIDES = st.fixed_dictionaries({
+    "exit_relay": st.just(True),
+    "exit_policy": st.one_of(POLICY, GOOD_POLICY),
+    "public_ipv6": st.one_of(st.none(), st.sampled_from(["2001:db8::7", "2001:db8:1::10"]),
+                             STRATEGIES["public_ipv6"]),
+    "exit_notice": st.booleans(),
+})
+
+
+def test_whatever_exit_policy_the_loader_accepts_tor_reads_back_as_written():
+    """Exit relays, IPv4 only and with IPv6: the policies the loader accepts are the ones tor runs."""
+    outcomes = {"accepted": 0, "accepted_ipv6": 0, "refused": 0}
+
+    @run_settings(max_examples=120, derandomize=True, deadline=None, database=None,
+                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(EXIT_OVERRIDES)
+    def policies_agree(overrides):
+        try:
+            settings = build_settings("fuzz", {**BASE, **overrides})
+        except SettingsError as error:
+            assert all(problem.startswith("fuzz: setting '") for problem in error.problems), error.problems
+            outcomes["refused"] += 1
+            return
+        if settings.exit_policy:
+            outcomes["accepted"] += 1
+            outcomes["accepted_ipv6"] += settings.ipv6
+        _assert_renders_valid_files(settings)
+
+    policies_agree()
+    assert outcomes["accepted"] >= 10 and outcomes["accepted_ipv6"] >= 3 and outcomes["refused"] >= 30, outcomes
