@@ -6,6 +6,9 @@ from __future__ import annotations
 import hashlib
 import logging
 
+import pytest
+from pyinfra.api.exceptions import PyinfraError
+
 from harness import plan
 from test_deploy_plan import DEPLOY, SWAP_FSTAB, _merge_facts, passphrase, plan_server, server, stable  # noqa: F401
 
@@ -174,3 +177,20 @@ def test_an_old_md99_eli_fstab_line_is_removed():
     (removal,) = [op for op in result.operations if op.name == "No fstab entry for md99.eli (swapon(8) refuses it)"]
     assert [stable([command])[0] for command in removal.commands] == [
         "sed -i.BACKUP '/^md99\\.eli[[:space:]].*$/d' /etc/fstab && rm -f /etc/fstab.BACKUP"]
+
+
+def test_a_plain_fstab_swap_file_stops_the_deploy_before_any_change():
+    """`md99 ... file=/usr/swap0` swaps in the clear at every boot and fstab has no encrypted form of it: a reboot
+    cannot help, so the deploy stops while planning and says how to replace it."""
+    fstab_file_swap = {"device": "md99", "mountpoint": "none", "fstype": "swap",
+                       "options": "sw,file=/usr/swap0,late", "dump": 0, "pass": 0}
+    with pytest.raises(PyinfraError) as stopped:
+        plan_server("deploy_fresh", **{
+            "fstab.FstabEntries": {"path=/etc/fstab": [
+                {"device": "/dev/ada0p2", "mountpoint": "/", "fstype": "ufs", "options": "rw", "dump": 1, "pass": 1},
+                fstab_file_swap]},
+            "swap.SwapDevices": [{"device": "/dev/md99", "blocks": 2097152, "used": 0}],
+        })
+    message = str(stopped.value)
+    assert message.startswith("server: /etc/fstab swaps on the file /usr/swap0 through md99 in the clear")
+    assert "swapoff /dev/md99 && mdconfig -d -u 99" in message and "set swap_file_size" in message

@@ -14,6 +14,7 @@ and that the deploy starts now.
 from pathlib import Path
 
 from pyinfra import host, logger
+from pyinfra.api.exceptions import PyinfraError
 from pyinfra.facts.files import File
 from pyinfra.operations import files, server
 
@@ -60,16 +61,33 @@ def _spare_bytes():
 
 
 def _wanted_devices(settings, entries):
-    swap_entries = [entry for entry in entries if entry["fstype"] == "swap" and "file=" not in entry["options"]]
+    swap_entries = [entry for entry in entries if entry["fstype"] == "swap"]
     if settings.swap_devices == "detect":
         return [entry["device"].removesuffix(".eli") for entry in swap_entries]
     return list(settings.swap_devices)
+
+
+def _refuse_plain_swap_files(entries):
+    """An fstab swap file (`md99 none swap sw,file=/usr/swap0`) swaps in the clear at every boot, and fstab has
+    no encrypted form of it: nothing torjail writes to fstab can fix it, and a reboot brings it back. Stop before
+    any change and say how to replace it."""
+    files_in_clear = [entry for entry in entries if entry["fstype"] == "swap" and "file=" in entry["options"]]
+    if files_in_clear:
+        entry = files_in_clear[0]
+        path = next(option[5:] for option in entry["options"].split(",") if option.startswith("file="))
+        unit = entry["device"].removeprefix("/dev/").removeprefix("md")
+        raise PyinfraError(
+            f"{host.name}: /etc/fstab swaps on the file {path} through {entry['device']} in the clear, and fstab "
+            "cannot encrypt a swap file; nothing was changed. Turn it off (swapoff /dev/md{0} && mdconfig -d -u "
+            "{0}), remove its fstab line and the file, set swap_file_size to get an encrypted swap file, then "
+            "deploy again".format(unit))
 
 
 def apply(settings):
     """Encrypted swap now or from the next boot. Returns False when plain swap stays active after this run:
     an operation that fails then stops the deploy, and nothing after swap is planned."""
     entries = host.get_fact(FstabEntries)
+    _refuse_plain_swap_files(entries)
     active = {device["device"]: device for device in host.get_fact(SwapDevices)}
     devices = _wanted_devices(settings, entries)
     options = eli_options(settings)
