@@ -192,3 +192,22 @@ def test_geli_cipher_compares_as_geli_spells_it():
     result = plan_with("deploy_converged", data={"geli_cipher": "Camellia-CBC"},
                        **{"geli.GeliProviders": providers})
     assert not [op.name for op in result.changed if "md10" in op.name or "/var/jails" in op.name]
+
+
+# --- a vault without torjail's record ----------------------------------------------------------------------
+
+
+def test_a_vault_without_its_record_gets_one_and_nothing_else_changes():
+    """A vault made before torjail kept records (or moved to image_path by hand) has none: without it, a later
+    deploy finding the path empty could not tell the host ever had a vault. The deploy writes it, and only it."""
+    result = plan_with("deploy_converged", **{"image.ImageFiles": image_files("deploy_converged", record=False)})
+    assert [op.name for op in result.changed] == ["Record of the image /var/jails/tor.img"]
+    (command,) = result.changed[0].commands
+    assert command.startswith("if [ -f /var/jails/tor.img ]; then mkdir -p /var/db/torjail/images/var/jails && "
+                              "echo 'torjail made an encrypted image at /var/jails/tor.img.")
+    assert command.endswith("> /var/db/torjail/images/var/jails/tor.img; fi")
+
+
+def test_a_recorded_vault_is_not_recorded_again():
+    result = plan_with("deploy_converged")
+    assert "Record of the image /var/jails/tor.img" not in [op.name for op in result.operations]

@@ -217,12 +217,33 @@ def filesystem_made(image: str, provider: str):
 
         image.filesystem_made("/var/jails/tor.img", "md10.eli")
     """
+    yield StringCommand(f"{belongs_guard(image)}newfs -U /dev/{quote(provider)} && {_record(image)} && "
+                        f"rm -f {quote(marker_path(image))}")
+
+
+def _record(image: str) -> str:
+    """sh writing the record of an image made at `image`."""
     record = record_path(image)
     note = quote(f"torjail made an encrypted image at {image}. While this file exists, a deploy that finds no "
                  "image there stops instead of making a new, empty one.")
-    yield StringCommand(f"{belongs_guard(image)}newfs -U /dev/{quote(provider)} && "
-                        f"mkdir -p {quote(posixpath.dirname(record))} && echo {note} > {quote(record)} && "
-                        f"rm -f {quote(marker_path(image))}")
+    return f"mkdir -p {quote(posixpath.dirname(record))} && echo {note} > {quote(record)}"
+
+
+@operation()
+def recorded(image: str):
+    """
+    Write the record of an existing image that has none (made before torjail kept records, or moved to this
+    path by hand), so that a later deploy finding the path empty stops.
+
+    + image: the image file; the command does nothing unless it exists on the server
+
+    **Example:**
+
+    .. code:: python
+
+        image.recorded("/var/jails/tor.img")
+    """
+    yield StringCommand(f"if [ -f {quote(image)} ]; then {_record(image)}; fi")
 
 
 @operation()

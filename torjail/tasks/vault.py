@@ -52,15 +52,20 @@ def state(settings):
     """'create' (absent on a host that never had a vault, or half-made) or 'unlocked'; raises VaultLocked,
     VaultMissing, VaultNoRoom (an image to make that would not fit), or VaultError for an image it cannot
     identify or must not replace. Read once per host while planning."""
+    return _reading(settings)[0]
+
+
+def _reading(settings):
+    """The state and the ImageFiles fact it was read from, once per host and image."""
     per_host = _states.setdefault(ctx_host.get(), {})
     key = (settings.image_path, settings.eli_device)
     if key not in per_host:
-        per_host[key] = _read_state(settings)
+        found = host.get_fact(image.ImageFiles, path=settings.image_path)
+        per_host[key] = (_read_state(settings, found), found)
     return per_host[key]
 
 
-def _read_state(settings):
-    found = host.get_fact(image.ImageFiles, path=settings.image_path)
+def _read_state(settings, found):
     held = found["image"]
     if held["state"] == "absent":
         _refuse_a_second_vault(settings, found)
@@ -194,9 +199,13 @@ def _require_same_geli(settings, provider):
 
 
 def apply(settings):
-    current = state(settings)
+    current, found = _reading(settings)
     if current == "create":
         _create(settings)
+    elif not found["record"]:
+        # a vault made before torjail kept records, or moved here by hand: record it, so that a deploy that
+        # later finds the path empty stops instead of making a new, empty vault
+        image.recorded(name=f"Record of the image {settings.image_path}", image=settings.image_path)
     files.directory(name=f"Mount point {settings.jail_root}", path=settings.jail_root, mode="755")
     mount.mounted(name=f"Jail root {settings.eli_device} on {settings.jail_root}",
                   device=f"/dev/{settings.eli_device}", path=settings.jail_root)
