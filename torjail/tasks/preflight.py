@@ -9,7 +9,7 @@ from pyinfra.api.exceptions import PyinfraError
 from torjail.checks import check_file
 from torjail.checks.torrc import TorNotFound, check_torrc_settings
 from torjail.connection import without_nagle
-from torjail.freebsd.net import DefaultRouteInterface
+from torjail.freebsd.net import DefaultRouteInterface, Interfaces
 from torjail.render import render_all
 from torjail.settings import settings_for
 from torjail.tasks import vault
@@ -24,6 +24,22 @@ def external_interface(settings):
         raise PyinfraError(f"{host.name}: setting 'ext_if' is 'detect' but the server has no IPv4 default route; "
                            "expected a default route, or set ext_if to the external interface's name")
     return found
+
+
+def require_public_address(settings, ext_if):
+    """pf redirects the relay's ports arriving for public_ipv4 on ext_if and translates the jail's traffic to
+    it: an address the interface does not hold (a typo, a provider's 1:1 NAT) would leave the relay unreachable
+    and its traffic dropped, with every file valid. Stop before any change instead."""
+    interfaces = host.get_fact(Interfaces)
+    if ext_if not in interfaces:
+        raise PyinfraError(f"{host.name}: setting 'ext_if': the server has no interface {ext_if}; "
+                           f"its interfaces are {', '.join(sorted(interfaces)) or 'none'}")
+    held = interfaces[ext_if]["inet"]
+    if settings.public_ipv4 not in held:
+        raise PyinfraError(f"{host.name}: setting 'public_ipv4': {settings.public_ipv4} is not an address of "
+                           f"{ext_if} (it holds {', '.join(held) or 'no IPv4 address'}); pf redirects the relay's "
+                           "ports for that address and sends the relay's traffic from it, so it must be the "
+                           "server's own address on its external interface")
 
 
 def _torrc_problems(generated):
@@ -55,5 +71,6 @@ def apply():
     without_nagle(host.connector)
     vault.state(settings)  # a locked or unidentified image stops the deploy here
     ext_if = external_interface(settings)
+    require_public_address(settings, ext_if)
     check_generated_files(settings, ext_if)
     return settings, ext_if
