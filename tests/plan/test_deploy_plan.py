@@ -176,9 +176,11 @@ FRESH_SERVER = [
     "sysrc -f /etc/rc.conf pf_rules=/etc/pf.conf",
     "sysrc -f /etc/rc.conf pflog_enable=YES",
     "service pflog start",
-    # cron lets addresses out of <bruteforce> after sshd_block_seconds
+    # cron lets addresses out of <bruteforce> after sshd_block_seconds; it runs (FreeBSD's default), so the
+    # deploy only says so in rc.conf
     f"upload {CRON}",
     f"chmod 644 {CRON}",
+    "sysrc -f /etc/rc.conf cron_enable=YES",
 ]
 
 

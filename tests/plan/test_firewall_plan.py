@@ -42,3 +42,13 @@ def test_the_bruteforce_expiry_runs_from_cron_every_minute_with_sshd_block_secon
 
 def test_a_converged_server_with_its_cron_job_changes_nothing():
     assert plan_server("deploy_converged").changed == []
+
+
+def test_a_server_with_cron_turned_off_gets_it_back():
+    """Without cron nothing ever leaves <bruteforce>: a server where cron was turned off gets it enabled at
+    boot and started now."""
+    result = plan_server("deploy_converged", **{"service.ServiceRunning": {"jail=None, service=pflog": True,
+                                                                           "jail=None, service=cron": False}},
+                         **{"rc.RcConf": {"jail=None, path=/etc/rc.conf": {"cron_enable": "NO"}}})
+    commands = [command for op in result.changed for command in op.commands]
+    assert "sysrc -f /etc/rc.conf cron_enable=YES" in commands and "service cron start" in commands

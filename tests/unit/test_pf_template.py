@@ -48,6 +48,23 @@ def test_a_world_wide_sshd_keeps_its_rate_limit_without_flushing_open_sessions(n
     assert not ruleset["rules"][sshd]["quick"]
 
 
+@pytest.mark.parametrize("networks", [["198.51.100.0/24", "::/0"], ["0.0.0.0/0", "2001:db8:9::/48", "198.51.100.0/24"]],
+                         ids=["v4-narrow-v6-world", "v4-world-two-narrow"])
+def test_narrow_networks_beside_the_world_still_pass_before_bruteforce(networks):
+    """admin_networks mixing the world of one family with the operator's own network of another: the world is
+    rate-limited, but the operator's network passes sshd first, never overload-blocked."""
+    ruleset, lines = _rules({"admin_networks": networks})
+    block = next(number for number, line in enumerate(lines) if "from <bruteforce>" in line)
+    narrow = [network for network in networks if not network.endswith("/0")]
+    passes = [number for number, line in enumerate(lines) if line.startswith("pass in quick")
+              and "port = ssh" in line]
+    assert len(passes) == len(narrow), lines
+    for number, network in zip(passes, narrow):
+        rule = ruleset["rules"][number]
+        assert number < block and network.split("/")[0] in lines[number], lines
+        assert not rule.get("state_options", {}).get("overload"), lines[number]
+
+
 def test_the_jail_traffic_leaves_from_public_ipv4():
     """nat to ($ext_if) takes the interface's first address, which need not be the relay's public_ipv4 (an
     interface with several addresses): the relay's traffic must leave from the address it advertises."""

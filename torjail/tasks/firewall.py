@@ -53,3 +53,7 @@ def apply(settings, ext_if):
     service.running(name="pflogd running", service="pflog")
     files.put(name="cron job expiring <bruteforce> entries", src=StringIO(render_file(settings, "bruteforce.cron.j2")),
               dest=BRUTEFORCE_CRON, mode="644", create_remote_dir=True)
+    # FreeBSD enables cron by default, but a server where it was turned off would keep every address in
+    # <bruteforce> for good: the expiry needs cron, so the deploy says so in rc.conf and starts it.
+    rc.value(name="cron at boot", variable="cron_enable", value="YES")
+    service.running(name="cron running", service="cron")
