@@ -434,8 +434,8 @@ def test_unchanged_pf_conf_with_a_guard_still_waiting_is_confirmed():
     """An earlier deploy stopped between the load and the cancel: its guard would roll the ruleset back later."""
     result = plan_server("deploy_converged", **{"pfguard.PfGuard": 4242})
     assert [(op.name, op.commands, op.conditional) for op in result.changed] == [
-        (GUARDED[0], [SUPERSEDE, GUARD,
-                      "pfctl -f /etc/pf.conf"], False),
+        ("Stop the rollback guard an earlier deploy left waiting", [SUPERSEDE], False),
+        (GUARDED[0], [GUARD, "pfctl -f /etc/pf.conf"], False),
         (GUARDED[1], ["function fresh_ssh_login"], False),
         (GUARDED[2], [CANCEL], False),
     ]

@@ -52,3 +52,15 @@ def test_a_server_with_cron_turned_off_gets_it_back():
                          **{"rc.RcConf": {"jail=None, path=/etc/rc.conf": {"cron_enable": "NO"}}})
     commands = [command for op in result.changed for command in op.commands]
     assert "sysrc -f /etc/rc.conf cron_enable=YES" in commands and "service cron start" in commands
+
+
+def test_a_guard_still_waiting_is_stopped_before_the_new_pf_conf_goes_in_place():
+    """Its grace period could end between the upload and the load: it would copy its previous ruleset over the
+    new file and load it, and the deploy would reload that old file and report success. Stopped first, it
+    cannot; and the ruleset it guarded, never confirmed, does not become the rollback target."""
+    changed = plan_server("deploy_converged", **{"pfguard.PfGuard": 4242,
+                                                 "files.Sha1File": {"path=/etc/pf.conf": "0" * 40}})
+    names = [op.name for op in changed.changed]
+    assert names.index("Stop the rollback guard an earlier deploy left waiting") \
+        < names.index("pf.conf (checked by pfctl -nf)") < names.index(GUARDED[0])
+    assert KEEP_PREVIOUS not in operation(changed, "pf.conf (checked by pfctl -nf)").commands

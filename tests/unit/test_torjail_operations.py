@@ -483,11 +483,17 @@ def test_guarded_load_commands():
     assert op.commands == [pfguard.start_command("/etc/pf.conf", 60, True), "pfctl -f /etc/pf.conf"]
     assert op.commands[0].startswith(f"touch {pfguard.GUARD_WAITING_FILE} && daemon -f sh -c ")
     assert "sleep 60;" in op.commands[0]
-    facts = {"pfguard.PfGuard": 99, "pf.PfStatus": {"loaded": False, "enabled": False}}
+    facts = {"pfguard.PfGuard": None, "pf.PfStatus": {"loaded": False, "enabled": False}}
     op = plan_operation(pfguard.guarded_load, "/etc/pf.conf", facts=facts)
-    assert op.commands[0] == pfguard._supersede_command()
-    assert op.commands[1] == pfguard.start_command("/etc/pf.conf", 90, False)
-    assert op.commands[2:] == ["pfctl -f /etc/pf.conf", "daemon -f sh -c 'sleep 2; pfctl -e'"]
+    assert op.commands[0] == pfguard.start_command("/etc/pf.conf", 90, False)
+    assert op.commands[1:] == ["pfctl -f /etc/pf.conf", "daemon -f sh -c 'sleep 2; pfctl -e'"]
+
+
+def test_superseded_stops_only_a_guard_that_waits():
+    op = plan_operation(pfguard.superseded, facts={"pfguard.PfGuard": 99})
+    assert op.commands == [pfguard._supersede_command()]
+    op = plan_operation(pfguard.superseded, facts={"pfguard.PfGuard": None})
+    assert op.commands == [] and op.noops == ["no rollback guard is waiting"]
 
 
 class FakeConnector:

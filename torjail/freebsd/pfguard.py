@@ -95,7 +95,8 @@ def guarded_load(rules: str = "/etc/pf.conf", seconds: int = 90):
       when there was one
     + seconds: grace period before the guard rolls back
 
-    Follow with ``fresh_ssh_login`` (through ``python.call``) and ``guard_cancelled``.
+    Precede with ``superseded`` when a guard may still be waiting (before the ruleset file is replaced); follow
+    with ``fresh_ssh_login`` (through ``python.call``) and ``guard_cancelled``.
 
     **Example:**
 
@@ -103,8 +104,6 @@ def guarded_load(rules: str = "/etc/pf.conf", seconds: int = 90):
 
         pfguard.guarded_load("/etc/pf.conf", seconds=90)
     """
-    if host.get_fact(PfGuard) is not None:
-        yield StringCommand(_supersede_command())
     enabled = host.get_fact(PfStatus).get("enabled")
     yield StringCommand(start_command(rules, seconds, pf_was_enabled=enabled))
     yield StringCommand("pfctl", "-f", quote(rules))
@@ -113,6 +112,26 @@ def guarded_load(rules: str = "/etc/pf.conf", seconds: int = 90):
         # session stops the moment pf comes on. So pf comes on a moment after this command has returned, and
         # the deploy goes on over the fresh login that fresh_ssh_login opens.
         yield StringCommand("daemon", "-f", "sh", "-c", quote(f"sleep {ENABLE_DELAY_SECONDS}; pfctl -e"))
+
+
+@operation(is_idempotent=False)
+def superseded():
+    """
+    Stop a rollback guard that an earlier deploy left waiting, before this deploy places a new ruleset: its grace
+    period could otherwise end between the upload and the load, put its previous ruleset over the new file and
+    load it, and this deploy would then reload the old file and report success. A guard already rolling back
+    is let finish first.
+
+    **Example:**
+
+    .. code:: python
+
+        pfguard.superseded()
+    """
+    if host.get_fact(PfGuard) is None:
+        host.noop("no rollback guard is waiting")
+        return
+    yield StringCommand(_supersede_command())
 
 
 def start_command(rules: str, seconds: int, pf_was_enabled: bool) -> str:

@@ -25,20 +25,25 @@ def apply(settings, ext_if):
     # The previous ruleset is what the guard puts back: the live file when pf runs it, or when pf is off (the
     # file is then all there is to put back). When pf runs something else (a deploy stopped between the upload
     # and the load), the live file was never loaded and must not become the rollback target.
+    # A guard an earlier deploy left waiting is stopped before the new file goes in place (see superseded); the
+    # ruleset it guarded was never confirmed by a fresh login, so it does not become the previous one either:
+    # the last confirmed ruleset stays the rollback target.
+    unconfirmed = host.get_fact(pfguard.PfGuard) is not None
+    if unconfirmed:
+        pfguard.superseded(name="Stop the rollback guard an earlier deploy left waiting")
     pf_conf = checked_files.checked(
         name="pf.conf (checked by pfctl -nf)",
         dest=PF_CONF,
         content=render_file(settings, "pf.conf.j2", ext_if=ext_if),
         check=["pfctl", "-n", "-f", "{path}"],
         mode="600",
-        keep_previous=PF_CONF + pfguard.PREVIOUS_SUFFIX if loaded or not enabled else None,
+        keep_previous=PF_CONF + pfguard.PREVIOUS_SUFFIX if (loaded or not enabled) and not unconfirmed else None,
     )
     # pf running this pf.conf: nothing to load, unless the file changes (the load then waits for the new file
     # to be in place at execution, `_if`). pf off, or running another ruleset than the file's (an earlier
     # deploy stopped before the load): load under the guard. A guard still waiting means an earlier deploy
     # stopped before the fresh login confirmed its ruleset: confirm it now, or the guard rolls the converged host
     # back when its grace period ends.
-    unconfirmed = host.get_fact(pfguard.PfGuard) is not None
     if not loaded or unconfirmed or pf_conf.will_change:
         reload_needed = {} if not loaded or unconfirmed else {"_if": any_changed(pf_conf)}
         pfguard.guarded_load(name="Load pf.conf under a rollback guard", rules=PF_CONF,
