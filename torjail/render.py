@@ -9,6 +9,8 @@ from pathlib import Path
 
 import jinja2
 
+# cron(8) reads system crontabs (with a user field) from /etc/cron.d; names starting with a dot are skipped.
+BRUTEFORCE_CRON = "/etc/cron.d/torjail-bruteforce"
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 
 # The interface shown in previews when ext_if is "detect" (the deploy asks the server instead).
@@ -62,6 +64,7 @@ def planned_files(settings):
     if settings.exit_notice:
         files.append((jail_path(settings, exit_notice_path()), "html", "tor-exit-notice.html.j2"))
     files.append(("/etc/pf.conf", "pf.conf", "pf.conf.j2"))
+    files.append((BRUTEFORCE_CRON, "crontab", "bruteforce.cron.j2"))
     return files
 
 

@@ -57,6 +57,7 @@ def test_render_writes_every_file_at_its_server_path(tmp_path):
     assert result.returncode == 0, result.stderr
     written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
     assert written == [
+        "etc/cron.d/torjail-bruteforce",
         "etc/jail.conf.d/tor.conf",
         "etc/pf.conf",
         "usr/local/etc/pkg/repos/FreeBSD.conf",

@@ -19,6 +19,10 @@ def check_file(generated):
         from torjail.checks.jailconf import check_jail_conf
 
         return check_jail_conf(generated.content)
+    if generated.kind == "crontab":
+        from torjail.checks.crontab import check_crontab
+
+        return check_crontab(generated.content)
     if generated.kind == "rc.conf":
         from torjail.checks.rcconf import check_rc_conf
 

@@ -12,11 +12,9 @@ from pyinfra.operations.util import any_changed
 from torjail.freebsd import files as checked_files
 from torjail.freebsd import pfguard, rc, service
 from torjail.freebsd.pf import PfRulesetLoaded, PfStatus
-from torjail.render import render_file
+from torjail.render import BRUTEFORCE_CRON, render_file
 
 PF_CONF = "/etc/pf.conf"
-# cron(8) reads system crontabs (with a user field) from /etc/cron.d; names starting with a dot are skipped.
-BRUTEFORCE_CRON = "/etc/cron.d/torjail-bruteforce"
 
 
 def apply(settings, ext_if):
