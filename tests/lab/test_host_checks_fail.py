@@ -39,6 +39,7 @@ JAIL_ROOT = "/var/jails/tor"
 TORRC = f"{JAIL_ROOT}/usr/local/etc/tor/torrc"
 JAIL_RC_CONF = f"{JAIL_ROOT}/etc/rc.conf"
 HOST_PKG_REPO = "/usr/local/etc/pkg/repos/FreeBSD.conf"
+BRUTEFORCE_CRON = "/etc/cron.d/torjail-bruteforce"
 # Scratch files of the cases on the lab host (removed by each restore).
 SCRATCH = "/var/tmp/breakme"
 # An md unit the relay does not use.
@@ -354,6 +355,10 @@ CASES = [
     Case("admins table widened",
          pf_loaded_from("sed 's|^table <admins> const {.*}|table <admins> const { 0.0.0.0/0 }|'"), PF_AGAIN,
          ("test_firewall.py::test_admins_table",)),
+    Case("cron stopped (nothing leaves <bruteforce>)", "service cron stop", "service cron start",
+         ("test_firewall.py::test_bruteforce_expiry_cron_job",)),
+    Case("bruteforce expiry job edited", saved(BRUTEFORCE_CRON) + f"sed -i '' 's/expire [0-9]*/expire 999999/' "
+         f"{BRUTEFORCE_CRON}", put_back(BRUTEFORCE_CRON), ("test_firewall.py::test_bruteforce_expiry_cron_job",)),
     Case("bruteforce table missing", "pfctl -t bruteforce -T kill", "pfctl -f /etc/pf.conf",
          ("test_firewall.py::test_pf_table_present[bruteforce]",)),
     Case("pf.conf edited on disk", saved("/etc/pf.conf") + "echo 'pass in quick all' >> /etc/pf.conf",
