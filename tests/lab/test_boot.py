@@ -94,6 +94,7 @@ def test_the_boot_console_says_what_freebsd_says(rebooted):
         "Mounting local filesystems:.",
         f"Setting hostname: {rebooted.name}.",
         "Created clone interfaces: lo1.",
+        "Starting cron.",  # cron_enable="YES" is FreeBSD's default
         "Starting jails:jail: /etc/jail.conf: No such file or directory",  # jail_list empty: all of jail.conf
         ".",
         "Starting pflog.",
