@@ -118,3 +118,13 @@ def test_renewal_without_the_age_identity_stops_before_any_change(offline, tmp_p
 def test_key_source_shows_only_its_description():
     source = KeySource("offline signing key and certificate", lambda: FAKE_KEYS)
     assert repr(source) == str(source) == "offline signing key and certificate"
+
+
+def test_renewal_refused_for_an_on_relay_identity():
+    with pytest.raises(PyinfraError, match="setting 'identity' is 'on-relay'"):
+        plan_server("deploy_converged", deploy=RENEW)
+
+
+def test_renewal_needs_the_jail_running(offline):
+    with pytest.raises(PyinfraError, match="jail tor is not running .unlock.py first.; nothing was changed"):
+        plan_offline(offline, deploy=RENEW, **{"torkeys.KeyFiles": {KEYS: []}, "jail.Jails": {}})
