@@ -7,6 +7,7 @@ The tests run in file order on one lab host: each step starts from the state the
 
 import base64
 import os
+import shutil
 import tempfile
 
 import pytest
@@ -39,6 +40,7 @@ def relay():
         relay.secrets = settings["secrets_dir"]
         yield relay
     os.environ.pop("TORJAIL_AGE_IDENTITY_FILE", None)
+    shutil.rmtree(secrets)
 
 
 def _deploy(relay, *args, deploy_file="deploy.py", **env):
