@@ -11,6 +11,12 @@ public_ipv6 = None                 # the relay's own global IPv6 address (held b
 or_port = 9001                     # ORPort advertised on the public addresses
 dir_port = 9030                    # DirPort (0: none). Tor does not advertise it while accounting is on.
 
+# --- Identity keys and the secrets directory ----------------------------------------------------------------
+identity = "offline-master"        # or "on-relay": tor makes every key inside the encrypted image
+signing_key_lifetime_days = 30     # offline-master: SigningKeyLifetime of the signing key and certificate (2-365)
+secrets_dir = "~/.local/share/torjail"  # on this machine, outside the repository: age-encrypted master keys
+age_recipient = None               # offline-master: the age public key (age1...) the secrets are encrypted to
+
 # --- Exit or not --------------------------------------------------------------------------------------------
 exit_relay = False                 # a middle/guard relay unless set True
 exit_policy = []                   # exits only: ExitPolicy lines ("accept *:443"), ending in "reject *:*" (see README);

@@ -40,6 +40,7 @@ def host_data(name):
         "relay_nickname": f"TorjailLab{index}",
         "relay_contact": "lab operator <operator@example.invalid>",
         "public_ipv4": paths.address(index),
+        "identity": "on-relay",  # a test that needs offline-master keys sets it, with its own age key
         "release_mirror": paths.mirror_url() + "/releases",
         "image_size": "2G",
         "accounting_max": "10 GBytes",

@@ -8,9 +8,10 @@ what is expected, because an operator reading "invalid value" at 3 a.m. after a 
 import ipaddress
 import os
 import re
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pyinfra.api.exceptions import PyinfraError
 
 from torjail.exitpolicy import parse_rule, policy_problems
@@ -54,6 +55,12 @@ NETWORK = re.compile(r"([0-9A-Fa-f:.]+)(?:/(0|[1-9][0-9]{0,2}))?")
 MIN_RELAY_BANDWIDTH = 76800
 MAX_RELAY_BANDWIDTH = 2**31
 MAX_ACCOUNTING_BYTES = 2**63 - 1
+# tor refuses a SigningKeyLifetime under twice TestingSigningKeySlop (1 day) with "SigningKeyLifetime is too
+# short"; a signing key stolen from a seized relay speaks for it until it expires, so a year at most.
+MIN_SIGNING_KEY_DAYS = 2
+MAX_SIGNING_KEY_DAYS = 365
+AGE_RECIPIENT = re.compile(r"age1[02-9ac-hj-np-z]{58}")  # bech32: 'age1' and 58 characters of its alphabet
+CHECKOUT = Path(__file__).resolve().parents[1]
 
 
 class SettingsError(PyinfraError):
@@ -155,6 +162,12 @@ class Settings(BaseModel):
     or_port: int = 9001
     dir_port: int = 9030
 
+    # Identity keys and the secrets directory
+    identity: Literal["offline-master", "on-relay"] = "offline-master"
+    signing_key_lifetime_days: int = 30
+    secrets_dir: str = Field("~/.local/share/torjail", validate_default=True)  # expanded on this machine
+    age_recipient: str | None = None
+
     # Exit or not
     exit_relay: bool = False
     exit_policy: list[str] = []
@@ -251,6 +264,36 @@ class Settings(BaseModel):
     @classmethod
     def _dir_port(cls, value):
         return _expect_port(value, allow_zero=True)
+
+    @field_validator("signing_key_lifetime_days")
+    @classmethod
+    def _signing_key_lifetime(cls, value):
+        if not MIN_SIGNING_KEY_DAYS <= value <= MAX_SIGNING_KEY_DAYS:
+            raise ValueError(f"expected {MIN_SIGNING_KEY_DAYS}-{MAX_SIGNING_KEY_DAYS} days (tor refuses less than "
+                             f"2 days; a stolen signing key works until it expires), got {value!r}")
+        return value
+
+    @field_validator("secrets_dir")
+    @classmethod
+    def _secrets_dir(cls, value):
+        if not value or "\0" in value:
+            raise ValueError("expected a directory path like ~/.local/share/torjail")
+        path = Path(os.path.expanduser(value))
+        if not path.is_absolute():
+            raise ValueError(f"expected an absolute path (or one starting with ~), got {value!r}")
+        resolved = path.resolve()
+        for repository in _repositories():
+            if resolved.is_relative_to(repository):
+                raise ValueError(f"expected a directory outside the repository {repository} (secrets never go "
+                                 f"into a checkout that may be copied or pushed), got {value!r}")
+        return str(resolved)
+
+    @field_validator("age_recipient")
+    @classmethod
+    def _age_recipient(cls, value):
+        if value is not None and not AGE_RECIPIENT.fullmatch(value):
+            raise ValueError(f"expected an age public key like age1... (from age-keygen -y), got {value!r}")
+        return value
 
     @field_validator("exit_policy")
     @classmethod
@@ -449,6 +492,9 @@ class Settings(BaseModel):
                 parse_tor_amount(self.bandwidth_burst) < parse_tor_amount(self.bandwidth_rate):
             problems.append(("bandwidth_burst", f"expected at least bandwidth_rate ({self.bandwidth_rate})"))
         problems += self._md_unit_problems()
+        if self.identity == "offline-master" and self.age_recipient is None:
+            problems.append(("age_recipient", "is required with identity 'offline-master': the master key is kept "
+                                              "in secrets_dir only encrypted to this age public key"))
         root = self.jail_root.rstrip("/") + "/"
         if self.image_path.startswith(root):
             problems.append(("image_path", f"expected a path outside jail_root ({self.jail_root}): "
@@ -472,6 +518,10 @@ class Settings(BaseModel):
                     problems.append(("md_unit", f"expected a unit other than {self.md_unit}: swap_devices lists "
                                                 f"{device} on md{self.md_unit}"))
         return problems
+
+    @property
+    def offline_master_key(self):
+        return self.identity == "offline-master"
 
     @property
     def ipv6(self):
@@ -501,6 +551,15 @@ class Settings(BaseModel):
     def sshd_rate_parts(self):
         connections, seconds = RATE.fullmatch(self.sshd_connection_rate).groups()
         return int(connections), int(seconds)
+
+
+def _repositories():
+    """Directories secrets must stay out of: this checkout, and the current directory when it holds an inventory
+    (pyinfra runs from the repository that holds inventory.py)."""
+    roots = [CHECKOUT]
+    if (Path.cwd() / "inventory.py").exists():
+        roots.append(Path.cwd().resolve())
+    return roots
 
 
 SETTING_NAMES = [name for name in Settings.model_fields if name != "host_name"]

@@ -22,7 +22,7 @@ def test_cron_runs_from_boot(lab_run):
 
 
 def test_the_bruteforce_expiry_job_lets_an_address_out_after_sshd_block_seconds(lab_run):
-    settings = build_settings("lab", {"relay_nickname": "Lab", "relay_contact": "ops@example.org",
+    settings = build_settings("lab", {"identity": "on-relay", "relay_nickname": "Lab", "relay_contact": "ops@example.org",
                                       "public_ipv4": "198.51.100.7", "sshd_block_seconds": BLOCK_SECONDS})
     cron_file = render_file(settings, "bruteforce.cron.j2")
     status, _out, err = lab_run("kldload -n pf && pfctl -q -t bruteforce -T add " + ADDRESS, timeout=30)

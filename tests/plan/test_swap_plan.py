@@ -123,7 +123,7 @@ FILE_ON = "service torjail_swapfile start"
 
 def _settings():
     from torjail.settings import build_settings
-    return build_settings("server", {"relay_nickname": "TestRelay", "relay_contact": "ops@example.org",
+    return build_settings("server", {"identity": "on-relay", "relay_nickname": "TestRelay", "relay_contact": "ops@example.org",
                                      "public_ipv4": "203.0.113.10"})
 
 

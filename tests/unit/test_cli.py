@@ -21,8 +21,8 @@ def test_check_accepts_the_example_inventory():
 def test_check_rejects_bad_settings_naming_host_and_setting(tmp_path):
     inventory = tmp_path / "inventory.py"
     inventory.write_text(
-        'relays = [("good.example", {"relay_nickname": "Good", "relay_contact": "c", "public_ipv4": "198.51.100.1"}),\n'
-        '          ("bad.example", {"relay_nickname": "not ok!", "relay_contact": "c", "public_ipv4": "10.0.0.5"})]\n')
+        'relays = [("good.example", {"identity": "on-relay", "relay_nickname": "Good", "relay_contact": "c", "public_ipv4": "198.51.100.1"}),\n'
+        '          ("bad.example", {"identity": "on-relay", "relay_nickname": "not ok!", "relay_contact": "c", "public_ipv4": "10.0.0.5"})]\n')
     result = run("check", str(inventory))
     assert result.returncode == 1
     assert "bad.example: setting 'relay_nickname': expected 1-19 letters or digits" in result.stderr
@@ -88,7 +88,7 @@ def test_check_names_the_setting_of_an_exit_policy_tor_refuses(tmp_path):
     """`accept *:70000` is refused by the settings loader, naming host and setting, before any file is made."""
     inventory = tmp_path / "inventory.py"
     inventory.write_text(
-        'relays = [("exit.example", {"relay_nickname": "Exit", "relay_contact": "c", "public_ipv4": "198.51.100.1",\n'
+        'relays = [("exit.example", {"identity": "on-relay", "relay_nickname": "Exit", "relay_contact": "c", "public_ipv4": "198.51.100.1",\n'
         '                            "exit_relay": True, "exit_policy": ["accept *:70000", "reject *:*"]})]\n')
     result = run("check", str(inventory))
     assert result.returncode == 1

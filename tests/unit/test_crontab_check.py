@@ -6,7 +6,7 @@ from torjail.checks.crontab import check_crontab
 from torjail.render import render_file
 from torjail.settings import build_settings
 
-BASE = {"relay_nickname": "CronRelay", "relay_contact": "ops@example.org", "public_ipv4": "198.51.100.7"}
+BASE = {"identity": "on-relay", "relay_nickname": "CronRelay", "relay_contact": "ops@example.org", "public_ipv4": "198.51.100.7"}
 
 
 def test_the_rendered_expiry_job_passes():

@@ -457,3 +457,14 @@ def test_sysctls_one_command_for_all_names():
         "net.inet.ip.random_id": "1",
         "kern.ostype": "FreeBSD",
     }
+
+
+def test_signing_cert_expiry_reads_the_hours_after_the_header():
+    """od prints the four expiry octets of tor's cert (hours since the epoch, big-endian); no file: None."""
+    from torjail.freebsd.torkeys import KeyFiles, SigningCertExpiry
+
+    assert SigningCertExpiry().process(["    0   7 159 238"]) == 499694 * 3600
+    assert SigningCertExpiry().process([]) is None
+    assert KeyFiles().process(["secret_id_key", "ed25519_signing_cert", ""]) == {"secret_id_key",
+                                                                                  "ed25519_signing_cert"}
+    assert "od -An -tu1 -j34 -N4 /k/ed25519_signing_cert" in SigningCertExpiry().command("/k/ed25519_signing_cert")

@@ -85,7 +85,7 @@ while True:
 
 
 def settings(**overrides):
-    data = {"relay_nickname": "Test1", "relay_contact": "ops@example.org", "public_ipv4": "203.0.113.10"}
+    data = {"identity": "on-relay", "relay_nickname": "Test1", "relay_contact": "ops@example.org", "public_ipv4": "203.0.113.10"}
     return build_settings("relay1.example.org", {**data, **overrides})
 
 
@@ -115,7 +115,7 @@ def test_settings_for_run_reads_the_inventory(monkeypatch):
 
 def test_settings_for_run_matches_ssh_hostname(tmp_path, monkeypatch):
     (tmp_path / "inventory.py").write_text(textwrap.dedent("""\
-        relays = [("lab1", {"ssh_hostname": "198.18.0.2", "relay_nickname": "Lab1",
+        relays = [("lab1", {"ssh_hostname": "198.18.0.2", "identity": "on-relay", "relay_nickname": "Lab1",
                             "relay_contact": "lab@example.org", "public_ipv4": "198.51.100.7"})]
     """))
     monkeypatch.chdir(tmp_path)

@@ -11,7 +11,7 @@ from lab.freebsd import pfconf
 from torjail.render import render_file
 from torjail.settings import build_settings
 
-BASE = {"relay_nickname": "EdgeRelay", "relay_contact": "ops@example.org", "public_ipv4": "198.51.100.7"}
+BASE = {"identity": "on-relay", "relay_nickname": "EdgeRelay", "relay_contact": "ops@example.org", "public_ipv4": "198.51.100.7"}
 NARROW = [["198.51.100.0/24"], ["198.51.100.0/24", "2001:db8:9::/48"], ["2001:db8:9::/48"]]
 WORLD = [["0.0.0.0/0", "::/0"], ["0.0.0.0/0"], ["198.51.100.0/24", "::/0"]]
 

@@ -7,7 +7,7 @@ import pytest
 from torjail import secrets
 from torjail.settings import build_settings
 
-BASE = {"relay_nickname": "R", "relay_contact": "c", "public_ipv4": "198.51.100.7"}
+BASE = {"identity": "on-relay", "relay_nickname": "R", "relay_contact": "c", "public_ipv4": "198.51.100.7"}
 
 
 @pytest.fixture(autouse=True)

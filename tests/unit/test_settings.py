@@ -9,6 +9,7 @@ from torjail.settings import SETTING_NAMES, Settings, SettingsError, build_setti
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = {
+    "identity": "on-relay",
     "relay_nickname": "GoodRelay",
     "relay_contact": "ops@example.org",
     "public_ipv4": "203.0.113.10",
@@ -257,3 +258,43 @@ GOOD_VALUES = [
 def test_values_freebsd_and_tor_take_are_taken(overrides):
     settings = build_settings("relay9", {**GOOD, **overrides})
     assert all(getattr(settings, name) == value for name, value in overrides.items() if name != "public_ipv6")
+
+
+RECIPIENT = "age19s9uupdwtthy8lqxy2uefcjzyrffx9wu0dmfxjec8dzjnehea38q7hxyad"
+
+
+@pytest.mark.parametrize("changes, setting, expected", [
+    ({"identity": "offline-master"}, "age_recipient", "is required with identity 'offline-master'"),
+    ({"identity": "offline"}, "identity", "one of 'offline-master' or 'on-relay'"),
+    ({"age_recipient": "age1notakey"}, "age_recipient", "expected an age public key"),
+    ({"age_recipient": "AGE-SECRET-KEY-1QQQ"}, "age_recipient", "expected an age public key"),
+    ({"signing_key_lifetime_days": 1}, "signing_key_lifetime_days", "expected 2-365 days"),
+    ({"signing_key_lifetime_days": 366}, "signing_key_lifetime_days", "expected 2-365 days"),
+    ({"secrets_dir": "secrets"}, "secrets_dir", "expected an absolute path"),
+    ({"secrets_dir": str(ROOT / "secrets")}, "secrets_dir", "expected a directory outside the repository"),
+    ({"secrets_dir": str(ROOT)}, "secrets_dir", "expected a directory outside the repository"),
+])
+def test_identity_settings_refused(changes, setting, expected):
+    """An offline master key needs somewhere to be kept encrypted, outside the checkout; tor's own limits hold."""
+    with pytest.raises(SettingsError) as error:
+        build_settings("relay9", {**GOOD, "identity": "offline-master", "age_recipient": RECIPIENT, **changes}
+                       if setting != "age_recipient" or "identity" not in changes else {**GOOD, **changes})
+    assert f"relay9: setting '{setting}': " in str(error.value)
+    assert expected in str(error.value)
+
+
+def test_secrets_dir_refused_inside_the_inventory_directory(tmp_path, monkeypatch):
+    """pyinfra runs from the directory holding inventory.py: a secrets directory under it is in the repository."""
+    (tmp_path / "inventory.py").write_text("relays = []\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SettingsError, match="setting 'secrets_dir': expected a directory outside the repository"):
+        build_settings("relay9", {**GOOD, "secrets_dir": str(tmp_path / "keys")})
+
+
+def test_offline_master_is_the_default_and_secrets_dir_is_expanded_here(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    settings = build_settings("relay9", {key: value for key, value in GOOD.items() if key != "identity"}
+                              | {"age_recipient": RECIPIENT})
+    assert settings.identity == "offline-master" and settings.offline_master_key
+    assert settings.secrets_dir == str(tmp_path / ".local/share/torjail")
+    assert settings.signing_key_lifetime_days == 30

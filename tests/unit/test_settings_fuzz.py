@@ -11,6 +11,7 @@ import codecs
 import os
 import subprocess
 import tempfile
+import pathlib
 
 from hypothesis import HealthCheck, given, settings as run_settings, strategies as st
 
@@ -19,7 +20,7 @@ from torjail.checks.torrc import tor_binary
 from torjail.render import render_all
 from torjail.settings import SETTING_NAMES, TOR_BYTE_UNITS, SettingsError, build_settings
 
-BASE = {"relay_nickname": "FuzzRelay", "relay_contact": "ops@example.org", "public_ipv4": "198.51.100.7"}
+BASE = {"identity": "on-relay", "relay_nickname": "FuzzRelay", "relay_contact": "ops@example.org", "public_ipv4": "198.51.100.7"}
 
 TRICKY = list("#\\\"' \t\n\r\0\x7f\u0085\u2028é١;{}$`")
 TEXT = st.text(st.one_of(st.characters(), st.sampled_from(TRICKY)), max_size=24)
@@ -60,6 +61,12 @@ STRATEGIES = {
     "public_ipv6": st.one_of(st.none(), st.ip_addresses(v=6).map(str), st.sampled_from(["2001:db8::7%vtnet0"])),
     "or_port": st.integers(-1, 70000),
     "dir_port": st.integers(-1, 70000),
+    "identity": st.sampled_from(["offline-master", "on-relay", "offline"]),
+    "signing_key_lifetime_days": st.integers(1, 366),
+    "secrets_dir": st.sampled_from(["~/.local/share/torjail", "/var/tmp/torjail-secrets", "secrets",
+                                    str(pathlib.Path(__file__).resolve().parent)]),
+    "age_recipient": st.one_of(st.none(), st.sampled_from([
+        "age19s9uupdwtthy8lqxy2uefcjzyrffx9wu0dmfxjec8dzjnehea38q7hxyad", "age1xyz", "AGE-SECRET-KEY-1X"])),
     "exit_relay": st.booleans(),
     "exit_policy": POLICY,
     "exit_notice": st.booleans(),

@@ -7,7 +7,7 @@ from torjail.checks import check_file
 from torjail.render import render_all
 from torjail.settings import build_settings, load_inventory, settings_for_inventory
 
-BASE = {"relay_nickname": "EdgeRelay", "relay_contact": "ops@example.org", "public_ipv4": "198.51.100.7"}
+BASE = {"identity": "on-relay", "relay_nickname": "EdgeRelay", "relay_contact": "ops@example.org", "public_ipv4": "198.51.100.7"}
 EDGES = {
     "minimal": {},
     "ipv6": {"public_ipv6": "2001:db8:1::7"},

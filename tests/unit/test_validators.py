@@ -7,7 +7,7 @@ from torjail.checks.rcconf import check_rc_conf
 from torjail.render import render_all
 from torjail.settings import build_settings
 
-SETTINGS = build_settings("r", {"relay_nickname": "R", "relay_contact": "c", "public_ipv4": "198.51.100.7"})
+SETTINGS = build_settings("r", {"identity": "on-relay", "relay_nickname": "R", "relay_contact": "c", "public_ipv4": "198.51.100.7"})
 JAIL_CONF = next(f.content for f in render_all(SETTINGS) if f.kind == "jail.conf")
 
 

@@ -1,7 +1,7 @@
 """Before anything changes: the settings of this host are valid, what "detect" stands for is known, every file
 the deploy will place passes its check here (torrc too, by the operator's own tor when there is one: the server's
 tor checks it again, but only after the changes before it), and the encrypted image is in a state the deploy may
-work with (absent, half-made or unlocked)."""
+work with (absent, half-made or unlocked), and an offline-master relay holds no master secret key."""
 
 from pyinfra import host, logger
 from pyinfra.api.exceptions import PyinfraError
@@ -12,7 +12,7 @@ from torjail.connection import without_nagle
 from torjail.freebsd.net import DefaultRouteInterface, Interfaces
 from torjail.render import render_all
 from torjail.settings import settings_for
-from torjail.tasks import vault
+from torjail.tasks import keys, vault
 
 
 def external_interface(settings):
@@ -70,6 +70,7 @@ def apply():
     settings = settings_for(host)
     without_nagle(host.connector)
     vault.state(settings)  # a locked or unidentified image stops the deploy here
+    keys.require_no_master_key(settings)
     ext_if = external_interface(settings)
     require_public_address(settings, ext_if)
     check_generated_files(settings, ext_if)

@@ -1,0 +1,32 @@
+"""Renew an offline-master relay's signing key and certificate: `pyinfra inventory.py renew_keys.py`.
+
+tor --keygen makes them on this machine from the relay's master key (decrypted with the age identity of
+TORJAIL_AGE_IDENTITY_FILE or TORJAIL_AGE_IDENTITY), they go into the jail's keys directory, and tor is reloaded,
+never restarted. Renewed when less than half of signing_key_lifetime_days is left, or always with
+TORJAIL_RENEW_KEYS=always; otherwise nothing changes. A master secret key on the relay stops it before any change.
+"""
+
+from pyinfra import host
+from pyinfra.api.exceptions import PyinfraError
+
+from torjail import identity
+from torjail.connection import without_nagle
+from torjail.freebsd import service
+from torjail.freebsd.jail import Jails
+from torjail.settings import settings_for
+from torjail.tasks import keys, lock
+
+settings = settings_for(host)
+without_nagle(host.connector)
+lock.acquire()
+if not settings.offline_master_key:
+    raise PyinfraError(f"{host.name}: setting 'identity' is 'on-relay': tor renews its own signing key there")
+keys.require_no_master_key(settings)
+if settings.jail_name not in host.get_fact(Jails):
+    raise PyinfraError(f"{host.name}: jail {settings.jail_name} is not running (unlock.py first); nothing was changed")
+due, why = keys.renewal_due(settings)
+if due:
+    keys.install(settings, True, lambda: identity.relay_keys(settings, renewal=True))
+    service.reloaded(name=f"Reload tor (new signing key: {why})", service="tor", jail=settings.jail_name)
+else:
+    host.noop(f"{why}: no renewal due")
