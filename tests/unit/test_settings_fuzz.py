@@ -142,6 +142,17 @@ def _assert_renders_valid_files(settings):
                 assert reading["ExitPolicy"] == settings.exit_policy
 
 
+def _loaded_or_refused(overrides, outcomes):
+    """The settings the loader makes of BASE plus `overrides`, or None (counted) when it refuses them, naming the
+    setting."""
+    try:
+        return build_settings("fuzz", {**BASE, **overrides})
+    except SettingsError as error:
+        assert all(problem.startswith("fuzz: setting '") for problem in error.problems), error.problems
+        outcomes["refused"] += 1
+        return None
+
+
 def test_whatever_the_loader_accepts_renders_into_files_their_checkers_accept():
     outcomes = {"accepted": 0, "refused": 0}
 
@@ -149,11 +160,8 @@ def test_whatever_the_loader_accepts_renders_into_files_their_checkers_accept():
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(OVERRIDES)
     def loader_and_checkers_agree(overrides):
-        try:
-            settings = build_settings("fuzz", {**BASE, **overrides})
-        except SettingsError as error:
-            assert all(problem.startswith("fuzz: setting '") for problem in error.problems), error.problems
-            outcomes["refused"] += 1
+        settings = _loaded_or_refused(overrides, outcomes)
+        if settings is None:
             return
         outcomes["accepted"] += 1
         _assert_renders_valid_files(settings)
@@ -182,11 +190,8 @@ def test_whatever_exit_policy_the_loader_accepts_tor_reads_back_as_written():
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(EXIT_OVERRIDES)
     def policies_agree(overrides):
-        try:
-            settings = build_settings("fuzz", {**BASE, **overrides})
-        except SettingsError as error:
-            assert all(problem.startswith("fuzz: setting '") for problem in error.problems), error.problems
-            outcomes["refused"] += 1
+        settings = _loaded_or_refused(overrides, outcomes)
+        if settings is None:
             return
         if settings.exit_policy:
             outcomes["accepted"] += 1
