@@ -21,6 +21,17 @@ def test_cron_runs_from_boot(lab_run):
     assert output.splitlines()[0] == "YES" and output.splitlines()[1].startswith("cron is running as pid ")
 
 
+def test_service_stop_ends_the_daemon_the_boot_started(lab_run):
+    """A daemon of the boot dies on its rc.d script's SIGTERM (init must not hand its ignored signals down)."""
+    status, output, err = lab_run("cat /var/run/cron.pid; service cron stop >/dev/null; "
+                                  "kill -0 $(cat /var/run/cron.pid) 2>/dev/null && echo alive; "
+                                  "service cron start >/dev/null; service cron status", timeout=90)
+    assert status == 0, err
+    lines = output.splitlines()
+    assert "alive" not in lines, f"cron (pid {lines[0]}) outlived service cron stop"
+    assert lines[-1].startswith("cron is running as pid ")
+
+
 def test_the_bruteforce_expiry_job_lets_an_address_out_after_sshd_block_seconds(lab_run):
     settings = build_settings("lab", {"identity": "on-relay", "relay_nickname": "Lab", "relay_contact": "ops@example.org",
                                       "public_ipv4": "198.51.100.7", "sshd_block_seconds": BLOCK_SECONDS})

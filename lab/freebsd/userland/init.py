@@ -11,12 +11,18 @@ import sys
 import time
 
 
+def _ignore(signum, frame):
+    pass
+
+
 def main(argv):
     if os.getpid() != 1:
         print("init: already running", file=sys.stderr)
         return 1
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Caught, not ignored, as FreeBSD's init catches them: an ignored signal stays ignored across exec, and every
+    # daemon of the boot would then outlive its rc.d script's SIGTERM.
+    signal.signal(signal.SIGTERM, _ignore)
+    signal.signal(signal.SIGINT, _ignore)
     env = {"PATH": "/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin", "HOME": "/", "TERM": "dumb"}
     rc = subprocess.Popen(["/bin/sh", "/etc/rc", "autoboot"], env=env, stdin=subprocess.DEVNULL, cwd="/")
     while True:
