@@ -16,6 +16,8 @@ identity = "offline-master"        # or "on-relay": tor makes every key inside t
 signing_key_lifetime_days = 30     # offline-master: SigningKeyLifetime of the signing key and certificate (2-365)
 secrets_dir = "~/.local/share/torjail"  # on this machine, outside the repository: age-encrypted master keys
 age_recipient = None               # offline-master: the age public key (age1...) the secrets are encrypted to
+family = None                      # a name: every relay of the inventory with that name shares one family key
+                                   # (FamilyId) and lists the others in MyFamily; None: not in a family
 
 # --- Exit or not --------------------------------------------------------------------------------------------
 exit_relay = False                 # a middle/guard relay unless set True

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from torjail.checks import check_file
 from torjail.checks.torrc import check_torrc_settings
+from torjail.family import torrc_lines
 from torjail.render import PREVIEW_EXT_IF, render_all
 from torjail.settings import SettingsError, expect_interface_name, load_inventory, settings_for_inventory
 
@@ -44,7 +45,7 @@ def check(args):
     all_settings = _load(args.inventory)
     failed = False
     for name, settings in all_settings.items():
-        files = render_all(settings)
+        files = render_all(settings, family=torrc_lines(settings, all_settings.values()))
         problems = [problem for generated in files for problem in file_problems(name, generated)]
         for problem in problems:
             print(problem, file=sys.stderr)
@@ -64,7 +65,7 @@ def render(args):
     if note:
         print(note, file=sys.stderr)
     out = Path(args.out)
-    for generated in render_all(settings, ext_if=args.ext_if):
+    for generated in render_all(settings, ext_if=args.ext_if, family=torrc_lines(settings, all_settings.values())):
         target = out / generated.path.lstrip("/")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(generated.content)

@@ -68,8 +68,9 @@ def planned_files(settings):
     return files
 
 
-def render_file(settings, template, ext_if=None):
-    """Render one template for one host. `ext_if` is the external interface when settings say "detect"."""
+def render_file(settings, template, ext_if=None, family=None):
+    """Render one template for one host. `ext_if` is the external interface when settings say "detect";
+    `family` the torrc's family lines (torjail.family.torrc_lines), None outside a family."""
     if ext_if is None:
         ext_if = PREVIEW_EXT_IF if settings.ext_if == "detect" else settings.ext_if
     relay_ports = [settings.or_port] + ([settings.dir_port] if settings.dir_port else [])
@@ -79,12 +80,13 @@ def render_file(settings, template, ext_if=None):
         ext_if=ext_if,
         relay_ports=relay_ports,
         exit_notice_path=exit_notice_path(),
+        family=family,
     )
 
 
-def render_all(settings, ext_if=None):
+def render_all(settings, ext_if=None, family=None):
     """Every generated file of one host, in deploy order."""
     return [
-        GeneratedFile(path, kind, template, render_file(settings, template, ext_if))
+        GeneratedFile(path, kind, template, render_file(settings, template, ext_if, family))
         for path, kind, template in planned_files(settings)
     ]

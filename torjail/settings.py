@@ -60,6 +60,7 @@ MAX_ACCOUNTING_BYTES = 2**63 - 1
 MIN_SIGNING_KEY_DAYS = 2
 MAX_SIGNING_KEY_DAYS = 365
 AGE_RECIPIENT = re.compile(r"age1[02-9ac-hj-np-z]{58}")  # bech32: 'age1' and 58 characters of its alphabet
+FAMILY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
 CHECKOUT = Path(__file__).resolve().parents[1]
 
 
@@ -167,6 +168,7 @@ class Settings(BaseModel):
     signing_key_lifetime_days: int = 30
     secrets_dir: str = Field("~/.local/share/torjail", validate_default=True)  # expanded on this machine
     age_recipient: str | None = None
+    family: str | None = None  # relays of the inventory with the same name share a family key
 
     # Exit or not
     exit_relay: bool = False
@@ -293,6 +295,14 @@ class Settings(BaseModel):
     def _age_recipient(cls, value):
         if value is not None and not AGE_RECIPIENT.fullmatch(value):
             raise ValueError(f"expected an age public key like age1... (from age-keygen -y), got {value!r}")
+        return value
+
+    @field_validator("family")
+    @classmethod
+    def _family(cls, value):
+        if value is not None and not FAMILY_NAME.fullmatch(value):
+            raise ValueError("expected a name of 1-32 letters, digits, '-' or '_' (it names the family's key "
+                             f"files), got {value!r}")
         return value
 
     @field_validator("exit_policy")
@@ -495,6 +505,9 @@ class Settings(BaseModel):
         if self.identity == "offline-master" and self.age_recipient is None:
             problems.append(("age_recipient", "is required with identity 'offline-master': the master key is kept "
                                               "in secrets_dir only encrypted to this age public key"))
+        if self.family is not None and self.age_recipient is None:
+            problems.append(("age_recipient", "is required with a family: the family key is kept in secrets_dir "
+                                              "only encrypted to this age public key"))
         root = self.jail_root.rstrip("/") + "/"
         if self.image_path.startswith(root):
             problems.append(("image_path", f"expected a path outside jail_root ({self.jail_root}): "

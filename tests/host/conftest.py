@@ -17,6 +17,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import host_checks  # noqa: E402
+from torjail.family import torrc_lines  # noqa: E402
 from torjail.freebsd.net import DefaultRouteInterface  # noqa: E402
 from torjail.render import render_all  # noqa: E402
 
@@ -66,9 +67,11 @@ def ext_if(host, settings):
 
 
 @pytest.fixture(scope="module")
-def rendered(settings, ext_if):
-    """Every file the deploy generates for this server: server path -> content."""
-    return {generated.path: generated.content for generated in render_all(settings, ext_if=ext_if)}
+def rendered(request, settings, ext_if):
+    """Every file the deploy generates for this server (a family's torrc from this machine's records, as the
+    deploy renders it): server path -> content."""
+    family = torrc_lines(settings, host_checks.fleet_for_run(request.config))
+    return {generated.path: generated.content for generated in render_all(settings, ext_if=ext_if, family=family)}
 
 
 def sysrc_value(host, variable, path=None):

@@ -36,6 +36,7 @@ PF_RULE_WORDS = ("scrub", "match", "antispoof", "block", "pass", "nat", "rdr", "
                  "anchor", "nat-anchor", "rdr-anchor", "binat-anchor")
 
 _STASH_SETTINGS = pytest.StashKey[object]()
+_STASH_FLEET = pytest.StashKey[list]()
 
 
 # --------------------------------------------------------------------------------- the server and its settings
@@ -69,16 +70,24 @@ def settings_for_run(config):
     if _STASH_SETTINGS in config.stash:
         return config.stash[_STASH_SETTINGS]
     specs = host_specs(config)
-    settings = None
+    settings, fleet = None, []
     if specs:
         if len(specs) != 1:
             raise pytest.UsageError("the host checks verify one server per run: give exactly one --hosts")
         # an absolute path: pyinfra caches inventory code by the name it was given
         inventory = load_inventory(os.path.abspath(config.getoption("inventory", None) or DEFAULT_INVENTORY))
         name = config.getoption("inventory_host", None) or inventory_host_name(inventory, spec_host_name(specs[0]))
-        settings = settings_for_inventory(inventory)[name]
+        every = settings_for_inventory(inventory)
+        settings, fleet = every[name], list(every.values())
     config.stash[_STASH_SETTINGS] = settings
+    config.stash[_STASH_FLEET] = fleet
     return settings
+
+
+def fleet_for_run(config):
+    """Settings of every relay of the inventory (a family's torrc lists the others)."""
+    settings_for_run(config)
+    return config.stash[_STASH_FLEET]
 
 
 def remote_host(config):

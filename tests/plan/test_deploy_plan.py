@@ -499,8 +499,8 @@ def test_a_generated_file_failing_its_check_stops_the_deploy_before_any_operatio
 
     real_render_file = render.render_file
 
-    def broken_pf_conf(settings, template, ext_if=None):
-        text = real_render_file(settings, template, ext_if)
+    def broken_pf_conf(settings, template, ext_if=None, family=None):
+        text = real_render_file(settings, template, ext_if, family)
         return text.replace("block log all", "block log al") if template == "pf.conf.j2" else text
 
     monkeypatch.setattr(render, "render_file", broken_pf_conf)

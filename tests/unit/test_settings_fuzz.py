@@ -67,6 +67,8 @@ STRATEGIES = {
                                     str(pathlib.Path(__file__).resolve().parent)]),
     "age_recipient": st.one_of(st.none(), st.sampled_from([
         "age19s9uupdwtthy8lqxy2uefcjzyrffx9wu0dmfxjec8dzjnehea38q7hxyad", "age1xyz", "AGE-SECRET-KEY-1X"])),
+    "family": st.one_of(st.none(), st.from_regex(r"[A-Za-z0-9_./-]{0,34}", fullmatch=True),
+                        st.sampled_from(["fleet\n", "../fleet", "fleet one"])),
     "exit_relay": st.booleans(),
     "exit_policy": POLICY,
     "exit_notice": st.booleans(),
