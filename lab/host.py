@@ -10,6 +10,7 @@ All operations are idempotent and touch only what the lab made: its directory, i
 `lab-NAME`, its veth `tjlabN`, and the mirror's address on the machine's loopback.
 """
 
+import fcntl
 import json
 import os
 import shutil
@@ -109,10 +110,14 @@ def is_running(name):
 # ----- SSH material -----
 
 def ensure_key():
+    """The lab's SSH key, made once (under a lock: lab hosts may come up side by side)."""
     key = paths.key_path()
-    if not os.path.exists(key):
-        os.makedirs(os.path.dirname(key), exist_ok=True)
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "torjail-lab", "-f", key], check=True)
+    os.makedirs(os.path.dirname(key), exist_ok=True)
+    with open(key + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.exists(key):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "torjail-lab", "-f", key],
+                           check=True)
     return key
 
 

@@ -2,7 +2,7 @@
 testinfra suite (tests/host) runs against it as `make verify` runs it, and exactly the checks that guard that
 property must fail; the host is then restored and the suite must be green again before the next case.
 
-The lab host of this module (breakme, index 3) gets a relay the way a real server does: deploy, reboot, unlock.
+The lab host of this module (breakme, index 6) gets a relay the way a real server does: deploy, reboot, unlock.
 Each case breaks one thing the way a careless operator or an intruder would (a plain swap line, a keyfile left
 behind, a weaker jail restarted by hand, a ruleset loaded without the rdr...), never by editing the lab's kernel
 state. A check that no case can make fail would be a defect of the suite.
@@ -25,7 +25,7 @@ from torjail.freebsd.image import marker_path, record_path
 
 pytestmark = pytest.mark.lab
 
-NAME, INDEX = "breakme", 3
+NAME, INDEX = "breakme", 6
 SPEC = f"ssh://{NAME}"
 ROOT = Path(__file__).resolve().parents[2]
 SUITE_TIMEOUT = 300
