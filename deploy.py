@@ -7,10 +7,11 @@ and tor wait for the reboot into encrypted swap. Every step reads the validated 
 else.
 """
 
-from torjail.tasks import base, firewall, jail, lock, preflight, swap, tor, vault
+from torjail.tasks import base, firewall, jail, lock, preflight, seizure, swap, tor, vault
 
 lock.acquire()
 settings, ext_if = preflight.apply()
+seizure.apply(settings)  # TORJAIL_SEIZED: retire a seized relay's identity and its family's key first
 base.apply(settings)
 if swap.apply(settings):  # False while plain swap stays active: fstab is written, the rest waits for a reboot
     vault.apply(settings)

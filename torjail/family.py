@@ -112,6 +112,11 @@ def secret_key(settings, environ=None):
         raise IdentityError(f"{settings.host_name}: {path} does not open with this age identity") from None
 
 
+def forget_made(settings):
+    """The key this run made is no longer the family's (a seizure retired it)."""
+    _MADE_HERE.pop(str(family_dir(settings)), None)
+
+
 def needed_for(settings):
     return f"the key of family {settings.family} (setting 'family')"
 

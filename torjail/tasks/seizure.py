@@ -1,0 +1,67 @@
+"""The deploy that rebuilds a seized relay: `TORJAIL_SEIZED=relay2 pyinfra inventory.py deploy.py`.
+
+Once per run, before any change: every named relay must be in the inventory and be a fresh server (no encrypted
+image, no tor keys: a seized relay comes back on new hardware with a new identity, never with the keys the seizer
+holds), and every relay of its family must be in this run (they all get the new family key). Then torjail.seizure
+retires what this machine kept of the seized relays and their families, and the deploy of each relay goes on as
+usual: the rebuilt relay makes a new identity, every relay of the family gets a new family key and FamilyId. The
+old fingerprints are printed for the report to the Tor Project's bad-relays contact.
+"""
+
+import os
+import time
+
+from pyinfra import host, logger
+from pyinfra.api.exceptions import PyinfraError
+from pyinfra.facts.files import File
+
+from torjail import seizure
+from torjail.freebsd.torkeys import KeyFiles
+from torjail.settings import settings_for
+from torjail.tasks.keys import keys_directory
+
+SEIZED_ENV = "TORJAIL_SEIZED"
+_DONE = set()  # id of the pyinfra State whose run has already retired the seized relays
+
+
+def seized_names(environ=None):
+    environ = os.environ if environ is None else environ
+    return [name.strip() for name in environ.get(SEIZED_ENV, "").split(",") if name.strip()]
+
+
+def _require_fresh(relay, settings):
+    if relay.get_fact(File, path=settings.image_path):
+        raise PyinfraError(f"{relay.name}: {SEIZED_ENV} names it, but the server still has its encrypted image "
+                           f"{settings.image_path}; nothing was changed. A seized relay is rebuilt on a fresh "
+                           "server (its keys are the seizer's): point the inventory at the new server")
+    if relay.get_fact(KeyFiles, path=keys_directory(settings)):
+        raise PyinfraError(f"{relay.name}: {SEIZED_ENV} names it, but the server holds tor keys in "
+                           f"{keys_directory(settings)}; nothing was changed")
+
+
+def apply(settings, environ=None, now=None):
+    """Retire the seized relays' records and their families' keys, once per run, after checking everything."""
+    names = seized_names(environ)
+    if not names or id(host.state) in _DONE:
+        return
+    relays = {relay.name: relay for relay in host.inventory}
+    unknown = [name for name in names if name not in relays]
+    if unknown:
+        raise PyinfraError(f"{host.name}: {SEIZED_ENV} names {', '.join(unknown)}, not in the inventory "
+                           f"(hosts: {', '.join(relays)}); nothing was changed")
+    seized = [(relays[name], settings_for(relays[name])) for name in names]
+    families = {peer.family for _relay, peer in seized if peer.family is not None}
+    for relay in relays.values():
+        peer = settings_for(relay)
+        if (relay.name in names or peer.family in families) and relay not in host.state.active_hosts:
+            raise PyinfraError(f"{relay.name}: must be in this run ({SEIZED_ENV}: it is seized, or in the family "
+                               f"of a seized relay, and gets the new family key); nothing was changed")
+    for relay, peer in seized:
+        _require_fresh(relay, peer)
+    moment = time.time() if now is None else now
+    for relay, peer in seized:
+        old, moved = seizure.retire(peer, moment)
+        shown = f"{old[0]} {old[1]}" if old else "not recorded on this machine"
+        logger.warning(f"{relay.name}: seized: old fingerprint {shown}; report it to the Tor Project's bad-relays "
+                       f"contact. Retired: {', '.join(str(path) for path in moved) or 'nothing'}")
+    _DONE.add(id(host.state))
