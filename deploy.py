@@ -1,14 +1,20 @@
 """Converge a FreeBSD server into a Tor relay host: `pyinfra inventory.py deploy.py` (add `--dry --diff` to preview).
 
-One deploy at a time: the server's deploy lock comes first. Order matters: the base (modules, sysctls), encrypted
-swap, the encrypted image (the vault), the jail populated in it, tor inside the jail, then the firewall. While
-plain swap is still active (too little free memory to move it now), nothing after swap runs: the vault's keys
-and tor wait for the reboot into encrypted swap. Every step reads the validated settings of the host, nothing
-else.
+First the server must present the SSH host key recorded at its first deploy (recorded now when there is
+none, see torjail.hostkey), then one deploy at a time: the server's deploy lock. Order matters: the base
+(modules, sysctls), encrypted swap, the encrypted image (the vault), the jail populated in it, tor inside the
+jail, then the firewall. While plain swap is still active (too little free memory to move it now), nothing after
+swap runs: the vault's keys and tor wait for the reboot into encrypted swap. Every step reads the validated
+settings of the host, nothing else.
 """
 
+from pyinfra import host
+
+from torjail import hostkey
+from torjail.settings import settings_for
 from torjail.tasks import base, firewall, jail, lock, preflight, swap, tor, vault
 
+hostkey.pinned(settings_for(host), host.connector)
 lock.acquire()
 settings, ext_if = preflight.apply()
 base.apply(settings)
