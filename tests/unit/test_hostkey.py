@@ -161,6 +161,6 @@ def test_a_broken_record_stops_naming_the_file(settings, text):
     path = hostkey.record_path(settings)
     path.parent.mkdir(parents=True)
     path.write_text(text)
-    with pytest.raises(hostkey.HostKeyError, match=rf"relay1: {re.escape(str(path))} is not an SSH host key record \(setting "
-                                                   r"'secrets_dir'\)"):
+    expected = rf"relay1: {re.escape(str(path))} is not an SSH host key record \(setting 'secrets_dir'\)"
+    with pytest.raises(hostkey.HostKeyError, match=expected):
         hostkey.verified(settings, FakeConnector(ed25519_key(1)))
