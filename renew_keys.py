@@ -3,13 +3,15 @@
 tor --keygen makes them on this machine from the relay's master key (decrypted with the age identity of
 TORJAIL_AGE_IDENTITY_FILE or TORJAIL_AGE_IDENTITY), they go into the jail's keys directory, and tor is reloaded,
 never restarted. Renewed when less than half of signing_key_lifetime_days is left, or always with
-TORJAIL_RENEW_KEYS=always; otherwise nothing changes. A master secret key on the relay stops it before any change.
+TORJAIL_RENEW_KEYS=always; otherwise nothing changes. A master secret key on the relay stops it before any
+change, and so does an SSH host key other than the one recorded at deploy time (torjail.hostkey): the new
+signing key goes only to the relay.
 """
 
 from pyinfra import host
 from pyinfra.api.exceptions import PyinfraError
 
-from torjail import identity
+from torjail import hostkey, identity
 from torjail.connection import without_nagle
 from torjail.freebsd import service
 from torjail.freebsd.jail import Jails
@@ -17,6 +19,7 @@ from torjail.settings import settings_for
 from torjail.tasks import keys, lock
 
 settings = settings_for(host)
+hostkey.pinned(settings, host.connector)
 without_nagle(host.connector)
 lock.acquire()
 if not settings.offline_master_key:

@@ -2,12 +2,15 @@
 
 Attaches the image's md unit and GELI provider (passphrase on standard input), checks the filesystem, and starts
 the jail, whose `mount` parameter mounts the encrypted root; tor starts with the jail. Already unlocked and
-running: nothing to do. A wrong passphrase: one clear error, nothing changed.
+running: nothing to do. A wrong passphrase: one clear error, nothing changed. The passphrase goes only to a
+server presenting the SSH host key recorded at deploy time (torjail.hostkey): an unknown or changed key, or a
+connection whose key cannot be read, stops the unlock before anything is asked or sent.
 """
 
 from pyinfra import host
 from pyinfra.api.exceptions import PyinfraError
 
+from torjail import hostkey
 from torjail.connection import without_nagle
 from torjail.freebsd import image, jail, mount
 from torjail.freebsd.jail import Jails
@@ -16,6 +19,7 @@ from torjail.settings import settings_for
 from torjail.tasks import lock, vault
 
 settings = settings_for(host)
+hostkey.verified(settings, host.connector)  # before anything, the passphrase above all
 without_nagle(host.connector)
 lock.acquire()  # never while a deploy changes the server
 try:

@@ -4,8 +4,9 @@ The lab host is TORJAIL_LAB_HOST (default lab1, brought up with `python -m lab u
 deployed at once, their names separated by commas (`lab1,lab2`); a lab host's address is
 198.18.N.2 with N its lab index. Connection data: root with the lab's key, strict host key checking against
 the known_hosts file the lab wrote for that host. The relay settings are host data: a relay on the lab host
-believes 198.18.N.2 is its public address, and takes base.txz from the lab's mirror. TORJAIL_LAB_SETTINGS (JSON)
-changes settings for one run, e.g. '{"bandwidth_rate": "3 MBytes"}'.
+believes 198.18.N.2 is its public address, and takes base.txz from the lab's mirror. Its secrets directory
+(the SSH host key record, say) lives with the lab host and goes with it: a new lab host of the same name has new
+host keys. TORJAIL_LAB_SETTINGS (JSON) changes settings for one run, e.g. '{"bandwidth_rate": "3 MBytes"}'.
 """
 
 import json
@@ -40,6 +41,7 @@ def host_data(name):
         "relay_nickname": f"TorjailLab{index}",
         "relay_contact": "lab operator <operator@example.invalid>",
         "public_ipv4": paths.address(index),
+        "secrets_dir": paths.secrets_dir(name),
         "identity": "on-relay",  # a test that needs offline-master keys sets it, with its own age key
         "release_mirror": paths.mirror_url() + "/releases",
         "image_size": "2G",

@@ -74,3 +74,8 @@ def ssh_config_path(name):
 
 def known_hosts_path(name):
     return os.path.join(host_dir(name), "known_hosts")
+
+
+def secrets_dir(name):
+    """The operator's secrets directory for a relay on this lab host (its SSH host key record, say)."""
+    return os.path.join(host_dir(name), "secrets")

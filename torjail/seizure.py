@@ -3,7 +3,7 @@ relay and of its family, so that the rebuilt relay gets a new identity and the f
 
 Retired files move (never deleted: they are the seizure record, and the old fingerprint is what the Tor Project's
 bad-relays contact needs) to `secrets_dir/retired/<UTC time>/`: the relay's own directory (`<host>/`: its offline
-master key, its recorded fingerprint) and the family's (`families/<family>/`). The next `family.ensure_key` makes a
+master key, its recorded fingerprint, the SSH host key of the seized server) and the family's (`families/<family>/`). The next `family.ensure_key` makes a
 new family key, which every relay of the family gets in the same run.
 """
 

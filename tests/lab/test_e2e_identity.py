@@ -75,7 +75,7 @@ def test_offline_master_relay_runs_without_its_master_secret_key(relay):
     signing = relay.run(f"base64 -w0 {KEYS}/ed25519_signing_secret_key")[1].strip()
     assert signing and signing not in result.stdout, "the signing key appeared in pyinfra's output at -vvv"
     kept = sorted(os.listdir(os.path.join(relay.secrets, "identity")))
-    assert kept == ["ed25519_master_id_public_key.age", "ed25519_master_id_secret_key.age"]
+    assert kept == ["ed25519_master_id_public_key.age", "ed25519_master_id_secret_key.age", "ssh_host_key"]
 
 
 def test_second_deploy_changes_nothing(relay):
