@@ -5,7 +5,8 @@ deployed at once, their names separated by commas (`lab1,lab2`); a lab host's ad
 198.18.N.2 with N its lab index. Connection data: root with the lab's key, strict host key checking against
 the known_hosts file the lab wrote for that host. The relay settings are host data: a relay on the lab host
 believes 198.18.N.2 is its public address, and takes base.txz from the lab's mirror. TORJAIL_LAB_SETTINGS (JSON)
-changes settings for one run, e.g. '{"bandwidth_rate": "3 MBytes"}'.
+changes settings for one run, e.g. '{"bandwidth_rate": "3 MBytes"}'. TORJAIL_LAB_ALIAS gives the one lab host
+another inventory name: a relay rebuilt on new hardware keeps its inventory entry while its address changes.
 """
 
 import json
@@ -53,4 +54,12 @@ def overrides():
     return json.loads(os.environ.get("TORJAIL_LAB_SETTINGS", "{}"))
 
 
-lab_hosts = [(name, {**host_data(name), **overrides()}) for name in NAMES]
+def inventory_name(name):
+    """The inventory name of the lab host `name`: itself, or TORJAIL_LAB_ALIAS when one lab host is deployed."""
+    alias = os.environ.get("TORJAIL_LAB_ALIAS")
+    if alias and len(NAMES) != 1:
+        raise SystemExit("TORJAIL_LAB_ALIAS names one lab host: set TORJAIL_LAB_HOST to a single name")
+    return alias or name
+
+
+lab_hosts = [(inventory_name(name), {**host_data(name), **overrides()}) for name in NAMES]
