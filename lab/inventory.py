@@ -17,7 +17,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from lab import paths  # noqa: E402
 
-NAMES = [name.strip() for name in os.environ.get("TORJAIL_LAB_HOST", "lab1").split(",") if name.strip()]
+# pyinfra reads every public list of an inventory as a group of hosts: the lab host names are not one.
+_NAMES = [name.strip() for name in os.environ.get("TORJAIL_LAB_HOST", "lab1").split(",") if name.strip()]
 
 
 def _index(name):
@@ -57,9 +58,9 @@ def overrides():
 def inventory_name(name):
     """The inventory name of the lab host `name`: itself, or TORJAIL_LAB_ALIAS when one lab host is deployed."""
     alias = os.environ.get("TORJAIL_LAB_ALIAS")
-    if alias and len(NAMES) != 1:
+    if alias and len(_NAMES) != 1:
         raise SystemExit("TORJAIL_LAB_ALIAS names one lab host: set TORJAIL_LAB_HOST to a single name")
     return alias or name
 
 
-lab_hosts = [(inventory_name(name), {**host_data(name), **overrides()}) for name in NAMES]
+lab_hosts = [(inventory_name(name), {**host_data(name), **overrides()}) for name in _NAMES]

@@ -72,7 +72,7 @@ class KeyDigests(FactBase):
     def command(self, jail_name, root, running, names):
         script = (f"cd {KEYS_DIRECTORY} 2>/dev/null || exit 0; for f in {' '.join(quote(n) for n in names)}; do "
                   'if [ -f "$f" ]; then printf "%s " "$f"; sha256 -q "$f"; fi; done')
-        shell = " ".join(str(part) for part in _shell(jail_name, root, running))
+        shell = f"jexec {quote(jail_name)}" if running else f"chroot {quote(root)}"
         return f"if [ -d {quote(root + KEYS_DIRECTORY)} ]; then {shell} /bin/sh -c {quote(script)}; fi"
 
     def default(self):
