@@ -123,7 +123,8 @@ def test_rebuild_after_hardware_loss_has_the_same_fingerprints(lab):
 
 
 def test_second_restore_deploy_changes_nothing(lab):
-    result = _run(lab.new, "deploy.py", settings=lab.settings, TORJAIL_RESTORE=lab.backup, TORJAIL_LAB_ALIAS=OLD[0])
+    result = _run(lab.new, "deploy.py", "-v", settings=lab.settings, TORJAIL_RESTORE=lab.backup,
+                  TORJAIL_LAB_ALIAS=OLD[0])
     assert result.returncode == 0, result.stdout[-5000:]
     assert changes(result.stdout) == 0, result.stdout[-5000:]
     assert "already holds the identity of the backup" in result.stdout
