@@ -5,12 +5,13 @@ identity, and anything that is not one of our backups is refused naming the host
 import io
 import stat
 import tarfile
+from pathlib import Path
 
 import pytest
 from pyrage import x25519
 
 from torjail import backups, identity
-from torjail.settings import build_settings
+from torjail.settings import SettingsError, build_settings
 
 BASE = {"relay_nickname": "Kept", "relay_contact": "ops@example.org", "public_ipv4": "198.51.100.7",
         "identity": "on-relay"}
@@ -108,3 +109,9 @@ def test_a_fingerprint_file_without_a_fingerprint_is_refused(text):
 def test_repr_shows_no_key(settings):
     shown = repr(_backup(settings))
     assert RSA in shown and not [name for name, key in KEYS.items() if repr(key)[2:20] in shown]
+
+
+def test_backups_never_go_into_the_repository(age_key):
+    inside = str(Path(backups.__file__).resolve().parents[1] / "secrets")
+    with pytest.raises(SettingsError, match="relay1: setting 'secrets_dir': expected a directory outside the repo"):
+        build_settings("relay1", {**BASE, "age_recipient": str(age_key.to_public()), "secrets_dir": inside})
