@@ -7,6 +7,8 @@ the known_hosts file the lab wrote for that host. The relay settings are host da
 believes 198.18.N.2 is its public address, and takes base.txz from the lab's mirror. Its secrets directory
 (the SSH host key record, say) lives with the lab host and goes with it: a new lab host of the same name has new
 host keys. TORJAIL_LAB_SETTINGS (JSON) changes settings for one run, e.g. '{"bandwidth_rate": "3 MBytes"}'.
+TORJAIL_LAB_ALIAS gives the one lab host another inventory name: a relay rebuilt on new hardware keeps its
+inventory entry while its address changes.
 """
 
 import json
@@ -17,7 +19,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from lab import paths  # noqa: E402
 
-NAMES = [name.strip() for name in os.environ.get("TORJAIL_LAB_HOST", "lab1").split(",") if name.strip()]
+# pyinfra reads every public list of an inventory as a group of hosts: the lab host names are not one.
+_NAMES = [name.strip() for name in os.environ.get("TORJAIL_LAB_HOST", "lab1").split(",") if name.strip()]
 
 
 def _index(name):
@@ -55,4 +58,12 @@ def overrides():
     return json.loads(os.environ.get("TORJAIL_LAB_SETTINGS", "{}"))
 
 
-lab_hosts = [(name, {**host_data(name), **overrides()}) for name in NAMES]
+def inventory_name(name):
+    """The inventory name of the lab host `name`: itself, or TORJAIL_LAB_ALIAS when one lab host is deployed."""
+    alias = os.environ.get("TORJAIL_LAB_ALIAS")
+    if alias and len(_NAMES) != 1:
+        raise SystemExit("TORJAIL_LAB_ALIAS names one lab host: set TORJAIL_LAB_HOST to a single name")
+    return alias or name
+
+
+lab_hosts = [(inventory_name(name), {**host_data(name), **overrides()}) for name in _NAMES]

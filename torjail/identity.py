@@ -58,8 +58,9 @@ def write_encrypted(path, data, recipient):
         out.write(ciphertext)
 
 
-def age_identity(host_name, environ=None, needed_for="the relay's offline master key"):
-    """The operator's age identity, from TORJAIL_AGE_IDENTITY or the file TORJAIL_AGE_IDENTITY_FILE names."""
+def age_identity(host_name, environ=None, needed_for="the relay's offline master key is needed"):
+    """The operator's age identity, from TORJAIL_AGE_IDENTITY or the file TORJAIL_AGE_IDENTITY_FILE names;
+    needed_for says what it is wanted for when neither is set."""
     environ = os.environ if environ is None else environ
     if environ.get(IDENTITY_ENV):
         text, source = environ[IDENTITY_ENV], f"environment variable {IDENTITY_ENV}"
@@ -70,7 +71,7 @@ def age_identity(host_name, environ=None, needed_for="the relay's offline master
         except OSError as error:
             raise IdentityError(f"{host_name}: cannot read the age identity from {source}: {error.strerror}") from None
     else:
-        raise IdentityError(f"{host_name}: {needed_for} is needed: set {IDENTITY_FILE_ENV} to the "
+        raise IdentityError(f"{host_name}: {needed_for}: set {IDENTITY_FILE_ENV} to the "
                             f"file holding your age identity (or {IDENTITY_ENV} to the identity itself)")
     lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
     try:

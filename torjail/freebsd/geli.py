@@ -1,4 +1,4 @@
-"""GELI (geli(8)) encrypted providers, and the GELI metadata inside an image file.
+"""GELI (geli(8)) encrypted providers, the GELI metadata inside an image file, and its metadata backup.
 
 The jail root lives on GELI over an md unit. Two facts keep us from ever running `geli init` on an
 image that already holds data: the attached providers (`geli list`), and the image file's own last
@@ -11,6 +11,7 @@ records an operation's arguments.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import struct
@@ -386,3 +387,14 @@ def detached(device: str):
         host.noop(f"{name}.eli is already detached")
         return
     yield StringCommand("geli", "detach", QuoteString(f"{name}.eli"))
+
+
+def read_backup(host, device: str) -> bytes:
+    """The metadata backup of an attached provider's device (`geli backup DEVICE /dev/stdout`, through a pipe:
+    never a file on the server's disk); only while pyinfra executes, and never printed or logged."""
+    command = StringCommand("geli", "backup", QuoteString(device_name(device)), "/dev/stdout", "|", "base64")
+    status, output = host.run_shell_command(command, print_output=False, print_input=False)
+    sector = base64.b64decode("".join(output.stdout_lines))
+    if not status or not sector.startswith(GELI_MAGIC):
+        raise OperationError(f"geli backup {device_name(device)} gave no GELI metadata: {output.stderr[-300:]}")
+    return sector

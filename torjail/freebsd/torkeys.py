@@ -1,10 +1,11 @@
-"""tor's keys directory in the jail: which key files are there, when the signing certificate expires, and placing
-offline-made keys in it.
+"""tor's keys directory in the jail: which key files are there, their digests, when the signing certificate
+expires, the relay's fingerprints, placing keys in it, and reading them back for a backup.
 
 Key bytes travel only on a command's standard input (base64, which the shell pipes to `base64 -d`), and are
 written by a shell inside the jail (`jexec`) or its root (`chroot`), so a path the jail redirected with a symlink
 still ends inside the jail root. They are asked for only when pyinfra executes the operation: a `--dry` run, and
-pyinfra's planning pass, never make or decrypt a key.
+pyinfra's planning pass, never make or decrypt a key. Read back, they come only through `read_keys`, called while
+pyinfra executes, whose output pyinfra never prints or logs (facts' output is printed at -vv).
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from __future__ import annotations
 import base64
 from shlex import quote
 
-from pyinfra.api import FactBase, QuoteString, StringCommand, operation
+from pyinfra.api import FactBase, OperationError, QuoteString, StringCommand, operation
 from pyinfra import host
 
 KEYS_DIRECTORY = "/var/db/tor/keys"
+FINGERPRINTS = {"rsa": "/var/db/tor/fingerprint", "ed25519": "/var/db/tor/fingerprint-ed25519"}
+SAFE_NAME = "*[!A-Za-z0-9._-]*|-*|.*"  # a sh case pattern: names the shell loop skips
 TOR_UID = "256"  # _tor in FreeBSD's ports (UIDs)
 CERT_EXPIRY_OFFSET = 34  # a 32-byte "== ed25519v1-cert: type4 ==" header, version and type, then 4 bytes of hours
 
@@ -56,6 +59,68 @@ class SigningCertExpiry(FactBase):
         return int.from_bytes(bytes(octets), "big") * 3600
 
 
+class KeyDigests(FactBase):
+    """
+    Returns the sha256 of each named file present in a jail's keys directory (a dict; a digest tells whether a
+    key is the same without the key leaving the server). Read by a shell inside the jail, or its root.
+
+    .. code:: python
+
+        {"secret_id_key": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}
+    """
+
+    def command(self, jail_name, root, running, names):
+        script = (f"cd {KEYS_DIRECTORY} 2>/dev/null || exit 0; for f in {' '.join(quote(n) for n in names)}; do "
+                  'if [ -f "$f" ]; then printf "%s " "$f"; sha256 -q "$f"; fi; done')
+        shell = f"jexec {quote(jail_name)}" if running else f"chroot {quote(root)}"
+        return f"if [ -d {quote(root + KEYS_DIRECTORY)} ]; then {shell} /bin/sh -c {quote(script)}; fi"
+
+    def default(self):
+        return {}
+
+    def process(self, output):
+        return dict(line.split() for line in output if len(line.split()) == 2)
+
+
+class Fingerprints(FactBase):
+    """
+    Returns the relay's fingerprints as tor wrote them in a running jail ({"rsa": line, "ed25519": line}; a
+    missing file is left out). They are public: tor publishes them.
+    """
+
+    def command(self, jail_name):
+        script = "; ".join(f'if [ -f {path} ]; then printf "{kind} "; cat {path}; fi'
+                           for kind, path in FINGERPRINTS.items())
+        return f"jexec {quote(jail_name)} /bin/sh -c {quote(script)}"
+
+    def default(self):
+        return {}
+
+    def process(self, output):
+        found = {}
+        for line in output:
+            kind, _, text = line.partition(" ")
+            if kind in FINGERPRINTS:
+                found[kind] = text
+        return found
+
+
+def read_keys(host, jail_name):
+    """{name: bytes} of every file in a running jail's keys directory, read by a shell inside the jail; only while
+    pyinfra executes, and never printed or logged."""
+    script = (f"cd {KEYS_DIRECTORY} && for f in *; do case \"$f\" in {SAFE_NAME}) continue;; esac; "
+              'if [ -f "$f" ] && [ ! -L "$f" ]; then printf "%s " "$f"; base64 < "$f" | tr -d "\\n"; echo; fi; done')
+    command = StringCommand("jexec", QuoteString(jail_name), "/bin/sh", "-c", QuoteString(script))
+    status, output = host.run_shell_command(command, print_output=False, print_input=False)
+    if not status:
+        raise OperationError(f"cannot read tor's keys directory in jail {jail_name}: {output.stderr[-300:]}")
+    keys = {}
+    for line in output.stdout_lines:
+        name, _, text = line.partition(" ")
+        keys[name] = base64.b64decode(text, validate=True)
+    return keys
+
+
 class KeySource:
     """Key files made on demand ({name: bytes}), shown as a description in every pyinfra record."""
 
@@ -80,7 +145,8 @@ def _shell(jail_name, root, running):
 
 
 @operation()
-def installed(jail_name: str, root: str, running: bool, source: KeySource, names: tuple):
+def installed(jail_name: str, root: str, running: bool, source: KeySource, names: tuple,
+              never_replace: tuple = ()):
     """
     Place key files, owned by _tor and mode 0600, in tor's keys directory (0700) of a jail.
 
@@ -88,7 +154,9 @@ def installed(jail_name: str, root: str, running: bool, source: KeySource, names
     + root: the jail's root (a chrooted shell writes them when the jail is not running)
     + running: whether the jail runs
     + source: a ``KeySource`` giving ``{name: bytes}``; asked only when pyinfra executes
-    + names: the files to place
+    + names: the files to place, in this order
+    + never_replace: names of files that are left as they are, failing the operation, when the jail already
+      holds one with other bytes (an identity key is never overwritten)
 
     **Example:**
 
@@ -103,7 +171,10 @@ def installed(jail_name: str, root: str, running: bool, source: KeySource, names
         f"umask 077 && mkdir -p {directory} && chown {owner} {directory} && chmod 700 {directory}"))
     for name in names:
         staging = f"{directory}/{name}.torjail-new"
-        script = (f"umask 077 && base64 -d > {staging} && chown {owner} {staging} && chmod 600 {staging} && "
-                  f"mv -f {staging} {directory}/{name}")
+        target = f"{directory}/{name}"
+        keep = (f"if [ -e {target} ] && ! cmp -s {staging} {target}; then rm -f {staging}; "
+                f"echo '{target} holds another key: not replaced' >&2; exit 1; fi && ") if name in never_replace else ""
+        script = (f"umask 077 && base64 -d > {staging} && {keep}chown {owner} {staging} && chmod 600 {staging} && "
+                  f"mv -f {staging} {target}")
         yield StringCommand(*_shell(jail_name, root, running), "/bin/sh", "-c", QuoteString(script),
                             _stdin=base64.b64encode(made[name]).decode())

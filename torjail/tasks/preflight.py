@@ -1,7 +1,8 @@
 """Before anything changes: the settings of this host are valid, what "detect" stands for is known, every file
 the deploy will place passes its check here (torrc too, by the operator's own tor when there is one: the server's
 tor checks it again, but only after the changes before it), and the encrypted image is in a state the deploy may
-work with (absent, half-made or unlocked), and an offline-master relay holds no master secret key."""
+work with (absent, half-made or unlocked), an offline-master relay holds no master secret key, and a backup
+to restore (TORJAIL_RESTORE) can be used."""
 
 from pyinfra import host, logger
 from pyinfra.api.exceptions import PyinfraError
@@ -12,7 +13,7 @@ from torjail.connection import without_nagle
 from torjail.freebsd.net import DefaultRouteInterface, Interfaces
 from torjail.render import render_all
 from torjail.settings import settings_for
-from torjail.tasks import keys, vault
+from torjail.tasks import keys, restore, vault
 
 
 def external_interface(settings):
@@ -71,6 +72,7 @@ def apply():
     without_nagle(host.connector)
     vault.state(settings)  # a locked or unidentified image stops the deploy here
     keys.require_no_master_key(settings)
+    restore.planned(settings)  # a backup to restore that cannot be used stops the deploy here
     ext_if = external_interface(settings)
     require_public_address(settings, ext_if)
     check_generated_files(settings, ext_if)

@@ -1,8 +1,8 @@
 """Tor in the jail: the package installed from the host (`pkg -c`, which needs no jail network), the torrc
 checked by `tor --verify-config` inside the jail before it replaces the live one, an offline-master relay's
-signing key and certificate and the family key placed before tor needs them, the jail started (its rc starts
-tor), and tor reloaded only when its torrc or keys changed, or when a deploy that changed torrc stopped before the
-reload (a marker beside the torrc says so).
+signing key and certificate, the family key (and, for a rebuild, the key files of a backup) placed before tor
+needs them, the jail started (its rc starts tor), and tor reloaded only when its torrc or keys changed, or when a
+deploy that changed torrc stopped before the reload (a marker beside the torrc says so).
 """
 
 from io import StringIO
@@ -16,7 +16,7 @@ from torjail.freebsd import jail, mount, pkg, service
 from torjail.freebsd.files import STAGING_SUFFIX
 from torjail.freebsd.jail import Jails
 from torjail.render import exit_notice_path, jail_path, render_file
-from torjail.tasks import family, keys
+from torjail.tasks import family, keys, restore
 
 TORRC = "/usr/local/etc/tor/torrc"
 RELOAD_OWED = TORRC + ".torjail-reload"
@@ -44,7 +44,8 @@ def apply(settings):
     if settings.exit_notice:
         files.put(name="Exit notice page", src=StringIO(render_file(settings, "tor-exit-notice.html.j2")),
                   dest=jail_path(settings, exit_notice_path()), mode="644")
-    new_keys = keys.placed(settings, running)
+    restored = restore.placed(settings, running)  # before tor first starts: it comes up as the backup's relay
+    new_keys = keys.placed(settings, running) or restored
     family_lines, new_family_key = family.apply(settings, running)
     owed = jail_path(settings, RELOAD_OWED) if running else None
     reload_owed = running and bool(host.get_fact(File, path=owed))
@@ -59,7 +60,7 @@ def apply(settings):
     if running:
         service.running(name="tor running in the jail", service="tor", jail=settings.jail_name)
         if new_keys or new_family_key:
-            why = "new signing key" if new_keys else "new family key"
+            why = "restored keys" if restored else "new signing key" if new_keys else "new family key"
             service.reloaded(name=f"Reload tor ({why})", service="tor", jail=settings.jail_name, owed=owed)
         elif torrc.will_change or reload_owed:
             service.reloaded(name="Reload tor (torrc changed)", service="tor", jail=settings.jail_name, owed=owed,

@@ -1,0 +1,103 @@
+"""A relay rebuilt from its backup (torjail.backups): `TORJAIL_RESTORE=FILE pyinfra inventory.py deploy.py`.
+
+A restore is a one-off action, not a state to converge to, so it is asked for in the environment. Its key files go
+into tor's keys directory before tor first starts there, so the relay comes back with the fingerprint and family
+it had. Everything is checked while pyinfra plans, before any change: the backup opens with the operator's age
+identity, it is this host's (its inventory name), it was made under the same `identity` setting, and the relay
+holds no identity key of its own that differs from the backup's. An identity is never overwritten: the same check
+runs again on the server as each file is placed. A relay that already holds the backup's identity gets nothing.
+An offline-master relay gets a new signing key and certificate from its master key (torjail.tasks.keys), not the
+backup's, which may have expired.
+"""
+
+import os
+import weakref
+
+import pyrage
+from pyinfra import host
+from pyinfra.api.exceptions import PyinfraError
+from pyinfra.context import ctx_host
+
+from torjail import backups, identity
+from torjail.freebsd import torkeys
+from torjail.freebsd.jail import Jails
+from torjail.freebsd.torkeys import KeyDigests, KeySource
+
+RESTORE_ENV = "TORJAIL_RESTORE"
+IDENTITY_FILES = ("secret_id_key", identity.MASTER_SECRET, identity.MASTER_PUBLIC)  # what makes the relay itself
+OFFLINE_FILES = (identity.SIGNING_SECRET, identity.SIGNING_CERT)  # made anew from the master key
+
+_planned: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # per host: planning asks twice
+
+
+def planned(settings, environ=None):
+    """(backup, files to place) when a restore is asked for and may go ahead, None when none is asked for;
+    PyinfraError naming the host, the file and the setting otherwise. Read once per host while planning."""
+    environ = os.environ if environ is None else environ
+    if not environ.get(RESTORE_ENV):
+        return None
+    per_host = _planned.setdefault(ctx_host.get(), {})
+    if environ[RESTORE_ENV] not in per_host:
+        per_host[environ[RESTORE_ENV]] = _check(settings, environ[RESTORE_ENV], environ)
+    return per_host[environ[RESTORE_ENV]]
+
+
+def _check(settings, path, environ):
+    backup = backups.read(path, settings.host_name, environ)
+    source = f"{host.name}: {RESTORE_ENV}={path}"
+    if backup.host_name != settings.host_name:
+        raise PyinfraError(f"{source} is the backup of {backup.host_name}, not of {settings.host_name}; nothing "
+                           "was changed. Restore a relay under its own inventory name")
+    if backup.settings["identity"] != settings.identity:
+        raise PyinfraError(f"{source}: setting 'identity' is {settings.identity!r} but the backup was made with "
+                           f"{backup.settings['identity']!r}; nothing was changed")
+    if settings.offline_master_key:
+        _require_same_master(settings, backup, source, environ)
+    running = settings.jail_name in host.get_fact(Jails)
+    held = host.get_fact(KeyDigests, jail_name=settings.jail_name, root=settings.jail_root, running=running,
+                         names=IDENTITY_FILES)
+    wanted = backup.digests()
+    other = [name for name, digest in sorted(held.items()) if wanted.get(name) != digest]
+    if other:
+        raise PyinfraError(
+            f"{source}: the relay already holds another identity ({', '.join(other)} in "
+            f"{settings.jail_root}{torkeys.KEYS_DIRECTORY} differ from the backup's); nothing was changed. An "
+            "identity is never overwritten: to give this relay the backup's, move its keys directory away by hand")
+    if all(held.get(name) == digest for name, digest in wanted.items() if name in IDENTITY_FILES):
+        host.noop(f"{settings.jail_name} already holds the identity of the backup of {backup.made} "
+                  f"(fingerprint {backup.fingerprint})")
+        return None
+    names = sorted(backup.keys, key=lambda name: (name not in IDENTITY_FILES, name))
+    if settings.offline_master_key:
+        names = [name for name in names if name not in OFFLINE_FILES]
+    return backup, tuple(names)
+
+
+def _require_same_master(settings, backup, source, environ):
+    """An offline-master relay's new signing key comes from the master key in secrets_dir: it must be the one
+    the backup's relay was certified by, or the relay would come back as another ed25519 identity."""
+    if not identity.has_master(settings):
+        raise PyinfraError(f"{source}: setting 'identity' is 'offline-master' but secrets_dir has no master key for "
+                           f"{settings.host_name} ({identity.host_dir(settings)}); nothing was changed")
+    age = identity.age_identity(settings.host_name, environ)
+    kept = identity.host_dir(settings) / f"{identity.MASTER_PUBLIC}.age"
+    try:
+        public = pyrage.decrypt(kept.read_bytes(), [age])
+    except (OSError, pyrage.DecryptError):
+        raise PyinfraError(f"{source}: {kept} does not open with this age identity; nothing was changed") from None
+    if backup.keys.get(identity.MASTER_PUBLIC) != public:
+        raise PyinfraError(f"{source}: the backup's {identity.MASTER_PUBLIC} is not the master key kept in "
+                           f"{identity.host_dir(settings)}; nothing was changed")
+
+
+def placed(settings, running):
+    """Plan placing the backup's key files before tor first starts; True when it will."""
+    restore = planned(settings)
+    if restore is None:
+        return False
+    backup, names = restore
+    torkeys.installed(name=f"Key files of the backup of {backup.made} in tor's keys directory",
+                      jail_name=settings.jail_name, root=settings.jail_root, running=running,
+                      source=KeySource(f"key files of the backup of {backup.made}", lambda: backup.keys),
+                      names=names, never_replace=IDENTITY_FILES)
+    return True
