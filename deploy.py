@@ -15,7 +15,7 @@ from torjail import hostkey
 from torjail.settings import settings_for
 from torjail.tasks import base, firewall, jail, lock, preflight, seizure, swap, tor, vault
 
-seizure.apply(settings_for(host))  # TORJAIL_SEIZED: retire what this machine kept of a seized relay, first
+seizure.apply()  # TORJAIL_SEIZED: retire what this machine kept of a seized relay, first
 hostkey.pinned(settings_for(host), host.connector)
 lock.acquire()
 settings, ext_if = preflight.apply()

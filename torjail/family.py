@@ -20,6 +20,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,9 @@ import pyrage
 from torjail.checks.torrc import tor_binary
 from torjail.identity import IdentityError, age_identity, private_directory, write_encrypted
 
+# pyinfra plans its hosts side by side (gevent greenlets, threading patched to match): one relay at a time makes
+# the family's key or writes a record, so a family never gets two keys.
+_LOCK = threading.Lock()
 FINGERPRINT = re.compile(r"^(?P<nickname>[A-Za-z0-9]{1,19}) (?P<fingerprint>[0-9A-F]{40})$")
 FAMILY_ID = re.compile(r"^[A-Za-z0-9+/]{43}$")
 _MADE_HERE = {}  # family directory -> secret key bytes made by this process (placed without the age identity)
@@ -75,6 +79,11 @@ def key_digest(settings):
 
 def ensure_key(settings):
     """Make the family's key when it does not exist yet; returns the family ID."""
+    with _LOCK:
+        return _ensure_key(settings)
+
+
+def _ensure_key(settings):
     existing = public_id(settings)
     if existing is not None:
         return existing
@@ -118,7 +127,7 @@ def forget_made(settings):
 
 
 def needed_for(settings):
-    return f"the key of family {settings.family} (setting 'family')"
+    return f"the key of family {settings.family} (setting 'family') is needed"
 
 
 def needs_age_identity(settings):
@@ -137,12 +146,13 @@ def recorded_fingerprint(settings):
 def record_fingerprint(settings, found):
     """Keep what the relay reports (nickname, fingerprint) in secrets_dir/<host>/fingerprint."""
     path = _record_path(settings)
-    if recorded_fingerprint(settings) == found:
-        return
-    private_directory(path.parent)
-    staging = path.with_name(path.name + ".new")
-    _write_private(staging, f"{found[0]} {found[1]}\n", replace=True)
-    os.replace(staging, path)
+    with _LOCK:
+        if recorded_fingerprint(settings) == found:
+            return
+        private_directory(path.parent)
+        staging = path.with_name(path.name + ".new")
+        _write_private(staging, f"{found[0]} {found[1]}\n", replace=True)
+        os.replace(staging, path)
 
 
 def parse_fingerprint(lines):

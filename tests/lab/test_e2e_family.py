@@ -1,6 +1,8 @@
 """End to end on two lab hosts deployed from one inventory, with the real tor: both relays carry the same family key
 and FamilyId, and, from the deploy after their tor first ran, each other's fingerprint in MyFamily, as the running
 tor reports over its control socket; the fingerprints come from the relays, the key never shows in pyinfra's output.
+Then one relay is seized: rebuilt on a fresh lab host with TORJAIL_SEIZED, it has a new fingerprint, the family a new
+key, and the remaining relay the new FamilyId and, a deploy later, the new fingerprint in MyFamily.
 
 The tests run in file order on the same two lab hosts: each step starts from the state the previous one left.
 """
@@ -15,6 +17,7 @@ import tempfile
 import pytest
 from pyrage import x25519
 
+from lab import host
 from relay import PASSPHRASE, PYINFRA, ROOT, changes, relay_host
 
 pytestmark = pytest.mark.lab
@@ -41,10 +44,10 @@ def fleet():
     shutil.rmtree(secrets)
 
 
-def deploy(fleet, *args):
+def deploy(fleet, *args, **env):
     """The real pyinfra CLI against both lab hosts at once, as `pyinfra inventory.py deploy.py` does a fleet."""
     env = {**os.environ, "TORJAIL_LAB_HOST": ",".join(name for name, _ in HOSTS),
-           "TORJAIL_GELI_PASSPHRASE": PASSPHRASE, "TORJAIL_LAB_SETTINGS": json.dumps(fleet["settings"])}
+           "TORJAIL_GELI_PASSPHRASE": PASSPHRASE, "TORJAIL_LAB_SETTINGS": json.dumps(fleet["settings"]), **env}
     for name in ("TORJAIL_AGE_IDENTITY", "TORJAIL_AGE_IDENTITY_FILE"):  # the run that makes the key needs none
         env.pop(name, None)
     return subprocess.run([PYINFRA, "lab/inventory.py", "deploy.py", "-y", *args], cwd=ROOT, env=env,
@@ -97,3 +100,29 @@ def test_third_deploy_changes_nothing(fleet):
     result = deploy(fleet)
     assert result.returncode == 0, result.stdout[-5000:]
     assert changes(result.stdout) == 0, result.stdout[-5000:]
+
+
+def public_id(fleet):
+    return open(os.path.join(fleet["secrets"], "families", FAMILY, f"{FAMILY}.public_family_id")).read().strip()
+
+
+def test_a_seized_relay_comes_back_with_a_new_identity_and_the_family_with_a_new_key(fleet):
+    remaining, seized = fleet["relays"]
+    old_fingerprint, old_id = fingerprint(seized), public_id(fleet)
+    host.destroy(seized.name, log=lambda text: None)  # the seized server is gone; a fresh one takes its place
+    host.up(seized.name, seized.index, log=lambda text: None)
+    refused = deploy(fleet)  # without TORJAIL_SEIZED the new server's SSH host key is not the recorded one
+    assert refused.returncode != 0 and "SHA256:" in refused.stdout, refused.stdout[-3000:]
+    result = deploy(fleet, TORJAIL_SEIZED=seized.name)
+    assert result.returncode == 0, result.stdout[-5000:]
+    assert f"{seized.name}: seized: old fingerprint " in result.stdout and old_fingerprint in result.stdout
+    new_id = public_id(fleet)
+    assert new_id != old_id
+    assert fingerprint(seized) != old_fingerprint
+    for relay in fleet["relays"]:
+        assert tor_says(relay).get("FamilyId") == new_id
+    assert "MyFamily" not in tor_says(remaining) or old_fingerprint not in tor_says(remaining)["MyFamily"]
+    result = deploy(fleet)
+    assert result.returncode == 0, result.stdout[-5000:]
+    assert tor_says(remaining).get("MyFamily") == f"${fingerprint(seized)}"
+    assert tor_says(seized).get("MyFamily") == f"${fingerprint(remaining)}"

@@ -9,6 +9,7 @@ old fingerprints are printed for the report to the Tor Project's bad-relays cont
 """
 
 import os
+import threading
 import time
 
 from pyinfra import host, logger
@@ -22,6 +23,7 @@ from torjail.tasks.keys import keys_directory
 
 SEIZED_ENV = "TORJAIL_SEIZED"
 _DONE = set()  # id of the pyinfra State whose run has already retired the seized relays
+_LOCK = threading.Lock()  # gevent's, once pyinfra has patched threading
 
 
 def seized_names(environ=None):
@@ -39,11 +41,18 @@ def _require_fresh(relay, settings):
                            f"{keys_directory(settings)}; nothing was changed")
 
 
-def apply(settings, environ=None, now=None):
+def apply(environ=None, now=None):
     """Retire the seized relays' records and their families' keys, once per run, after checking everything."""
     names = seized_names(environ)
-    if not names or id(host.state) in _DONE:
+    if not names:
         return
+    with _LOCK:  # pyinfra plans hosts side by side: the first one does it, the others wait and find it done
+        if id(host.state) not in _DONE:
+            _retire_seized(names, environ, now)
+            _DONE.add(id(host.state))
+
+
+def _retire_seized(names, environ, now):
     relays = {relay.name: relay for relay in host.inventory}
     unknown = [name for name in names if name not in relays]
     if unknown:
@@ -53,7 +62,7 @@ def apply(settings, environ=None, now=None):
     families = {peer.family for _relay, peer in seized if peer.family is not None}
     for relay in relays.values():
         peer = settings_for(relay)
-        if (relay.name in names or peer.family in families) and relay not in host.state.active_hosts:
+        if (relay.name in names or peer.family in families) and not relay.connected:
             raise PyinfraError(f"{relay.name}: must be in this run ({SEIZED_ENV}: it is seized, or in the family "
                                f"of a seized relay, and gets the new family key); nothing was changed")
     for relay, peer in seized:
@@ -64,4 +73,3 @@ def apply(settings, environ=None, now=None):
         shown = f"{old[0]} {old[1]}" if old else "not recorded on this machine"
         logger.warning(f"{relay.name}: seized: old fingerprint {shown}; report it to the Tor Project's bad-relays "
                        f"contact. Retired: {', '.join(str(path) for path in moved) or 'nothing'}")
-    _DONE.add(id(host.state))
