@@ -24,8 +24,9 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
+# The suite as a few pytest processes side by side (tests/run_groups.py), each printing its slowest tests.
 test: deps venv
-	$(PY) -m pytest -q -ra --durations=15 tests
+	$(PY) tests/run_groups.py
 
 test-fast: venv
 	$(PY) -m pytest -q -ra tests -m "not lab"

@@ -11,11 +11,11 @@ that operation's commands. Then:
 - on the converged host, tor runs with the torrc on disk (asked over its control socket, tor reports the relay
   bandwidth that torrc sets), and a canary file written into the jail before the sweep reads back unchanged.
 
-Two sweeps on one lab host: on a fresh host, every step from the first vault operation to the end (the steps
-before it are single idempotent commands), a fresh host each time; on the converged host, every step of a deploy
-that carries a settings change (torrc and pf.conf change, tor reloads, pf reloads under the guard), the change
-flipping back and forth. sshd's rate limit is raised for these runs: the sweep opens several SSH connections per
-step. Run time: about 15 minutes on a machine with two CPUs.
+Two sweeps: on a fresh host, every step from the first vault operation to the end (the steps before it are single
+idempotent commands), a fresh host each time (the even steps on one lab host, the odd ones on another); on the
+converged host, every step of a deploy that carries a settings change (torrc and pf.conf change, tor reloads, pf
+reloads under the guard), the change flipping back and forth. sshd's rate limit is raised for these runs: the sweep opens several SSH connections per
+step. Run time: about 30 minutes of lab work on a machine with two CPUs, in three parts that can run side by side.
 """
 
 import json
@@ -33,7 +33,9 @@ from relay import PASSPHRASE, PYINFRA, ROOT, changes, relay_host
 
 pytestmark = pytest.mark.lab
 
-NAME, INDEX = "sweep", 5
+# A lab host of its own for each sweep: the fresh host's steps are split in two (even and odd steps, each half on
+# its own host), so that the suite can run the three side by side (tests/run_groups.py).
+HOSTS = {"even": ("sweep", 5), "odd": ("sweepodd", 14), "converged": ("sweepconv", 15)}
 IMAGE = "/var/jails/tor.img"
 CANARY = "/var/jails/tor/root/canary"
 STARTING = "--> Starting operation: "
@@ -123,24 +125,29 @@ def converge(relay, settings):
     return problems
 
 
-@pytest.fixture(scope="module")
-def relay():
-    with relay_host(NAME, INDEX) as relay:
+@pytest.fixture
+def relay(request):
+    name, index = request.param
+    with relay_host(name, index) as relay:
         yield relay
 
 
 def fresh(relay):
-    host.destroy(NAME, log=lambda text: None)
-    host.up(NAME, INDEX, log=lambda text: None)
+    host.destroy(relay.name, log=lambda text: None)
+    host.up(relay.name, relay.index, log=lambda text: None)
 
 
-def test_a_deploy_killed_at_every_step_on_a_fresh_host_converges_on_the_next_run(relay):
+@pytest.mark.parametrize("relay, parity", [(HOSTS["even"], 0), (HOSTS["odd"], 1)], indirect=["relay"],
+                         ids=["even steps", "odd steps"])
+def test_a_deploy_killed_at_every_step_on_a_fresh_host_converges_on_the_next_run(relay, parity):
     first = relay.pyinfra("deploy.py", settings=BASE)
     assert first.returncode == 0, first.stdout[-5000:]
     steps = operations(first.stdout)
     assert FIRST_VAULT_OPERATION in steps, steps
     failures = []
     for step in range(steps.index(FIRST_VAULT_OPERATION) + 1, len(steps) + 1):
+        if step % 2 != parity:
+            continue
         fresh(relay)
         killed_at = killed_deploy(relay, BASE, step, KILL_DELAYS[step % len(KILL_DELAYS)])
         where = f"step {step} ({killed_at})"
@@ -160,6 +167,7 @@ def test_a_deploy_killed_at_every_step_on_a_fresh_host_converges_on_the_next_run
     assert not failures, "\n\n".join(failures)
 
 
+@pytest.mark.parametrize("relay", [HOSTS["converged"]], indirect=True, ids=["converged"])
 def test_a_deploy_killed_at_every_step_on_a_converged_host_loses_nothing(relay):
     fresh(relay)
     result = relay.pyinfra("deploy.py", settings=BASE)

@@ -70,7 +70,8 @@ def _keys(lab):
 
 def _backups(lab):
     directory = os.path.join(lab.secrets, OLD[0])
-    return sorted(os.path.join(directory, name) for name in os.listdir(directory)) if os.path.isdir(directory) else []
+    names = os.listdir(directory) if os.path.isdir(directory) else []
+    return sorted(os.path.join(directory, name) for name in names if name.startswith("backup-"))
 
 
 def test_backup_is_encrypted_0600_and_no_key_reaches_the_output(lab):

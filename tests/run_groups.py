@@ -1,0 +1,87 @@
+"""`make test`: the whole suite as a few pytest processes side by side, each on its own test modules.
+
+Lab tests spend most of their time waiting on lab hosts (a deploy over SSH, tor starting, pf's rollback window),
+so running groups of modules at once shortens the suite more than the machine's core count suggests. Each group
+is one pytest process with its own session lab host (labtest0 on index 9, labtest1 on 10, ... up to 13); the
+end-to-end modules bring up lab hosts of their own, with names and indices no other module uses. A group's output is shown
+whole when it ends, then a summary; a group that runs longer than GROUP_TIMEOUT is stopped and counts as failed.
+Arguments after `--` go to every pytest (`python tests/run_groups.py -- -x`).
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+GROUP_TIMEOUT = 75 * 60
+# The longest modules, each in a group of its own or with a few others; every other module goes to the last group.
+SWEEP = "tests/lab/test_e2e_interruption.py::"
+FRESH_SWEEP = SWEEP + "test_a_deploy_killed_at_every_step_on_a_fresh_host_converges_on_the_next_run"
+# The longest tests, each in a group of its own or with a few others (module paths or pytest node ids); every other
+# test module goes to the last group.
+GROUPS = [
+    [FRESH_SWEEP + "[even steps]"],
+    [FRESH_SWEEP + "[odd steps]"],
+    [SWEEP + "test_a_deploy_killed_at_every_step_on_a_converged_host_loses_nothing[converged]",
+     "tests/lab/test_host_checks_fail.py", "tests/lab/test_e2e_status.py", "tests/lab/test_e2e_jail_trust.py"],
+    ["tests/lab/test_e2e_deploy.py", "tests/lab/test_e2e_vault_safety.py", "tests/lab/test_e2e_identity.py",
+     "tests/lab/test_e2e_family.py", "tests/lab/test_e2e_restore.py", "tests/lab/test_e2e_hostkey.py",
+     "tests/lab/test_e2e_rollback.py", "tests/lab/test_e2e_traffic.py", "tests/lab/test_e2e_lock.py",
+     "tests/lab/test_e2e_lockout.py"],
+]
+PYTEST = [sys.executable, "-m", "pytest", "-q", "-ra", "--durations=15", "-p", "no:cacheprovider"]
+
+
+def groups():
+    """The module groups of this checkout: the named ones that exist, then every other test module."""
+    named = [[entry for entry in group if (ROOT / entry.split("::")[0]).exists()] for group in GROUPS]
+    taken = {entry.split("::")[0] for group in named for entry in group}
+    rest = sorted(str(path.relative_to(ROOT)) for path in (ROOT / "tests").rglob("test_*.py")
+                  if str(path.relative_to(ROOT)) not in taken)
+    return [group for group in named if group] + [rest]
+
+
+def start(number, modules, extra, log):
+    env = {**os.environ, "TORJAIL_LAB_TEST_HOST": f"labtest{number}", "TORJAIL_LAB_TEST_INDEX": str(9 + number)}
+    return subprocess.Popen([*PYTEST, *extra, *modules], cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def main(argv):
+    extra = argv[argv.index("--") + 1:] if "--" in argv else []
+    began = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="torjail-tests-") as logs:
+        running = {}
+        for number, modules in enumerate(groups()):
+            log = open(os.path.join(logs, f"group{number}.log"), "w+")
+            running[number] = (start(number, modules, extra, log), log, modules, time.monotonic())
+        results = {}
+        while running:
+            time.sleep(1)
+            for number, (process, log, modules, started) in list(running.items()):
+                status = process.poll()
+                if status is None and time.monotonic() - started > GROUP_TIMEOUT:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    status = process.wait()
+                    log.write(f"\nstopped after {GROUP_TIMEOUT} s\n")
+                if status is None:
+                    continue
+                del running[number]
+                results[number] = (status, time.monotonic() - started, len(modules))
+                log.seek(0)
+                print(f"===== group {number}: {' '.join(modules[:3])}{' ...' if len(modules) > 3 else ''}", flush=True)
+                sys.stdout.write(log.read())
+                log.close()
+    print("===== groups")
+    for number, (status, seconds, count) in sorted(results.items()):
+        print(f"group {number}: {count} modules, {seconds:.0f} s, {'passed' if status == 0 else f'FAILED ({status})'}")
+    print(f"suite: {time.monotonic() - began:.0f} s")
+    return 0 if all(status == 0 for status, _seconds, _count in results.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
