@@ -1,7 +1,7 @@
 """End to end on lab hosts with the real tor: backup.py writes a relay's keys and GELI metadata only encrypted,
 0600, with no key in pyinfra's output at -vvv; after the loss of its hardware (the lab host destroyed), the same
 inventory entry on a new lab host with a new address, deployed with TORJAIL_RESTORE, comes back with the same
-fingerprints, and deploying again changes nothing.
+fingerprints and family, and deploying again changes nothing.
 
 The tests run in file order: each step starts from the state the previous one left.
 """
@@ -39,7 +39,7 @@ def lab():
     state.age_key = age_key
     state.secrets = os.path.join(secrets, "torjail")
     state.settings = {"age_recipient": str(age_key.to_public()), "secrets_dir": state.secrets,
-                      "relay_nickname": "TorjailKept"}
+                      "relay_nickname": "TorjailKept", "family": "kept"}
     with contextlib.ExitStack() as stack:
         state.old = stack.enter_context(relay_host(*OLD))
         state.new_host = lambda: stack.enter_context(relay_host(*NEW))
@@ -123,6 +123,10 @@ def test_rebuild_after_hardware_loss_has_the_same_fingerprints(lab):
                   TORJAIL_LAB_ALIAS=OLD[0])
     assert result.returncode == 0, result.stdout[-5000:]
     assert _fingerprints(new) == lab.fingerprints
+    key = "/var/jails/tor/var/db/tor/keys/kept.secret_family_key"  # the same family: the backup's key, FamilyId
+    assert new.run(f"base64 -w0 {key}")[1].strip() == base64.b64encode(_keys(lab)["kept.secret_family_key"]).decode()
+    family_id = open(os.path.join(lab.secrets, "families", "kept", "kept.public_family_id")).read().strip()
+    assert f"\nFamilyId {family_id}\n" in new.run("cat /var/jails/tor/usr/local/etc/tor/torrc")[1]
     assert not [name for name, data in _keys(lab).items() if base64.b64encode(data).decode()[:24] in result.stdout]
     lab.new = new
 
