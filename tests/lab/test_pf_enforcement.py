@@ -299,7 +299,8 @@ def relay_pf():
     try:
         address, gateway = paths.address(LAB_INDEX), paths.gateway(LAB_INDEX)
         settings = build_settings(LAB_NAME, {
-            "relay_nickname": "LabRelay", "relay_contact": "ops@example.org", "public_ipv4": address,
+            "identity": "on-relay", "relay_nickname": "LabRelay", "relay_contact": "ops@example.org",
+            "public_ipv4": address,
             "ext_if": "vtnet0", "jail_ip": JAIL_IP, "admin_networks": ["198.18.0.0/15"]})
         pf_conf = next(f.content for f in render_all(settings) if f.kind == "pf.conf")
         # The file goes in a here-document: with pyinfra imported in the session (gevent's subprocess), ssh's
