@@ -81,8 +81,8 @@ def _cookie(host, jail_name):
 
 
 def parse_accounting(answers):
-    """{name: value} from GETINFO strings: integers for bytes, the period's start and end as "YYYY-MM-DD HH:MM:SS" (UTC); None for
-    anything missing or malformed."""
+    """{name: value} from GETINFO strings: integers for bytes, the period's start and end as
+    "YYYY-MM-DD HH:MM:SS" (UTC); None for anything missing or malformed."""
     def pair(text):
         try:
             read, written = (int(word) for word in text.split())
