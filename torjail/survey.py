@@ -20,8 +20,7 @@ def _one(state, host, settings):
         try:
             return status.collect(host, settings)
         except PyinfraError as error:
-            row = status.unreachable(host.name, f"lost while asking: {error}")
-            return row
+            return status.unreachable(host.name, f"lost while asking: {error}")
         finally:
             host.disconnect()
 
