@@ -1,21 +1,26 @@
-"""Preview commands for operators, no server needed.
+"""Preview and report commands for operators.
 
     python -m torjail check inventory.py
         validate every host's settings and every file that would be generated for it; exit 1 on any problem.
     python -m torjail render inventory.py --host NAME --out DIR
         write every file that would be placed on that server under DIR at its server path (DIR/etc/pf.conf, ...).
+    python -m torjail status inventory.py [--charts DIR] [--json]
+        ask every relay (over SSH, all at once) how it is; one row each, a PNG chart each; exit 1 when one needs you.
 """
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
 
+from torjail import chart, status
 from torjail.checks import check_file
 from torjail.checks.torrc import check_torrc_settings
 from torjail.family import torrc_lines
 from torjail.render import PREVIEW_EXT_IF, render_all
 from torjail.settings import SettingsError, expect_interface_name, load_inventory, settings_for_inventory
+from torjail.survey import survey
 
 
 def _load(inventory_path):
@@ -74,6 +79,26 @@ def render(args):
     return 0
 
 
+def report(args):
+    if not Path(args.inventory).is_file():
+        raise SettingsError([f"inventory file not found: {args.inventory}"])
+    inventory = load_inventory(args.inventory)
+    rows = survey(inventory, settings_for_inventory(inventory))
+    charts = Path(args.charts)
+    charts.mkdir(parents=True, exist_ok=True)
+    for row in rows:
+        path = charts / f"{row['host']}.png"
+        row["chart"] = str(path) if chart.write(row, path) else None
+    if args.json:
+        print(json.dumps(rows, indent=2, sort_keys=True))
+    else:
+        print(status.table(rows))
+        written = [row["chart"] for row in rows if row["chart"]]
+        if written:
+            print(f"charts: {', '.join(written)}")
+    return 1 if any(row["next"] for row in rows) else 0
+
+
 def _interface(value):
     """--ext-if: a real interface name; the preview has no server to ask what "detect" stands for."""
     try:
@@ -97,6 +122,11 @@ def main(argv=None):
     render_parser.add_argument("--ext-if", type=_interface,
                                help="external interface to use when the settings say 'detect' (like vtnet0)")
     render_parser.set_defaults(run=render)
+    status_parser = commands.add_parser("status", help="one row and one chart per relay, asked over SSH")
+    status_parser.add_argument("inventory")
+    status_parser.add_argument("--charts", default="status", help="directory for the PNG charts (default: ./status)")
+    status_parser.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
+    status_parser.set_defaults(run=report)
     args = parser.parse_args(argv)
     try:
         return args.run(args)

@@ -1,0 +1,101 @@
+"""The status rows, their advice and the chart, from tor's answers: what tor did not say is unknown, never zero,
+and the chart plots exactly the numbers tor reported."""
+
+import json
+
+import pytest
+from PIL import Image
+
+from torjail import chart, status, torcontrol
+from torjail.settings import settings_for_inventory, load_inventory
+
+START, END = "2026-12-01 00:00:00", "2027-01-01 00:00:00"
+ANSWERS = {"accounting/enabled": "1", "accounting/hibernating": "awake", "accounting/bytes": "3000 1000",
+           "accounting/bytes-left": "6000 6000", "accounting/interval-start": START,
+           "accounting/interval-end": END}
+
+
+@pytest.fixture(scope="module")
+def settings():
+    return settings_for_inventory(load_inventory("inventory.py"))["relay1.example.org"]
+
+
+def row(answers, now, settings, **changes):
+    accounting = torcontrol.parse_accounting(answers)
+    period = status.usage(accounting, settings.accounting_rule)
+    found = {"host": "relay1.example.org", "reachable": True, "error": None, "image": "unlocked", "jail": True,
+             "tor": True, "version": "0.4.9.11", "accounting": accounting, "tor_error": None, "period": period,
+             "exhausted_at": status.exhaustion(period, now), "cert_expires": now + 20 * 86400, "pf": True,
+             "swap": "encrypted", "now": now, **changes}
+    found["next"] = status.advice(found, settings)
+    return found
+
+
+def test_missing_or_malformed_answers_are_unknown_not_zero():
+    accounting = torcontrol.parse_accounting({"accounting/enabled": "yes", "accounting/bytes": "12",
+                                              "accounting/bytes-left": "a b", "accounting/hibernating": "dozing"})
+    assert accounting == {"enabled": None, "hibernating": None, "bytes": None, "bytes_left": None,
+                          "interval_start": None, "interval_end": None}
+    assert status.usage(accounting, "sum") is None
+
+
+@pytest.mark.parametrize("rule, used, left", [("sum", 4000, 6000), ("max", 3000, 6000), ("in", 3000, 6000),
+                                              ("out", 1000, 6000)])
+def test_usage_follows_the_accounting_rule(rule, used, left):
+    period = status.usage(torcontrol.parse_accounting(ANSWERS), rule)
+    assert (period["used"], period["left"], period["allowance"]) == (used, left, used + left)
+    assert period["start"] == status.tor_time(START) and period["end"] == status.tor_time(END)
+
+
+def test_exhaustion_extrapolates_the_average_rate_so_far():
+    period = status.usage(torcontrol.parse_accounting(ANSWERS), "sum")
+    now = period["start"] + 1000
+    assert status.exhaustion(period, now) == now + 6000 / (4000 / 1000)
+    assert status.exhaustion({**period, "used": 0}, now) is None
+
+
+def test_a_relay_that_runs_out_early_is_told_what_to_do(settings):
+    now = status.tor_time(START) + 1000  # 4000 bytes in 1000 s: the rest goes in 1500 s
+    found = row(ANSWERS, now, settings)
+    assert found["next"] == ["the allowance runs out before the period ends at this rate: lower bandwidth_rate"]
+    assert status.cells(found)[11] == status.when(now + 1500)
+
+
+def test_a_locked_relay_shows_unknowns_and_unlock(settings):
+    found = row({}, 1.8e9, settings, image="locked", jail=False, tor=False, version=None, cert_expires=None,
+                pf=True)
+    assert found["next"] == ["locked: run unlock.py"]
+    cells = dict(zip(status.COLUMNS, status.cells(found)))
+    assert (cells["read"], cells["written"], cells["left"], cells["version"]) == ("?", "?", "?", "?")
+    assert cells["next"] == "locked: run unlock.py"
+
+
+def test_an_expiring_certificate_and_clear_swap_ask_for_action(settings):
+    now = status.tor_time(END) - 10
+    found = row(ANSWERS, now, settings, cert_expires=now + 86400, swap="clear: /dev/ada0p3", pf=False)
+    assert f"signing certificate expires {status.when(now + 86400)}: run renew_keys.py" in found["next"]
+    assert "pf disabled: run deploy.py" in found["next"]
+    assert "swap not encrypted: run deploy.py, then reboot" in found["next"]
+
+
+def test_an_unreachable_relay_is_a_row_of_its_own():
+    found = status.unreachable("relay2.example.org", "timed out")
+    assert found["next"] == ["unreachable (timed out): check the server and its SSH access"]
+    assert "relay2.example.org  no " in status.table([found])
+
+
+def test_the_chart_plots_what_tor_reported(settings, tmp_path):
+    now = status.tor_time(START) + 1000
+    found = row(ANSWERS, now, settings)
+    path = tmp_path / "relay1.png"
+    assert chart.write(found, path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(path) as image:
+        plotted = json.loads(image.text["torjail"])
+    assert (plotted["used"], plotted["allowance"], plotted["exhausted_at"]) == (4000, 10000, now + 1500)
+    assert plotted["even_use"] == [[status.tor_time(START), 0], [status.tor_time(END), 10000]]
+
+
+def test_no_chart_without_a_period(settings, tmp_path):
+    assert not chart.write(row({}, 1.8e9, settings), tmp_path / "none.png")
+    assert not (tmp_path / "none.png").exists()

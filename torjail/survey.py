@@ -1,0 +1,34 @@
+"""The status of every relay of an inventory: one SSH connection per relay through pyinfra's API, all relays at
+once (pyinfra's gevent pool), and a relay that cannot be reached is a row of its own rather than an abort."""
+
+from __future__ import annotations
+
+from pyinfra.api import Config, State
+from pyinfra.api.exceptions import ConnectError, PyinfraError
+from pyinfra.context import ctx_host, ctx_state
+
+from torjail import status
+
+
+def _one(state, host, settings):
+    with ctx_state.use(state), ctx_host.use(host):
+        try:
+            host.connect(show_errors=False, raise_exceptions=True)
+        except ConnectError as error:
+            return status.unreachable(host.name, str(error.args[0]) if error.args else "cannot connect")
+        state.activate_host(host)
+        try:
+            return status.collect(host, settings)
+        except PyinfraError as error:
+            return status.unreachable(host.name, f"lost while asking: {error}")
+        finally:
+            host.disconnect()
+
+
+def survey(inventory, all_settings):
+    """The status rows of every host in the inventory, in inventory order."""
+    state = State(check_for_changes=False)
+    state.init(inventory, Config())
+    hosts = list(inventory)
+    greenlets = [state.pool.spawn(_one, state, host, all_settings[host.name]) for host in hosts]
+    return [greenlet.get() for greenlet in greenlets]
