@@ -212,7 +212,8 @@ def make_plan(quota, reserve, start, both_directions, accounting_max=None, rule=
         accounting_max = _largest_allowance(tor_count_factor(rule) * rate * period, fits)
         if not accounting_max:
             raise BudgetError("bandwidth_rate", f"expected a rate whose month stays under {decimal_amount(available)}"
-                                                f", got {tor_amount(rate)}")
+                                                f": at {tor_amount(rate)} with AccountingRule {rule} no "
+                                                "AccountingMax does")
     worst = worst_month(accounting_max, rule, rate, burst, start, both_directions)
     if worst is None or worst > available:
         shown = "no bound" if worst is None else decimal_amount(worst)
