@@ -25,10 +25,16 @@ exit_policy = []                   # exits only: ExitPolicy lines ("accept *:443
                                    # [] means ReducedExitPolicy 1
 exit_notice = False                # exits only: serve the exit notice page on the DirPort
 
-# --- Traffic: accounting and bandwidth ----------------------------------------------------------------------
-accounting_max = None              # e.g. "500 GBytes": hibernate when the period's traffic reaches it; None: off
+# --- Traffic: the provider's quota, accounting and bandwidth ------------------------------------------------
+traffic_quota = None               # the provider's monthly quota, e.g. "2 TB" (decimal as billed) or "2 TiB"/"2 TBytes"
+                                   # (binary): plans accounting and rate to fit it (see README "Traffic budget")
+traffic_quota_both_directions = True  # the provider counts sent + received (False: one direction)
+traffic_reserve = None             # traffic a month kept for other services on the server, e.g. "3 GB"
+accounting_max = None              # e.g. "500 GBytes": hibernate when the period's traffic reaches it; None: off,
+                                   # or planned from traffic_quota
 accounting_start = "month 1 00:00" # when the accounting period starts: day HH:MM, week D HH:MM, month D HH:MM
-accounting_rule = "sum"            # sum (sent+received, as providers bill), max, in or out
+accounting_rule = None             # sum (sent+received, as providers bill), max, in or out; None: planned
+                                   # (sum, or max for a one-direction quota), sum without a quota
 bandwidth_rate = None              # RelayBandwidthRate, e.g. "2 MBytes" (75 KBytes to 2 GBytes); None: no cap
 bandwidth_burst = None             # RelayBandwidthBurst, at least the rate
 

@@ -6,6 +6,8 @@
         write every file that would be placed on that server under DIR at its server path (DIR/etc/pf.conf, ...).
     python -m torjail status inventory.py [--charts DIR] [--json]
         ask every relay (over SSH, all at once) how it is; one row each, a PNG chart each; exit 1 when one needs you.
+    python -m torjail budget inventory.py
+        show each relay's traffic plan: quota, reserve, allowance per period, rate, awake share, worst month.
 """
 
 import argparse
@@ -15,6 +17,7 @@ import sys
 from pathlib import Path
 
 from torjail import chart, status
+from torjail.budget import decimal_amount, tor_amount
 from torjail.checks import check_file
 from torjail.checks.torrc import check_torrc_settings
 from torjail.family import torrc_lines
@@ -99,6 +102,35 @@ def report(args):
     return 1 if any(row["next"] for row in rows) else 0
 
 
+def budget_lines(settings):
+    """What `python -m torjail budget` prints for one relay."""
+    name, plan = settings.host_name, settings.plan
+    if plan is None:
+        traffic = settings.torrc_traffic
+        accounting = f"AccountingMax {traffic['AccountingMax']}" if traffic["AccountingMax"] else "no accounting"
+        return [f"{name}: no traffic_quota: {accounting}, "
+                f"RelayBandwidthRate {traffic['RelayBandwidthRate'] or 'unlimited'}"]
+    counted = "both directions" if settings.traffic_quota_both_directions else "one direction"
+    period = plan.accounting_start.split()[0]
+    return [
+        f"{name}: quota {decimal_amount(plan.quota)} a month ({plan.quota} bytes, {counted} counted)",
+        f"{name}: reserve {decimal_amount(plan.reserve)} a month ({plan.reserve} bytes) for other services",
+        f"{name}: allowance {tor_amount(plan.accounting_max)} a {period} ({plan.accounting_max} bytes, "
+        f"AccountingRule {plan.accounting_rule}, AccountingStart {plan.accounting_start})",
+        f"{name}: rate {tor_amount(plan.rate)}/s each way, burst {tor_amount(plan.burst)} "
+        f"({plan.rate * 8 / 10**6:.2f} Mbit/s)",
+        f"{name}: awake {plan.awake_share:.1%} of every {period} at full rate",
+        f"{name}: worst-case month {decimal_amount(plan.worst_month)} ({plan.worst_month} bytes) of "
+        f"{decimal_amount(plan.available)} ({plan.available} bytes) available",
+    ]
+
+
+def budget(args):
+    for settings in _load(args.inventory).values():
+        print("\n".join(budget_lines(settings)))
+    return 0
+
+
 def _interface(value):
     """--ext-if: a real interface name; the preview has no server to ask what "detect" stands for."""
     try:
@@ -127,6 +159,9 @@ def main(argv=None):
     status_parser.add_argument("--charts", default="status", help="directory for the PNG charts (default: ./status)")
     status_parser.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
     status_parser.set_defaults(run=report)
+    budget_parser = commands.add_parser("budget", help="show every relay's traffic plan against its quota")
+    budget_parser.add_argument("inventory")
+    budget_parser.set_defaults(run=budget)
     args = parser.parse_args(argv)
     try:
         return args.run(args)

@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pyinfra.api.exceptions import PyinfraError
 
+from torjail.budget import BudgetError, Plan, make_plan, parse_traffic, tor_amount
 from torjail.exitpolicy import parse_rule, policy_problems
 
 # Host data keys that belong to pyinfra itself (connection settings), not to torjail.
@@ -175,10 +176,13 @@ class Settings(BaseModel):
     exit_policy: list[str] = []
     exit_notice: bool = False
 
-    # Traffic: accounting and bandwidth
+    # Traffic: the provider's quota, accounting and bandwidth
+    traffic_quota: str | None = None
+    traffic_quota_both_directions: bool = True
+    traffic_reserve: str | None = None
     accounting_max: str | None = None
     accounting_start: str = "month 1 00:00"
-    accounting_rule: Literal["sum", "max", "in", "out"] = "sum"
+    accounting_rule: Literal["sum", "max", "in", "out"] | None = None
     bandwidth_rate: str | None = None
     bandwidth_burst: str | None = None
 
@@ -310,6 +314,13 @@ class Settings(BaseModel):
     def _exit_policy(cls, value):
         for line in value:
             parse_rule(line)
+        return value
+
+    @field_validator("traffic_quota", "traffic_reserve")
+    @classmethod
+    def _traffic(cls, value, info):
+        if value is not None and parse_traffic(value) == 0 and info.field_name == "traffic_quota":
+            raise ValueError(f"expected a quota above zero, got {value!r}")
         return value
 
     @field_validator("accounting_max")
@@ -502,6 +513,7 @@ class Settings(BaseModel):
                 parse_tor_amount(self.bandwidth_burst) < parse_tor_amount(self.bandwidth_rate):
             problems.append(("bandwidth_burst", f"expected at least bandwidth_rate ({self.bandwidth_rate})"))
         problems += self._md_unit_problems()
+        problems += self._traffic_problems()
         if self.identity == "offline-master" and self.age_recipient is None:
             problems.append(("age_recipient", "is required with identity 'offline-master': the master key is kept "
                                               "in secrets_dir only encrypted to this age public key"))
@@ -532,6 +544,46 @@ class Settings(BaseModel):
                                                 f"{device} on md{self.md_unit}"))
         return problems
 
+    def _traffic_problems(self):
+        """The quota's plan, with the explicit accounting settings in it, must fit the quota (torjail.budget)."""
+        if self.traffic_quota is None:
+            if self.traffic_reserve is not None:
+                return [("traffic_reserve", "expected traffic_quota to be set as well")]
+            if not self.traffic_quota_both_directions:
+                return [("traffic_quota_both_directions", "expected True (the default) unless traffic_quota is set")]
+            return []
+        try:
+            self._plan()
+        except BudgetError as error:
+            return [(error.setting, str(error))]
+        return []
+
+    def _plan(self):
+        def amount(value):
+            return None if value is None else parse_tor_amount(value)
+        return make_plan(parse_traffic(self.traffic_quota), parse_traffic(self.traffic_reserve or "0 B"),
+                         self.accounting_start, self.traffic_quota_both_directions,
+                         amount(self.accounting_max), self.accounting_rule,
+                         amount(self.bandwidth_rate), amount(self.bandwidth_burst))
+
+    @property
+    def plan(self) -> Plan | None:
+        """The traffic plan of this relay, None without a traffic_quota."""
+        return None if self.traffic_quota is None else self._plan()
+
+    @property
+    def torrc_traffic(self):
+        """AccountingMax, AccountingStart, AccountingRule, RelayBandwidthRate and RelayBandwidthBurst as torrc gets
+        them (None: not written): from the plan with a quota, else the settings as they are."""
+        plan = self.plan
+        if plan is None:
+            return {"AccountingMax": self.accounting_max, "AccountingStart": self.accounting_start,
+                    "AccountingRule": self.accounting_rule or "sum", "RelayBandwidthRate": self.bandwidth_rate,
+                    "RelayBandwidthBurst": self.bandwidth_burst}
+        return {"AccountingMax": tor_amount(plan.accounting_max), "AccountingStart": plan.accounting_start,
+                "AccountingRule": plan.accounting_rule, "RelayBandwidthRate": tor_amount(plan.rate),
+                "RelayBandwidthBurst": tor_amount(plan.burst)}
+
     @property
     def offline_master_key(self):
         return self.identity == "offline-master"
@@ -542,7 +594,7 @@ class Settings(BaseModel):
 
     @property
     def accounting(self):
-        return self.accounting_max is not None
+        return self.accounting_max is not None or self.traffic_quota is not None
 
     @property
     def md_device(self):

@@ -77,7 +77,7 @@ def collect(host, settings, now=None):
     row["version"] = answers["version"] if answers else None
     row["accounting"] = answers["accounting"] if answers else torcontrol.parse_accounting({})
     row["tor_error"] = answers["error"] if answers else None
-    row["period"] = usage(row["accounting"], settings.accounting_rule)
+    row["period"] = usage(row["accounting"], settings.torrc_traffic["AccountingRule"])
     row["exhausted_at"] = exhaustion(row["period"], now)
     row["cert_expires"] = None
     if settings.offline_master_key and row["jail"]:

@@ -43,8 +43,9 @@ def accounting_values(settings):
     """What tor's control socket must report: accounting on with the configured values, or off."""
     if not settings.accounting:
         return {"accounting/enabled": "0", "AccountingMax": "0"}
-    return {"accounting/enabled": "1", "AccountingMax": str(parse_tor_amount(settings.accounting_max)),
-            "AccountingRule": settings.accounting_rule, "AccountingStart": settings.accounting_start}
+    traffic = settings.torrc_traffic
+    return {"accounting/enabled": "1", "AccountingMax": str(parse_tor_amount(traffic["AccountingMax"])),
+            "AccountingRule": traffic["AccountingRule"], "AccountingStart": traffic["AccountingStart"]}
 
 
 def pytest_generate_tests(metafunc):

@@ -47,6 +47,9 @@ ENDINGS = st.sampled_from([["reject *:*"], ["reject *4:*"], ["reject *4:*", "rej
 POLICY = st.tuples(st.lists(RULE, max_size=4), ENDINGS).map(lambda parts: parts[0] + parts[1])
 AMOUNT = maybe_newline(st.builds(lambda number, unit: f"{number} {unit}", st.integers(0, 10**20),
                                  st.sampled_from([*TOR_BYTE_UNITS, "GB"])))
+TRAFFIC = maybe_newline(st.builds(lambda number, unit: f"{number} {unit}",
+                                  st.sampled_from(["0", "3", "1.5", "2", "20", "500", "0.0001", "1e3", "١"]),
+                                  st.sampled_from(["TB", "GB", "TiB", "TBytes", "tb", "MB", "B"])))
 NETWORK = st.one_of(
     st.sampled_from(["0.0.0.0/0", "::/0", "198.51.100.0/24", "198.51.100.7/24", "10.0.0.0/255.0.0.0",
                      "2001:db8::%vtnet0/48", "198.51.100.7", "2001:db8:9::/48", "10.0.0.0/08", "::ffff:1.2.3.0/120"]),
@@ -72,10 +75,13 @@ STRATEGIES = {
     "exit_relay": st.booleans(),
     "exit_policy": POLICY,
     "exit_notice": st.booleans(),
+    "traffic_quota": st.one_of(st.none(), TRAFFIC),
+    "traffic_quota_both_directions": st.booleans(),
+    "traffic_reserve": st.one_of(st.none(), TRAFFIC),
     "accounting_max": st.one_of(st.none(), AMOUNT),
     "accounting_start": maybe_newline(st.from_regex(r"(day|week|month)( [0-9١]{1,2})? [0-9]{2}:[0-9]{2}",
                                                     fullmatch=True)),
-    "accounting_rule": st.sampled_from(["sum", "max", "in", "out", "both"]),
+    "accounting_rule": st.sampled_from([None, "sum", "max", "in", "out", "both"]),
     "bandwidth_rate": st.one_of(st.none(), AMOUNT),
     "bandwidth_burst": st.one_of(st.none(), AMOUNT),
     "jail_name": maybe_newline(st.from_regex(r"[A-Za-z0-9_.-]{1,12}", fullmatch=True)),

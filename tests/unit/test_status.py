@@ -22,7 +22,7 @@ def settings():
 
 def row(answers, now, settings, **changes):
     accounting = torcontrol.parse_accounting(answers)
-    period = status.usage(accounting, settings.accounting_rule)
+    period = status.usage(accounting, settings.torrc_traffic["AccountingRule"])
     found = {"host": "relay1.example.org", "reachable": True, "error": None, "image": "unlocked", "jail": True,
              "tor": True, "version": "0.4.9.11", "accounting": accounting, "tor_error": None, "period": period,
              "exhausted_at": status.exhaustion(period, now), "cert_expires": now + 20 * 86400, "pf": True,
