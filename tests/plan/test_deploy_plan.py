@@ -121,43 +121,71 @@ FRESH_SERVER = [
     "mkdir -p /var/jails/tor",
     "chmod 755 /var/jails/tor",
     "mount -t ufs /dev/md10.eli /var/jails/tor",
-    # jail: base.txz fetched and verified against its MANIFEST, unpacked, host files, jail files
+    # jail: base.txz fetched and verified against its MANIFEST, unpacked; host files copied in and jail files
+    # written by the host's shell, refused where a symbolic link would redirect them (the jail is not running)
     f"mkdir -p {CACHE}",
     f"fetch -q -o {CACHE}/MANIFEST {RELEASE_URL}/MANIFEST",
     f"fetch -q -o {CACHE}/base.txz.part {RELEASE_URL}/base.txz",
     VERIFY_BASE,
-    f"test ! -e /var/jails/tor/.torjail-base && tar -x -f {CACHE}/base.txz -C /var/jails/tor --unlink && "
-    "echo 14.3-RELEASE > /var/jails/tor/.torjail-base",
-    "cp -p /etc/resolv.conf /var/jails/tor/etc/resolv.conf",
-    "cp -p /etc/localtime /var/jails/tor/etc/localtime",
-    "mkdir -p /var/jails/tor/etc",
-    "upload /var/jails/tor/etc/rc.conf",
-    "chmod 644 /var/jails/tor/etc/rc.conf",
-    "mkdir -p /var/jails/tor/usr/local/etc/pkg/repos",
-    "upload /var/jails/tor/usr/local/etc/pkg/repos/FreeBSD.conf",
-    "chmod 644 /var/jails/tor/usr/local/etc/pkg/repos/FreeBSD.conf",
-    "mkdir -p /etc/jail.conf.d",
-    "upload /etc/jail.conf.d/tor.conf",
-    "chmod 644 /etc/jail.conf.d/tor.conf",
-    # the jail's address on lo1, now and at boot: jail -c needs the interface
-    "sysrc -f /etc/rc.conf cloned_interfaces=lo1",
+    f"test ! -e /var/jails/tor/.torjail-base && test ! -L /var/jails/tor/.torjail-base && tar -x -f {CACHE}/base.txz "
+    "-C /var/jails/tor --unlink && echo 14.3-RELEASE > /var/jails/tor/.torjail-base",
+    "/bin/sh -c 'R=/var/jails/tor; for p in /var/jails/tor/etc /var/jails/tor/etc/resolv.conf /var/jails/"
+    'tor/etc/resolv.conf.torjail-new; do if [ -L "$p" ]; then echo "$p is a symbolic link in the jail roo'
+    't /var/jails/tor: not written through" >&2; exit 1; fi; done; set -e; mkdir -p "$R"/etc; rm -f "$R"/'
+    'etc/resolv.conf.torjail-new; umask 077; cat > "$R"/etc/resolv.conf.torjail-new; chmod 644 "$R"/etc/r'
+    'esolv.conf.torjail-new; mv -f "$R"/etc/resolv.conf.torjail-new "$R"/etc/resolv.conf\' < /etc/resolv.c'
+    'onf',
+    "/bin/sh -c 'R=/var/jails/tor; for p in /var/jails/tor/etc /var/jails/tor/etc/localtime /var/jails/to"
+    'r/etc/localtime.torjail-new; do if [ -L "$p" ]; then echo "$p is a symbolic link in the jail root /v'
+    'ar/jails/tor: not written through" >&2; exit 1; fi; done; set -e; mkdir -p "$R"/etc; rm -f "$R"/etc/'
+    'localtime.torjail-new; umask 077; cat > "$R"/etc/localtime.torjail-new; chmod 644 "$R"/etc/localtime'
+    '.torjail-new; mv -f "$R"/etc/localtime.torjail-new "$R"/etc/localtime\' < /etc/localtime',
+    'upload /tmp/pyinfra-f895c8c42b0f3cd1952d2dcabc8f78321f20168f',
+    "/bin/sh -c 'R=/var/jails/tor; for p in /var/jails/tor/etc /var/jails/tor/etc/rc.conf /var/jails/tor/"
+    'etc/rc.conf.torjail-new; do if [ -L "$p" ]; then echo "$p is a symbolic link in the jail root /var/j'
+    'ails/tor: not written through" >&2; exit 1; fi; done; set -e; mkdir -p "$R"/etc; rm -f "$R"/etc/rc.c'
+    'onf.torjail-new; umask 077; cat > "$R"/etc/rc.conf.torjail-new; chmod 644 "$R"/etc/rc.conf.torjail-n'
+    'ew; mv -f "$R"/etc/rc.conf.torjail-new "$R"/etc/rc.conf\' < /tmp/pyinfra-f895c8c42b0f3cd1952d2dcabc8f'
+    '78321f20168f',
+    'rm -f /tmp/pyinfra-f895c8c42b0f3cd1952d2dcabc8f78321f20168f',
+    'upload /tmp/pyinfra-8e49ad055123832ef6144f336e6800931af0afec',
+    "/bin/sh -c 'R=/var/jails/tor; for p in /var/jails/tor/usr /var/jails/tor/usr/local /var/jails/tor/us"
+    'r/local/etc /var/jails/tor/usr/local/etc/pkg /var/jails/tor/usr/local/etc/pkg/repos /var/jails/tor/u'
+    'sr/local/etc/pkg/repos/FreeBSD.conf /var/jails/tor/usr/local/etc/pkg/repos/FreeBSD.conf.torjail-new;'
+    ' do if [ -L "$p" ]; then echo "$p is a symbolic link in the jail root /var/jails/tor: not written th'
+    'rough" >&2; exit 1; fi; done; set -e; mkdir -p "$R"/usr/local/etc/pkg/repos; rm -f "$R"/usr/local/et'
+    'c/pkg/repos/FreeBSD.conf.torjail-new; umask 077; cat > "$R"/usr/local/etc/pkg/repos/FreeBSD.conf.tor'
+    'jail-new; chmod 644 "$R"/usr/local/etc/pkg/repos/FreeBSD.conf.torjail-new; mv -f "$R"/usr/local/etc/'
+    'pkg/repos/FreeBSD.conf.torjail-new "$R"/usr/local/etc/pkg/repos/FreeBSD.conf\' < /tmp/pyinfra-8e49ad0'
+    '55123832ef6144f336e6800931af0afec',
+    'rm -f /tmp/pyinfra-8e49ad055123832ef6144f336e6800931af0afec',
+    'mkdir -p /etc/jail.conf.d',
+    'upload /etc/jail.conf.d/tor.conf',
+    'chmod 644 /etc/jail.conf.d/tor.conf',
+    'sysrc -f /etc/rc.conf cloned_interfaces=lo1',
     "sysrc -f /etc/rc.conf 'ifconfig_lo1_alias0=inet 10.0.0.1/32'",
-    "ifconfig lo1 create",
-    "ifconfig lo1 inet 10.0.0.1/32 alias",
-    "sysrc -f /etc/rc.conf jail_enable=YES",
-    # tor: installed from the host, its directories, torrc staged, verified in the jail root, moved in place
-    "env ASSUME_ALWAYS_YES=yes pkg -c /var/jails/tor install -y tor",
-    "mkdir -p /var/jails/tor/var/db/tor",
-    "chmod 700 /var/jails/tor/var/db/tor",
-    "chown 256:256 /var/jails/tor/var/db/tor",
-    "mkdir -p /var/jails/tor/var/log/tor",
-    "chmod 700 /var/jails/tor/var/log/tor",
-    "chown 256:256 /var/jails/tor/var/log/tor",
-    f"upload {TORRC}.torjail-new",
-    f"chmod 644 {TORRC}.torjail-new",
-    "chroot /var/jails/tor /usr/local/bin/tor --verify-config -f /usr/local/etc/tor/torrc.torjail-new --User _tor "
-    f"|| {{ rm -f {TORRC}.torjail-new ; exit 1 ; }}",
-    f"mv -f {TORRC}.torjail-new {TORRC}",
+    'ifconfig lo1 create',
+    'ifconfig lo1 inet 10.0.0.1/32 alias',
+    'sysrc -f /etc/rc.conf jail_enable=YES',
+    # tor: installed by the host's pkg under the root (-r, never -c), its directories, torrc (checked by preflight)
+    'env ASSUME_ALWAYS_YES=yes pkg -r /var/jails/tor install -y tor',
+    "/bin/sh -c 'R=/var/jails/tor; for p in /var/jails/tor/var /var/jails/tor/var/db /var/jails/tor/var/d"
+    'b/tor; do if [ -L "$p" ]; then echo "$p is a symbolic link in the jail root /var/jails/tor: not writ'
+    'ten through" >&2; exit 1; fi; done; set -e; mkdir -p "$R"/var/db/tor; chown 256:256 "$R"/var/db/tor;'
+    ' chmod 700 "$R"/var/db/tor\'',
+    "/bin/sh -c 'R=/var/jails/tor; for p in /var/jails/tor/var /var/jails/tor/var/log /var/jails/tor/var/"
+    'log/tor; do if [ -L "$p" ]; then echo "$p is a symbolic link in the jail root /var/jails/tor: not wr'
+    'itten through" >&2; exit 1; fi; done; set -e; mkdir -p "$R"/var/log/tor; chown 256:256 "$R"/var/log/'
+    'tor; chmod 700 "$R"/var/log/tor\'',
+    'upload /tmp/pyinfra-d43a274cc04de96e7da73f8a6170602432b95c44',
+    "/bin/sh -c 'R=/var/jails/tor; for p in /var/jails/tor/usr /var/jails/tor/usr/local /var/jails/tor/us"
+    'r/local/etc /var/jails/tor/usr/local/etc/tor /var/jails/tor/usr/local/etc/tor/torrc /var/jails/tor/u'
+    'sr/local/etc/tor/torrc.torjail-new; do if [ -L "$p" ]; then echo "$p is a symbolic link in the jail '
+    'root /var/jails/tor: not written through" >&2; exit 1; fi; done; set -e; mkdir -p "$R"/usr/local/etc'
+    '/tor; rm -f "$R"/usr/local/etc/tor/torrc.torjail-new; umask 077; cat > "$R"/usr/local/etc/tor/torrc.'
+    'torjail-new; chmod 644 "$R"/usr/local/etc/tor/torrc.torjail-new; mv -f "$R"/usr/local/etc/tor/torrc.'
+    'torjail-new "$R"/usr/local/etc/tor/torrc\' < /tmp/pyinfra-d43a274cc04de96e7da73f8a6170602432b95c44',
+    'rm -f /tmp/pyinfra-d43a274cc04de96e7da73f8a6170602432b95c44',
     # the jail mounts its own root: the deploy's mount goes before jail -c
     "umount /var/jails/tor",
     "jail -f /etc/jail.conf.d/tor.conf -c tor",
@@ -323,12 +351,13 @@ def test_unlocked_image_with_the_jail_stopped_is_mounted_and_the_jail_started():
     commands = result.commands
     assert not [command for command in commands if _is_destructive(command) or "mdconfig" in command]
     assert commands.index("mount -t ufs /dev/md10.eli /var/jails/tor") < commands.index(
-        "env ASSUME_ALWAYS_YES=yes pkg -c /var/jails/tor install -y tor")
+        "env ASSUME_ALWAYS_YES=yes pkg -r /var/jails/tor install -y tor")
     assert [command for command in commands if "/var/jails/tor" in command][0] == (
         "mount -t ufs /dev/md10.eli /var/jails/tor")
     torrc = operation(result, "torrc (checked by tor --verify-config in the jail)")
-    assert torrc.commands[2].startswith("chroot /var/jails/tor /usr/local/bin/tor --verify-config")
-    after_torrc = commands[commands.index(f"mv -f {TORRC}.torjail-new {TORRC}") + 1:]
+    assert not [command for command in commands if "chroot" in command or "--verify-config" in command]
+    assert torrc.commands[1].startswith("/bin/sh -c 'R=/var/jails/tor; for p in /var/jails/tor/usr ")
+    after_torrc = commands[commands.index(torrc.commands[-1]) + 1:]
     assert after_torrc[:2] == ["umount /var/jails/tor", "jail -f /etc/jail.conf.d/tor.conf -c tor"]
 
 
@@ -363,12 +392,16 @@ def test_changed_torrc_is_verified_in_the_running_jail_then_reloaded():
     result = plan_server("deploy_converged", **{"files.Sha1File": {f"path={TORRC}": "0" * 40}})
     assert [(op.name, op.commands) for op in result.changed] == [
         ("torrc (checked by tor --verify-config in the jail)", [
-            f"upload {TORRC}.torjail-new",
-            f"chmod 644 {TORRC}.torjail-new",
-            "jexec tor /usr/local/bin/tor --verify-config -f /usr/local/etc/tor/torrc.torjail-new --User _tor "
-            f"|| {{ rm -f {TORRC}.torjail-new ; exit 1 ; }}",
-            f"touch {TORRC}.torjail-reload",
-            f"mv -f {TORRC}.torjail-new {TORRC}",
+            "upload /tmp/pyinfra-d43a274cc04de96e7da73f8a6170602432b95c44",
+            "jexec tor /bin/sh -c 'R=; set -e; mkdir -p \"$R\"/usr/local/etc/tor; "
+            "rm -f \"$R\"/usr/local/etc/tor/torrc.torjail-new; umask 077; "
+            "cat > \"$R\"/usr/local/etc/tor/torrc.torjail-new; chmod 644 \"$R\"/usr/local/etc/tor/torrc.torjail-new; "
+            "{ /usr/local/bin/tor --verify-config -f /usr/local/etc/tor/torrc.torjail-new --User _tor || "
+            "{ rm -f /usr/local/etc/tor/torrc.torjail-new; exit 1; }; }; "
+            "touch \"$R\"/usr/local/etc/tor/torrc.torjail-reload; "
+            "mv -f \"$R\"/usr/local/etc/tor/torrc.torjail-new \"$R\"/usr/local/etc/tor/torrc' "
+            "< /tmp/pyinfra-d43a274cc04de96e7da73f8a6170602432b95c44",
+            "rm -f /tmp/pyinfra-d43a274cc04de96e7da73f8a6170602432b95c44",
         ]),
         ("Reload tor (torrc changed)", [RELOAD]),
     ]

@@ -53,7 +53,8 @@ def test_first_deploy_makes_the_key_places_it_on_stdin_and_reloads_tor(fleet, ca
     (placed,) = [op for op in result.operations if op.name == "Key of family fleet in tor's keys directory"]
     written = [command for command in placed.commands if "base64 -d" in command]
     assert len(written) == 1 and written[0].endswith(STDIN_MARK)
-    assert "mv -f /var/db/tor/keys/fleet.secret_family_key.torjail-new /var/db/tor/keys/fleet.secret_family_key" \
+    assert ('mv -f "$R"/var/db/tor/keys/fleet.secret_family_key.torjail-new '
+            '"$R"/var/db/tor/keys/fleet.secret_family_key') \
         in written[0]
     changed = [op.name for op in result.changed]
     assert "torrc (checked by tor --verify-config in the jail)" in changed

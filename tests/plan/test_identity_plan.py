@@ -48,7 +48,7 @@ def test_relay_without_a_certificate_gets_the_three_files_on_standard_input(offl
     written = [command for command in keys.commands if "base64 -d" in command]
     assert len(written) == 3 and all(command.endswith(STDIN_MARK) for command in written)
     for name in identity.RELAY_FILES:
-        assert any(f"mv -f /var/db/tor/keys/{name}.torjail-new /var/db/tor/keys/{name}" in c for c in written)
+        assert any(f'mv -f "$R"/var/db/tor/keys/{name}.torjail-new "$R"/var/db/tor/keys/{name}' in c for c in written)
     assert all(command.startswith("jexec tor /bin/sh -c") for command in keys.commands)
     assert any(op.name == "Reload tor (new signing key)" for op in result.changed)
     assert not any("restart" in command for command in result.commands)

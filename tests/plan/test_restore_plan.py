@@ -66,11 +66,12 @@ def test_fresh_server_gets_the_backup_keys_before_the_jail_starts(tmp_path, age_
     assert names.index(restore.name) < names.index("Start jail tor")
     written = [command for command in restore.commands if "base64 -d" in command]
     assert len(written) == len(KEYS) and all(command.endswith(STDIN_MARK) for command in written)
-    assert all(command.startswith("chroot /var/jails/tor /bin/sh -c") for command in restore.commands)
+    assert all(command.startswith("/bin/sh -c 'R=/var/jails/tor; for p in /var/jails/tor/var ")
+               for command in restore.commands)  # the host's shell, never the jail's (no chroot)
     assert "/var/db/tor/keys/secret_onion_key_ntor.torjail-new" in written[-1]  # the identity first
     for command, name in zip(written, ("ed25519_master_id_public_key", "ed25519_master_id_secret_key",
                                        "secret_id_key")):
-        assert f"cmp -s /var/db/tor/keys/{name}.torjail-new /var/db/tor/keys/{name};" in command  # never replaced
+        assert f'cmp -s "$R"/var/db/tor/keys/{name}.torjail-new "$R"/var/db/tor/keys/{name};' in command  # kept
     assert "cmp" not in written[-1]
     executed = [command for commands in result.pyinfra_commands(executing=True) for command in commands]
     stdin = [command.connector_arguments.get("_stdin") for command in executed]

@@ -564,21 +564,26 @@ def test_fresh_ssh_login_after_the_guard_stopped_waiting_fails_at_once(monkeypat
 def test_pkg_facts():
     assert pkg.PkgBootstrapped().process(["yes"]) is True
     assert pkg.PkgBootstrapped().process(["no"]) is False
-    assert pkg.RootPackages().process(["pkg 2.1.2", "tor 0.4.8.17", ""]) == {"pkg": "2.1.2", "tor": "0.4.8.17"}
-    assert str(pkg.RootPackages().command("/var/jails/tor")) == (
-        "test -d /var/jails/tor/var/db/pkg && pkg -c /var/jails/tor query -a '%n %v' 2>/dev/null || true")
+    assert pkg.JailPackages().process(["pkg 2.1.2", "tor 0.4.8.17", ""]) == {"pkg": "2.1.2", "tor": "0.4.8.17"}
+    assert str(pkg.JailPackages().command("tor", "/var/jails/tor", True)) == (
+        "test -d /var/jails/tor/var/db/pkg && pkg -j tor query -a '%n %v' 2>/dev/null || true")
+    assert str(pkg.JailPackages().command("tor", "/var/jails/tor", False)) == (
+        "test -d /var/jails/tor/var/db/pkg && pkg -r /var/jails/tor query -a '%n %v' 2>/dev/null || true")
 
 
-def test_pkg_operations():
+@pytest.mark.parametrize("running, target", [(True, "-j tor"), (False, "-r /var/jails/tor")])
+def test_pkg_operations(running, target):
+    """Packages for the jail never go in with `pkg -c` (scripts chrooted as host root)."""
     op = plan_operation(pkg.bootstrapped, facts={"pkg.PkgBootstrapped": False})
     assert op.commands == ["env ASSUME_ALWAYS_YES=yes pkg bootstrap -y"]
     assert plan_operation(pkg.bootstrapped, facts={"pkg.PkgBootstrapped": True}).commands == []
-    facts = {"pkg.RootPackages": {"root=/var/jails/tor": {}}}
-    op = plan_operation(pkg.installed_in_root, "tor", "/var/jails/tor", facts=facts)
-    assert op.commands == ["env ASSUME_ALWAYS_YES=yes pkg -c /var/jails/tor install -y tor"]
-    facts = {"pkg.RootPackages": {"root=/var/jails/tor": {"tor": "0.4.8.17"}}}
-    op = plan_operation(pkg.installed_in_root, "tor", "/var/jails/tor", facts=facts)
-    assert (op.commands, op.noops) == ([], ["tor is already installed in /var/jails/tor"])
+    key = f"jail_name=tor, root=/var/jails/tor, running={running}"
+    op = plan_operation(pkg.installed_in_jail, "tor", "/var/jails/tor", running, "tor",
+                        facts={"pkg.JailPackages": {key: {}}})
+    assert op.commands == [f"env ASSUME_ALWAYS_YES=yes pkg {target} install -y tor"]
+    op = plan_operation(pkg.installed_in_jail, "tor", "/var/jails/tor", running, "tor",
+                        facts={"pkg.JailPackages": {key: {"tor": "0.4.8.17"}}})
+    assert (op.commands, op.noops) == ([], ["tor is already installed in jail tor"])
 
 
 # --- release --------------------------------------------------------------------------------------------------

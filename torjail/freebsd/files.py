@@ -23,7 +23,7 @@ def content_sha1(content: str) -> str:
     return hashlib.sha1(content.encode()).hexdigest()
 
 
-def _show_diff(dest: str, content: str) -> None:
+def show_diff(dest: str, content: str) -> None:
     current = host.get_fact(FileContents, path=dest) or []
     host.log(f"Will {'modify' if current else 'create'} {dest}", logger.info)
     for line in generate_color_diff([line + "\n" for line in current], content.splitlines(keepends=True)):
@@ -58,7 +58,7 @@ def checked(dest: str, content: str, check: list, mode: str = "644", user: str |
         host.noop(f"{dest} is already up to date")
         return
     if host.state.config.DIFF:
-        _show_diff(dest, content)
+        show_diff(dest, content)
     staging = dest + STAGING_SUFFIX
     source = StringIO(content)
     yield FileUploadCommand(source, staging, remote_temp_filename=host.get_temp_filename(staging))

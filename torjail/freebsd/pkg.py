@@ -1,8 +1,11 @@
 """pkg(8) on the host and inside a jail root, the FreeBSD way.
 
-pyinfra's `pkg.packages` uses a wrong URL prefix on FreeBSD, so torjail asks pkg itself. Packages for the jail go
-in with `pkg -c ROOT` (pkg chroots into the jail root and uses the host's network), which works before the jail
-ever ran and before pf's nat gives the jail a way out.
+pyinfra's `pkg.packages` uses a wrong URL prefix on FreeBSD, so torjail asks pkg itself. Packages for the jail
+never go in with `pkg -c ROOT`: pkg would chroot into the jail root and run package scripts there as host root,
+with the jail's own /bin/sh. Into a running jail they go with `pkg -j NAME` (pkg attaches to the jail, and its
+scripts run inside it); into a jail that is not running (the first deploy, before the jail ever ran and before
+pf's nat gives it a way out) with the host's pkg and `pkg -r ROOT`, whose scripts run with the host's shell and
+PKG_ROOTDIR, never a binary of the jail.
 """
 
 from __future__ import annotations
@@ -27,19 +30,22 @@ class PkgBootstrapped(FactBase):
         return output == ["yes"]
 
 
-class RootPackages(FactBase):
-    """
-    Returns the packages installed in a jail root (``pkg -c ROOT query``): name -> version.
-    An unpopulated or unmounted root has none.
+def _target(jail_name: str, root: str, running: bool) -> list:
+    return ["-j", QuoteString(jail_name)] if running else ["-r", QuoteString(root)]
 
-    + root: the jail root on the host
+
+class JailPackages(FactBase):
+    """
+    Returns the packages installed in a jail (``pkg -j NAME query`` while it runs, else ``pkg -r ROOT query``):
+    name -> version. An unpopulated or unmounted root has none.
+
+    + jail_name, root, running: the jail, its root on the host, whether it runs
     """
 
-    def command(self, root: str) -> str:
-        quoted = QuoteString(root)
+    def command(self, jail_name: str, root: str, running: bool) -> str:
         return StringCommand(
-            "test", "-d", QuoteString(f"{root}/var/db/pkg"), "&&", "pkg", "-c", quoted, "query", "-a",
-            QuoteString("%n %v"), "2>/dev/null", "||", "true",
+            "test", "-d", QuoteString(f"{root}/var/db/pkg"), "&&", "pkg", *_target(jail_name, root, running),
+            "query", "-a", QuoteString("%n %v"), "2>/dev/null", "||", "true",
         )
 
     @staticmethod
@@ -68,21 +74,21 @@ def bootstrapped():
 
 
 @operation()
-def installed_in_root(package: str, root: str):
+def installed_in_jail(jail_name: str, root: str, running: bool, package: str):
     """
-    Install a package into a jail root from the host (``pkg -c ROOT install -y``).
+    Install a package into a jail (``pkg -j NAME install -y`` while it runs, else ``pkg -r ROOT install -y``).
 
+    + jail_name, root, running: the jail, its root on the host, whether it runs
     + package: package name, e.g. ``tor``
-    + root: the jail root on the host
 
     **Example:**
 
     .. code:: python
 
-        pkg.installed_in_root("tor", "/var/jails/tor")
+        pkg.installed_in_jail("tor", "/var/jails/tor", False, "tor")
     """
-    if package in host.get_fact(RootPackages, root=root):
-        host.noop(f"{package} is already installed in {root}")
+    if package in host.get_fact(JailPackages, jail_name=jail_name, root=root, running=running):
+        host.noop(f"{package} is already installed in jail {jail_name}")
         return
-    yield StringCommand("env", "ASSUME_ALWAYS_YES=yes", "pkg", "-c", QuoteString(root), "install", "-y",
+    yield StringCommand("env", "ASSUME_ALWAYS_YES=yes", "pkg", *_target(jail_name, root, running), "install", "-y",
                         QuoteString(package))

@@ -111,7 +111,7 @@ def unpacked(cache: str, root: str, release: str):
         return
     marker = f"{root}/{MARKER}"
     yield StringCommand(
-        "test", "!", "-e", QuoteString(marker), "&&",
+        "test", "!", "-e", QuoteString(marker), "&&", "test", "!", "-L", QuoteString(marker), "&&",
         "tar", "-x", "-f", QuoteString(f"{cache}/base.txz"), "-C", QuoteString(root), "--unlink", "&&",
         "echo", QuoteString(release), ">", QuoteString(marker),
     )

@@ -2,8 +2,9 @@
 expires, the relay's fingerprints, placing keys in it, and reading them back for a backup.
 
 Key bytes travel only on a command's standard input (base64, which the shell pipes to `base64 -d`), and are
-written by a shell inside the jail (`jexec`) or its root (`chroot`), so a path the jail redirected with a symlink
-still ends inside the jail root. They are asked for only when pyinfra executes the operation: a `--dry` run, and
+written by a shell inside the running jail (`jexec`), or by the host's shell under the root of a stopped jail after
+refusing any symbolic link on the way (torjail.freebsd.jailfs): a path the jail redirected never leads out of it,
+and no binary of the jail runs outside it. They are asked for only when pyinfra executes the operation: a `--dry` run, and
 pyinfra's planning pass, never make or decrypt a key. Read back, they come only through `read_keys`, called while
 pyinfra executes, whose output pyinfra never prints or logs (facts' output is printed at -vv).
 """
@@ -15,6 +16,8 @@ from shlex import quote
 
 from pyinfra.api import FactBase, OperationError, QuoteString, StringCommand, operation
 from pyinfra import host
+
+from torjail.freebsd import jailfs
 
 KEYS_DIRECTORY = "/var/db/tor/keys"
 FINGERPRINTS = {"rsa": "/var/db/tor/fingerprint", "ed25519": "/var/db/tor/fingerprint-ed25519"}
@@ -70,10 +73,10 @@ class KeyDigests(FactBase):
     """
 
     def command(self, jail_name, root, running, names):
-        script = (f"cd {KEYS_DIRECTORY} 2>/dev/null || exit 0; for f in {' '.join(quote(n) for n in names)}; do "
-                  'if [ -f "$f" ]; then printf "%s " "$f"; sha256 -q "$f"; fi; done')
-        shell = f"jexec {quote(jail_name)}" if running else f"chroot {quote(root)}"
-        return f"if [ -d {quote(root + KEYS_DIRECTORY)} ]; then {shell} /bin/sh -c {quote(script)}; fi"
+        script = (f"cd \"$R\"{KEYS_DIRECTORY} 2>/dev/null || exit 0; for f in {' '.join(quote(n) for n in names)}; "
+                  'do if [ -f "$f" ] && [ ! -L "$f" ]; then printf "%s " "$f"; sha256 -q "$f"; fi; done')
+        words = jailfs.shell(jail_name, root, running, script, [KEYS_DIRECTORY])
+        return f"if [ -d {quote(root + KEYS_DIRECTORY)} ]; then {StringCommand(*words)}; fi"
 
     def default(self):
         return {}
@@ -140,10 +143,6 @@ class KeySource:
     __str__ = __repr__
 
 
-def _shell(jail_name, root, running):
-    return ["jexec", QuoteString(jail_name)] if running else ["chroot", QuoteString(root)]
-
-
 @operation()
 def installed(jail_name: str, root: str, running: bool, source: KeySource, names: tuple,
               never_replace: tuple = ()):
@@ -151,7 +150,7 @@ def installed(jail_name: str, root: str, running: bool, source: KeySource, names
     Place key files, owned by _tor and mode 0600, in tor's keys directory (0700) of a jail.
 
     + jail_name: the jail (a shell inside it writes the files when it runs)
-    + root: the jail's root (a chrooted shell writes them when the jail is not running)
+    + root: the jail's root (the host's shell writes under it when the jail is not running)
     + running: whether the jail runs
     + source: a ``KeySource`` giving ``{name: bytes}``; asked only when pyinfra executes
     + names: the files to place, in this order
@@ -167,14 +166,18 @@ def installed(jail_name: str, root: str, running: bool, source: KeySource, names
     directory = KEYS_DIRECTORY
     owner = f"{TOR_UID}:{TOR_UID}"
     made = source.keys() if host.state.is_executing else {name: b"" for name in names}  # before any command
-    yield StringCommand(*_shell(jail_name, root, running), "/bin/sh", "-c", QuoteString(
-        f"umask 077 && mkdir -p {directory} && chown {owner} {directory} && chmod 700 {directory}"))
+    here = f'"$R"{directory}'
+    yield StringCommand(*jailfs.shell(jail_name, root, running,
+                                      f"umask 077 && mkdir -p {here} && chown {owner} {here} && chmod 700 {here}",
+                                      [directory]))
     for name in names:
-        staging = f"{directory}/{name}.torjail-new"
-        target = f"{directory}/{name}"
+        staging = f'"$R"{directory}/{name}.torjail-new'
+        target = f'"$R"{directory}/{name}'
         keep = (f"if [ -e {target} ] && ! cmp -s {staging} {target}; then rm -f {staging}; "
-                f"echo '{target} holds another key: not replaced' >&2; exit 1; fi && ") if name in never_replace else ""
-        script = (f"umask 077 && base64 -d > {staging} && {keep}chown {owner} {staging} && chmod 600 {staging} && "
-                  f"mv -f {staging} {target}")
-        yield StringCommand(*_shell(jail_name, root, running), "/bin/sh", "-c", QuoteString(script),
+                f"echo '{directory}/{name} holds another key: not replaced' >&2; exit 1; fi && "
+                ) if name in never_replace else ""
+        script = (f"umask 077 && rm -f {staging} && base64 -d > {staging} && {keep}chown {owner} {staging} && "
+                  f"chmod 600 {staging} && mv -f {staging} {target}")
+        guarded = [f"{directory}/{name}.torjail-new", f"{directory}/{name}"]
+        yield StringCommand(*jailfs.shell(jail_name, root, running, script, guarded),
                             _stdin=base64.b64encode(made[name]).decode())

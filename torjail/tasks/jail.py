@@ -9,10 +9,10 @@ from pyinfra import host
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.operations import files
 
-from torjail.freebsd import files as checked_files
-from torjail.freebsd import net, rc, release
+from torjail.freebsd import jailfs, net, rc, release
+from torjail.freebsd.jail import Jails
 from torjail.freebsd.system import FreeBSDVersion
-from torjail.render import jail_path, render_file
+from torjail.render import render_file
 
 CACHE_DIR = "/var/cache/torjail"
 
@@ -38,13 +38,12 @@ def apply(settings, ext_if):
     release.fetched(name=f"base.txz of {settings.jail_release} (verified)", url=settings.base_url, cache=cache)
     release.unpacked(name=f"Jail root from base.txz", cache=cache, root=settings.jail_root,
                      release=settings.jail_release)
+    jail = (settings.jail_name, settings.jail_root, settings.jail_name in host.get_fact(Jails))
     for path in ("/etc/resolv.conf", "/etc/localtime"):
-        checked_files.copied(name=f"Jail {path} from the host", src=path, dest=jail_path(settings, path))
-    files.put(name="Jail rc.conf", src=StringIO(render_file(settings, "jail-rc.conf.j2")),
-              dest=jail_path(settings, "/etc/rc.conf"), mode="644")
-    files.put(name="Jail package repository branch", src=StringIO(render_file(settings, "pkg-repo.conf.j2")),
-              dest=jail_path(settings, "/usr/local/etc/pkg/repos/FreeBSD.conf"), mode="644",
-              create_remote_dir=True)
+        jailfs.put(*jail, path, copy_of=path, name=f"Jail {path} from the host")
+    jailfs.put(*jail, "/etc/rc.conf", content=render_file(settings, "jail-rc.conf.j2"), name="Jail rc.conf")
+    jailfs.put(*jail, "/usr/local/etc/pkg/repos/FreeBSD.conf", content=render_file(settings, "pkg-repo.conf.j2"),
+               name="Jail package repository branch")
     jail_conf = render_file(settings, "jail.conf.j2", ext_if=ext_if)
     files.put(name=f"jail.conf.d/{settings.jail_name}.conf", src=StringIO(jail_conf),
               dest=jail_conf_path(settings), mode="644", create_remote_dir=True)

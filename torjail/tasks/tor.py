@@ -1,19 +1,14 @@
-"""Tor in the jail: the package installed from the host (`pkg -c`, which needs no jail network), the torrc
-checked by `tor --verify-config` inside the jail before it replaces the live one, an offline-master relay's
+"""Tor in the jail: the package installed (torjail.freebsd.pkg), the torrc checked by `tor --verify-config`
+inside the running jail before it replaces the live one, an offline-master relay's
 signing key and certificate, the family key (and, for a rebuild, the key files of a backup) placed before tor
 needs them, the jail started (its rc starts tor), and tor reloaded only when its torrc or keys changed, or when a
 deploy that changed torrc stopped before the reload (a marker beside the torrc says so).
 """
 
-from io import StringIO
-
 from pyinfra import host
 from pyinfra.facts.files import File
-from pyinfra.operations import files
 
-from torjail.freebsd import files as checked_files
-from torjail.freebsd import jail, mount, pkg, service
-from torjail.freebsd.files import STAGING_SUFFIX
+from torjail.freebsd import jail, jailfs, mount, pkg, service
 from torjail.freebsd.jail import Jails
 from torjail.render import exit_notice_path, jail_path, render_file
 from torjail.tasks import family, keys, restore
@@ -25,37 +20,34 @@ TOR_UID = "256"  # _tor in FreeBSD's ports (UIDs); the host has no such user, so
 TOR_DIRECTORIES = ("/var/db/tor", "/var/log/tor")
 
 
-def verify_command(settings, running):
-    """`tor --verify-config` on the staged torrc, inside the jail (or its root, when the jail is not running), as
-    the user tor runs as: run as root, tor refuses a DataDirectory that belongs to _tor."""
-    staged = TORRC + STAGING_SUFFIX
-    verify = ["/usr/local/bin/tor", "--verify-config", "-f", staged, "--User", TOR_USER]
-    if running:
-        return ["jexec", settings.jail_name, *verify]
-    return ["chroot", settings.jail_root, *verify]
+def verify_command():
+    """`tor --verify-config` on the staged torrc, run inside the running jail, as the user tor runs as: run as
+    root, tor refuses a DataDirectory that belongs to _tor. The jail's tor never runs outside the jail: while the
+    jail is not running (the first deploy), the torrc is the one preflight already checked with the operator's own
+    tor (torjail.checks.torrc), rendered from the same settings."""
+    return ["/usr/local/bin/tor", "--verify-config", "-f", "{path}", "--User", TOR_USER]
 
 
 def apply(settings):
     running = settings.jail_name in host.get_fact(Jails)
-    pkg.installed_in_root(name="tor package in the jail", package="tor", root=settings.jail_root)
+    jail_args = (settings.jail_name, settings.jail_root, running)
+    pkg.installed_in_jail(*jail_args, package="tor", name="tor package in the jail")
     for path in TOR_DIRECTORIES:
-        files.directory(name=f"Jail {path}", path=jail_path(settings, path), user=TOR_UID, group=TOR_UID,
-                        mode="700")
+        jailfs.directory(*jail_args, path, mode="700", user=TOR_UID, group=TOR_UID, name=f"Jail {path}")
     if settings.exit_notice:
-        files.put(name="Exit notice page", src=StringIO(render_file(settings, "tor-exit-notice.html.j2")),
-                  dest=jail_path(settings, exit_notice_path()), mode="644")
+        jailfs.put(*jail_args, exit_notice_path(), content=render_file(settings, "tor-exit-notice.html.j2"),
+                   name="Exit notice page")
     restored = restore.placed(settings, running)  # before tor first starts: it comes up as the backup's relay
     new_keys = keys.placed(settings, running) or restored
     family_lines, new_family_key = family.apply(settings, running)
     owed = jail_path(settings, RELOAD_OWED) if running else None
     reload_owed = running and bool(host.get_fact(File, path=owed))
-    torrc = checked_files.checked(
+    torrc = jailfs.put(
+        *jail_args, TORRC,
         name="torrc (checked by tor --verify-config in the jail)",
-        dest=jail_path(settings, TORRC),
         content=render_file(settings, "torrc.j2", family=family_lines),
-        check=verify_command(settings, running),
-        mode="644",
-        owed=owed,
+        check=verify_command(),
+        owed=RELOAD_OWED if running else None,
     )
     if running:
         service.running(name="tor running in the jail", service="tor", jail=settings.jail_name)

@@ -1,0 +1,123 @@
+"""Writing into a jail root so that the jail cannot redirect the write, and never with the jail's own binaries.
+
+The jail runs internet-facing software, so everything under its root may have been planted by it: a symbolic
+link where the host is about to write (the jail's /etc pointing at the host's /etc), or a booby-trapped binary.
+While the jail runs, the host writes through a shell inside it (`jexec`): a planted link then resolves inside the
+jail. While it does not run, nothing in it can move between a check and a write, so the host's own /bin/sh writes
+under the root, in one command that first refuses when any part of the path below the root is a symbolic link.
+Neither way runs a binary of the jail as host root (`chroot ROOT /bin/sh` would run the jail's /bin/sh).
+"""
+
+from __future__ import annotations
+
+import posixpath
+from io import StringIO
+from shlex import quote
+
+from pyinfra import host
+from pyinfra.api import FileUploadCommand, QuoteString, StringCommand, operation
+from pyinfra.facts.files import Directory, Sha1File
+
+from torjail.freebsd.files import STAGING_SUFFIX, content_sha1, show_diff
+
+
+def components(root: str, path: str) -> list[str]:
+    """Every host path from the first directory below `root` down to `root` + `path` (an absolute jail path)."""
+    parts = [part for part in path.split("/") if part]
+    return [posixpath.join(root.rstrip("/") or "/", *parts[:index]) for index in range(1, len(parts) + 1)]
+
+
+def refuse_links(root: str, paths) -> str:
+    """A shell snippet that exits 1 when any part below `root` of the jail paths is a symbolic link."""
+    checked = dict.fromkeys(part for path in paths for part in components(root, path))
+    if not checked:
+        return ""
+    return (f"for p in {' '.join(quote(part) for part in checked)}; do if [ -L \"$p\" ]; then "
+            f"echo \"$p is a symbolic link in the jail root {root}: not written through\" >&2; exit 1; fi; done; ")
+
+
+def shell(jail_name: str, root: str, running: bool, script: str, guarded=()) -> list:
+    """The words of a command running `script` for a jail: its paths are jail paths behind "$R" ("" inside the
+    running jail, the root on the host); on the host, `guarded` jail paths are first refused when redirected."""
+    if running:
+        return ["jexec", QuoteString(jail_name), "/bin/sh", "-c", QuoteString("R=; " + script)]
+    return ["/bin/sh", "-c", QuoteString(f"R={quote(root.rstrip('/'))}; " + refuse_links(root, guarded) + script)]
+
+
+def _owner(user, group):
+    return f"{user or ''}{':' + group if group else ''}"
+
+
+@operation()
+def put(jail_name: str, root: str, running: bool, path: str, mode: str = "644", content: str | None = None,
+        copy_of: str | None = None, user: str | None = None, group: str | None = None, check: list | None = None,
+        owed: str | None = None):
+    """
+    Place a file in a jail, from content or a copy of a host file, through a path the jail cannot redirect.
+
+    + jail_name, root, running: the jail, its root on the host, whether it runs
+    + path: the file inside the jail (absolute)
+    + mode, user, group: of the placed file (user and group as numbers: the host may not know the jail's users)
+    + content: the wanted content; or copy_of: a host file whose bytes are wanted
+    + check: a command run inside the running jail on the staging file (``{path}``) before it moves into place;
+      skipped while the jail does not run (the jail's binaries never run outside it)
+    + owed: a jail path created just before the file moves into place (see torjail.freebsd.files.checked)
+
+    **Example:**
+
+    .. code:: python
+
+        jailfs.put("tor", "/var/jails/tor", True, "/etc/rc.conf", content=text)
+    """
+    dest = root.rstrip("/") + path
+    wanted = content_sha1(content) if content is not None else host.get_fact(Sha1File, path=copy_of)
+    if wanted is not None and host.get_fact(Sha1File, path=dest) == wanted:
+        host.noop(f"{dest} is already up to date")
+        return
+    if host.state.config.DIFF and content is not None:
+        show_diff(dest, content)
+    source = copy_of
+    if content is not None:
+        source = host.get_temp_filename(dest)
+        yield FileUploadCommand(StringIO(content), source, remote_temp_filename=host.get_temp_filename(source))
+    staging = path + STAGING_SUFFIX
+    steps = [f"mkdir -p \"$R\"{quote(posixpath.dirname(path))}", f"rm -f \"$R\"{quote(staging)}",
+             f"umask 077", f"cat > \"$R\"{quote(staging)}"]
+    if user or group:
+        steps.append(f"chown {quote(_owner(user, group))} \"$R\"{quote(staging)}")
+    steps.append(f"chmod {quote(mode)} \"$R\"{quote(staging)}")
+    if check and running:
+        words = " ".join(quote(word.replace("{path}", staging)) for word in check)
+        steps.append(f"{{ {words} || {{ rm -f {quote(staging)}; exit 1; }}; }}")
+    if owed:
+        steps.append(f"touch \"$R\"{quote(owed)}")
+    steps.append(f"mv -f \"$R\"{quote(staging)} \"$R\"{quote(path)}")
+    script = "set -e; " + "; ".join(steps)
+    guarded = [path, staging] + ([owed] if owed else [])
+    yield StringCommand(*shell(jail_name, root, running, script, guarded), "<", QuoteString(source))
+    if content is not None:
+        yield StringCommand("rm", "-f", QuoteString(source))
+
+
+@operation()
+def directory(jail_name: str, root: str, running: bool, path: str, mode: str, user: str, group: str):
+    """
+    A directory in a jail with its mode and owner (numbers), made through a path the jail cannot redirect.
+
+    + jail_name, root, running: the jail, its root on the host, whether it runs
+    + path: the directory inside the jail (absolute)
+    + mode, user, group: wanted mode and owner
+
+    **Example:**
+
+    .. code:: python
+
+        jailfs.directory("tor", "/var/jails/tor", True, "/var/db/tor", "700", "256", "256")
+    """
+    found = host.get_fact(Directory, path=root.rstrip("/") + path)
+    if found and str(found["mode"]) == mode and str(found["user"]) == user and str(found["group"]) == group:
+        host.noop(f"{root.rstrip('/')}{path} is already a directory with mode {mode}, owner {user}:{group}")
+        return
+    target = f"\"$R\"{quote(path)}"
+    script = f"set -e; mkdir -p {target}; chown {quote(_owner(user, group))} {target}; chmod {quote(mode)} {target}"
+    yield StringCommand(*shell(jail_name, root, running, script, [path]))
