@@ -26,7 +26,8 @@ FRESH_SWEEP = SWEEP + "test_a_deploy_killed_at_every_step_on_a_fresh_host_conver
 GROUPS = [
     [FRESH_SWEEP + "[even steps]", "tests/lab/test_e2e_status.py"],
     [FRESH_SWEEP + "[odd steps]", "tests/lab/test_e2e_jail_trust.py"],
-    [SWEEP + "test_a_deploy_killed_at_every_step_on_a_converged_host_loses_nothing[converged]"],
+    [SWEEP + "test_a_deploy_killed_at_every_step_on_a_converged_host_loses_nothing[converged]",
+     "tests/lab/test_tor_hibernation.py"],
     ["tests/lab/test_e2e_deploy.py", "tests/lab/test_e2e_vault_safety.py", "tests/lab/test_e2e_identity.py",
      "tests/lab/test_e2e_family.py", "tests/lab/test_e2e_restore.py", "tests/lab/test_e2e_hostkey.py",
      "tests/lab/test_e2e_rollback.py", "tests/lab/test_e2e_traffic.py", "tests/lab/test_e2e_lock.py",
