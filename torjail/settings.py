@@ -218,6 +218,8 @@ class Settings(BaseModel):
     sshd_connection_rate: str = "15/60"
     sshd_block_seconds: int = 3600
     pf_rollback_seconds: int = 90
+    metrics_port: int | None = None  # tor's MetricsPort (Prometheus), on the jail address behind pf; None: off
+    metrics_networks: list[str] = []  # IPv4 networks allowed to reach it
 
     @field_validator("relay_nickname")
     @classmethod
@@ -460,6 +462,26 @@ class Settings(BaseModel):
             _expect_network(network)
         return value
 
+    @field_validator("metrics_port")
+    @classmethod
+    def _metrics_port(cls, value):
+        if value is not None and not 1 <= value <= 65535:
+            raise ValueError(f"expected a TCP port 1-65535 or None (no MetricsPort), got {value!r}")
+        return value
+
+    @field_validator("metrics_networks")
+    @classmethod
+    def _metrics_networks(cls, value):
+        for network in value:
+            _expect_network(network)
+            if ":" in network:
+                raise ValueError(f"expected IPv4 networks (the MetricsPort is on the jail's IPv4 address), got "
+                                 f"{network!r}")
+            if network.endswith("/0"):
+                raise ValueError("expected networks narrower than the world: tor's metrics tell about the relay's "
+                                 "traffic and are for your own monitoring only, got '0.0.0.0/0'")
+        return value
+
     @field_validator("sshd_max_connections")
     @classmethod
     def _max_connections(cls, value):
@@ -491,12 +513,18 @@ class Settings(BaseModel):
     @model_validator(mode="after")
     def _cross_checks(self):
         problems = []
-        ports = {"or_port": self.or_port, "dir_port": self.dir_port, "sshd_port": self.sshd_port}
+        ports = {"or_port": self.or_port, "dir_port": self.dir_port, "sshd_port": self.sshd_port,
+                 "metrics_port": self.metrics_port}
         seen = {}
         for name, port in ports.items():
             if port and port in seen:
                 problems.append((name, f"expected a port different from {seen[port]} ({port})"))
             seen.setdefault(port, name)
+        if self.metrics_port and not self.metrics_networks:
+            problems.append(("metrics_networks", "expected at least one network allowed to reach metrics_port, "
+                                                 "like 198.51.100.0/24"))
+        if self.metrics_networks and not self.metrics_port:
+            problems.append(("metrics_port", "expected a port: metrics_networks is set but no MetricsPort"))
         if self.jail_ip == self.public_ipv4:
             problems.append(("jail_ip", "expected a private address apart from the public network"))
         if self.exit_notice and not self.exit_relay:

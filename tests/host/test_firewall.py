@@ -132,6 +132,16 @@ def test_admins_table(host, settings):
     assert loaded == {ipaddress.ip_network(network, strict=False) for network in settings.admin_networks}
 
 
+def test_metrics_table(host, settings):
+    """Only metrics_networks may reach tor's MetricsPort: a wider <metrics> table shows the relay's traffic to more
+    of the internet."""
+    if not settings.metrics_port:
+        pytest.skip("no metrics_port")
+    shown = parse_pf_table(host.check_output("pfctl -t metrics -T show"))
+    loaded = {ipaddress.ip_network(entry, strict=False) for entry in shown}
+    assert loaded == {ipaddress.ip_network(network, strict=False) for network in settings.metrics_networks}
+
+
 def test_pflogd_running(host):
     """Without pflogd, blocked traffic (an attack in progress) leaves no trace in /var/log/pflog."""
     result = host.run("service pflog onestatus")

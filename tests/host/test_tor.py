@@ -36,6 +36,8 @@ def listeners(settings):
         wanted.append(("DirPort", settings.jail_ip, settings.dir_port))
     if settings.ipv6:
         wanted.append(("ORPort-IPv6", settings.public_ipv6, settings.or_port))
+    if settings.metrics_port:
+        wanted.append(("MetricsPort", settings.jail_ip, settings.metrics_port))
     return wanted
 
 

@@ -22,6 +22,10 @@ pytestmark = pytest.mark.lab
 
 NAME, INDEX = "traffic", 2
 TIMEOUT = 5
+METRICS_PORT = 9035
+# The machine side of the link may fetch tor's metrics; another address on the same link may not.
+METRICS = {"metrics_port": METRICS_PORT, "metrics_networks": [f"{paths.gateway(INDEX)}/32"]}
+OTHER_SOURCE = f"198.18.{INDEX}.9"
 # One bounded TCP listener: answers each connection (at most 5) with "from PEER_ADDRESS:PEER_PORT", then exits,
 # and exits anyway after its time limit. An optional device binds it to one interface.
 LISTENER = r"""
@@ -49,7 +53,7 @@ for _ in range(5):
 @pytest.fixture(scope="module")
 def relay():
     with relay_host(NAME, INDEX) as relay:
-        result = relay.pyinfra("deploy.py")
+        result = relay.pyinfra("deploy.py", settings=METRICS)
         assert result.returncode == 0, result.stdout[-5000:]
         yield relay
 
@@ -75,10 +79,11 @@ def listener():
         process.wait(timeout=10)
 
 
-def _attempt(address, port):
+def _attempt(address, port, source=None):
     """What one connection attempt from the machine meets: the first line it reads, "timeout" or "refused"."""
     try:
-        with socket.create_connection((address, port), timeout=TIMEOUT) as conn:
+        with socket.create_connection((address, port), timeout=TIMEOUT,
+                                      source_address=(source, 0) if source else None) as conn:
             conn.settimeout(TIMEOUT)
             return conn.recv(200).decode(errors="replace").strip()
     except socket.timeout:
@@ -137,3 +142,49 @@ def test_the_jail_reaches_out_through_nat(relay, listener):
     assert status == 0, err
     # the machine saw the host's public address (nat), not the jail's 10.0.0.1, which it has no route back to
     assert output.startswith(f"from {relay.address}:"), output
+
+
+def _metrics(address, source=None):
+    """The answer to GET /metrics on the MetricsPort through the public address, or "timeout"/"refused"."""
+    try:
+        with socket.create_connection((address, METRICS_PORT), timeout=TIMEOUT,
+                                      source_address=(source, 0) if source else None) as conn:
+            conn.settimeout(TIMEOUT)
+            conn.sendall(f"GET /metrics HTTP/1.0\r\nHost: {address}\r\n\r\n".encode())
+            answer = b""
+            while len(answer) < 1 << 20:
+                try:
+                    chunk = conn.recv(65536)
+                except socket.timeout:
+                    if answer:
+                        break  # tor keeps the connection open after the body
+                    raise
+                if not chunk:
+                    break
+                answer += chunk
+            return answer.decode(errors="replace")
+    except socket.timeout:
+        return "timeout"
+    except ConnectionRefusedError:
+        return "refused"
+
+
+@pytest.fixture
+def other_source():
+    """A second address on the machine side of the link, outside metrics_networks; removed afterwards."""
+    device = paths.veth_name(INDEX)
+    subprocess.run(["ip", "addr", "add", f"{OTHER_SOURCE}/24", "dev", device], check=True)
+    try:
+        yield OTHER_SOURCE
+    finally:
+        subprocess.run(["ip", "addr", "del", f"{OTHER_SOURCE}/24", "dev", device], check=False)
+
+
+def test_metrics_port_answers_metrics_networks_only(relay, other_source):
+    answer = _metrics(relay.address)
+    assert answer.startswith("HTTP/1.0 200 OK"), answer[:500]
+    assert any(line.startswith("tor_") for line in answer.splitlines()), answer[:2000]
+    # from an address outside metrics_networks pf neither redirects nor passes it
+    assert _metrics(relay.address, source=other_source) == "timeout"
+    # while the relay itself answers that address
+    assert _attempt(relay.address, 22, source=other_source).startswith("SSH-2.0-")

@@ -71,3 +71,21 @@ def test_the_jail_traffic_leaves_from_public_ipv4():
     ruleset, _lines = _rules({"public_ipv4": "198.51.100.9"})
     (nat,) = [rule for rule in ruleset["nat"] if rule["action"] == "nat"]
     assert "-> 198.51.100.9" in pfconf.format_rule(nat), pfconf.format_rule(nat)
+
+
+def test_metrics_port_is_redirected_and_passed_only_from_metrics_networks():
+    """tor's MetricsPort tells about the relay's traffic: pf redirects it to the jail, and passes it, only from
+    the networks in metrics_networks; without metrics_port nothing of it is in pf.conf."""
+    networks = ["198.51.100.0/24", "203.0.113.9/32"]
+    ruleset, lines = _rules({"metrics_port": 9035, "metrics_networks": networks})
+    text = render_file(build_settings("edge", {**BASE, "metrics_port": 9035, "metrics_networks": networks}),
+                       "pf.conf.j2")
+    assert "table <metrics> const { 198.51.100.0/24, 203.0.113.9/32 }" in text.splitlines()
+    (rdr,) = [pfconf.format_rule(rule) for rule in ruleset["nat"] if rule["action"] == "rdr" and "9035" in
+              pfconf.format_rule(rule)]
+    assert "from <metrics>" in rdr and "-> 10.0.0.1" in rdr, rdr
+    passes = [line for line in lines if "9035" in line]
+    assert passes and all(line.startswith("pass in") and "from <metrics>" in line for line in passes), passes
+    plain, plain_lines = _rules({})
+    assert not any("9035" in line for line in plain_lines)
+    assert not [rule for rule in plain["nat"] if "metrics" in pfconf.format_rule(rule)]

@@ -170,6 +170,14 @@ BAD_INPUTS = [
     ({"sshd_connection_rate": "١٥/60"}, "sshd_connection_rate", "15/60"),
     ({"pf_rollback_seconds": 5}, "pf_rollback_seconds", "15-900"),
     ({"sshd_block_seconds": 10}, "sshd_block_seconds", "60-86400"),
+    ({"metrics_port": 9035}, "metrics_networks", "at least one network"),
+    ({"metrics_networks": ["198.51.100.0/24"]}, "metrics_port", "no MetricsPort"),
+    ({"metrics_port": 70000, "metrics_networks": ["198.51.100.0/24"]}, "metrics_port", "1-65535"),
+    ({"metrics_port": 9001, "metrics_networks": ["198.51.100.0/24"]}, "metrics_port", "different from or_port"),
+    ({"metrics_port": 22, "metrics_networks": ["198.51.100.0/24"]}, "metrics_port", "different from sshd_port"),
+    ({"metrics_port": 9035, "metrics_networks": ["0.0.0.0/0"]}, "metrics_networks", "narrower than the world"),
+    ({"metrics_port": 9035, "metrics_networks": ["2001:db8::/32"]}, "metrics_networks", "IPv4 networks"),
+    ({"metrics_port": 9035, "metrics_networks": ["198.51.100.7/24"]}, "metrics_networks", "without host bits"),
     ({"relay_nicknam": "Typo"}, "relay_nicknam", "not a torjail setting"),
 ]
 

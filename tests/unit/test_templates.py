@@ -26,6 +26,7 @@ EDGES = {
                                     "exit_policy": ["reject private:*", "accept 198.51.100.0/24:80-81",
                                                     "accept6 [2001:db8::]/32:443", "reject *4:*",
                                                     "reject6 *:*"]},
+    "metrics": {"metrics_port": 9035, "metrics_networks": ["198.51.100.0/24", "203.0.113.9/32"]},
     "printable-contact": {"relay_contact": "Zoë <ops@example.org> \\ \"relay team\" 0xDEADBEEF",
                           "exit_relay": True, "exit_notice": True},
 }
