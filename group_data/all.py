@@ -44,6 +44,8 @@ jail_interface = "lo1"             # cloned loopback carrying the jail address
 jail_ip = "10.0.0.1"               # private jail address; pf redirects the relay ports to it
 jail_root = "/var/jails/tor"       # where the encrypted filesystem is mounted as the jail's root
 jail_release = "14.3-RELEASE"      # FreeBSD release of the jail's userland (not newer than the host)
+jail_release_sha256 = None         # required by deploy.py: sha256 of that release's base.txz as its MANIFEST lists
+                                   # it, from a source you checked (not the mirror the deploy downloads from)
 jail_arch = "amd64"                # amd64 or arm64
 release_mirror = "https://download.freebsd.org/releases"  # base.txz comes from <mirror>/<arch>/<release>/
 pkg_branch = "quarterly"           # package branch for host and jail: quarterly or latest

@@ -7,9 +7,10 @@ what a booting kernel provides (/proc, a /dev with the basic nodes, a fresh tmpf
 (pivot_root) and hands over to the root's /sbin/init, which runs /etc/rc. Nothing here outlives the namespaces: killing PID 1 powers the host off.
 
 At the first boot of a new disk it also does what an installer does: rc.conf (hostname, vtnet0's address,
-default router, sshd), resolv.conf, the SSH host key and root's authorized_keys.
+default router, sshd), resolv.conf, the SSH host key and root's authorized_keys. At every boot the lab's CA
+(lab.tls) is the system's trust store, /etc/ssl/cert.pem: the mirror's https certificate comes from it.
 
-Usage: python -m lab.boot NAME INDEX LOWER UPPER WORK MOUNTPOINT AUTHORIZED_KEY_FILE
+Usage: python -m lab.boot NAME INDEX LOWER UPPER WORK MOUNTPOINT AUTHORIZED_KEY_FILE CA_FILE
 """
 
 import ctypes
@@ -82,7 +83,7 @@ def install(root, name, index, authorized_key):
 
 
 def main(argv):
-    name, index, lower, upper, work, mountpoint, authorized_key = argv[1:8]
+    name, index, lower, upper, work, mountpoint, authorized_key, ca_file = argv[1:9]
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     mount("overlay", mountpoint, "overlay", 0, f"lowerdir={lower},upperdir={upper},workdir={work}")
     rootfs.install_lab(mountpoint)
@@ -90,6 +91,8 @@ def main(argv):
     if not os.path.exists(installed):
         install(mountpoint, name, int(index), authorized_key)
         open(installed, "w").close()
+    os.makedirs(os.path.join(mountpoint, "etc/ssl"), exist_ok=True)
+    shutil.copyfile(ca_file, os.path.join(mountpoint, "etc/ssl/cert.pem"))
     mount("proc", os.path.join(mountpoint, "proc"), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     make_dev(mountpoint)
     # The loop devices behind md(4) are described in sysfs. FreeBSD's /sys points to the kernel sources; a

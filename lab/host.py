@@ -196,7 +196,7 @@ def _boot(name, index, base, log):
     argv = ["ip", "netns", "exec", paths.netns_name(name),
             "unshare", "--mount", "--uts", "--pid", "--fork", "--kill-child", "--propagation", "private",
             sys.executable, "-m", "lab.boot", name, str(index), base, os.path.join(hdir, "disk"),
-            os.path.join(hdir, "work"), os.path.join(hdir, "root"), paths.key_path() + ".pub"]
+            os.path.join(hdir, "work"), os.path.join(hdir, "root"), paths.key_path() + ".pub", paths.mirror_ca_path()]
     with open(_console(name), "ab") as console:
         console.write(f"\n--- boot {time.strftime('%Y-%m-%d %H:%M:%S')} ---\n".encode())
         console.flush()

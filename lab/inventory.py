@@ -4,7 +4,9 @@ The lab host is TORJAIL_LAB_HOST (default lab1, brought up with `python -m lab u
 deployed at once, their names separated by commas (`lab1,lab2`); a lab host's address is
 198.18.N.2 with N its lab index. Connection data: root with the lab's key, strict host key checking against
 the known_hosts file the lab wrote for that host. The relay settings are host data: a relay on the lab host
-believes 198.18.N.2 is its public address, and takes base.txz from the lab's mirror. Its secrets directory
+believes 198.18.N.2 is its public address, and takes base.txz from the lab's mirror (https, the lab's CA), with
+the sha256 pinned from the mirror's MANIFEST on this machine's disk, as an operator copies it from a signed
+announcement. Its secrets directory
 (the SSH host key record, say) lives with the lab host and goes with it: a new lab host of the same name has new
 host keys. TORJAIL_LAB_SETTINGS (JSON) changes settings for one run, e.g. '{"bandwidth_rate": "3 MBytes"}'.
 TORJAIL_LAB_ALIAS gives the one lab host another inventory name: a relay rebuilt on new hardware keeps its
@@ -17,7 +19,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from lab import paths  # noqa: E402
+from lab import mirror, paths  # noqa: E402
 
 # pyinfra reads every public list of an inventory as a group of hosts: the lab host names are not one.
 _NAMES = [name.strip() for name in os.environ.get("TORJAIL_LAB_HOST", "lab1").split(",") if name.strip()]
@@ -29,6 +31,15 @@ def _index(name):
             return json.load(handle)["index"]
     except FileNotFoundError:
         return int(os.environ.get("TORJAIL_LAB_INDEX", "1"))
+
+
+def _pinned_sha256():
+    """base.txz's sha256 as the lab's mirror built it (None before the mirror exists: the deploy then refuses)."""
+    try:
+        with open(os.path.join(mirror.release_dir(), "MANIFEST")) as handle:
+            return next(line.split("\t")[1] for line in handle if line.startswith("base.txz\t"))
+    except (FileNotFoundError, StopIteration):
+        return None
 
 
 def host_data(name):
@@ -47,6 +58,7 @@ def host_data(name):
         "secrets_dir": paths.secrets_dir(name),
         "identity": "on-relay",  # a test that needs offline-master keys sets it, with its own age key
         "release_mirror": paths.mirror_url() + "/releases",
+        "jail_release_sha256": _pinned_sha256(),
         "image_size": "2G",
         "accounting_max": "10 GBytes",
         "admin_networks": ["198.18.0.0/15"],

@@ -1,4 +1,4 @@
-"""The lab's FreeBSD mirror: base.txz and its MANIFEST, served over HTTP on the machine.
+"""The lab's FreeBSD mirror: base.txz and its MANIFEST, served over HTTPS on the machine.
 
 The layout is that of a FreeBSD mirror, `releases/amd64/14.3-RELEASE/{base.txz,MANIFEST}`, so a deploy's
 fetch-and-verify path runs unchanged against the mirror URL. base.txz is the lab's own base root with the
@@ -6,10 +6,11 @@ lab's code installed (a jail made from it is a lab root too: /bin/sh, the BSD us
 commands), minus what an installer adds (rc.conf, fstab, loader.conf). MANIFEST lines follow FreeBSD's
 release/scripts/make-manifest.sh: `base.txz<TAB>SHA256<TAB>ENTRIES<TAB>base<TAB>"Base system (MANDATORY)"<TAB>on`.
 
-The server listens on 198.18.0.1 (on the machine's loopback), reachable from every lab host through its
-default route. `lab up` starts it, the last `lab destroy` stops it.
+The server listens on 198.18.0.1:443 (on the machine's loopback), reachable from every lab host through its
+default route, with a certificate from the lab's own CA (lab.tls) that lab hosts trust. `lab up` starts it, the
+last `lab destroy` stops it.
 
-Usage: python -m lab.mirror serve DIRECTORY ADDRESS PORT
+Usage: python -m lab.mirror serve DIRECTORY ADDRESS PORT CERTIFICATE KEY
 """
 
 import contextlib
@@ -21,11 +22,12 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
 
-from lab import network, paths, rootfs
+from lab import network, paths, rootfs, tls
 from lab.freebsd.userland import version
 
 RELEASE_PATH = f"releases/amd64/{version.RELEASE}"
@@ -137,6 +139,7 @@ def ensure(base, log=print):
 
 def _ensure(base, log):
     build(base, log)
+    tls.ensure_mirror_certificate()
     network.ensure_mirror_address()
     if is_serving():
         return url()
@@ -144,7 +147,7 @@ def _ensure(base, log):
     with open(os.path.join(paths.lab_dir(), "mirror.log"), "ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "lab.mirror", "serve", paths.mirror_dir(), paths.MIRROR_ADDRESS,
-             str(paths.MIRROR_PORT)],
+             str(paths.MIRROR_PORT), *paths.mirror_certificate_paths()],
             stdin=subprocess.DEVNULL, stdout=out, stderr=out, cwd=package_parent, start_new_session=True,
             env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": package_parent})
     for _ in range(50):
@@ -179,14 +182,18 @@ def _stop():
             time.sleep(0.1)
 
 
-def serve(directory, address, port):
+def serve(directory, address, port, certificate, key):
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=directory)
     server = http.server.ThreadingHTTPServer((address, port), handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certificate, key)
+    # The handshake happens in the request's thread, so that one slow client does not hold up the others.
+    server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     server.serve_forever()
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 5 or sys.argv[1] != "serve":
+    if len(sys.argv) != 7 or sys.argv[1] != "serve":
         sys.exit(__doc__.rsplit("Usage: ", 1)[1])
-    serve(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    serve(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6])

@@ -13,7 +13,7 @@ MAX_INDEX = 60
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 
 MIRROR_ADDRESS = "198.18.0.1"
-MIRROR_PORT = int(os.environ.get("TORJAIL_LAB_MIRROR_PORT", "80"))
+MIRROR_PORT = int(os.environ.get("TORJAIL_LAB_MIRROR_PORT", "443"))
 
 
 def lab_dir():
@@ -45,8 +45,18 @@ def mirror_dir():
 
 
 def mirror_url():
-    port = "" if MIRROR_PORT == 80 else f":{MIRROR_PORT}"
-    return f"http://{MIRROR_ADDRESS}{port}"
+    port = "" if MIRROR_PORT == 443 else f":{MIRROR_PORT}"
+    return f"https://{MIRROR_ADDRESS}{port}"
+
+
+def mirror_ca_path():
+    """The lab's own certificate authority (PEM): it signs the mirror's certificate, lab hosts trust it."""
+    return os.path.join(lab_dir(), "mirror-ca.pem")
+
+
+def mirror_certificate_paths():
+    """The mirror's certificate chain and private key (PEM)."""
+    return os.path.join(lab_dir(), "mirror-cert.pem"), os.path.join(lab_dir(), "mirror-key.pem")
 
 
 def address(index):

@@ -43,13 +43,14 @@ JAIL_NAME_MAX = 238  # jail_NAME_console.log must fit NAME_MAX (255)
 INTERFACE = re.compile(r"[a-z][a-z0-9_]*[0-9]+")
 IFNAMSIZ = 16  # an interface name has at most 15 characters
 RELEASE = re.compile(r"([1-9][0-9]*)\.(0|[1-9][0-9]*)-RELEASE")
+SHA256 = re.compile(r"[0-9a-f]{64}")
 ABSOLUTE_PATH = re.compile(r"(/[A-Za-z0-9._+-]+)+")
 SIZE = re.compile(r"([1-9][0-9]*)([MGT])")
 TOR_AMOUNT = re.compile(r"([1-9][0-9]{0,19}) (" + "|".join(TOR_BYTE_UNITS) + r")")
 ACCOUNTING_START = re.compile(r"(day|week|month)(?: ([0-9]{1,2}))? ([0-9]{2}):([0-9]{2})")
 RATE = re.compile(r"([1-9][0-9]{0,8})/([1-9][0-9]{0,8})")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-MIRROR = re.compile(r"(https?|ftp)://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~/-]*)?")
+MIRROR = re.compile(r"https://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~/-]*)?")
 SWAP_DEVICE = re.compile(r"/dev/[A-Za-z0-9/._-]+")
 NETWORK = re.compile(r"([0-9A-Fa-f:.]+)(?:/(0|[1-9][0-9]{0,2}))?")
 # tor's limits for RelayBandwidthRate/Burst (0.4.9): at least 75 KBytes for a relay, at most 2 GBytes.
@@ -192,6 +193,7 @@ class Settings(BaseModel):
     jail_ip: str = "10.0.0.1"
     jail_root: str = "/var/jails/tor"
     jail_release: str = "14.3-RELEASE"
+    jail_release_sha256: str | None = None  # required by a deploy: pinned by the operator, not by the mirror
     jail_arch: Literal["amd64", "arm64"] = "amd64"
     release_mirror: str = "https://download.freebsd.org/releases"
     pkg_branch: Literal["quarterly", "latest"] = "quarterly"
@@ -394,11 +396,20 @@ class Settings(BaseModel):
             raise ValueError(f"expected a FreeBSD release 14.0 or later like 14.3-RELEASE, got {value!r}")
         return value
 
+    @field_validator("jail_release_sha256")
+    @classmethod
+    def _release_sha256(cls, value):
+        if value is not None and not SHA256.fullmatch(value):
+            raise ValueError("expected the SHA256 of the release's base.txz, 64 lowercase hex digits as the "
+                             f"release's MANIFEST lists it, got {value!r}")
+        return value
+
     @field_validator("release_mirror")
     @classmethod
     def _mirror(cls, value):
         if not MIRROR.fullmatch(value):
-            raise ValueError(f"expected an http(s) URL like https://download.freebsd.org/releases, got {value!r}")
+            raise ValueError("expected an https URL like https://download.freebsd.org/releases (fetch checks the "
+                             f"mirror's certificate), got {value!r}")
         return value.rstrip("/")
 
     @field_validator("image_size")

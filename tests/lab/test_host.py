@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import ssl
 import subprocess
 import sys
 import urllib.request
@@ -142,12 +143,14 @@ def test_emulated_commands_and_the_lab_package_are_installed(lab_run):
 
 def test_the_mirror_serves_base_txz_and_a_freebsd_manifest(lab_host, lab_run, tmp_path):
     base_url = f"{mirror.url()}/{mirror.RELEASE_PATH}"
-    with urllib.request.urlopen(f"{base_url}/MANIFEST", timeout=30) as response:
+    assert base_url.startswith("https://")
+    lab_ca = ssl.create_default_context(cafile=paths.mirror_ca_path())
+    with urllib.request.urlopen(f"{base_url}/MANIFEST", timeout=30, context=lab_ca) as response:
         manifest = response.read().decode()
     fields = manifest.rstrip("\n").split("\t")
     assert fields[0] == "base.txz" and fields[3:] == ["base", '"Base system (MANDATORY)"', "on"]
     txz = tmp_path / "base.txz"
-    with urllib.request.urlopen(f"{base_url}/base.txz", timeout=120) as response:
+    with urllib.request.urlopen(f"{base_url}/base.txz", timeout=120, context=lab_ca) as response:
         txz.write_bytes(response.read())
     assert hashlib.sha256(txz.read_bytes()).hexdigest() == fields[1]
     listing = subprocess.run(["tar", "-tJf", str(txz)], capture_output=True, text=True, check=True).stdout.splitlines()
@@ -155,11 +158,21 @@ def test_the_mirror_serves_base_txz_and_a_freebsd_manifest(lab_host, lab_run, tm
     for entry in ("./bin/sh", "./etc/", "./usr/sbin/", "./var/", "./usr/libexec/lab/bin/python3", "./bin/freebsd-version"):
         assert entry in listing
     assert "./etc/rc.conf" not in listing
-    # The lab host reaches the mirror through its default route.
-    status, out, err = lab_run(f"/usr/libexec/lab/bin/python3 -c 'import urllib.request; "
-                               f"print(urllib.request.urlopen(\"{base_url}/MANIFEST\").read().decode())'")
+    # The lab host reaches the mirror through its default route, and its fetch trusts the lab's CA.
+    status, out, err = lab_run(f"fetch -q -o - {base_url}/MANIFEST")
     assert status == 0, err
     assert out.strip() == manifest.strip()
+
+
+def test_the_lab_hosts_fetch_refuses_a_mirror_certificate_it_does_not_trust(lab_host, lab_run, tmp_path):
+    """As libfetch does: the peer is verified against the trust store, and one without the signer fails."""
+    url = f"{mirror.url()}/{mirror.RELEASE_PATH}/MANIFEST"
+    status, out, err = lab_run(f"SSL_CA_CERT_FILE=/dev/null SSL_CA_CERT_PATH=/nonexistent fetch -o /tmp/m {url}")
+    assert status == 1 and out == ""
+    assert err.splitlines()[-1] == f"fetch: {url}: Authentication error"
+    assert "certificate verify failed" in err
+    status, _, err = lab_run(f"SSL_NO_VERIFY_PEER=1 SSL_CA_CERT_FILE=/dev/null fetch -q -o /tmp/m {url}")
+    assert status == 0, err
 
 
 @pytest.fixture(scope="module")

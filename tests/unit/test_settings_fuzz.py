@@ -89,6 +89,7 @@ STRATEGIES = {
     "jail_ip": st.one_of(st.ip_addresses(network="10.0.0.0/8").map(str), st.sampled_from(["192.168.7.2", "8.8.8.8"])),
     "jail_root": PATH,
     "jail_release": maybe_newline(st.from_regex(r"[0-9١]{1,3}\.[0-9]{1,2}-RELEASE", fullmatch=True)),
+    "jail_release_sha256": st.one_of(st.none(), st.from_regex(r"[0-9a-fA-F]{63,65}\n?", fullmatch=True)),
     "jail_arch": st.sampled_from(["amd64", "arm64", "i386"]),
     "release_mirror": st.sampled_from(["https://download.freebsd.org/releases", "http://mirror.example:8080/pub/",
                                        "https://mirror.example/a b", "https://download.freebsd.org/releases\n"]),

@@ -592,35 +592,37 @@ def test_pkg_operations(running, target):
 SHA256 = '[ "$1" = -q ] && shift\nsha256sum "$1" | cut -d" " -f1\n'
 
 
-def manifest_for(cache: Path, content: bytes, name="base.txz"):
-    import hashlib
-
-    digest = hashlib.sha256(content).hexdigest()
-    (cache / "MANIFEST").write_text(f'kernel.txz\t{"0" * 64}\t9\tkernel\t"Kernel"\ton\n'
-                                    f'{name}\t{digest}\t26\tbase\t"Base system (MANDATORY)"\ton\n')
+PINNED = hashlib.sha256(b"the archive").hexdigest()
 
 
-@pytest.mark.parametrize("matches", [True, False])
-def test_release_verified_in_sh_before_it_is_kept(tmp_path, matches):
+@pytest.mark.parametrize("archive", [b"the archive", b"another archive"])
+def test_release_checked_against_the_pin_in_sh_before_it_is_kept(tmp_path, archive):
+    """The mirror's MANIFEST is never fetched: a forged mirror would forge it too. Only the pinned sum counts."""
     cache = tmp_path / "cache"
-    op = plan_operation(release.fetched, "https://mirror.example/releases/amd64/14.3-RELEASE", str(cache),
-                        facts={"release.VerifiedArchive": {f"cache={cache}": False}})
-    assert op.commands[1:3] == [
-        f"fetch -q -o {cache}/MANIFEST https://mirror.example/releases/amd64/14.3-RELEASE/MANIFEST",
+    key = f"cache={cache}, sha256={PINNED}"
+    op = plan_operation(release.fetched, "https://mirror.example/releases/amd64/14.3-RELEASE", str(cache), PINNED,
+                        facts={"release.VerifiedArchive": {key: False}})
+    assert op.commands[1:2] == [
         f"fetch -q -o {cache}/base.txz.part https://mirror.example/releases/amd64/14.3-RELEASE/base.txz",
     ]
+    assert not any("MANIFEST" in command for command in op.commands)
     assert sh(op.commands[0], tmp_path).returncode == 0
-    (cache / "base.txz.part").write_bytes(b"the archive")
-    manifest_for(cache, b"the archive" if matches else b"another archive")
-    verify = sh(op.commands[3], tmp_path, {"sha256": SHA256})
+    (cache / "base.txz.part").write_bytes(archive)
+    (cache / "MANIFEST").write_text(f'base.txz\t{hashlib.sha256(archive).hexdigest()}\t26\tbase\t"Base"\ton\n')
+    matches = archive == b"the archive"
+    verify = sh(op.commands[2], tmp_path, {"sha256": SHA256})
     assert verify.returncode == (0 if matches else 1)
     assert (cache / "base.txz").exists() == matches and not (cache / "base.txz.part").exists()
-    fact = sh(str(release.VerifiedArchive().command(str(cache))), tmp_path, {"sha256": SHA256})
+    if not matches:
+        assert "does not match the pinned sha256 (setting 'jail_release_sha256')" in verify.stderr
+        (cache / "base.txz").write_bytes(archive)  # an archive already in the cache is checked against the pin too
+    fact = sh(str(release.VerifiedArchive().command(str(cache), PINNED)), tmp_path, {"sha256": SHA256})
     assert release.VerifiedArchive().process(fact.stdout.split()) == matches
 
 
 def test_release_fetch_noop_when_verified():
-    op = plan_operation(release.fetched, "https://m/r", "/c", facts={"release.VerifiedArchive": {"cache=/c": True}})
+    op = plan_operation(release.fetched, "https://m/r", "/c", PINNED,
+                        facts={"release.VerifiedArchive": {f"cache=/c, sha256={PINNED}": True}})
     assert (op.commands, op.noops) == ([], ["/c/base.txz is already downloaded and verified"])
 
 

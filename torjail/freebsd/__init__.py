@@ -20,7 +20,7 @@ commands or report `host.noop(...)`.
     pkg     pkg(8) on the host and in a jail root
     service service(8): running services, on the host and in jails
     system  freebsd-version(1), dumpon(8)
-    release a release's base.txz: fetched, verified against its MANIFEST, unpacked once
+    release a release's base.txz: fetched, verified against a pinned sha256, unpacked once
     image   a new encrypted image made safe to interrupt; unlocking one
     files   files checked on the server before they replace the live one
 """

@@ -1,8 +1,10 @@
-"""A FreeBSD release's base.txz: downloaded once, checked against the release's MANIFEST, unpacked into a jail root.
+"""A FreeBSD release's base.txz: downloaded once, checked against a pinned sha256, unpacked into a jail root.
 
-The archive is public, so its cache on the unencrypted disk reveals nothing; it saves the download on every re-run.
-A root is unpacked only while it lacks the marker written after a complete unpack, so an interrupted unpack is
-redone, and a populated root (with the relay's keys in it) is never unpacked over.
+The sha256 never comes from the mirror that serves the archive (its MANIFEST could be forged along with it): the
+caller passes the value the operator pinned from the release's signed checksum file. The archive is public, so
+its cache on the unencrypted disk reveals nothing; it saves the download on every re-run. A root is unpacked only
+while it lacks the marker written after a complete unpack, so an interrupted unpack is redone, and a populated
+root (with the relay's keys in it) is never unpacked over.
 """
 
 from __future__ import annotations
@@ -15,23 +17,18 @@ from pyinfra.api import FactBase, QuoteString, StringCommand, operation
 MARKER = ".torjail-base"
 
 
-def _expected_sum(manifest: str) -> str:
-    """Shell words printing the sha256 that a release MANIFEST lists for base.txz."""
-    return f"awk '$1 == \"base.txz\" {{ print $2 }}' {quote(manifest)}"
-
-
 class VerifiedArchive(FactBase):
     """
-    Returns True when CACHE/base.txz exists and matches the sha256 listed in CACHE/MANIFEST.
+    Returns True when CACHE/base.txz exists and its sha256 is SHA256.
 
     + cache: the cache directory of one release
+    + sha256: the pinned sha256 of base.txz
     """
 
-    def command(self, cache: str) -> StringCommand:
-        archive, manifest = quote(f"{cache}/base.txz"), f"{cache}/MANIFEST"
+    def command(self, cache: str, sha256: str) -> StringCommand:
+        archive = quote(f"{cache}/base.txz")
         return StringCommand(
-            f"if [ -f {archive} ] && [ -f {quote(manifest)} ] && "
-            f'[ "$(sha256 -q {archive})" = "$({_expected_sum(manifest)})" ]; '
+            f"if [ -f {archive} ] && [ \"$(sha256 -q {archive})\" = {quote(sha256)} ]; "
             "then echo verified; else echo missing; fi",
         )
 
@@ -62,31 +59,30 @@ class RootPopulated(FactBase):
 
 
 @operation()
-def fetched(url: str, cache: str):
+def fetched(url: str, cache: str, sha256: str):
     """
-    Download base.txz and MANIFEST of a release into a cache directory, keeping base.txz only if its sha256
-    matches the MANIFEST.
+    Download base.txz of a release into a cache directory, keeping it only if its sha256 is the pinned one.
 
     + url: the release directory, e.g. ``https://download.freebsd.org/releases/amd64/14.3-RELEASE``
-    + cache: where to keep them on the host
+    + cache: where to keep it on the host
+    + sha256: the sha256 of base.txz from the release's signed checksum file (not from the mirror)
 
     **Example:**
 
     .. code:: python
 
-        release.fetched("https://download.freebsd.org/releases/amd64/14.3-RELEASE", "/var/cache/torjail/14.3")
+        release.fetched("https://download.freebsd.org/releases/amd64/14.3-RELEASE", "/var/cache/torjail/14.3",
+                        sha256="e38b5cf7...")
     """
-    if host.get_fact(VerifiedArchive, cache=cache):
+    if host.get_fact(VerifiedArchive, cache=cache, sha256=sha256):
         host.noop(f"{cache}/base.txz is already downloaded and verified")
         return
-    archive, part, manifest = f"{cache}/base.txz", f"{cache}/base.txz.part", f"{cache}/MANIFEST"
+    archive, part = f"{cache}/base.txz", f"{cache}/base.txz.part"
     yield StringCommand("mkdir", "-p", QuoteString(cache))
-    yield StringCommand("fetch", "-q", "-o", QuoteString(manifest), QuoteString(f"{url}/MANIFEST"))
     yield StringCommand("fetch", "-q", "-o", QuoteString(part), QuoteString(f"{url}/base.txz"))
-    mismatch = quote(f"{url}/base.txz does not match the sha256 in its MANIFEST")
+    mismatch = quote(f"{url}/base.txz does not match the pinned sha256 (setting 'jail_release_sha256')")
     yield StringCommand(
-        f"expected=$({_expected_sum(manifest)}); actual=$(sha256 -q {quote(part)}); "
-        f'if [ -n "$expected" ] && [ "$expected" = "$actual" ]; then mv -f {quote(part)} {quote(archive)}; '
+        f"if [ \"$(sha256 -q {quote(part)})\" = {quote(sha256)} ]; then mv -f {quote(part)} {quote(archive)}; "
         f"else rm -f {quote(part)}; echo {mismatch} >&2; exit 1; fi",
     )
 

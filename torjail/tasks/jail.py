@@ -1,4 +1,4 @@
-"""The jail: its root populated from the release's base.txz (downloaded once, checksum verified), its
+"""The jail: its root populated from the release's base.txz (downloaded once, checked against the pinned sha256), its
 jail.conf.d file, its address on a cloned loopback, and jail_enable without the jail in the boot list (its image
 is locked after every boot).
 """
@@ -35,7 +35,8 @@ def check_release(settings):
 def apply(settings, ext_if):
     check_release(settings)
     cache = f"{CACHE_DIR}/{settings.jail_release}-{settings.jail_arch}"
-    release.fetched(name=f"base.txz of {settings.jail_release} (verified)", url=settings.base_url, cache=cache)
+    release.fetched(name=f"base.txz of {settings.jail_release} (pinned sha256)", url=settings.base_url, cache=cache,
+                    sha256=settings.jail_release_sha256)
     release.unpacked(name=f"Jail root from base.txz", cache=cache, root=settings.jail_root,
                      release=settings.jail_release)
     jail = (settings.jail_name, settings.jail_root, settings.jail_name in host.get_fact(Jails))

@@ -1,5 +1,5 @@
 """Before anything changes: the settings of this host are valid, what "detect" stands for is known, every file
-the deploy will place passes its check here (torrc too, by the operator's own tor when there is one: the server's
+the deploy will place passes its check here, the release's base.txz has a pinned sha256 (torrc too, by the operator's own tor when there is one: the server's
 tor checks it again, but only after the changes before it), and the encrypted image is in a state the deploy may
 work with (absent, half-made or unlocked), an offline-master relay holds no master secret key, and a backup
 to restore (TORJAIL_RESTORE) can be used."""
@@ -43,6 +43,17 @@ def require_public_address(settings, ext_if):
                            "server's own address on its external interface")
 
 
+def require_release_pin(settings):
+    """base.txz is checked against a sha256 the operator pinned, never against the mirror's own MANIFEST: a forged
+    mirror would forge both. Without the pin the deploy cannot tell a real userland from a forged one."""
+    if settings.jail_release_sha256 is None:
+        raise PyinfraError(
+            f"{host.name}: setting 'jail_release_sha256' is required: the SHA256 of base.txz for "
+            f"{settings.jail_release} ({settings.jail_arch}) as the release's MANIFEST lists it, taken from a "
+            "source you checked yourself (the MANIFEST on an installation image verified against the signed "
+            "release announcement), not from the mirror the deploy downloads from; nothing was changed")
+
+
 def _torrc_problems(generated):
     """tor's complaints about torrc, each naming the settings it is about; none when this machine has no tor."""
     try:
@@ -69,6 +80,7 @@ def check_generated_files(settings, ext_if):
 def apply():
     """Validated settings of the current host and its external interface; raises before any operation is planned."""
     settings = settings_for(host)
+    require_release_pin(settings)
     without_nagle(host.connector)
     vault.state(settings)  # a locked or unidentified image stops the deploy here
     keys.require_no_master_key(settings)

@@ -1,11 +1,16 @@
-"""fetch(1): retrieve a file by URL (the lab's mirror serves base.txz over HTTP), with fetch's messages.
+"""fetch(1): retrieve a file by URL (the lab's mirror serves base.txz over HTTPS), with fetch's messages.
 
 On success fetch prints one statistics line on stderr (unless -q); on failure `fetch: URL: REASON` and
 exit status 1. -m only downloads when the remote file differs in size or date, -s prints the size only.
+https peers are verified as libfetch does: against SSL_CA_CERT_FILE / SSL_CA_CERT_PATH when set, else
+OpenSSL's default locations on FreeBSD, /etc/ssl/cert.pem and /etc/ssl/certs (never Debian's store);
+SSL_NO_VERIFY_PEER turns the check off. A peer that fails it: OpenSSL's error on stderr, then
+`fetch: URL: Authentication error` (libfetch sets EAUTH), exit status 1.
 """
 
 import email.utils
 import os
+import ssl
 import sys
 import time
 import urllib.error
@@ -29,6 +34,41 @@ USAGE = """usage: fetch [-146AadFlMmnPpqRrsUv] [-B bytes] [--bind-address=host]
 CHUNK = 1 << 16
 REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
            500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+
+
+FREEBSD_CA_FILE, FREEBSD_CA_PATH = "/etc/ssl/cert.pem", "/etc/ssl/certs"
+
+
+def _tls_context():
+    """The peer verification of libfetch's fetch_ssl_setup_peer_verification()."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if os.environ.get("SSL_NO_VERIFY_PEER") is not None:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    cafile = os.environ.get("SSL_CA_CERT_FILE") or (FREEBSD_CA_FILE if os.path.isfile(FREEBSD_CA_FILE) else None)
+    capath = os.environ.get("SSL_CA_CERT_PATH") or (FREEBSD_CA_PATH if os.path.isdir(FREEBSD_CA_PATH) else None)
+    if cafile or capath:
+        try:
+            context.load_verify_locations(cafile=cafile, capath=capath)
+        except (OSError, ssl.SSLError):
+            pass  # libfetch goes on with an empty store: every peer then fails verification
+    if os.environ.get("SSL_NO_VERIFY_HOSTNAME") is not None:
+        context.check_hostname = False
+    return context
+
+
+def _open(request, timeout):
+    """urlopen with FreeBSD's verification; a failed handshake prints OpenSSL's error line first."""
+    try:
+        return urllib.request.urlopen(request, timeout=timeout, context=_tls_context())
+    except urllib.error.URLError as error:
+        if isinstance(error.reason, ssl.SSLError):
+            print(f"{os.getpid():016X}:error:0A000086:SSL routines:tls_post_process_server_certificate:"
+                  f"{error.reason.reason.lower().replace('_', ' ') if error.reason.reason else 'handshake failure'}",
+                  file=sys.stderr)
+            raise urllib.error.URLError(OSError(80, "Authentication error")) from error
+        raise
 
 
 def _reason(error):
@@ -56,7 +96,7 @@ def fetch(url, output, quiet, timeout, mirror):
         return 1
     started = time.monotonic()
     try:
-        response = urllib.request.urlopen(url, timeout=timeout)
+        response = _open(url, timeout)
     except (urllib.error.URLError, OSError) as error:
         cli.warnx("fetch", f"{url}: {_reason(error)}")
         return 1
@@ -113,7 +153,7 @@ def main(argv):
         status = 0
         for url in urls:
             try:
-                with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout) as r:
+                with _open(urllib.request.Request(url, method="HEAD"), timeout) as r:
                     print(r.headers.get("Content-Length", "Unknown"))
             except (urllib.error.URLError, OSError) as error:
                 cli.warnx("fetch", f"{url}: {_reason(error)}")

@@ -1,5 +1,6 @@
-"""The deploy's preflight stops before any change when public_ipv4 is not an address of the external interface:
-pf would redirect and translate for an address the server does not hold, every file valid and the relay dead."""
+"""The deploy's preflight stops before any change when public_ipv4 is not an address of the external interface
+(pf would redirect and translate for an address the server does not hold, every file valid and the relay dead),
+or when the release's base.txz has no pinned sha256 (a forged mirror could hand over a forged userland)."""
 
 from __future__ import annotations
 
@@ -31,3 +32,12 @@ def test_an_external_interface_the_server_lacks_stops_before_any_operation():
     with pytest.raises(PyinfraError) as stopped:
         plan_fresh(data={"ext_if": "igb0"})
     assert str(stopped.value) == "server: setting 'ext_if': the server has no interface igb0; its interfaces are lo0, vtnet0"
+
+
+def test_a_deploy_without_the_pinned_release_sha256_stops_before_any_operation():
+    """base.txz is checked against the operator's pin only: without one, nothing is planned at all."""
+    with pytest.raises(PyinfraError) as stopped:
+        plan_fresh(data={"jail_release_sha256": None})
+    assert str(stopped.value).startswith(
+        "server: setting 'jail_release_sha256' is required: the SHA256 of base.txz for 14.3-RELEASE (amd64) as the "
+        "release's MANIFEST lists it, taken from a source you checked yourself")
