@@ -67,11 +67,14 @@ def update(jid, parameters):
 
 
 def start_init(path, hostname, persist):
-    """Start a jail's first process; return (host pid, its start time, the pipe that arms it when closed)."""
+    """Start a jail's first process; return (host pid, its start time, the pipe that arms it when closed).
+
+    The jail gets its own System V IPC namespace: it sees none of the host's objects. FreeBSD's sysvmsg, sysvsem
+    and sysvshm = disable go further (the calls fail with ENOSYS); the lab only keeps the jail apart."""
     ready_read, ready_write = os.pipe()
     armed_read, armed_write = os.pipe()
     env = {"PATH": CLEAN_PATH, "PYTHONPATH": _package_root()}
-    command = [hosttools.tool("unshare"), "--mount", "--uts", "--pid", "--fork", "--propagation", "private",
+    command = [hosttools.tool("unshare"), "--mount", "--uts", "--ipc", "--pid", "--fork", "--propagation", "private",
                hosttools.python(), "-m", "lab.freebsd.jailinit", path, hostname, "1" if persist else "0",
                str(ready_write), str(armed_read)]
     subprocess.Popen(command, pass_fds=(ready_write, armed_read), stdin=subprocess.DEVNULL,
@@ -93,9 +96,15 @@ def _package_root():
 
 
 def enter_command(jail, argv, uid=None, gid=None):
-    """The command line that runs argv inside a jail (its namespaces and root), optionally as uid/gid."""
-    command = [hosttools.tool("nsenter"), "--target", str(jail["holder"]), "--mount", "--uts", "--pid",
+    """The command line that runs argv inside a jail (its namespaces and root), optionally as uid/gid.
+
+    Without allow.raw_sockets (FreeBSD's default) a process in the jail cannot open raw sockets, root included:
+    socket(2) fails with EPERM, as FreeBSD's prison_priv_check() refuses PRIV_NETINET_RAW. The lab drops
+    CAP_NET_RAW from the process's bounding and inheritable sets before it enters the jail."""
+    command = [hosttools.tool("nsenter"), "--target", str(jail["holder"]), "--mount", "--uts", "--ipc", "--pid",
                "--root", "--wd"]
+    if jail["parameters"].get("allow.raw_sockets") is not True:
+        command = [hosttools.tool("setpriv"), "--bounding-set", "-net_raw", "--inh-caps", "-net_raw"] + command
     if uid is not None:
         command += ["--setuid", str(uid), "--setgid", str(gid)]
     return command + ["--"] + list(argv)

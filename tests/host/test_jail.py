@@ -13,6 +13,7 @@ from host_checks import (
     settings_for_run,
 )
 from torjail.freebsd.jail import Jails
+from torjail.freebsd.mount import MountPoints
 from torjail.render import planned_files
 
 # Parameters whose running value must equal the generated jail.conf's.
@@ -53,6 +54,20 @@ def test_jail_parameter(running, jail_conf, parameter):
     """A lower securelevel, wider statfs view, looser devfs ruleset or child jails weaken the jail's walls."""
     wanted = parse_jail_conf_parameters(jail_conf)[parameter]
     assert str(running.get(parameter)) == wanted, f"{parameter}={running.get(parameter)}, jail.conf says {wanted}"
+
+
+@pytest.mark.parametrize("parameter, wanted", [("allow.raw_sockets", False), ("sysvmsg", "disable"),
+                                               ("sysvsem", "disable"), ("sysvshm", "disable")])
+def test_jail_wall(running, parameter, wanted):
+    """Raw sockets let a compromised tor forge packets; System V IPC would share objects with the host."""
+    assert running.get(parameter) == wanted, f"{parameter}={running.get(parameter)}, expected {wanted}"
+
+
+def test_jail_root_nosuid(host, settings, running):
+    """A set-uid binary planted in the jail's root must not run set-uid (the jail.conf mount says nosuid)."""
+    mounted = MountPoints().process(host.check_output("mount -p").splitlines()).get(settings.jail_root)
+    assert mounted is not None, f"nothing is mounted on {settings.jail_root}"
+    assert "nosuid" in mounted["options"], f"{settings.jail_root} is mounted {','.join(mounted['options'])}"
 
 
 def test_jail_address(running, settings):

@@ -14,7 +14,7 @@ import tempfile
 from freebsd_root import ENV, LAB, REAPER, PrivateRoot
 
 ADDRESS = "198.18.99.2"
-TOOLS = ("ip", "nsenter", "unshare", "nft", "tor")
+TOOLS = ("ip", "nsenter", "unshare", "setpriv", "nft", "tor")
 SETUP = r"""
 set -e
 mount --make-rprivate /

@@ -85,6 +85,39 @@ def test_unknown_parameter_refused(root, conf):
     assert root.run("/usr/sbin/jls", "-j", "t").returncode == 1
 
 
+def _bounding_set(root):
+    status = root.run("/usr/sbin/jexec", "t", "/bin/cat", "/proc/self/status")
+    assert status.returncode == 0, status.stderr
+    return int(next(line.split()[1] for line in status.stdout.splitlines() if line.startswith("CapBnd:")), 16)
+
+
+CAP_NET_RAW = 1 << 13
+
+
+@pytest.mark.parametrize("extra, raw", [("", False), ("    allow.noraw_sockets;", False),
+                                        ("    allow.raw_sockets;", True)])
+def test_raw_sockets_only_where_the_jail_allows_them(root, conf, extra, raw):
+    """FreeBSD refuses raw sockets in a jail unless allow.raw_sockets (the lab: no CAP_NET_RAW in the jail)."""
+    conf(extra)
+    assert root.run("/usr/sbin/jail", "-c", "t").returncode == 0
+    assert bool(_bounding_set(root) & CAP_NET_RAW) == raw
+    params = root.run("/usr/sbin/jls", "-j", "t", "-n").stdout.split()
+    assert ("allow.raw_sockets" if raw else "allow.noraw_sockets") in params
+
+
+def test_system_v_ipc_parameters(root, conf):
+    """sysvmsg/sysvsem/sysvshm take disable, new or inherit (or 0-2); jls prints the name; others are refused."""
+    conf("    sysvmsg = disable;\n    sysvsem = 1;\n    sysvshm = inherit;")
+    assert root.run("/usr/sbin/jail", "-c", "t").returncode == 0
+    params = root.run("/usr/sbin/jls", "-j", "t", "-n").stdout.split()
+    assert {"sysvmsg=disable", "sysvsem=new", "sysvshm=inherit"} <= set(params)
+    root.run("/usr/sbin/jail", "-r", "t")
+    conf("    sysvshm = shared;")
+    result = root.run("/usr/sbin/jail", "-c", "t")
+    assert (result.returncode, result.stderr) == (1, 'jail: sysvshm: unknown value "shared"\n')
+    assert root.run("/usr/sbin/jls", "-j", "t").returncode == 1
+
+
 def test_missing_mount_device_leaves_nothing_behind(root, conf):
     """The encrypted image locked: the mount parameter fails, and the address and devfs are taken back."""
     conf('    mount = "/dev/md9.eli /var/jails/t ufs rw 0 0";')

@@ -119,7 +119,7 @@ FRESH_SERVER = [
     *NEW_IMAGE,
     "mkdir -p /var/jails/tor",
     "chmod 755 /var/jails/tor",
-    "mount -t ufs /dev/md10.eli /var/jails/tor",
+    "mount -t ufs -o nosuid /dev/md10.eli /var/jails/tor",
     # jail: base.txz fetched and checked against the pinned sha256 (never the mirror's MANIFEST), unpacked; host files copied in and jail files
     # written by the host's shell, refused where a symbolic link would redirect them (the jail is not running)
     f"mkdir -p {CACHE}",
@@ -348,10 +348,10 @@ def test_unlocked_image_with_the_jail_stopped_is_mounted_and_the_jail_started():
     result = plan_server("deploy_unlocked_not_running")
     commands = result.commands
     assert not [command for command in commands if _is_destructive(command) or "mdconfig" in command]
-    assert commands.index("mount -t ufs /dev/md10.eli /var/jails/tor") < commands.index(
+    assert commands.index("mount -t ufs -o nosuid /dev/md10.eli /var/jails/tor") < commands.index(
         "env ASSUME_ALWAYS_YES=yes pkg -r /var/jails/tor install -y tor")
     assert [command for command in commands if "/var/jails/tor" in command][0] == (
-        "mount -t ufs /dev/md10.eli /var/jails/tor")
+        "mount -t ufs -o nosuid /dev/md10.eli /var/jails/tor")
     torrc = operation(result, "torrc (checked by tor --verify-config in the jail)")
     assert not [command for command in commands if "chroot" in command or "--verify-config" in command]
     assert torrc.commands[1].startswith("/bin/sh -c 'R=/var/jails/tor; for p in /var/jails/tor/usr ")
@@ -373,7 +373,7 @@ def test_half_made_image_is_discarded_then_made_again():
     start = commands.index(discard.commands[-1]) + 1
     assert commands[start:start + len(NEW_IMAGE)] == NEW_IMAGE
     assert commands[start + len(NEW_IMAGE):start + len(NEW_IMAGE) + 3] == [
-        "mkdir -p /var/jails/tor", "chmod 755 /var/jails/tor", "mount -t ufs /dev/md10.eli /var/jails/tor"]
+        "mkdir -p /var/jails/tor", "chmod 755 /var/jails/tor", "mount -t ufs -o nosuid /dev/md10.eli /var/jails/tor"]
     assert all(command.startswith(BELONGS) for command in commands if _is_destructive(command))
 
 

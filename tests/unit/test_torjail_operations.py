@@ -400,6 +400,8 @@ def test_mounted():
     facts = {"mount.MountPoints": MOUNTS}
     assert plan_operation(mount.mounted, "/dev/md10.eli", "/var/jails/tor", facts=facts).commands == [
         "mount -t ufs /dev/md10.eli /var/jails/tor"]
+    assert plan_operation(mount.mounted, "/dev/md10.eli", "/var/jails/tor", options=("nosuid", "noatime"),
+                          facts=facts).commands == ["mount -t ufs -o nosuid,noatime /dev/md10.eli /var/jails/tor"]
     facts = image_facts(mounts=["/var/jails/tor"])
     op = plan_operation(mount.mounted, "/dev/md10.eli", "/var/jails/tor", facts=facts)
     assert (op.commands, op.noops) == ([], ["/dev/md10.eli is already mounted on /var/jails/tor"])

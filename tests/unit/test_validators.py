@@ -19,6 +19,10 @@ JAIL_CONF = next(f.content for f in render_all(SETTINGS) if f.kind == "jail.conf
     ("/bin/sh /etc/rc\"", "/bin/sh /etc/rc", "syntax error"),
     ("devfs_ruleset = 4", "devfs_ruleset = four", "devfs_ruleset expects"),
     ('    path = "/var/jails/tor";\n', "", "missing path"),
+    ("sysvshm = disable", "sysvshm = shared", "sysvshm expects disable, new or inherit"),
+    ("sysvmsg = disable", "sysvmsg", "sysvmsg expects disable, new or inherit"),
+    ("allow.noraw_sockets;", "allow.noraw_sockets = 1;", "a negated boolean takes no value"),
+    ("allow.noraw_sockets;", "allow.noraw_socket;", "unknown parameter: allow.noraw_socket"),
 ])
 def test_jail_conf_breakage_is_rejected(old, new, fragment):
     assert old in JAIL_CONF
@@ -28,6 +32,14 @@ def test_jail_conf_breakage_is_rejected(old, new, fragment):
 
 def test_generated_jail_conf_is_valid():
     assert check_jail_conf(JAIL_CONF) == []
+
+
+def test_generated_jail_conf_hardens_the_jail():
+    """The handbook's and the relay guide's walls: a nosuid root, no raw sockets, no System V IPC."""
+    lines = [line.strip() for line in JAIL_CONF.splitlines()]
+    assert 'mount = "/dev/md10.eli /var/jails/tor ufs rw,nosuid 0 0";' in lines
+    for wall in ("allow.noraw_sockets;", "sysvmsg = disable;", "sysvsem = disable;", "sysvshm = disable;"):
+        assert wall in lines
 
 
 @pytest.mark.parametrize("text, fragment", [

@@ -40,8 +40,11 @@ BOOLEAN_PARAMS = {
     "persist", "nopersist", "mount.devfs", "mount.fdescfs", "mount.procfs", "exec.clean", "vnet", "ip_hostname",
     "allow.set_hostname", "allow.sysvipc", "allow.raw_sockets", "allow.chflags", "allow.mount", "allow.quotas",
     "allow.socket_af", "allow.mlock", "allow.reserved_ports", "allow.read_msgbuf", "allow.unprivileged_proc_debug",
-    "allow.suser", "allow.nfsd", "sysvmsg", "sysvsem", "sysvshm",
+    "allow.suser", "allow.nfsd",
 }
+# System V IPC: libjail's "jailsys" type, one of three words (or their numbers).
+JAILSYS_PARAMS = {"sysvmsg", "sysvsem", "sysvshm"}
+JAILSYS_VALUES = ("disable", "new", "inherit", "0", "1", "2")
 
 
 class _Collect(Transformer):
@@ -64,8 +67,11 @@ class _Collect(Transformer):
 
 def _check_param(name, values, line):
     problems = []
-    if name.startswith("no") and name[2:] in BOOLEAN_PARAMS:
-        name = name[2:]
+    prefix, dot, last = name.rpartition(".")
+    if last.startswith("no") and f"{prefix}{dot}{last[2:]}" in BOOLEAN_PARAMS:  # "no" on the last component
+        name = f"{prefix}{dot}{last[2:]}"
+        if values:
+            problems.append(f"line {line}: {name}: a negated boolean takes no value")
     if name in INTEGER_PARAMS:
         low, high = INTEGER_PARAMS[name]
         if len(values) != 1 or not re.fullmatch(r"-?[0-9]+", values[0]) or not low <= int(values[0]) <= high:
@@ -73,6 +79,9 @@ def _check_param(name, values, line):
     elif name in BOOLEAN_PARAMS:
         if values and values[0] not in ("true", "false", "1", "0"):
             problems.append(f"line {line}: {name} is a boolean parameter")
+    elif name in JAILSYS_PARAMS:
+        if len(values) != 1 or values[0] not in JAILSYS_VALUES:
+            problems.append(f"line {line}: {name} expects disable, new or inherit")
     elif name in STRING_PARAMS:
         if not values:
             problems.append(f"line {line}: {name} needs a value")

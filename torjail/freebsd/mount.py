@@ -39,13 +39,14 @@ class MountPoints(FactBase):
 
 
 @operation()
-def mounted(device: str, path: str, fstype: str = "ufs"):
+def mounted(device: str, path: str, fstype: str = "ufs", options: tuple[str, ...] = ()):
     """
     Mount a device on a directory, unless that device is already mounted there.
 
     + device: e.g. ``/dev/md10.eli``
     + path: the mount point
     + fstype: filesystem type (``mount -t``)
+    + options: mount options (``mount -o``), e.g. ``("nosuid",)``
 
     Something else mounted on the path is an error: nothing is mounted over it.
 
@@ -53,7 +54,7 @@ def mounted(device: str, path: str, fstype: str = "ufs"):
 
     .. code:: python
 
-        mount.mounted("/dev/md10.eli", "/var/jails/tor")
+        mount.mounted("/dev/md10.eli", "/var/jails/tor", options=("nosuid",))
     """
     current = host.get_fact(MountPoints).get(path)
     if current and current["device"] == device:
@@ -61,7 +62,8 @@ def mounted(device: str, path: str, fstype: str = "ufs"):
         return
     if current:
         raise OperationError(f"{path} has {current['device']} mounted, not {device}; refusing to mount over it")
-    yield StringCommand("mount", "-t", QuoteString(fstype), QuoteString(device), QuoteString(path))
+    option_words = ["-o", QuoteString(",".join(options))] if options else []
+    yield StringCommand("mount", "-t", QuoteString(fstype), *option_words, QuoteString(device), QuoteString(path))
 
 
 @operation()

@@ -82,6 +82,11 @@ def _config_for(name, conf):
     raise JailError(f'"{name}" not found')
 
 
+# System V IPC parameters (libjail's jailsys type): a name or its number, anything else refused.
+JAILSYS = ("sysvmsg", "sysvsem", "sysvshm")
+JAILSYS_VALUES = ("disable", "new", "inherit", "0", "1", "2")
+
+
 def _command_line_parameters(operands):
     parameters = {}
     for operand in operands:
@@ -208,6 +213,10 @@ def _create(operands, conf, quiet):
     else:
         return _create_all(conf, quiet)
     name = _single(parameters, "name")
+    for key in JAILSYS:
+        given = _single(parameters, key)
+        if isinstance(given, str) and given.lower() not in JAILSYS_VALUES:
+            raise JailError(f'{key}: unknown value "{given}"')
     if jails.find(name):
         raise JailError(f"{name}: jail {jails.find(name)['jid']} already exists")
     job = _Creation(name, parameters, quiet)

@@ -14,6 +14,11 @@ OSRELEASE = "14.3-RELEASE"
 OSRELDATE = "1403000"
 
 
+def _jailsys(value):
+    """libjail prints a jailsys parameter by name whether it was given by name or number."""
+    return {"0": "disable", "1": "new", "2": "inherit"}.get(value, value)
+
+
 def kernel_parameters(jail):
     """Every kernel parameter of a jail with its value, as jls -n reports them."""
     given = jail["parameters"]
@@ -30,8 +35,9 @@ def kernel_parameters(jail):
         "ip4": "new" if jail["ip4"] else "disable", "ip6": "new" if jail["ip6"] else "disable",
         "jid": str(jail["jid"]), "name": jail["name"], "osreldate": OSRELDATE, "osrelease": OSRELEASE,
         "parent": "0", "path": jail["path"], "persist": given.get("persist") is True,
-        "securelevel": value("securelevel", "-1"), "sysvmsg": "disable", "sysvsem": "disable",
-        "sysvshm": "disable", "vnet": "inherit",
+        "securelevel": value("securelevel", "-1"), "sysvmsg": _jailsys(value("sysvmsg", "disable")),
+        "sysvsem": _jailsys(value("sysvsem", "disable")), "sysvshm": _jailsys(value("sysvshm", "disable")),
+        "vnet": "inherit",
     }
     for allow in sorted(jailconf.ALLOW_PARAMETERS):
         key = f"allow.{allow}"
