@@ -146,3 +146,8 @@ def test_dashed_jail_name_reaches_every_file():
     assert "tor-relay_2 {" in files["jail.conf"]
     assert 'jail "tor-relay_2"' in files["pf.conf"] and 'jail "tor-relay_2"' in files["rc.conf"]
     assert "/etc/jail.conf.d/tor-relay_2.conf" in [f.path for f in render_all(dict(CASES)["dashed-jail-name"])]
+
+
+def test_tor_never_executes_other_programs():
+    """NoExec 1 (the relay guide's hardening): tor refuses to start any other process, checked by real tor above."""
+    assert "NoExec 1" in _torrc(build_settings("r", BASE))
