@@ -58,7 +58,8 @@ def _run(argv, **kwargs):
 
 def recipe_hash():
     """Identifies what the base root is made of (packages, dressing): a change of it rebuilds the cached base."""
-    parts = [SUITE, repr(PACKAGES), repr(sorted(BASE_COMMANDS.items())), FSTAB, RC_CONF_DEFAULTS, SSHD_CONFIG]
+    parts = [SUITE, repr(PACKAGES), repr(sorted(BASE_COMMANDS.items())), FSTAB, RC_CONF_DEFAULTS, SSHD_CONFIG,
+             NTP_CONF]
     parts += [inspect.getsource(func) for func in (debootstrap, dress, _dress_accounts, _dress_directories,
                                                     _dress_config)]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
@@ -210,6 +211,9 @@ def _dress_accounts(root):
     _edit(os.path.join(root, "etc/passwd"), lambda t: re.sub(r"^(root:[^\n]*:)/bin/bash$", r"\1/bin/sh", t, flags=re.M))
     for name in ("etc/group", "etc/gshadow"):
         _edit(os.path.join(root, name), lambda t: re.sub(r"^root:", "wheel:", t, flags=re.M))
+    # FreeBSD's base has an ntpd user (uid and gid 123) that rc.d/ntpd runs ntpd as.
+    _edit(os.path.join(root, "etc/passwd"), lambda t: t + "ntpd:x:123:123:NTP Daemon:/var/db/ntp:/usr/sbin/nologin\n")
+    _edit(os.path.join(root, "etc/group"), lambda t: t + "ntpd:x:123:\n")
 
 
 def _dress_directories(root):
@@ -220,7 +224,7 @@ def _dress_directories(root):
     remove_path(os.path.join(root, "run"))
     os.symlink("var/run", os.path.join(root, "run"))
     for d in ("etc/rc.d", "etc/defaults", "usr/local/etc/rc.d", "usr/local/bin", "usr/local/sbin", "usr/local/lib",
-              "usr/local/share", "boot/defaults", "var/backups", "var/db", "var/log", "var/empty", "root/.ssh",
+              "usr/local/share", "boot/defaults", "var/backups", "var/db", "var/db/ntp", "var/log", "var/empty", "root/.ssh",
               ".kernel", "dev", "proc", "tmp", LIBEXEC):
         os.makedirs(os.path.join(root, d), exist_ok=True)
     os.chmod(os.path.join(root, "tmp"), 0o1777)
@@ -268,6 +272,23 @@ cron_enable="YES"
 cron_program="/usr/sbin/cron"
 cron_dst="YES"
 cron_flags=""
+ntpd_enable="NO"
+ntpd_program="/usr/sbin/ntpd"
+ntpd_config="/etc/ntp.conf"
+ntpd_sync_on_start="NO"
+ntpd_flags=""
+ntpd_user="ntpd"
+"""
+
+NTP_CONF = """\
+# /etc/ntp.conf of a fresh install (the FreeBSD pool; see ntp.conf(5)).
+tos minclock 3 maxclock 6
+pool 0.freebsd.pool.ntp.org iburst
+restrict default limited kod nomodify notrap noquery nopeer
+restrict source  limited kod nomodify notrap noquery
+restrict 127.0.0.1
+restrict ::1
+leapfile "/var/db/ntpd.leap-seconds.list"
 """
 
 SSHD_CONFIG = """\
@@ -298,6 +319,7 @@ def _dress_config(root):
     write("boot/defaults/loader.conf", "# Defaults of the loader (empty in the lab).\n")
     write("etc/ssh/sshd_config", SSHD_CONFIG)
     write("etc/sysctl.conf", "")
+    write("etc/ntp.conf", NTP_CONF)
     localtime = os.path.join(root, "etc/localtime")
     real = _resolve(root, "/etc/localtime")
     shutil.copyfile(real, localtime + ".new")

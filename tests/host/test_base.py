@@ -67,3 +67,15 @@ def test_crash_dumps_off_at_boot(sysrc, variable):
 def test_host_package_repository(host, rendered):
     """Packages must come from the configured branch of the signed official repository, nowhere else."""
     assert host.file(HOST_PKG_REPO).content_string == rendered[HOST_PKG_REPO]
+
+
+@pytest.mark.parametrize("variable", ["ntpd_enable", "ntpd_sync_on_start"])
+def test_ntpd_at_boot(sysrc, variable):
+    """Tor needs a correct clock; ntpd_sync_on_start steps a clock that is far off once at boot."""
+    assert sysrc(variable) == "YES"
+
+
+def test_ntpd_running(host):
+    """A relay whose clock drifts has its consensus and certificates rejected."""
+    result = host.run("service ntpd onestatus")
+    assert result.rc == 0, f"service ntpd onestatus: {result.stdout}{result.stderr}"

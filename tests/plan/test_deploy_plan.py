@@ -88,7 +88,7 @@ NEW_IMAGE = [
 ]
 
 FRESH_SERVER = [
-    # base: pkg from the configured branch, relay sysctls, kernel modules now and at boot, no crash dumps
+    # base: pkg from the configured branch, relay sysctls, kernel modules now and at boot, no crash dumps, ntpd
     "mkdir -p /usr/local/etc/pkg/repos",
     "upload /usr/local/etc/pkg/repos/FreeBSD.conf",
     "chmod 644 /usr/local/etc/pkg/repos/FreeBSD.conf",
@@ -110,6 +110,9 @@ FRESH_SERVER = [
     "sysrc -f /etc/rc.conf dumpdev=NO",
     "sysrc -f /etc/rc.conf savecore_enable=NO",
     "dumpon off",
+    "sysrc -f /etc/rc.conf ntpd_enable=YES",
+    "sysrc -f /etc/rc.conf ntpd_sync_on_start=YES",
+    "service ntpd start",
     # swap: the fstab entry becomes .eli, and the live swap moves over (there is memory to spare)
     SWAP_FSTAB,
     "swapoff /dev/ada0p3",

@@ -1,13 +1,16 @@
-"""Base of the host: pkg from the configured branch, relay sysctls, GELI and pf kernel modules, no crash dumps.
+"""Base of the host: pkg from the configured branch, relay sysctls, GELI and pf kernel modules, no crash dumps,
+and a clock kept right by ntpd.
 
 Crash dumps would write memory (keys included) unencrypted to the swap partition, so they are off now and at boot.
+Tor needs a correct clock: a relay whose clock is off has its consensus and certificates rejected (and its
+accounting periods drift), so base's ntpd runs, stepping a clock that is far off once at boot.
 """
 
 from io import StringIO
 
 from pyinfra.operations import files
 
-from torjail.freebsd import kld, pkg, rc, sysctl, system
+from torjail.freebsd import kld, pkg, rc, service, sysctl, system
 from torjail.render import render_file
 
 # Relay guide values: random IP ids always; limits only ever raised (a bigger server keeps its own values).
@@ -35,3 +38,6 @@ def apply(settings):
     rc.value(name="No crash dump device at boot", variable="dumpdev", value="NO")
     rc.value(name="No savecore at boot", variable="savecore_enable", value="NO")
     system.dumps_off(name="Crash dumps off now")
+    rc.value(name="ntpd at boot", variable="ntpd_enable", value="YES")
+    rc.value(name="ntpd steps a clock far off at boot", variable="ntpd_sync_on_start", value="YES")
+    service.running(name="ntpd running", service="ntpd")
