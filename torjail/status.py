@@ -99,10 +99,20 @@ def unreachable(name, error):
     return row
 
 
+def unreadable(name, error):
+    """The row of a relay that answered, but with something the status could not read (a fact it cannot parse):
+    one relay's odd answer must not stop the report on the others."""
+    row = {**unreachable(name, error), "reachable": True}
+    row["next"] = advice(row, None)
+    return row
+
+
 def advice(row, settings):
     """What to do next, most urgent first (empty when all is well)."""
     if not row["reachable"]:
         return [f"unreachable ({row['error']}): check the server and its SSH access"]
+    if row["image"] is None and row["error"]:
+        return [f"status unreadable ({row['error']}): run `pyinfra inventory.py deploy.py --dry` on it to see why"]
     if row["image"] == "absent":
         return ["not deployed: run pyinfra inventory.py deploy.py"]
     if row["image"] == "locked":

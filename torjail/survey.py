@@ -21,6 +21,8 @@ def _one(state, host, settings):
             return status.collect(host, settings)
         except PyinfraError as error:
             return status.unreachable(host.name, f"lost while asking: {error}")
+        except Exception as error:  # noqa: BLE001 (one relay's unreadable answer is its own row, not the end)
+            return status.unreadable(host.name, f"{type(error).__name__}: {error}")
         finally:
             host.disconnect()
 

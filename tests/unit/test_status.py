@@ -84,6 +84,36 @@ def test_an_unreachable_relay_is_a_row_of_its_own():
     assert "relay2.example.org  no " in status.table([found])
 
 
+def test_an_unreadable_answer_is_a_row_of_its_own_and_says_what_to_do():
+    found = status.unreadable("relay3.example.org", "ValueError: unreadable jls line")
+    assert found["reachable"] is True and found["image"] is None
+    assert found["next"] == ["status unreadable (ValueError: unreadable jls line): run `pyinfra inventory.py "
+                             "deploy.py --dry` on it to see why"]
+    assert "relay3.example.org" in status.table([found])
+
+
+def test_the_survey_turns_one_relays_unreadable_answer_into_its_row(monkeypatch, settings):
+    """The other relays are still reported when one relay's answers cannot be read."""
+    from pyinfra.api import Inventory
+
+    from torjail import survey
+
+    def collect(host, relay_settings):
+        if host.name == "odd.example.org":
+            raise ValueError("unreadable jls line")
+        return status.unreachable(host.name, "stand-in for a good row")
+
+    monkeypatch.setattr(status, "collect", collect)
+    inventory = Inventory((["odd.example.org", "good.example.org"], {}), override_data={"_connector": "@local"})
+    for host in inventory:
+        monkeypatch.setattr(host, "connect", lambda *args, **kwargs: None)
+        monkeypatch.setattr(host, "disconnect", lambda *args, **kwargs: None)
+    rows = survey.survey(inventory, {"odd.example.org": settings, "good.example.org": settings})
+    assert [row["host"] for row in rows] == ["odd.example.org", "good.example.org"]
+    assert rows[0]["reachable"] is True and rows[0]["error"] == "ValueError: unreadable jls line"
+    assert rows[1]["error"] == "stand-in for a good row"
+
+
 def test_the_chart_plots_what_tor_reported(settings, tmp_path):
     now = status.tor_time(START) + 1000
     found = row(ANSWERS, now, settings)
