@@ -20,6 +20,7 @@ from host_checks import (
 )
 from torjail.render import planned_files
 from torjail.settings import parse_tor_amount
+from torjail.tasks.jail import NEWSYSLOG_PATH, NEWSYSLOG_SOURCE
 
 TOR = "/usr/local/bin/tor"
 TORRC = "/usr/local/etc/tor/torrc"
@@ -138,3 +139,11 @@ def test_accounting_live(settings, control, accounting_key):
     wanted = accounting_values(settings)[accounting_key]
     assert replies.values.get(accounting_key) == wanted, \
         f"tor reports {accounting_key}={replies.values.get(accounting_key)!r}, wanted {wanted!r} ({replies.errors})"
+
+
+def test_tor_log_rotated_inside_the_jail(host, settings):
+    """Without rotation tor's log grows until the encrypted image is full and the relay stops."""
+    require_jail_root_mounted(host, settings)
+    placed = host.file(settings.jail_root + NEWSYSLOG_PATH)
+    assert placed.exists, f"{NEWSYSLOG_PATH} is missing in the jail"
+    assert placed.content_string == NEWSYSLOG_SOURCE.read_text()

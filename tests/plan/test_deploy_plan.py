@@ -24,7 +24,7 @@ from torjail import secrets
 from torjail.freebsd import pfguard
 from torjail.render import planned_files, render_file
 from torjail.settings import SettingsError, build_settings
-from torjail.tasks import firewall
+from torjail.tasks import firewall, jail
 from torjail.tasks.vault import VaultError, VaultLocked
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -160,6 +160,10 @@ FRESH_SERVER = [
     'pkg/repos/FreeBSD.conf.torjail-new "$R"/usr/local/etc/pkg/repos/FreeBSD.conf\' < /tmp/pyinfra-8e49ad0'
     '55123832ef6144f336e6800931af0afec',
     'rm -f /tmp/pyinfra-8e49ad055123832ef6144f336e6800931af0afec',
+    # the jail's newsyslog rotates tor's log (files/tor-newsyslog.conf)
+    'upload /tmp/pyinfra-3a2e38d4fef7586329e2ed2e3181b23f46bf1ea5',
+    '/bin/sh -c \'R=/var/jails/tor; for p in /var/jails/tor/usr /var/jails/tor/usr/local /var/jails/tor/usr/local/etc /var/jails/tor/usr/local/etc/newsyslog.conf.d /var/jails/tor/usr/local/etc/newsyslog.conf.d/tor.conf /var/jails/tor/usr/local/etc/newsyslog.conf.d/tor.conf.torjail-new; do if [ -L "$p" ]; then echo "$p is a symbolic link in the jail root /var/jails/tor: not written through" >&2; exit 1; fi; done; set -e; mkdir -p "$R"/usr/local/etc/newsyslog.conf.d; rm -f "$R"/usr/local/etc/newsyslog.conf.d/tor.conf.torjail-new; umask 077; cat > "$R"/usr/local/etc/newsyslog.conf.d/tor.conf.torjail-new; chmod 644 "$R"/usr/local/etc/newsyslog.conf.d/tor.conf.torjail-new; mv -f "$R"/usr/local/etc/newsyslog.conf.d/tor.conf.torjail-new "$R"/usr/local/etc/newsyslog.conf.d/tor.conf\' < /tmp/pyinfra-3a2e38d4fef7586329e2ed2e3181b23f46bf1ea5',
+    'rm -f /tmp/pyinfra-3a2e38d4fef7586329e2ed2e3181b23f46bf1ea5',
     'mkdir -p /etc/jail.conf.d',
     'upload /etc/jail.conf.d/tor.conf',
     'chmod 644 /etc/jail.conf.d/tor.conf',
@@ -244,6 +248,7 @@ def server(name: str) -> dict:
     settings = build_settings("server", fixture["data"])
     rendered = {path: render_file(settings, template, ext_if=EXT_IF) for path, _, template in planned_files(settings)}
     rendered[firewall.BRUTEFORCE_CRON] = render_file(settings, "bruteforce.cron.j2")
+    rendered[settings.jail_root + jail.NEWSYSLOG_PATH] = jail.NEWSYSLOG_SOURCE.read_text()
     sums = fixture["facts"].get("files.Sha1File", {})
     for key, value in sums.items():
         if value == "generated":

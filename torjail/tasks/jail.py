@@ -4,6 +4,7 @@ is locked after every boot).
 """
 
 from io import StringIO
+from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api.exceptions import PyinfraError
@@ -15,6 +16,9 @@ from torjail.freebsd.system import FreeBSDVersion
 from torjail.render import render_file
 
 CACHE_DIR = "/var/cache/torjail"
+# Tor's log rotated by the jail's own newsyslog: the file is the same for every relay (files/, not a template).
+NEWSYSLOG_PATH = "/usr/local/etc/newsyslog.conf.d/tor.conf"
+NEWSYSLOG_SOURCE = Path(__file__).resolve().parents[2] / "files" / "tor-newsyslog.conf"
 
 
 def jail_conf_path(settings):
@@ -45,6 +49,7 @@ def apply(settings, ext_if):
     jailfs.put(*jail, "/etc/rc.conf", content=render_file(settings, "jail-rc.conf.j2"), name="Jail rc.conf")
     jailfs.put(*jail, "/usr/local/etc/pkg/repos/FreeBSD.conf", content=render_file(settings, "pkg-repo.conf.j2"),
                name="Jail package repository branch")
+    jailfs.put(*jail, NEWSYSLOG_PATH, content=NEWSYSLOG_SOURCE.read_text(), name="Jail newsyslog rotates tor's log")
     jail_conf = render_file(settings, "jail.conf.j2", ext_if=ext_if)
     files.put(name=f"jail.conf.d/{settings.jail_name}.conf", src=StringIO(jail_conf),
               dest=jail_conf_path(settings), mode="644", create_remote_dir=True)
