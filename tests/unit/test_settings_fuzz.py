@@ -193,7 +193,7 @@ EXIT_OVERRIDES = st.fixed_dictionaries({
     "public_ipv6": st.one_of(st.none(), st.sampled_from(["2001:db8::7", "2001:db8:1::10"]),
                              STRATEGIES["public_ipv6"]),
     "exit_notice": st.booleans(),
-    "exit_resolvers": STRATEGIES["exit_resolvers"],
+    "exit_resolvers": st.one_of(st.just([]), st.just(["198.51.100.53", "2001:db8::53"]), STRATEGIES["exit_resolvers"]),
 })
 
 
