@@ -61,14 +61,15 @@ def apply(settings, ext_if):
 
 def _resolver(settings, jail):
     """An exit's own caching resolver: local-unbound in the jail, configured before its resolv.conf points at it.
-    A running jail starts it now (the jail's rc starts it at every later start, before tor) and rereads a changed
-    configuration, so the jail never points at a resolver that does not answer."""
+    A running jail starts it now (the jail's rc starts it at every later start, before tor), or has it reread a
+    changed configuration, so the jail never points at a resolver that does not answer."""
     conf = jailfs.put(*jail, UNBOUND_CONF, content=render_file(settings, "local-unbound.conf.j2"),
                       name="Jail local-unbound configuration")
-    if jail[2]:
-        service.running(name="local-unbound running in the jail", service="local_unbound", jail=settings.jail_name)
+    if jail[2] and host.get_fact(service.ServiceRunning, service="local_unbound", jail=settings.jail_name):
         service.reloaded(name="Reload local-unbound (configuration changed)", service="local_unbound",
                          jail=settings.jail_name, _if=conf.did_change)
+    elif jail[2]:
+        service.running(name="local-unbound running in the jail", service="local_unbound", jail=settings.jail_name)
     jailfs.put(*jail, "/etc/resolv.conf", content=render_file(settings, "jail-resolv.conf.j2"),
                name="Jail /etc/resolv.conf: the jail's own local-unbound")
 
