@@ -175,9 +175,11 @@ def test_jail_address_on_loopback(host, settings):
 
 
 def _jail_connects(host, settings, address, port):
-    """Whether a TCP connection from inside the running jail to address:port opens (base nc, 5 s)."""
+    """Whether a TCP connection from inside the running jail, from the jail's address (the only one it can bind),
+    to address:port opens (base nc, 5 s)."""
     require_jail_running(host, settings)
-    return host.run("jexec %s nc -z -w 5 %s %s", settings.jail_name, address, str(port)).rc == 0
+    return host.run("jexec %s nc -s %s -z -w 5 %s %s", settings.jail_name, settings.jail_ip, address,
+                    str(port)).rc == 0
 
 
 def test_jail_cannot_reach_the_hosts_sshd(host, settings):
