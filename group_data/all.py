@@ -24,6 +24,8 @@ exit_relay = False                 # a middle/guard relay unless set True
 exit_policy = []                   # exits only: ExitPolicy lines ("accept *:443"), ending in "reject *:*" (see README);
                                    # [] means ReducedExitPolicy 1
 exit_notice = False                # exits only: serve the exit notice page on the DirPort
+exit_resolvers = []                # exits only: forwarders of the jail's local-unbound (IP addresses); [] means it
+                                   # resolves recursively itself; the big public resolvers are refused
 
 # --- Traffic: the provider's quota, accounting and bandwidth ------------------------------------------------
 traffic_quota = None               # the provider's monthly quota, e.g. "2 TB" (decimal as billed) or "2 TiB"/"2 TBytes"

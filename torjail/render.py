@@ -13,6 +13,9 @@ import jinja2
 BRUTEFORCE_CRON = "/etc/cron.d/torjail-bruteforce"
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 
+# local-unbound's configuration as rc.d/local_unbound looks for it (local_unbound_config).
+UNBOUND_CONF = "/var/unbound/unbound.conf"
+
 # The interface shown in previews when ext_if is "detect" (the deploy asks the server instead).
 PREVIEW_EXT_IF = "vtnet0"
 
@@ -22,7 +25,7 @@ class GeneratedFile:
     """One generated file: where it goes on the server, which validator checks it, and its content."""
 
     path: str
-    kind: str  # torrc, pf.conf, jail.conf, rc.conf, html, pkg.conf
+    kind: str  # torrc, pf.conf, jail.conf, rc.conf, html, pkg.conf, unbound.conf, resolv.conf
     template: str
     content: str
 
@@ -58,6 +61,11 @@ def planned_files(settings):
         ("/usr/local/etc/pkg/repos/FreeBSD.conf", "pkg.conf", "pkg-repo.conf.j2"),
         (f"/etc/jail.conf.d/{settings.jail_name}.conf", "jail.conf", "jail.conf.j2"),
         (jail_path(settings, "/etc/rc.conf"), "rc.conf", "jail-rc.conf.j2"),
+    ]
+    if settings.exit_relay:
+        files += [(jail_path(settings, UNBOUND_CONF), "unbound.conf", "local-unbound.conf.j2"),
+                  (jail_path(settings, "/etc/resolv.conf"), "resolv.conf", "jail-resolv.conf.j2")]
+    files += [
         (jail_path(settings, "/usr/local/etc/pkg/repos/FreeBSD.conf"), "pkg.conf", "pkg-repo.conf.j2"),
         (jail_path(settings, "/usr/local/etc/tor/torrc"), "torrc", "torrc.j2"),
     ]

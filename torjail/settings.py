@@ -52,6 +52,14 @@ RATE = re.compile(r"([1-9][0-9]{0,8})/([1-9][0-9]{0,8})")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MIRROR = re.compile(r"https://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~/-]*)?")
 SWAP_DEVICE = re.compile(r"/dev/[A-Za-z0-9/._-]+")
+ADDRESS = re.compile(r"[0-9A-Fa-f:.]+")  # no %zone: a forwarder is not link-local
+# The relay guide warns exits off these: each sees a large share of all exit lookups.
+BIG_PUBLIC_RESOLVERS = {ipaddress.ip_address(address): owner for owner, addresses in {
+    "Google": ("8.8.8.8", "8.8.4.4", "2001:4860:4860::8888", "2001:4860:4860::8844"),
+    "Cloudflare": ("1.1.1.1", "1.0.0.1", "2606:4700:4700::1111", "2606:4700:4700::1001"),
+    "Quad9": ("9.9.9.9", "149.112.112.112", "2620:fe::fe", "2620:fe::9"),
+    "OpenDNS": ("208.67.222.222", "208.67.220.220", "2620:119:35::35", "2620:119:53::53"),
+}.items() for address in addresses}
 NETWORK = re.compile(r"([0-9A-Fa-f:.]+)(?:/(0|[1-9][0-9]{0,2}))?")
 # tor's limits for RelayBandwidthRate/Burst (0.4.9): at least 75 KBytes for a relay, at most 2 GBytes.
 MIN_RELAY_BANDWIDTH = 76800
@@ -176,6 +184,7 @@ class Settings(BaseModel):
     exit_relay: bool = False
     exit_policy: list[str] = []
     exit_notice: bool = False
+    exit_resolvers: list[str] = []  # the jail's local-unbound forwards to these; []: it resolves recursively
 
     # Traffic: the provider's quota, accounting and bandwidth
     traffic_quota: str | None = None
@@ -473,6 +482,30 @@ class Settings(BaseModel):
             _expect_network(network)
         return value
 
+    @field_validator("exit_resolvers")
+    @classmethod
+    def _exit_resolvers(cls, value):
+        for address in value:
+            if not isinstance(address, str) or not ADDRESS.fullmatch(address):
+                raise ValueError(f"expected IP addresses of resolvers like 198.51.100.53 or 2001:db8::53, got "
+                                 f"{address!r}")
+            try:
+                parsed = ipaddress.ip_address(address)
+            except ValueError:
+                raise ValueError(f"expected IP addresses of resolvers like 198.51.100.53 or 2001:db8::53, got "
+                                 f"{address!r}") from None
+            parsed = getattr(parsed, "ipv4_mapped", None) or parsed
+            if parsed in BIG_PUBLIC_RESOLVERS:
+                raise ValueError(f"{address} is {BIG_PUBLIC_RESOLVERS[parsed]}'s public resolver: the Tor relay "
+                                 "guide warns exits off the big public resolvers (they see a large share of Tor's "
+                                 "exit lookups); use [] (recursive) or your provider's or your own resolver")
+            if parsed.is_loopback or parsed.is_unspecified or parsed.is_multicast:
+                raise ValueError(f"expected a resolver reachable from the jail (not loopback, unspecified or "
+                                 f"multicast), got {address!r}")
+        if len(set(value)) != len(value):
+            raise ValueError(f"expected each resolver once, got {value!r}")
+        return value
+
     @field_validator("metrics_port")
     @classmethod
     def _metrics_port(cls, value):
@@ -542,6 +575,9 @@ class Settings(BaseModel):
             problems.append(("exit_notice", "expected False unless exit_relay is True (the notice is for exits)"))
         if self.exit_notice and not self.dir_port:
             problems.append(("exit_notice", "expected a dir_port: the notice page is served on the DirPort"))
+        if self.exit_resolvers and not self.exit_relay:
+            problems.append(("exit_resolvers", "expected [] unless exit_relay is True (the jail's own resolver is "
+                                               "for exits)"))
         if self.exit_policy and not self.exit_relay:
             problems.append(("exit_policy", "expected [] unless exit_relay is True"))
         elif self.exit_policy:

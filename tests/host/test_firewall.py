@@ -17,6 +17,7 @@ from host_checks import (
     pf_rule_kind,
     pf_rule_lines,
     pf_tables,
+    require_jail_running,
     run_with_input,
     settings_for_run,
 )
@@ -171,6 +172,28 @@ def test_jail_address_on_loopback(host, settings):
     interfaces = Interfaces().process(host.run("ifconfig %s", settings.jail_interface).stdout.splitlines())
     addresses = interfaces.get(settings.jail_interface, {}).get("inet", [])
     assert settings.jail_ip in addresses, f"{settings.jail_interface} carries {addresses}"
+
+
+def _jail_connects(host, settings, address, port):
+    """Whether a TCP connection from inside the running jail, from the jail's address (the only one it can bind),
+    to address:port opens (base nc, 5 s)."""
+    require_jail_running(host, settings)
+    return host.run("jexec %s nc -s %s -z -w 5 %s %s", settings.jail_name, settings.jail_ip, address,
+                    str(port)).rc == 0
+
+
+def test_jail_cannot_reach_the_hosts_sshd(host, settings):
+    """Root in a compromised jail must not get a login prompt of the host: not on the public address (over lo0)
+    nor on the jail's own (sshd listens on every address, the jail's included)."""
+    for address in (settings.public_ipv4, settings.jail_ip):
+        assert not _jail_connects(host, settings, address, settings.sshd_port), \
+            f"the jail opens a connection to the host's sshd on {address}:{settings.sshd_port}"
+
+
+def test_host_loopback_still_reaches_sshd(host, settings):
+    """pf filters lo0 now: the host's own connections over it must still pass."""
+    result = host.run("nc -z -w 5 127.0.0.1 %s", str(settings.sshd_port))
+    assert result.rc == 0, f"the host cannot reach its own sshd on 127.0.0.1: {result.stderr}"
 
 
 # ----------------------------------------------------------------------------- from the operator's machine

@@ -19,7 +19,8 @@ from torjail.render import planned_files
 # Parameters whose running value must equal the generated jail.conf's.
 JAIL_PARAMETERS = ("path", "host.hostname", "securelevel", "enforce_statfs", "devfs_ruleset", "children.max")
 # Generated files of this concern (see torjail.render.planned_files).
-JAIL_TEMPLATES = ("jail.conf.j2", "jail-rc.conf.j2", "pkg-repo.conf.j2")
+JAIL_TEMPLATES = ("jail.conf.j2", "jail-rc.conf.j2", "pkg-repo.conf.j2", "local-unbound.conf.j2",
+                  "jail-resolv.conf.j2")
 
 
 def pytest_generate_tests(metafunc):
@@ -91,3 +92,15 @@ def test_jail_not_in_boot_list(sysrc, settings):
     """The image is locked after every boot: a jail started at boot would fail, or run from an unencrypted root."""
     boot_list = (sysrc("jail_list") or "").split()
     assert settings.jail_name not in boot_list, f"jail_list={' '.join(boot_list)}"
+
+
+def test_exit_jail_runs_its_own_resolver(host, settings):
+    """An exit resolves every destination of its users: through the host's (or a big public) resolver, that
+    resolver sees and answers for all of them. local-unbound in the jail must run and answer the jail."""
+    if not settings.exit_relay:
+        pytest.skip("not an exit relay: the jail uses the host's resolv.conf")
+    require_jail_running(host, settings)
+    status = host.run("service -j %s local_unbound onestatus", settings.jail_name)
+    assert status.rc == 0, f"local_unbound does not run in the jail: {status.stdout}{status.stderr}"
+    answer = host.run("jexec %s local-unbound-control -c /var/unbound/unbound.conf status", settings.jail_name)
+    assert answer.rc == 0 and "is running" in answer.stdout, f"{answer.stdout}{answer.stderr}"

@@ -124,7 +124,7 @@ def test_dirport_answers_http_with_the_relay_descriptor(relay):
 def test_a_port_that_is_not_allowed_is_dropped_although_something_listens(relay, listener):
     listener(relay.address, 8080, netns=paths.netns_name(NAME))
     assert _attempt(relay.address, 8080) == "timeout"
-    # the listener is there: from inside the lab host (lo0 is skipped by pf) it answers
+    # the listener is there: from inside the lab host (pf passes the host's own lo0 traffic) it answers
     status, output, _ = relay.run(f"nc -w {TIMEOUT} {relay.address} 8080 </dev/null")
     assert output.startswith(f"from {relay.address}:"), (status, output)
 

@@ -366,6 +366,11 @@ CASES = [
          ("test_firewall.py::test_pf_conf_matches_rendered",)),
     Case("pflogd stopped", "service pflog onestop", "service pflog onestart",
          ("test_firewall.py::test_pflogd_running",)),
+    Case("lo0 skipped again (the jail reaches the host's sshd over it)",
+         pf_loaded_from("awk '{ print } $0 == \"set block-policy drop\" { print \"set skip on lo0\" }'"), PF_AGAIN,
+         ("test_firewall.py::test_jail_cannot_reach_the_hosts_sshd",)),
+    Case("the host's own lo0 traffic no longer passed", pf_loaded_from("grep -v -x 'pass quick on lo0'"), PF_AGAIN,
+         ("test_firewall.py::test_host_loopback_still_reaches_sshd", "test_firewall.py::test_pf_rules_loaded[pass]")),
     Case("jail address removed from lo1", "ifconfig lo1 inet 10.0.0.1 -alias", "ifconfig lo1 inet 10.0.0.1/32 alias",
          ("test_firewall.py::test_jail_address_on_loopback",)),
     # the whole host

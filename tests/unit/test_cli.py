@@ -62,9 +62,11 @@ def test_render_writes_every_file_at_its_server_path(tmp_path):
         "etc/pf.conf",
         "usr/local/etc/pkg/repos/FreeBSD.conf",
         "var/jails/tor/etc/rc.conf",
+        "var/jails/tor/etc/resolv.conf",
         "var/jails/tor/usr/local/etc/pkg/repos/FreeBSD.conf",
         "var/jails/tor/usr/local/etc/tor/tor-exit-notice.html",
         "var/jails/tor/usr/local/etc/tor/torrc",
+        "var/jails/tor/var/unbound/unbound.conf",
     ]
     assert 'ext_if = "igb0"' in (tmp_path / "etc/pf.conf").read_text()
     assert "ExitRelay 1" in (tmp_path / "var/jails/tor/usr/local/etc/tor/torrc").read_text()

@@ -89,3 +89,26 @@ def test_metrics_port_is_redirected_and_passed_only_from_metrics_networks():
     plain, plain_lines = _rules({})
     assert not any("9035" in line for line in plain_lines)
     assert not [rule for rule in plain["nat"] if "metrics" in pfconf.format_rule(rule)]
+
+
+
+@pytest.mark.parametrize("overrides", [{}, {"public_ipv6": "2001:db8:1::7"}, {"sshd_port": 2222}],
+                         ids=["v4", "v6", "port"])
+def test_the_jail_cannot_open_connections_to_the_host_but_the_host_loopback_passes(overrides):
+    """pf filters lo0 (no `set skip`): the jail's address is blocked towards sshd on lo0 and the jail's own
+    interface and towards every other host address on lo0, before antispoof and before the host's own lo0
+    traffic passes; nothing else skips lo0."""
+    ruleset, lines = _rules(overrides)
+    assert "skip" not in ruleset["options"]
+    port = "ssh" if "sshd_port" not in overrides else "2222"
+    lo0 = [number for number, line in enumerate(lines) if " on lo0 " in line or line.startswith("block")
+           and " on lo1 " in line]
+    antispoof = next(number for number, line in enumerate(lines) if "on ! vtnet0" in line)
+    assert lo0 and max(lo0) < antispoof, lines
+    wanted = [f"block drop in log quick on lo0 inet proto tcp from 10.0.0.1 to any port = {port}",
+              f"block drop in log quick on lo1 inet proto tcp from 10.0.0.1 to any port = {port}",
+              "block drop in log quick on lo0 inet from 10.0.0.1 to ! 10.0.0.1",
+              "pass quick on lo0 all flags S/SA keep state"]
+    if "public_ipv6" in overrides:
+        wanted.insert(2, f"block drop in log quick on lo0 inet6 proto tcp from 2001:db8:1::7 to any port = {port}")
+    assert [lines[number] for number in lo0] == wanted, lines

@@ -55,6 +55,8 @@ NETWORK = st.one_of(
                      "2001:db8::%vtnet0/48", "198.51.100.7", "2001:db8:9::/48", "10.0.0.0/08", "::ffff:1.2.3.0/120"]),
     st.ip_addresses().map(str),
 )
+RESOLVER = st.sampled_from(["198.51.100.53", "2001:db8::53", "8.8.8.8", "2606:4700:4700::1111", "::ffff:9.9.9.9",
+                            "127.0.0.1", "198.51.100.53\n", "2001:db8::53%vtnet0", "resolver.example.org", ""])
 PATH = maybe_newline(st.from_regex(r"(/[A-Za-z0-9._+ -]{1,8}){1,3}", fullmatch=True))
 
 STRATEGIES = {
@@ -75,6 +77,7 @@ STRATEGIES = {
     "exit_relay": st.booleans(),
     "exit_policy": POLICY,
     "exit_notice": st.booleans(),
+    "exit_resolvers": st.lists(st.one_of(RESOLVER, st.ip_addresses().map(str)), max_size=3),
     "traffic_quota": st.one_of(st.none(), TRAFFIC),
     "traffic_quota_both_directions": st.booleans(),
     "traffic_reserve": st.one_of(st.none(), TRAFFIC),
@@ -190,6 +193,7 @@ EXIT_OVERRIDES = st.fixed_dictionaries({
     "public_ipv6": st.one_of(st.none(), st.sampled_from(["2001:db8::7", "2001:db8:1::10"]),
                              STRATEGIES["public_ipv6"]),
     "exit_notice": st.booleans(),
+    "exit_resolvers": st.one_of(st.just([]), st.just(["198.51.100.53", "2001:db8::53"]), STRATEGIES["exit_resolvers"]),
 })
 
 

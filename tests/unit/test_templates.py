@@ -27,6 +27,7 @@ EDGES = {
                                                     "accept6 [2001:db8::]/32:443", "reject *4:*",
                                                     "reject6 *:*"]},
     "metrics": {"metrics_port": 9035, "metrics_networks": ["198.51.100.0/24", "203.0.113.9/32"]},
+    "exit-forwarders": {"exit_relay": True, "exit_resolvers": ["198.51.100.53", "2001:db8::53"]},
     "printable-contact": {"relay_contact": "Zoë <ops@example.org> \\ \"relay team\" 0xDEADBEEF",
                           "exit_relay": True, "exit_notice": True},
 }
@@ -151,3 +152,26 @@ def test_dashed_jail_name_reaches_every_file():
 def test_tor_never_executes_other_programs():
     """NoExec 1 (the relay guide's hardening): tor refuses to start any other process, checked by real tor above."""
     assert "NoExec 1" in _torrc(build_settings("r", BASE))
+
+
+def _jail_file(settings, path):
+    return {f.path: f.content for f in render_all(settings)}.get(settings.jail_root + path)
+
+
+def test_exit_jail_resolves_through_its_own_local_unbound():
+    """An exit's jail runs local-unbound on its own address and its resolv.conf names it; a middle relay's jail
+    keeps the host's resolv.conf (copied, not generated) and runs no resolver."""
+    middle = build_settings("r", BASE)
+    assert _jail_file(middle, "/var/unbound/unbound.conf") is None and _jail_file(middle, "/etc/resolv.conf") is None
+    assert "local_unbound" not in _jail_file(middle, "/etc/rc.conf")
+    exit_relay = build_settings("r", {**BASE, "exit_relay": True})
+    assert 'local_unbound_enable="YES"' in _jail_file(exit_relay, "/etc/rc.conf").splitlines()
+    resolv = [line for line in _jail_file(exit_relay, "/etc/resolv.conf").splitlines() if not line.startswith("#")]
+    assert resolv == ["nameserver 10.0.0.1", "options edns0"]
+    recursive = _jail_file(exit_relay, "/var/unbound/unbound.conf")
+    assert "\tinterface: 10.0.0.1\n" in recursive and "\taccess-control: 10.0.0.1/32 allow\n" in recursive
+    assert "\tchroot: /var/unbound\n" in recursive and "\tpidfile: /var/run/local_unbound.pid\n" in recursive
+    assert "\tcontrol-interface: /var/run/local_unbound.ctl\n" in recursive  # rc.d's poststart asks it
+    assert "forward-zone:" not in recursive and "\tdo-ip6: no\n" in recursive
+    forwarding = _jail_file(dict(CASES)["exit-forwarders"], "/var/unbound/unbound.conf")
+    assert "forward-zone:\n\tname: .\n\tforward-addr: 198.51.100.53\n\tforward-addr: 2001:db8::53\n" in forwarding

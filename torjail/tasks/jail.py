@@ -1,6 +1,7 @@
 """The jail: its root populated from the release's base.txz (downloaded once, checked against the pinned sha256), its
 jail.conf.d file, its address on a cloned loopback, and jail_enable without the jail in the boot list (its image
-is locked after every boot).
+is locked after every boot). An exit resolves through its own local-unbound in the jail (the host's resolvers
+would see, and answer for, every exit lookup); other relays copy the host's resolv.conf.
 """
 
 from io import StringIO
@@ -10,10 +11,10 @@ from pyinfra import host
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.operations import files
 
-from torjail.freebsd import jailfs, net, rc, release
+from torjail.freebsd import jailfs, net, rc, release, service
 from torjail.freebsd.jail import Jails
 from torjail.freebsd.system import FreeBSDVersion
-from torjail.render import render_file
+from torjail.render import UNBOUND_CONF, render_file
 
 CACHE_DIR = "/var/cache/torjail"
 # Tor's log rotated by the jail's own newsyslog: the file is the same for every relay (files/, not a template).
@@ -44,9 +45,11 @@ def apply(settings, ext_if):
     release.unpacked(name=f"Jail root from base.txz", cache=cache, root=settings.jail_root,
                      release=settings.jail_release)
     jail = (settings.jail_name, settings.jail_root, settings.jail_name in host.get_fact(Jails))
-    for path in ("/etc/resolv.conf", "/etc/localtime"):
+    for path in ("/etc/localtime",) if settings.exit_relay else ("/etc/resolv.conf", "/etc/localtime"):
         jailfs.put(*jail, path, copy_of=path, name=f"Jail {path} from the host")
     jailfs.put(*jail, "/etc/rc.conf", content=render_file(settings, "jail-rc.conf.j2"), name="Jail rc.conf")
+    if settings.exit_relay:
+        _resolver(settings, jail)
     jailfs.put(*jail, "/usr/local/etc/pkg/repos/FreeBSD.conf", content=render_file(settings, "pkg-repo.conf.j2"),
                name="Jail package repository branch")
     jailfs.put(*jail, NEWSYSLOG_PATH, content=NEWSYSLOG_SOURCE.read_text(), name="Jail newsyslog rotates tor's log")
@@ -59,6 +62,21 @@ def apply(settings, ext_if):
     if settings.jail_name in boot_list:
         rc.value(name=f"Jail {settings.jail_name} out of the boot list (locked image)", variable="jail_list",
                  value=" ".join(name for name in boot_list if name != settings.jail_name))
+
+
+def _resolver(settings, jail):
+    """An exit's own caching resolver: local-unbound in the jail, configured before its resolv.conf points at it.
+    A running jail starts it now (the jail's rc starts it at every later start, before tor), or has it reread a
+    changed configuration, so the jail never points at a resolver that does not answer."""
+    conf = jailfs.put(*jail, UNBOUND_CONF, content=render_file(settings, "local-unbound.conf.j2"),
+                      name="Jail local-unbound configuration")
+    if jail[2] and host.get_fact(service.ServiceRunning, service="local_unbound", jail=settings.jail_name):
+        service.reloaded(name="Reload local-unbound (configuration changed)", service="local_unbound",
+                         jail=settings.jail_name, _if=conf.did_change)
+    elif jail[2]:
+        service.running(name="local-unbound running in the jail", service="local_unbound", jail=settings.jail_name)
+    jailfs.put(*jail, "/etc/resolv.conf", content=render_file(settings, "jail-resolv.conf.j2"),
+               name="Jail /etc/resolv.conf: the jail's own local-unbound")
 
 
 def _interface(settings):
