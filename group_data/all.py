@@ -74,5 +74,7 @@ sshd_max_connections = 10           # simultaneous sshd connections per source b
 sshd_connection_rate = "15/60"      # new connections/seconds per source before it lands in <bruteforce>
 sshd_block_seconds = 3600          # how long an address stays in <bruteforce> (expired from cron every minute)
 pf_rollback_seconds = 90           # a new ruleset rolls back by itself unless SSH still works within this time
+host_logs = ["pflog", "jail_console"]  # what the host's clear disk logs of the relay: pf's blocked packets
+                                   # (/var/log/pflog) and the jail's console (its rc's output); [] keeps neither
 metrics_port = None                # tor's MetricsPort for Prometheus, e.g. 9035; None: off
 metrics_networks = []              # IPv4 networks (narrower than the world) allowed to reach metrics_port

@@ -229,6 +229,7 @@ class Settings(BaseModel):
     sshd_connection_rate: str = "15/60"
     sshd_block_seconds: int = 3600
     pf_rollback_seconds: int = 90
+    host_logs: list[Literal["pflog", "jail_console"]] = ["pflog", "jail_console"]
     metrics_port: int | None = None  # tor's MetricsPort (Prometheus), on the jail address behind pf; None: off
     metrics_networks: list[str] = []  # IPv4 networks allowed to reach it
 
@@ -670,6 +671,16 @@ class Settings(BaseModel):
     @property
     def accounting(self):
         return self.accounting_max is not None or self.traffic_quota is not None
+
+    @property
+    def pflog(self):
+        """pf logs blocked packets to pflogd's /var/log/pflog on the host's clear disk."""
+        return "pflog" in self.host_logs
+
+    @property
+    def jail_console_log(self):
+        """jail(8) keeps what the jail's rc prints in /var/log/jail_NAME_console.log on the host's clear disk."""
+        return "jail_console" in self.host_logs
 
     @property
     def md_device(self):

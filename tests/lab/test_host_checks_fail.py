@@ -365,7 +365,7 @@ CASES = [
          put_back("/etc/pf.conf"),
          ("test_firewall.py::test_pf_conf_matches_rendered",)),
     Case("pflogd stopped", "service pflog onestop", "service pflog onestart",
-         ("test_firewall.py::test_pflogd_running",)),
+         ("test_firewall.py::test_pflogd_as_host_logs_say",)),
     Case("lo0 skipped again (the jail reaches the host's sshd over it)",
          pf_loaded_from("awk '{ print } $0 == \"set block-policy drop\" { print \"set skip on lo0\" }'"), PF_AGAIN,
          ("test_firewall.py::test_jail_cannot_reach_the_hosts_sshd",)),

@@ -3,7 +3,8 @@
 Helpers and fixtures are those of test_deploy_plan (deploy_converged.yaml: pf enabled, running its pf.conf).
 """
 
-from test_deploy_plan import CANCEL, CRON, GUARD, GUARDED, operation, plan_server
+from harness import plan
+from test_deploy_plan import CANCEL, CRON, DEPLOY, GUARD, GUARDED, operation, plan_server, server
 
 NOT_LOADED = {"pf.PfRulesetLoaded": {"path=/etc/pf.conf": False}}
 KEEP_PREVIOUS = "if [ -f /etc/pf.conf ]; then cp -p /etc/pf.conf /etc/pf.conf.torjail-previous; fi"
@@ -64,3 +65,12 @@ def test_a_guard_still_waiting_is_stopped_before_the_new_pf_conf_goes_in_place()
     assert names.index("Stop the rollback guard an earlier deploy left waiting") \
         < names.index("pf.conf (checked by pfctl -nf)") < names.index(GUARDED[0])
     assert KEEP_PREVIOUS not in operation(changed, "pf.conf (checked by pfctl -nf)").commands
+
+
+def test_host_logs_without_pflog_stop_pflogd_and_keep_it_off_at_boot():
+    """The operator chose no pf log on the host's clear disk: pflogd is stopped and stays off after a reboot."""
+    result = plan(DEPLOY, data={**server("deploy_converged")["data"], "host_logs": ["jail_console"]},
+                  facts=server("deploy_converged")["facts"])
+    changed = {op.name: op.commands for op in result.changed}
+    assert changed["No pflog at boot (host_logs)"] == ["sysrc -f /etc/rc.conf pflog_enable=NO"]
+    assert changed["pflogd stopped (host_logs)"] == ["service pflog onestop"]

@@ -147,6 +147,8 @@ BAD_INPUTS = [
     ({"release_mirror": "https://download.freebsd.org/releases\n"}, "release_mirror", "https URL"),
     ({"release_mirror": "http://download.freebsd.org/releases"}, "release_mirror", "https URL"),
     ({"release_mirror": "ftp://ftp.freebsd.org/pub/FreeBSD/releases"}, "release_mirror", "https URL"),
+    ({"host_logs": ["syslog"]}, "host_logs", "'pflog' or 'jail_console'"),
+    ({"host_logs": "pflog"}, "host_logs", "list"),
     ({"jail_release_sha256": "A" * 64}, "jail_release_sha256", "64 lowercase hex digits"),
     ({"jail_release_sha256": "a" * 63}, "jail_release_sha256", "64 lowercase hex digits"),
     ({"jail_release_sha256": "a" * 64 + "\n"}, "jail_release_sha256", "64 lowercase hex digits"),

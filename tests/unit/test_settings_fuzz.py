@@ -115,6 +115,7 @@ STRATEGIES = {
     "sshd_connection_rate": maybe_newline(st.from_regex(r"[0-9١]{1,4}/[0-9]{1,4}", fullmatch=True)),
     "sshd_block_seconds": st.integers(59, 86401),
     "pf_rollback_seconds": st.integers(14, 901),
+    "host_logs": st.lists(st.sampled_from(["pflog", "jail_console", "syslog"]), max_size=3),
     "metrics_port": st.one_of(st.none(), st.integers(-1, 70000), st.sampled_from([9001, 22, 9035])),
     "metrics_networks": st.lists(NETWORK, max_size=3),
 }

@@ -175,3 +175,14 @@ def test_exit_jail_resolves_through_its_own_local_unbound():
     assert "forward-zone:" not in recursive and "\tdo-ip6: no\n" in recursive
     forwarding = _jail_file(dict(CASES)["exit-forwarders"], "/var/unbound/unbound.conf")
     assert "forward-zone:\n\tname: .\n\tforward-addr: 198.51.100.53\n\tforward-addr: 2001:db8::53\n" in forwarding
+
+
+def test_host_logs_decide_what_the_clear_disk_keeps():
+    """host_logs without pflog: pf logs nothing; without jail_console: jail(8) keeps no console log."""
+    everything = {f.kind: f.content for f in render_all(build_settings("r", BASE))}
+    assert "block log all" in everything["pf.conf"] and "exec.consolelog" in everything["jail.conf"]
+    nothing = {f.kind: f.content for f in render_all(build_settings("r", {**BASE, "host_logs": []}))}
+    rules = [line for line in nothing["pf.conf"].splitlines() if not line.startswith("#")]
+    assert "block all" in rules and not any(" log " in f" {line} " for line in rules)
+    assert "exec.consolelog" not in nothing["jail.conf"]
+    assert check_file(next(f for f in render_all(build_settings("r", {**BASE, "host_logs": []})) if f.kind == "pf.conf")) == []

@@ -55,6 +55,26 @@ def running(service: str, jail: str | None = None):
     yield _service(jail, QuoteString(service), "start")
 
 
+@operation()
+def stopped(service: str, jail: str | None = None):
+    """
+    Stop a service if it runs (its ``NAME_enable`` is set separately with ``rc.value``).
+
+    + service: rc script name
+    + jail: the jail the service lives in
+
+    **Example:**
+
+    .. code:: python
+
+        service.stopped("pflog")
+    """
+    if not host.get_fact(ServiceRunning, service=service, jail=jail):
+        host.noop(f"{service} is not running" + (f" in jail {jail}" if jail else ""))
+        return
+    yield _service(jail, QuoteString(service), "onestop")
+
+
 @operation(is_idempotent=False)
 def reloaded(service: str, jail: str | None = None, owed: str | None = None):
     """

@@ -52,8 +52,12 @@ def apply(settings, ext_if):
 
     rc.value(name="pf at boot", variable="pf_enable", value="YES")
     rc.value(name="pf rules file", variable="pf_rules", value=PF_CONF)
-    rc.value(name="pflog at boot", variable="pflog_enable", value="YES")
-    service.running(name="pflogd running", service="pflog")
+    if settings.pflog:
+        rc.value(name="pflog at boot", variable="pflog_enable", value="YES")
+        service.running(name="pflogd running", service="pflog")
+    else:  # host_logs without pflog: nothing of the relay's traffic is logged on the host's clear disk
+        rc.value(name="No pflog at boot (host_logs)", variable="pflog_enable", value="NO")
+        service.stopped(name="pflogd stopped (host_logs)", service="pflog")
     files.put(name="cron job expiring <bruteforce> entries", src=StringIO(render_file(settings, "bruteforce.cron.j2")),
               dest=BRUTEFORCE_CRON, mode="644", create_remote_dir=True)
     # FreeBSD enables cron by default, but a server where it was turned off would keep every address in
