@@ -87,3 +87,18 @@ def linux_tool(name):
         if os.access(path, os.X_OK):
             return path
     raise FileNotFoundError(name)
+
+
+def daemonise():
+    """daemon(3) with nochdir=0, noclose=0: True in the process that returns to the caller, False in the daemon,
+    detached (its own session, cwd /, standard streams on /dev/null)."""
+    if os.fork():
+        return True
+    os.setsid()
+    if os.fork():
+        os._exit(0)
+    os.chdir("/")
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    return False

@@ -44,7 +44,7 @@ def main(argv):
         print(USAGE, file=sys.stderr)
         return 1
     foreground = ("-n", "") in options
-    if not foreground and _daemonise():
+    if not foreground and cli.daemonise():
         return 0
     lock = os.open(PIDFILE, os.O_RDWR | os.O_CREAT, 0o600)
     try:
@@ -67,19 +67,6 @@ def main(argv):
             if not entry["reboot"] and matches(entry, minute):
                 _run(entry)
 
-
-def _daemonise():
-    """True in the process that returns to the caller; the daemon carries on detached."""
-    if os.fork():
-        return True
-    os.setsid()
-    if os.fork():
-        os._exit(0)
-    os.chdir("/")
-    null = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(null, fd)
-    return False
 
 
 def _reap(signum, frame):

@@ -48,16 +48,8 @@ def main(argv):
         except KeyError:
             print(f"Cannot find user `{user.partition(':')[0]}'", file=sys.stderr)
             return 1
-    if "-n" not in values and "-d" not in values:
-        if os.fork():
-            return 0
-        os.setsid()
-        if os.fork():
-            os._exit(0)
-        os.chdir("/")
-        null = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1, 2):
-            os.dup2(null, fd)
+    if "-n" not in values and "-d" not in values and cli.daemonise():
+        return 0
     if "-p" in values:
         with open(values["-p"], "w") as handle:
             handle.write(f"{os.getpid()}\n")
