@@ -1,6 +1,7 @@
 """Proof that the host checks can fail: each property of a relay host is broken in turn on a lab host, the
 testinfra suite (tests/host) runs against it as `make verify` runs it, and exactly the checks that guard that
-property must fail; the host is then restored and the suite must be green again before the next case.
+property must fail; the host is then restored and those checks must pass again (the next case, and the last test,
+run the whole suite on the restored host).
 
 The lab host of this module (breakme, index 6) gets a relay the way a real server does: deploy, reboot, unlock.
 Each case breaks one thing the way a careless operator or an intruder would (a plain swap line, a keyfile left
@@ -22,6 +23,7 @@ import pytest
 from lab import paths
 from relay import PASSPHRASE, relay_host
 from torjail.freebsd.image import marker_path, record_path
+from torjail.tasks.jail import NEWSYSLOG_PATH
 
 pytestmark = pytest.mark.lab
 
@@ -102,6 +104,7 @@ class BreakMe:
         self.relay = relay
         self.report = os.path.join(workdir, "suite.xml")
         self.green = set()  # the `outside` settings under which the suite was last seen green
+        self.all_ids = {}  # `outside` -> the ids of every check, from the last green whole run under it
 
     def must(self, command, input=None):
         """Run a shell command on the lab host; its output, or an assertion error naming it."""
@@ -109,12 +112,14 @@ class BreakMe:
         assert status == 0, f"on {NAME}: {command}\nexit {status}: {output}{error}"
         return output
 
-    def suite(self, outside=False):
-        """Run tests/host against the lab host (the passphrase search included, the outside view if asked)."""
+    def suite(self, outside=False, modules=()):
+        """Run tests/host against the lab host (the passphrase search included, the outside view if asked), or only
+        the given modules of it."""
         if os.path.exists(self.report):
             os.unlink(self.report)
         env = {**os.environ, "TORJAIL_LAB_HOST": NAME, "TORJAIL_GELI_PASSPHRASE": PASSPHRASE}
-        argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/host", f"--hosts={SPEC}",
+        selected = [f"tests/host/{module}" for module in sorted(modules)] or ["tests/host"]
+        argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *selected, f"--hosts={SPEC}",
                 f"--ssh-config={paths.ssh_config_path(NAME)}", "--inventory=lab/inventory.py",
                 f"--junitxml={self.report}"]
         if outside:
@@ -124,7 +129,8 @@ class BreakMe:
         assert result.returncode in (0, 1) and os.path.exists(self.report), \
             f"the suite did not run to the end (exit {result.returncode}):\n{(result.stdout + result.stderr)[-4000:]}"
         run = SuiteRun(*parse_junit(self.report))
-        if not run.failing:
+        if not modules and not run.failing:
+            self.all_ids[outside] = run.ids
             self.green.update({outside, False})  # a green run with the outside view is green without it too
         return run
 
@@ -200,15 +206,21 @@ START_TOR_AGAIN = (f"jexec {JAIL} service tor start && {WAIT_FOR_TOR} && "
                    f"jexec {JAIL} kill $(cat {SCRATCH}/holder.pid) && rm -r {SCRATCH}")
 
 
-def jail_parameter_case(parameter, value):
-    """The jail restarted from a copy of its jail.conf with one parameter changed (the file on disk stays)."""
-    edited = (f"mkdir -p {SCRATCH} && sed -E 's/^([[:space:]]*{parameter} = )[^;]*;/\\1{value};/' {JAIL_CONF} "
-              f"> {SCRATCH}/jail.conf && grep -q '{parameter} = {value};' {SCRATCH}/jail.conf")
-    return Case(f"jail restarted with {parameter}={value}",
+def jail_restarted_case(name, sed_script, failing):
+    """The jail restarted from a copy of its jail.conf edited by `sed_script` (the file on disk stays)."""
+    edited = (f"mkdir -p {SCRATCH} && sed -E {shlex.quote(sed_script)} {JAIL_CONF} > {SCRATCH}/jail.conf && "
+              f"! cmp -s {JAIL_CONF} {SCRATCH}/jail.conf")
+    return Case(f"jail restarted with {name}",
                 f"{edited} && jail -f {JAIL_CONF} -r {JAIL} && jail -f {SCRATCH}/jail.conf -c {JAIL} && {WAIT_FOR_TOR}",
                 f"jail -f {SCRATCH}/jail.conf -r {JAIL} && jail -f {JAIL_CONF} -c {JAIL} && rm -r {SCRATCH} && "
                 f"{WAIT_FOR_TOR}",
-                (f"test_jail.py::test_jail_parameter[{parameter}]",))
+                failing)
+
+
+def jail_parameter_case(parameter, value, failing=None):
+    """The jail restarted with one `parameter = value;` changed."""
+    return jail_restarted_case(f"{parameter}={value}", f"s/^([[:space:]]*{parameter} = )[^;]*;/\\1{value};/",
+                               failing or (f"test_jail.py::test_jail_parameter[{parameter}]",))
 
 
 # The jail root copied onto an md unit over a plain file, and the jail restarted on it.
@@ -293,6 +305,9 @@ CASES = [
          saved(HOST_PKG_REPO) + f"echo 'FreeBSD: {{ url: \"http://pkg.example.invalid/\" }}' >> {HOST_PKG_REPO}",
          put_back(HOST_PKG_REPO),
          ("test_base.py::test_host_package_repository",)),
+    Case("ntpd stopped", "service ntpd onestop", "service ntpd onestart", ("test_base.py::test_ntpd_running",)),
+    Case("ntpd off at boot", "sysrc ntpd_enable=NO", "sysrc ntpd_enable=YES",
+         ("test_base.py::test_ntpd_at_boot[ntpd_enable]",)),
     # vault
     Case("jail root on an unencrypted device", PLAIN_ROOT, ENCRYPTED_ROOT_AGAIN,
          ("test_vault.py::test_jail_root_mounted_from_encrypted_device",)),
@@ -311,6 +326,11 @@ CASES = [
          ("test_secrets.py::test_passphrase_not_on_disk",)),
     # jail
     jail_parameter_case("securelevel", 1),
+    jail_parameter_case("sysvshm", "new", ("test_jail.py::test_jail_wall[sysvshm-disable]",)),
+    jail_restarted_case("raw sockets allowed", "s/allow\\.noraw_sockets;/allow.raw_sockets;/",
+                        ("test_jail.py::test_jail_wall[allow.raw_sockets-False]",)),
+    jail_restarted_case("its root mounted without nosuid", "s/ rw,nosuid / rw /",
+                        ("test_jail.py::test_jail_root_nosuid",)),
     Case("jail in the boot list", f"sysrc jail_list={JAIL}", "sysrc -x jail_list",
          ("test_jail.py::test_jail_not_in_boot_list",)),
     Case("jails disabled at boot", "sysrc jail_enable=NO", "sysrc jail_enable=YES",
@@ -322,6 +342,8 @@ CASES = [
     Case("tor package deleted from the jail", f"pkg -c {JAIL_ROOT} delete -y tor",
          f"pkg -c {JAIL_ROOT} install -y tor",
          ("test_tor.py::test_tor_package_installed", "test_tor.py::test_torrc_accepted_by_tor")),
+    Case("tor's log rotation removed from the jail", f"mv {JAIL_ROOT}{NEWSYSLOG_PATH} {SCRATCH}.newsyslog",
+         f"mv {SCRATCH}.newsyslog {JAIL_ROOT}{NEWSYSLOG_PATH}", ("test_tor.py::test_tor_log_rotated_inside_the_jail",)),
     Case("tor stopped in the jail", keep_jail_alive_and_stop_tor, START_TOR_AGAIN,
          ("test_tor.py::test_tor_running_as_its_own_user",)),
     Case("tor no longer listening on its DirPort", set_tor_conf("DirPort=0"), RELOAD_TOR,
@@ -335,7 +357,8 @@ CASES = [
     Case("torrc that tor refuses", saved(TORRC) + f"echo 'NoSuchOption 1' >> {TORRC}", put_back(TORRC),
          (f"test_tor.py::test_tor_file_matches_rendered[{TORRC}]", "test_tor.py::test_torrc_accepted_by_tor")),
     # firewall
-    Case("pf disabled", "pfctl -d", "pfctl -e", ("test_firewall.py::test_pf_enabled",)),
+    Case("pf disabled", "pfctl -d", "pfctl -e",
+         ("test_firewall.py::test_pf_enabled", "test_firewall.py::test_jail_cannot_reach_the_hosts_sshd")),
     Case("pf off at boot", "sysrc pf_enable=NO", "sysrc pf_enable=YES",
          ("test_firewall.py::test_rc_variable[pf_enable]",)),
     Case("rdr rule removed from the loaded ruleset", pf_loaded_from("sed '/^rdr /d'"), PF_AGAIN,
@@ -393,6 +416,8 @@ JAIL_ADDRESS_CHANGED = pytest.param(
 
 @pytest.mark.parametrize("case", [pytest.param(case, id=case.name) for case in CASES] + [JAIL_ADDRESS_CHANGED])
 def test_breaking_a_property_fails_exactly_its_checks(breakme, case):
+    """The whole suite runs on the broken host; after the restore, the modules of the checks that failed run again
+    (the next case's whole run, or the last test of this module, shows that the restore broke nothing else)."""
     breakme.ensure_green(case.outside)
     breakme.green.clear()
     try:
@@ -402,6 +427,14 @@ def test_breaking_a_property_fails_exactly_its_checks(breakme, case):
         perform(breakme, case.restore)
     assert set(broken.failing) == set(case.failing), \
         f"{case.name}: wanted exactly {sorted(case.failing)} to fail; failing:\n{broken.describe()}"
-    after = breakme.suite(case.outside)
-    assert not after.failing, f"{case.name}: the suite is not green after restoring the host:\n{after.describe()}"
-    assert broken.ids == after.ids, f"{case.name}: the broken host ran other checks: {broken.ids ^ after.ids}"
+    assert broken.ids == breakme.all_ids[case.outside], \
+        f"{case.name}: the broken host ran other checks: {broken.ids ^ breakme.all_ids[case.outside]}"
+    after = breakme.suite(case.outside, modules={check.split("::")[0] for check in broken.failing})
+    assert not after.failing, f"{case.name}: the checks still fail after restoring the host:\n{after.describe()}"
+    breakme.green.add(case.outside)
+
+
+def test_the_host_is_green_again_after_the_last_case(breakme):
+    """Every restore put its property back: the whole suite, the outside view included, passes at the end."""
+    breakme.green.clear()
+    breakme.ensure_green(True)
