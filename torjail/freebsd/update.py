@@ -1,0 +1,198 @@
+"""Patches for a FreeBSD host and its jails: freebsd-update(8) for the base system, pkg-upgrade(8) for packages.
+
+Both are asked first what they would change (the facts), so a dry run lists the files and package versions a
+run would install. Asking fetches: `freebsd-update fetch` downloads and stages the patches in its work directory
+(/var/db/freebsd-update), `pkg upgrade -n` refreshes the repository catalogue; neither touches the installed
+system. freebsd-update refuses `fetch` without a terminal unless told `--not-running-from-cron`, and shows its
+lists through $PAGER (less by default), so it runs with PAGER=cat.
+
+A jail's userland is patched from the host (`freebsd-update -b ROOT`), as the handbook does it, so the jail is
+stopped first: nothing inside it can move a path while the host writes, and no symlink the jail left may lead
+a write out of its root (checked after the stop, before the install). The jail starts again on its patched root.
+"""
+
+from __future__ import annotations
+
+import re
+from shlex import quote
+
+from pyinfra import host
+from pyinfra.api import FactBase, QuoteString, StringCommand, operation
+
+LIST_HEADER = re.compile(r"The following files will be (updated|added|removed) as part of updating to$")
+UP_TO_DATE = re.compile(r"No updates needed to update system to (\S+?)\.?$")
+UPGRADED = re.compile(r"^\s+(\S+): (\S+) -> (\S+)")
+NEW_PACKAGE = re.compile(r"^\s+(\S+): (\S+)$")
+
+
+def _freebsd_update(basedir: str | None, release: str | None, *commands: str) -> list:
+    args: list = ["env", "PAGER=cat", "freebsd-update", "--not-running-from-cron"]
+    if basedir is not None:
+        args += ["-b", QuoteString(basedir), "--currently-running", QuoteString(release)]
+    return args + list(commands)
+
+
+class BaseUpdates(FactBase):
+    """
+    Returns what ``freebsd-update fetch`` staged for a base system: ``{"version": "14.3-RELEASE-p2", "updated": [...],
+    "added": [...], "removed": [...]}``, the lists empty when the system is already at that version.
+
+    + basedir: None for the host, or a jail root (``-b``)
+    + release: the release installed in that root (``--currently-running``), e.g. ``14.3-RELEASE``
+    """
+
+    def command(self, basedir: str | None = None, release: str | None = None) -> StringCommand:
+        return StringCommand(*_freebsd_update(basedir, release, "fetch"))
+
+    def process(self, output: list[str]) -> dict:
+        found: dict = {"version": None, "updated": [], "added": [], "removed": []}
+        current = None
+        lines = iter(output)
+        for line in lines:
+            line = line.rstrip()
+            header = LIST_HEADER.match(line)
+            if header:
+                current = found[header.group(1)]
+                found["version"] = next(lines, "").strip().rstrip(":")
+            elif (done := UP_TO_DATE.match(line)):
+                found["version"] = done.group(1)
+            elif current is not None and line.startswith("/"):
+                current.append(line)
+            else:
+                current = None
+        return found
+
+
+def pending(updates: dict) -> list[str]:
+    """The files an update would write or remove."""
+    return updates["updated"] + updates["added"] + updates["removed"]
+
+
+def _pkg(jail: str | None) -> list:
+    return ["pkg"] + (["-j", QuoteString(jail)] if jail else [])
+
+
+class PackageUpgrades(FactBase):
+    """
+    Returns what ``pkg upgrade -n`` would do: ``{name: (installed version or None, new version)}``, packages to
+    upgrade and new ones pulled in as dependencies; empty when the packages are up to date.
+
+    + jail: ask for this running jail (``pkg -j``), else for the host
+
+    pkg exits 1 from a dry run that would change something: that is an answer, not a failure.
+    """
+
+    def command(self, jail: str | None = None) -> StringCommand:
+        return StringCommand(*_pkg(jail), "upgrade", "-n", ";", "status=$?;", "[", "$status", "-le", "1", "]")
+
+    def process(self, output: list[str]) -> dict:
+        found, section = {}, None
+        for line in output:
+            if not line.strip():
+                section = None
+            elif line.startswith("Installed packages to be UPGRADED:"):
+                section = "upgraded"
+            elif line.startswith("New packages to be INSTALLED:"):
+                section = "installed"
+            elif not line[0].isspace():
+                section = None
+            elif section == "upgraded" and (match := UPGRADED.match(line)):
+                found[match.group(1)] = (match.group(2), match.group(3))
+            elif section == "installed" and (match := NEW_PACKAGE.match(line)):
+                found[match.group(1)] = (None, match.group(2))
+        return found
+
+
+@operation()
+def base_patched(basedir: str | None = None, release: str | None = None):
+    """
+    Install the patches ``freebsd-update fetch`` staged for the host's base system (``-b`` for another root that
+    nothing runs from: a jail root goes through ``jail_userland_patched``).
+
+    + basedir, release: as for the BaseUpdates fact
+
+    **Example:**
+
+    .. code:: python
+
+        update.base_patched()
+    """
+    updates = host.get_fact(BaseUpdates, basedir=basedir, release=release)
+    if not pending(updates):
+        host.noop(f"{basedir or 'the host'} is at {updates['version']}: no updates needed")
+        return
+    yield StringCommand(*_freebsd_update(basedir, release, "install"))
+
+
+def escape_check(root: str) -> str:
+    """A shell check that fails when a symlink inside `root` resolves to a directory outside it. freebsd-update
+    writes below directories (install -d, install -S, ln, rm): a directory link would carry those writes onto the
+    host. A link as the last component is replaced (install -S renames over it), and a dangling one is never
+    followed by a write, so those stay as the release or the jail left them."""
+    message = "torjail: $link leads out of the jail root (to $resolved): nothing was updated"
+    return (
+        f"find {quote(root)} -xdev -type l | while IFS= read -r link; do "
+        'resolved=$(realpath "$link" 2>/dev/null) && [ -d "$resolved" ] || continue; '
+        f'case "$resolved/" in {quote(root.rstrip("/") + "/")}*) continue;; esac; '
+        f'echo "{message}" >&2; exit 1; done'
+    )
+
+
+@operation()
+def jail_userland_patched(jail_name: str, config: str, root: str, device: str, release: str):
+    """
+    Install the patches ``freebsd-update -b ROOT fetch`` staged for a running jail's userland: the jail stops, its
+    root is mounted on the host (nosuid) and checked for symlinks leading out, freebsd-update installs, and the
+    jail starts again on its root, whatever the install did.
+
+    + jail_name, config: the jail and its jail.conf(5) file
+    + root: the jail root on the host
+    + device: the device the jail's ``mount`` parameter mounts on the root, e.g. ``/dev/md10.eli``
+    + release: the release unpacked in the root, e.g. ``14.3-RELEASE``
+
+    **Example:**
+
+    .. code:: python
+
+        update.jail_userland_patched("tor", "/etc/jail.conf.d/tor.conf", "/var/jails/tor", "/dev/md10.eli",
+                                     "14.3-RELEASE")
+    """
+    updates = host.get_fact(BaseUpdates, basedir=root, release=release)
+    if not pending(updates):
+        host.noop(f"jail {jail_name} is at {updates['version']}: no updates needed")
+        return
+    jail = f"-f {quote(config)}"
+    install = StringCommand(*_freebsd_update(root, release, "install")).get_raw_value()
+    yield StringCommand(
+        f"jail {jail} -r {quote(jail_name)} && mount -t ufs -o nosuid {quote(device)} {quote(root)} && "
+        f"{{ status=0; {{ {escape_check(root)}; }} && {install} || status=$?; "
+        f"umount {quote(root)} && jail {jail} -c {quote(jail_name)} && exit $status; }}"
+    )
+
+
+@operation()
+def packages_upgraded(jail: str | None = None, restart: tuple[str, ...] = ()):
+    """
+    Upgrade the installed packages (``pkg upgrade -y``) of the host, or of a running jail with ``pkg -j``, whose
+    package scripts then run inside the jail.
+
+    + jail: the running jail whose packages to upgrade
+    + restart: services named after their package, restarted in the same command when their package is upgraded
+      (the running daemon keeps the old binary until then)
+
+    **Example:**
+
+    .. code:: python
+
+        update.packages_upgraded(jail="tor", restart=("tor",))
+    """
+    upgrades = host.get_fact(PackageUpgrades, jail=jail)
+    if not upgrades:
+        host.noop(f"the packages {f'of jail {jail} ' if jail else ''}are up to date")
+        return
+    command = ["env", "ASSUME_ALWAYS_YES=yes", *_pkg(jail), "upgrade", "-y"]
+    for name in restart:
+        if name in upgrades and upgrades[name][0] is not None:
+            service = ["service"] + (["-j", QuoteString(jail)] if jail else []) + [QuoteString(name), "restart"]
+            command += ["&&", *service]
+    yield StringCommand(*command)
