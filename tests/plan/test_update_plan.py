@@ -91,3 +91,35 @@ def test_a_locked_jail_is_refused_before_anything_changes():
     fixture = server("deploy_locked")
     with pytest.raises(PyinfraError, match="jail tor is not running .* run unlock.py first; nothing was changed"):
         plan(UPDATE, data=fixture["data"], facts={**fixture["facts"], **PATCHED})
+
+
+# ------------------------------------------------------------------ a newer jail_release in deploy.py
+
+DEPLOY = ROOT / "deploy.py"
+POPULATED = "release.RootPopulated"
+
+
+def test_a_newer_jail_release_unpacks_over_the_running_jail_with_its_users_and_var_kept():
+    result = plan_server("deploy_converged", **{POPULATED: {"root=/var/jails/tor": "14.2-RELEASE"}})
+    (upgrade,) = [op for op in result.changed if op.name.startswith("Jail userland")]
+    assert upgrade.name == "Jail userland 14.2-RELEASE -> 14.3-RELEASE (users, /var kept; the jail restarts)"
+    (command,) = upgrade.commands
+    assert command.startswith(JAIL_INSTALL)
+    tar = ("tar -x -f /var/cache/torjail/14.3-RELEASE-amd64/base.txz -C /var/jails/tor --unlink --exclude ./var "
+           "--exclude ./root --exclude ./etc/master.passwd --exclude ./etc/passwd --exclude ./etc/group "
+           "--exclude ./etc/pwd.db --exclude ./etc/spwd.db && rm -f /var/jails/tor/.torjail-base && "
+           "echo 14.3-RELEASE > /var/jails/tor/.torjail-base")
+    assert command.index("leads out of the jail root") < command.index(tar)
+    assert command.endswith("umount /var/jails/tor && jail -f /etc/jail.conf.d/tor.conf -c tor && exit $status; }")
+
+
+def test_the_same_release_is_never_unpacked_again():
+    assert not [op for op in plan_server("deploy_converged").operations
+                if op.name.startswith("Jail userland") and op.changed]
+
+
+@pytest.mark.parametrize("populated", ["15.0-RELEASE", "13.5-RELEASE"])
+def test_an_older_or_other_major_release_is_refused_before_anything_changes(populated):
+    with pytest.raises(PyinfraError, match=f"setting 'jail_release': the jail root holds {populated}.*nothing was "
+                                           "changed"):
+        plan_server("deploy_converged", **{POPULATED: {"root=/var/jails/tor": populated}})

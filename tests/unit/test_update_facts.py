@@ -9,7 +9,8 @@ import textwrap
 
 import pytest
 
-from torjail.freebsd.update import BaseUpdates, PackageUpgrades, escape_check
+from torjail.freebsd.jailfs import links_out_refused as escape_check
+from torjail.freebsd.update import BaseUpdates, PackageUpgrades
 
 FETCH_WITH_UPDATES = textwrap.dedent("""\
     src component not installed, skipped

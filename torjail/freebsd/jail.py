@@ -82,6 +82,15 @@ class Jails(FactBase):
         return jails
 
 
+def while_stopped(jail_name: str, config: str, root: str, device: str, body: str) -> str:
+    """A shell script that stops a running jail, mounts its root on the host (nosuid), runs `body` there, then
+    unmounts it and starts the jail again whatever `body` did; it exits with body's status. Nothing in the jail can
+    move a path while the host writes under its root."""
+    jail, name, root = f"-f {shlex.quote(config)}", shlex.quote(jail_name), shlex.quote(root)
+    return (f"jail {jail} -r {name} && mount -t ufs -o nosuid {shlex.quote(device)} {root} && "
+            f"{{ status=0; {body} || status=$?; umount {root} && jail {jail} -c {name} && exit $status; }}")
+
+
 def _jail_command(action: str, jail_name: str, config: str | None) -> StringCommand:
     args: list = ["jail"]
     if config is not None:

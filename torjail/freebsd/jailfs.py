@@ -121,3 +121,17 @@ def directory(jail_name: str, root: str, running: bool, path: str, mode: str, us
     target = f"\"$R\"{quote(path)}"
     script = f"set -e; mkdir -p {target}; chown {quote(_owner(user, group))} {target}; chmod {quote(mode)} {target}"
     yield StringCommand(*shell(jail_name, root, running, script, [path]))
+
+
+def links_out_refused(root: str) -> str:
+    """A shell check for a stopped jail's root, before the host writes a whole tree into it (freebsd-update -b,
+    base.txz): it fails when a symlink inside `root` resolves to a directory outside it. Such writes go below
+    directories (install -d, install -S, ln, rm, tar): a directory link would carry them onto the host. A link as the last component is replaced (install -S renames over it), and a dangling one is never
+    followed by a write, so those stay as the release or the jail left them."""
+    message = "torjail: $link leads out of the jail root (to $resolved): nothing was written"
+    return (
+        f"find {quote(root)} -xdev -type l | while IFS= read -r link; do "
+        'resolved=$(realpath "$link" 2>/dev/null) && [ -d "$resolved" ] || continue; '
+        f'case "$resolved/" in {quote(root.rstrip("/") + "/")}*) continue;; esac; '
+        f'echo "{message}" >&2; exit 1; done'
+    )

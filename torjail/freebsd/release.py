@@ -14,7 +14,14 @@ from shlex import quote
 from pyinfra import host
 from pyinfra.api import FactBase, QuoteString, StringCommand, operation
 
+from torjail.freebsd.jail import while_stopped
+from torjail.freebsd.jailfs import links_out_refused
+
 MARKER = ".torjail-base"
+# What a newer release's base.txz must not replace in a populated root: its users and groups (packages add their
+# own, tor's _tor among them), /var (the package database, tor's data) and root's home.
+KEPT_ON_UPGRADE = ("./var", "./root", "./etc/master.passwd", "./etc/passwd", "./etc/group", "./etc/pwd.db",
+                   "./etc/spwd.db")
 
 
 class VerifiedArchive(FactBase):
@@ -111,3 +118,35 @@ def unpacked(cache: str, root: str, release: str):
         "tar", "-x", "-f", QuoteString(f"{cache}/base.txz"), "-C", QuoteString(root), "--unlink", "&&",
         "echo", QuoteString(release), ">", QuoteString(marker),
     )
+
+
+@operation()
+def upgraded(cache: str, root: str, release: str, jail_name: str, config: str, device: str, running: bool):
+    """
+    Unpack a newer release's cached base.txz over a populated jail root, keeping what KEPT_ON_UPGRADE names, then
+    write the new release into the marker. A running jail is stopped for it and started again
+    (``jail.while_stopped``); either way a symlink in the root that leads to a directory outside it stops the
+    unpack before anything is written.
+
+    + cache: the cache directory holding the new release's base.txz
+    + root: the jail root
+    + release: the new release, e.g. ``14.3-RELEASE``
+    + jail_name, config, device: the jail, its jail.conf(5) file, the device its ``mount`` parameter mounts
+    + running: whether the jail runs (otherwise its root is mounted on the host already)
+
+    **Example:**
+
+    .. code:: python
+
+        release.upgraded("/var/cache/torjail/14.3-RELEASE-amd64", "/var/jails/tor", "14.3-RELEASE", "tor",
+                         "/etc/jail.conf.d/tor.conf", "/dev/md10.eli", running=True)
+    """
+    current = host.get_fact(RootPopulated, root=root)
+    if current == release:
+        host.noop(f"{root} is already {release}")
+        return
+    excluded = " ".join(f"--exclude {quote(path)}" for path in KEPT_ON_UPGRADE)
+    marker = quote(f"{root}/{MARKER}")
+    body = (f"{{ {links_out_refused(root)}; }} && tar -x -f {quote(f'{cache}/base.txz')} -C {quote(root)} --unlink "
+            f"{excluded} && rm -f {marker} && echo {quote(release)} > {marker}")
+    yield StringCommand(while_stopped(jail_name, config, root, device, body) if running else body)

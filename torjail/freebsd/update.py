@@ -14,10 +14,12 @@ a write out of its root (checked after the stop, before the install). The jail s
 from __future__ import annotations
 
 import re
-from shlex import quote
 
 from pyinfra import host
 from pyinfra.api import FactBase, QuoteString, StringCommand, operation
+
+from torjail.freebsd.jail import while_stopped
+from torjail.freebsd.jailfs import links_out_refused
 
 LIST_HEADER = re.compile(r"The following files will be (updated|added|removed) as part of updating to$")
 UP_TO_DATE = re.compile(r"No updates needed to update system to (\S+?)\.?$")
@@ -124,20 +126,6 @@ def base_patched(basedir: str | None = None, release: str | None = None):
     yield StringCommand(*_freebsd_update(basedir, release, "install"))
 
 
-def escape_check(root: str) -> str:
-    """A shell check that fails when a symlink inside `root` resolves to a directory outside it. freebsd-update
-    writes below directories (install -d, install -S, ln, rm): a directory link would carry those writes onto the
-    host. A link as the last component is replaced (install -S renames over it), and a dangling one is never
-    followed by a write, so those stay as the release or the jail left them."""
-    message = "torjail: $link leads out of the jail root (to $resolved): nothing was updated"
-    return (
-        f"find {quote(root)} -xdev -type l | while IFS= read -r link; do "
-        'resolved=$(realpath "$link" 2>/dev/null) && [ -d "$resolved" ] || continue; '
-        f'case "$resolved/" in {quote(root.rstrip("/") + "/")}*) continue;; esac; '
-        f'echo "{message}" >&2; exit 1; done'
-    )
-
-
 @operation()
 def jail_userland_patched(jail_name: str, config: str, root: str, device: str, release: str):
     """
@@ -161,13 +149,8 @@ def jail_userland_patched(jail_name: str, config: str, root: str, device: str, r
     if not pending(updates):
         host.noop(f"jail {jail_name} is at {updates['version']}: no updates needed")
         return
-    jail = f"-f {quote(config)}"
     install = StringCommand(*_freebsd_update(root, release, "install")).get_raw_value()
-    yield StringCommand(
-        f"jail {jail} -r {quote(jail_name)} && mount -t ufs -o nosuid {quote(device)} {quote(root)} && "
-        f"{{ status=0; {{ {escape_check(root)}; }} && {install} || status=$?; "
-        f"umount {quote(root)} && jail {jail} -c {quote(jail_name)} && exit $status; }}"
-    )
+    yield StringCommand(while_stopped(jail_name, config, root, device, f"{{ {links_out_refused(root)}; }} && {install}"))
 
 
 @operation()

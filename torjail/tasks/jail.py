@@ -31,10 +31,25 @@ def check_release(settings):
     version = host.get_fact(FreeBSDVersion)
     if version is None:
         raise PyinfraError(f"{host.name}: freebsd-version gave nothing: is this a FreeBSD server?")
-    wanted = tuple(int(part) for part in settings.jail_release.split("-")[0].split("."))
+    wanted = _release_numbers(settings.jail_release)
     if wanted > tuple(version[:2]):
         raise PyinfraError(f"{host.name}: setting 'jail_release': {settings.jail_release} is newer than the host's "
                            f"{version[2]}; expected {version[0]}.{version[1]}-RELEASE or older")
+
+
+def _release_numbers(release):
+    return tuple(int(part) for part in release.split("-")[0].split("."))
+
+
+def check_upgrade(settings, populated):
+    """A populated root moves only to a newer release of the same major version: base.txz cannot take a root
+    back (an older userland over newer files), and a new major version needs every package rebuilt for its ABI."""
+    old, new = _release_numbers(populated), _release_numbers(settings.jail_release)
+    if new < old or new[0] != old[0]:
+        raise PyinfraError(f"{host.name}: setting 'jail_release': the jail root holds {populated}, which "
+                           f"{settings.jail_release} cannot replace in place (expected a newer {old[0]}.x release); "
+                           "to change major version, rebuild the relay from a backup (see 'Backups and rebuild'); "
+                           "nothing was changed")
 
 
 def apply(settings, ext_if):
@@ -42,9 +57,19 @@ def apply(settings, ext_if):
     cache = f"{CACHE_DIR}/{settings.jail_release}-{settings.jail_arch}"
     release.fetched(name=f"base.txz of {settings.jail_release} (pinned sha256)", url=settings.base_url, cache=cache,
                     sha256=settings.jail_release_sha256)
-    release.unpacked(name=f"Jail root from base.txz", cache=cache, root=settings.jail_root,
-                     release=settings.jail_release)
-    jail = (settings.jail_name, settings.jail_root, settings.jail_name in host.get_fact(Jails))
+    running = settings.jail_name in host.get_fact(Jails)
+    populated = host.get_fact(release.RootPopulated, root=settings.jail_root)
+    if populated is None or populated == settings.jail_release:
+        release.unpacked(name="Jail root from base.txz", cache=cache, root=settings.jail_root,
+                         release=settings.jail_release)
+    else:
+        check_upgrade(settings, populated)
+        release.upgraded(name=f"Jail userland {populated} -> {settings.jail_release} (users, /var kept; "
+                              f"{'the jail restarts' if running else 'the jail is stopped'})",
+                         cache=cache, root=settings.jail_root, release=settings.jail_release,
+                         jail_name=settings.jail_name, config=jail_conf_path(settings),
+                         device=f"/dev/{settings.eli_device}", running=running)
+    jail = (settings.jail_name, settings.jail_root, running)
     for path in ("/etc/localtime",) if settings.exit_relay else ("/etc/resolv.conf", "/etc/localtime"):
         jailfs.put(*jail, path, copy_of=path, name=f"Jail {path} from the host")
     jailfs.put(*jail, "/etc/rc.conf", content=render_file(settings, "jail-rc.conf.j2"), name="Jail rc.conf")
