@@ -69,6 +69,22 @@ def manifest_line(txz):
     return f'base.txz\t{digest.hexdigest()}\t{entries}\tbase\t"Base system (MANDATORY)"\ton\n'
 
 
+def relative_directory_links(root):
+    """Make absolute symbolic links to directories relative. Debian's root has a few (runit's service links);
+    FreeBSD's base.txz links directories relatively (/etc/unbound -> ../var/unbound), and torjail refuses to write
+    a release over a jail root whose links lead to a directory outside it, as an absolute link does when the host
+    follows it. Inside the jail both kinds resolve alike."""
+    for top, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = os.path.join(top, name)
+            if not os.path.islink(path):
+                continue
+            target = os.readlink(path)
+            if target.startswith("/") and os.path.isdir(os.path.join(root, target.lstrip("/"))):
+                os.unlink(path)
+                os.symlink(os.path.relpath(os.path.join(root, target.lstrip("/")), top), path)
+
+
 def build(base, log=print):
     """(Re)build base.txz and MANIFEST when the base root or the lab's code changed."""
     target = release_dir()
@@ -85,6 +101,7 @@ def build(base, log=print):
     rootfs.install_lab(staging)
     for rel in NOT_IN_BASE:
         rootfs.remove_path(os.path.join(staging, rel))
+    relative_directory_links(staging)
     txz = os.path.join(target, "base.txz")
     with open(txz + ".new", "wb") as out:
         tar = subprocess.Popen(["tar", "-C", staging, "--numeric-owner", "-cf", "-", "."], stdout=subprocess.PIPE)

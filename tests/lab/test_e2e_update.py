@@ -1,0 +1,80 @@
+"""End to end on a lab host: the jail's userland replaced by a newer release, and update.py.
+
+A deploy that finds the jail root holding an older release than `jail_release` unpacks the new base.txz over it
+with the jail stopped: base files come back as the release has them, while the jail's users (tor's _tor), /var
+(tor's keys) and /root stay. The lab mirror serves one release, so the test makes the jail's root older itself:
+its marker says 14.2-RELEASE and a base file is changed, as an older userland would differ. A symbolic link in
+the root that leads to a host directory stops the unpack before anything is written, and the jail runs again.
+
+The tests run in file order on one lab host: each step starts from the state the previous one left.
+"""
+
+import pytest
+
+from relay import changes, relay_host
+
+pytestmark = pytest.mark.lab
+
+ROOT = "/var/jails/tor"
+MARKER = f"{ROOT}/.torjail-base"
+BASE_FILE = f"{ROOT}/etc/rc.d/ntpd"  # a file of base.txz the deploy never writes
+FINGERPRINT = f"cat {ROOT}/var/db/tor/fingerprint"
+PLANTED = f"{ROOT}/usr/share/planted"
+
+
+@pytest.fixture(scope="module")
+def relay():
+    with relay_host("upd1", 60) as relay:
+        yield relay
+
+
+def run(relay, command, **kwargs):
+    status, output, err = relay.run(command, **kwargs)
+    assert status == 0, f"{command}: {err}"
+    return output
+
+
+def make_older(relay):
+    run(relay, f"echo 14.2-RELEASE > {MARKER} && echo '# 14.2' >> {BASE_FILE}")
+
+
+def test_a_relay_is_deployed(relay):
+    result = relay.pyinfra("deploy.py")
+    assert result.returncode == 0, result.stdout[-5000:]
+    relay.fingerprint = run(relay, FINGERPRINT)
+    relay.base_file = run(relay, f"sha256 -q {BASE_FILE}")
+
+
+def test_a_newer_jail_release_replaces_the_userland_and_keeps_users_and_var(relay):
+    make_older(relay)
+    run(relay, "jexec tor touch /root/.kept")
+    result = relay.pyinfra("deploy.py")
+    assert result.returncode == 0, result.stdout[-5000:]
+    assert "Jail userland 14.2-RELEASE -> 14.3-RELEASE" in result.stdout
+    assert run(relay, f"cat {MARKER}").strip() == "14.3-RELEASE"
+    assert run(relay, f"sha256 -q {BASE_FILE}") == relay.base_file
+    assert run(relay, FINGERPRINT) == relay.fingerprint
+    assert run(relay, "jexec tor id -u _tor").strip() == "256"
+    run(relay, "jexec tor test -e /root/.kept")
+    run(relay, "jexec tor service tor onestatus")
+
+
+def test_the_next_deploy_changes_nothing(relay):
+    result = relay.pyinfra("deploy.py")
+    assert result.returncode == 0 and changes(result.stdout) == 0, result.stdout[-5000:]
+
+
+def test_a_link_out_of_the_root_stops_the_unpack_and_the_jail_runs_again(relay):
+    make_older(relay)
+    changed = run(relay, f"sha256 -q {BASE_FILE}")
+    run(relay, f"jexec tor ln -s /etc /usr/share/planted")  # the jail's /etc to the jail, the host's to the host
+    result = relay.pyinfra("deploy.py")
+    assert result.returncode != 0
+    assert f"{PLANTED} leads out of the jail root" in result.stdout, result.stdout[-3000:]
+    assert run(relay, f"sha256 -q {BASE_FILE}") == changed  # nothing unpacked
+    assert run(relay, f"cat {MARKER}").strip() == "14.2-RELEASE"
+    run(relay, "jexec tor service tor onestatus")
+    run(relay, f"jexec tor rm /usr/share/planted")
+    result = relay.pyinfra("deploy.py")
+    assert result.returncode == 0, result.stdout[-5000:]
+    assert run(relay, f"sha256 -q {BASE_FILE}") == relay.base_file
