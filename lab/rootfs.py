@@ -291,6 +291,13 @@ restrict ::1
 leapfile "/var/db/ntpd.leap-seconds.list"
 """
 
+NEWSYSLOG_CONF = """\
+# /etc/newsyslog.conf of a fresh install, its includes (see newsyslog.conf(5)); the lab keeps no base log entries.
+# logfilename          [owner:group]    mode count size when  flags [/pid_file] [sig_num]
+<include> /etc/newsyslog.conf.d/[!.]*.conf
+<include> /usr/local/etc/newsyslog.conf.d/[!.]*.conf
+"""
+
 SSHD_CONFIG = """\
 # sshd_config of a fresh install (see sshd_config(5)); root logs in with its key only.
 PermitRootLogin prohibit-password
@@ -320,6 +327,7 @@ def _dress_config(root):
     write("etc/ssh/sshd_config", SSHD_CONFIG)
     write("etc/sysctl.conf", "")
     write("etc/ntp.conf", NTP_CONF)
+    write("etc/newsyslog.conf", NEWSYSLOG_CONF)
     localtime = os.path.join(root, "etc/localtime")
     real = _resolve(root, "/etc/localtime")
     shutil.copyfile(real, localtime + ".new")

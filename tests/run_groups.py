@@ -31,6 +31,7 @@ GROUPS = [
     ["tests/lab/test_e2e_deploy.py", "tests/lab/test_e2e_vault_safety.py", "tests/lab/test_e2e_identity.py",
      "tests/lab/test_e2e_family.py", "tests/lab/test_e2e_restore.py", "tests/lab/test_e2e_hostkey.py",
      "tests/lab/test_e2e_rollback.py", "tests/lab/test_e2e_traffic.py", "tests/lab/test_e2e_lock.py",
+     "tests/lab/test_e2e_update.py",
      "tests/lab/test_e2e_lockout.py"],
     # test_host_checks_fail first in the last group, with every other module after it
     ["tests/lab/test_host_checks_fail.py", "tests/lab/test_pf_jail_host.py"],

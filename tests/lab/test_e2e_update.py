@@ -78,3 +78,26 @@ def test_a_link_out_of_the_root_stops_the_unpack_and_the_jail_runs_again(relay):
     result = relay.pyinfra("deploy.py")
     assert result.returncode == 0, result.stdout[-5000:]
     assert run(relay, f"sha256 -q {BASE_FILE}") == relay.base_file
+
+
+# ------------------------------------------------------------------ tor's log, rotated by the jail's newsyslog
+
+LOG = "/var/log/tor/notices.log"
+
+
+def test_the_jails_newsyslog_rotates_tors_log_and_tor_writes_the_new_one(relay):
+    run(relay, f"jexec tor /bin/sh -c 'head -c 1100000 /dev/zero | tr \"\\000\" x >> {LOG}'")
+    output = run(relay, "jexec tor newsyslog -v")
+    assert f"{LOG} <7J>: size (Kb): " in output and "--> trimming log...." in output, output
+    run(relay, f"jexec tor test -s {LOG}.0.bz2")
+    assert run(relay, f"jexec tor stat -f '%Su %Sg %Lp' {LOG}").split() == ["_tor", "_tor", "600"]
+    reopened = ("i=0; while [ $i -lt 20 ]; do grep -q 'opening new log file' "
+                f"{ROOT}{LOG} && exit 0; sleep 0.5; i=$((i + 1)); done; exit 1")
+    assert relay.run(reopened)[0] == 0, "tor did not reopen its log after newsyslog's SIGHUP"
+    assert "--> skipping" in run(relay, "jexec tor newsyslog -v")
+
+
+def test_newsyslog_refuses_a_malformed_entry_before_rotating_anything(relay):
+    run(relay, "printf '/var/log/messages root:wheel 644 7\\n' > /tmp/bad-newsyslog.conf")
+    status, output, error = relay.run("newsyslog -F -f /tmp/bad-newsyslog.conf")
+    assert status == 1 and "malformed line (missing fields)" in error, error

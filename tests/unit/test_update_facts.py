@@ -105,6 +105,12 @@ def test_pkg_dry_run_lists_upgrades_and_new_dependencies():
         "zstd": (None, "1.5.6"), "libevent": ("2.1.12", "2.1.13"), "tor": ("0.4.8.16", "0.4.8.17")}
 
 
+def test_pkg_dry_run_with_several_repositories_names_them():
+    lines = ["New packages to be INSTALLED:", "\tzstd: 1.5.6 [FreeBSD]", "", "Installed packages to be UPGRADED:",
+             "\ttor: 0.4.8.16 -> 0.4.8.17 [FreeBSD]", ""]
+    assert PackageUpgrades().process(lines) == {"zstd": (None, "1.5.6"), "tor": ("0.4.8.16", "0.4.8.17")}
+
+
 def test_pkg_dry_run_with_nothing_to_do_is_empty():
     assert PackageUpgrades().process(PKG_UP_TO_DATE) == {}
 

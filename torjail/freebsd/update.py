@@ -23,8 +23,9 @@ from torjail.freebsd.jailfs import links_out_refused
 
 LIST_HEADER = re.compile(r"The following files will be (updated|added|removed) as part of updating to$")
 UP_TO_DATE = re.compile(r"No updates needed to update system to (\S+?)\.?$")
-UPGRADED = re.compile(r"^\s+(\S+): (\S+) -> (\S+)")
-NEW_PACKAGE = re.compile(r"^\s+(\S+): (\S+)$")
+# pkg adds " [REPOSITORY]" to these lines when more than one repository is enabled.
+UPGRADED = re.compile(r"^\s+(\S+): (\S+) -> (\S+)(?: \[[^]]+\])?$")
+NEW_PACKAGE = re.compile(r"^\s+(\S+): (\S+)(?: \[[^]]+\])?$")
 
 
 def _freebsd_update(basedir: str | None, release: str | None, *commands: str) -> list:
