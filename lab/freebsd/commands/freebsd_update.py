@@ -163,8 +163,11 @@ class Update:
         self.env["UNAME_r"] = release
 
     def target_jail(self, jail):
-        version = self.run(["freebsd-version", "-j", jail]).stdout.strip()
-        listed = self.run(["jls", "-j", jail, "-h", "path"]).stdout.splitlines()
+        # $(...) takes standard output only: the tools' errors reach the terminal, as the script's do.
+        version = subprocess.run(["freebsd-version", "-j", jail], env=self.env, stdout=subprocess.PIPE,
+                                 text=True).stdout.strip()
+        listed = subprocess.run(["jls", "-j", jail, "-h", "path"], env=self.env, stdout=subprocess.PIPE,
+                                text=True).stdout.splitlines()
         path = listed[1].strip() if len(listed) > 1 else ""
         self.config["BASEDIR"] = path
         if not path or not version:
