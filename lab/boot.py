@@ -8,18 +8,23 @@ what a booting kernel provides (/proc, a /dev with the basic nodes, a fresh tmpf
 
 At the first boot of a new disk it also does what an installer does: rc.conf (hostname, vtnet0's address,
 default router, sshd), resolv.conf, the SSH host key and root's authorized_keys. At every boot the lab's CA
-(lab.tls) is the system's trust store, /etc/ssl/cert.pem: the mirror's https certificate comes from it.
+(lab.tls) is the system's trust store, /etc/ssl/cert.pem: the mirror's https certificate comes from it, and a
+missing /etc/freebsd-update.conf is written with the mirror as ServerName (lab.updates). The version in
+/boot/kernel/kernel becomes the running release (kern.osrelease) until the next boot.
 
 Usage: python -m lab.boot NAME INDEX LOWER UPPER WORK MOUNTPOINT AUTHORIZED_KEY_FILE CA_FILE
 """
 
 import ctypes
+import json
 import os
 import shutil
 import subprocess
 import sys
 
-from lab import paths, rootfs
+from lab import paths, rootfs, updates
+from lab.freebsd import release
+from lab.freebsd.userland import version
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REC, MS_PRIVATE = 0x4000, 1 << 18
@@ -82,6 +87,18 @@ def install(root, name, index, authorized_key):
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", key], check=True)
 
 
+def _boot_kernel(root):
+    """The loader boots /boot/kernel/kernel: its version is the running release (kern.osrelease, uname -r)
+    until the next boot, whatever freebsd-update installs meanwhile."""
+    try:
+        with open(os.path.join(root, "boot/kernel/kernel"), "rb") as handle:
+            running = release.kernel_version(handle.read())
+    except OSError:
+        running = None
+    with open(os.path.join(root, ".kernel", "kern.json"), "w") as handle:
+        json.dump({"osrelease": running or version.VERSION}, handle)
+
+
 def main(argv):
     name, index, lower, upper, work, mountpoint, authorized_key, ca_file = argv[1:9]
     mount(None, "/", None, MS_REC | MS_PRIVATE)
@@ -91,6 +108,10 @@ def main(argv):
     if not os.path.exists(installed):
         install(mountpoint, name, int(index), authorized_key)
         open(installed, "w").close()
+    conf = os.path.join(mountpoint, "etc/freebsd-update.conf")
+    if not os.path.exists(conf):
+        with open(conf, "w") as handle:
+            handle.write(updates.conf_text(paths.mirror_url()))
     os.makedirs(os.path.join(mountpoint, "etc/ssl"), exist_ok=True)
     shutil.copyfile(ca_file, os.path.join(mountpoint, "etc/ssl/cert.pem"))
     mount("proc", os.path.join(mountpoint, "proc"), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
@@ -101,6 +122,7 @@ def main(argv):
     os.makedirs(sysfs, exist_ok=True)
     mount("sysfs", sysfs, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
     mount("tmpfs", os.path.join(mountpoint, ".kernel"), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700,size=64m")
+    _boot_kernel(mountpoint)
     _check(libc.sethostname(name.encode(), len(name.encode())), "sethostname")
     os.chdir(mountpoint)
     _check(libc.syscall(SYS_PIVOT_ROOT, b".", b"."), "pivot_root")

@@ -192,7 +192,9 @@ def up(name, index=None, log=print):
 def _boot(name, index, base, log):
     hdir = paths.host_dir(name)
     package_parent = os.path.dirname(rootfs.LAB_PACKAGE)
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": package_parent, "LANG": "C.UTF-8"}
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": package_parent, "LANG": "C.UTF-8",
+           # lab.boot writes the mirror's address into a new disk's /etc/freebsd-update.conf.
+           "TORJAIL_LAB_MIRROR_PORT": str(paths.MIRROR_PORT)}
     argv = ["ip", "netns", "exec", paths.netns_name(name),
             "unshare", "--mount", "--uts", "--pid", "--fork", "--kill-child", "--propagation", "private",
             sys.executable, "-m", "lab.boot", name, str(index), base, os.path.join(hdir, "disk"),

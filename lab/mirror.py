@@ -6,6 +6,9 @@ lab's code installed (a jail made from it is a lab root too: /bin/sh, the BSD us
 commands), minus what an installer adds (rc.conf, fstab, loader.conf). MANIFEST lines follow FreeBSD's
 release/scripts/make-manifest.sh: `base.txz<TAB>SHA256<TAB>ENTRIES<TAB>base<TAB>"Base system (MANDATORY)"<TAB>on`.
 
+It also serves freebsd-update's metadata and files for the lab's release (lab.updates), under
+`14.3-RELEASE/amd64/` as update.FreeBSD.org lays them out.
+
 The server listens on 198.18.0.1:443 (on the machine's loopback), reachable from every lab host through its
 default route, with a certificate from the lab's own CA (lab.tls) that lab hosts trust. `lab up` starts it, the
 last `lab destroy` stops it.
@@ -27,11 +30,13 @@ import subprocess
 import sys
 import time
 
-from lab import network, paths, rootfs, tls
+from lab import network, paths, rootfs, tls, updates
 from lab.freebsd.userland import version
 
 RELEASE_PATH = f"releases/amd64/{version.RELEASE}"
-NOT_IN_BASE = ("etc/rc.conf", "etc/fstab", "boot/loader.conf", "etc/resolv.conf", ".kernel", ".lab-base")
+# boot/kernel: FreeBSD ships the kernel in kernel.txz, not base.txz (a jail root has none).
+NOT_IN_BASE = ("etc/rc.conf", "etc/fstab", "boot/loader.conf", "etc/resolv.conf", ".kernel", ".lab-base",
+               "boot/kernel")
 
 
 def url():
@@ -156,6 +161,7 @@ def ensure(base, log=print):
 
 def _ensure(base, log):
     build(base, log)
+    updates.publish(paths.mirror_dir())
     tls.ensure_mirror_certificate()
     network.ensure_mirror_address()
     if is_serving():

@@ -21,6 +21,7 @@ import subprocess
 import time
 
 from lab import paths
+from lab.freebsd import release
 
 LAB_PACKAGE = os.path.dirname(os.path.abspath(__file__))
 LIBEXEC = "usr/libexec/lab"
@@ -407,3 +408,5 @@ def install_lab(root):
     for name in ("rc", "rc.shutdown"):
         with open(os.path.join(LAB_PACKAGE, name)) as handle:
             _install_file(root, f"/etc/{name}", handle.read(), 0o644)
+    # The files freebsd-update replaces (freebsd-version, the kernel, a library) belong to the root once there.
+    release.install(root)

@@ -6,6 +6,11 @@ package: installing it copies the lab's tor binary (Debian's, kept off PATH unde
 shared libraries it needs into the target root, behind /usr/local/bin/tor, a wrapper that adds on tor's command
 line what a never-published relay needs to run in the lab (the deployed torrc stays as in production).
 The database of a root is /var/db/pkg/lab-packages.json in that root.
+
+The repository offers tor at the version of the lab's tor binary (`tor --version`, e.g. 0.4.8.16) unless the
+lab host publishes another: a file /usr/libexec/lab/pkgrepo/tor holding a version (say 0.4.8.16_1, a new
+PORTREVISION of the same binary) makes that the repository's tor, so `pkg upgrade` finds an upgrade; only
+the package's version changes, the binary installed stays the lab's tor.
 """
 
 import datetime
@@ -26,6 +31,8 @@ LOADERS = ("/lib64/ld-linux-x86-64.so.2", "/lib/ld-linux-aarch64.so.1")
 TOR_REAL = "/usr/local/libexec/tor/tor"
 TOR_LAB_OPTIONS = ("--PublishServerDescriptor", "0", "--AssumeReachable", "1", "--CountPrivateBandwidth", "1")
 TOR_UID = 256
+PUBLISHED_DIR = "/usr/libexec/lab/pkgrepo"   # lab-side switch: NAME holds the version the repository offers
+PUBLISHABLE = ("tor",)
 
 CATALOGUE = {
     "pkg": {"origin": "ports-mgmt/pkg", "comment": "Package manager", "www": "https://github.com/freebsd/pkg",
@@ -113,7 +120,45 @@ def write_db(root, db):
     os.replace(tmp, path)
 
 
+def published_version(name):
+    """The version the lab host publishes for a package (see the module docstring), or None."""
+    if name not in PUBLISHABLE:
+        return None
+    try:
+        with open(os.path.join(PUBLISHED_DIR, name)) as handle:
+            return handle.read().strip() or None
+    except OSError:
+        return None
+
+
+def _version_parts(text):
+    """pkg's ordering of a version VERSION[_REVISION][,EPOCH]: epoch, then the dotted parts, then revision."""
+    epoch = 0
+    if "," in text:
+        text, _, tail = text.rpartition(",")
+        epoch = int(tail) if tail.isdigit() else 0
+    revision = 0
+    if "_" in text:
+        text, _, tail = text.rpartition("_")
+        revision = int(tail) if tail.isdigit() else 0
+    parts = []
+    for piece in re.split(r"[.+]", text):
+        for number, letters in re.findall(r"(\d*)(\D*)", piece):
+            if number or letters:
+                parts.append((int(number) if number else -1, letters))
+    return epoch, parts, revision
+
+
+def version_cmp(left, right):
+    """-1, 0 or 1 as pkg-version(8) orders two versions."""
+    a, b = _version_parts(left), _version_parts(right)
+    return (a > b) - (a < b)
+
+
 def available_version(name):
+    published = published_version(name)
+    if published:
+        return published
     if name == "pkg":
         return PKG_VERSION
     if name == "tor":
@@ -135,15 +180,19 @@ def record(root, name, version, files, repository="FreeBSD"):
 # ------------------------------------------------------------------------------------------ installing
 
 def _place(root, path, content=None, source=None, mode=0o644, uid=0, gid=0):
+    """Write a package file as pkg does: into a temporary name, then renamed over the old one (a running
+    program, tor during an upgrade, keeps its old file)."""
     target = os.path.join(root, path.lstrip("/"))
     os.makedirs(os.path.dirname(target), exist_ok=True)
+    tmp = os.path.join(os.path.dirname(target), "." + os.path.basename(target) + ".pkgtemp")
     if source:
-        shutil.copyfile(source, target)
+        shutil.copyfile(source, tmp)
     else:
-        with open(target, "w") as handle:
+        with open(tmp, "w") as handle:
             handle.write(content)
-    os.chmod(target, mode)
-    os.chown(target, uid, gid)
+    os.chmod(tmp, mode)
+    os.chown(tmp, uid, gid)
+    os.replace(tmp, target)
     return path
 
 
@@ -183,6 +232,10 @@ def _add_account(root, name, uid, gid, gecos, home, shell):
             continue
         existing = open(path).read() if os.path.exists(path) else ""
         if any(entry.split(":")[0] == name for entry in existing.splitlines()):
+            if relative == "etc/group":
+                messages.append(f"Using existing group '{name}'.")
+            elif relative == "etc/passwd":
+                messages.append(f"Using existing user '{name}'.")
             continue
         with open(path, "a") as handle:
             handle.write(("" if not existing or existing.endswith("\n") else "\n") + line + "\n")

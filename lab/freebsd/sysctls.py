@@ -7,6 +7,7 @@ import os
 import socket
 
 from lab.freebsd import kernel
+from lab.freebsd.userland import version
 
 PHYSMEM = 4265721856
 PAGE = 4096
@@ -19,6 +20,11 @@ def _jailed():
             return 1 if b"lab.freebsd.jailinit" in handle.read() else 0
     except OSError:
         return 0
+
+
+def _osrelease():
+    """The running kernel's release: what the kernel file said when the lab host booted (lab.boot records it)."""
+    return kernel.read("kern", {}).get("osrelease") or version.VERSION
 
 
 def _swap_total():
@@ -38,6 +44,7 @@ OIDS = {
     "hw.physmem": (PHYSMEM, False, "int"),
     "hw.realmem": (4294967296, False, "int"),
     "hw.usermem": (PHYSMEM - 262144 * PAGE, False, "int"),
+    "kern.bootfile": ("/boot/kernel/kernel", False, "str"),
     "kern.coredump": (1, True, "int"),
     "kern.corefile": ("%N.core", True, "str"),
     "kern.hostname": (socket.gethostname, True, "str"),
@@ -48,6 +55,7 @@ OIDS = {
     "kern.maxfiles": (130032, True, "int"),
     "kern.maxfilesperproc": (117027, True, "int"),
     "kern.maxproc": (6740, False, "int"),
+    "kern.osrelease": (_osrelease, False, "str"),
     "kern.ostype": ("FreeBSD", False, "str"),
     "kern.randompid": (0, True, "int"),
     "kern.securelevel": (-1, True, "int"),

@@ -102,7 +102,12 @@ def main(argv):
             return 1
     if xo_json:
         return _json(selected, flags, params)
-    if "n" in flags or params:
+    if "n" in flags or params or "h" in flags:
+        if "h" in flags and "n" not in flags:
+            # -h: a header line naming the parameters (all of them when none is given), then their values.
+            names = params or [k for k, _ in _ordered(kernel_parameters(selected[0]))] if (params or selected) else []
+            print(" ".join(names))
+            params = names
         for jail in selected:
             values = kernel_parameters(jail)
             if params and "n" not in flags:

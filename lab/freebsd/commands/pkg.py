@@ -17,6 +17,7 @@ For more information on available commands and options see 'pkg help'."""
 EX_USAGE = 64
 HOST_PKG = "/usr/local/sbin/pkg"
 YES = ("yes", "true", "1", "on")
+JAILED = None   # the jail named by -j: pkg prefixes its progress lines with [JAIL]
 
 
 class PkgError(Exception):
@@ -91,7 +92,9 @@ def main(argv):
 
 
 def _target_root(values):
+    global JAILED
     if "j" in values:
+        JAILED = values["j"]
         jail = jails.find(values["j"])
         if jail is None:
             raise PkgError(f'jail_getid: jail "{values["j"]}" not found')
@@ -342,15 +345,80 @@ def _cmd_delete(root, args, launcher):
     return 0
 
 
+UPGRADE_USAGE = ("Usage: pkg upgrade [-fInFqUy] [-r reponame] [-Cgix] <pkg-name> ...\n\n"
+                 "For more information see 'pkg help upgrade'.")
+
+
+def _enabled_repositories(root):
+    return [name for name, repo in pkgrepo.repositories(root).items() if pkgrepo.enabled(repo)]
+
+
 def _cmd_upgrade(root, args, launcher):
-    cli.parse("pkg", args, "fFInqUy", "Usage: pkg upgrade [-fInFqUy] [-r reponame] [-Cgix] <pkg-name> ...",
-              EX_USAGE)
-    _updating(root)
-    count = len(pkgrepo.read_db(root))
-    print(f"Checking for upgrades ({count} candidates): 100%")
-    print(f"Processing candidates ({count} candidates): 100%")
+    """pkg upgrade as src/upgrade.c runs it: -n prints the plan and exits 1 when there is something to do."""
+    options, names = cli.parse("pkg", args, "CfFgiInqr:Uxyv", UPGRADE_USAGE, 1)
+    flags = {letter[1] for letter, _ in options}
+    quiet, dry_run = "q" in flags, "n" in flags
+    for letter, what in (("f", "-f (reinstall everything)"), ("v", "-v (upgrade vulnerable packages)")):
+        if letter in flags:
+            raise PkgError(f"the lab does not emulate upgrade {what}")
+    if "U" not in flags:
+        _updating(root)
+    db = pkgrepo.read_db(root)
+    for name in names:
+        if name not in db or pkgrepo.available_version(name) is None:
+            raise PkgError(f"No packages available to upgrade matching '{name}' have been found in the "
+                           "repositories")
+    candidates = list(dict.fromkeys(names)) if names else sorted(db)
+    print(f"Checking for upgrades ({len(candidates)} candidates): 100%")
+    print(f"Processing candidates ({len(candidates)} candidates): 100%")
+    upgrades = []
+    for name in candidates:
+        new = pkgrepo.available_version(name)
+        old = db[name]["version"]
+        if new is not None and pkgrepo.version_cmp(new, old) > 0:
+            upgrades.append((name, old, new))
     print("Checking integrity... done (0 conflicting)")
-    print("Your packages are up to date.")
+    if not upgrades:
+        if not quiet:
+            print("Your packages are up to date.")
+        return 0
+    repos = _enabled_repositories(root)
+    repo_name, _ = _repository(root)
+    suffix = f" [{repo_name}]" if len(repos) > 1 else ""
+    if not quiet or dry_run:
+        print(f"The following {len(upgrades)} package(s) will be affected (of 0 checked):\n")
+        print("Installed packages to be UPGRADED:")
+        for name, old, new in upgrades:
+            print(f"\t{name}: {old} -> {new}{suffix}")
+        print(f"\nNumber of packages to be upgraded: {len(upgrades)}\n")
+        # Same binary, same flat size: nothing more to require, only the packages to download.
+        size = sum(pkgrepo.CATALOGUE[name]["flatsize"] for name, _, _ in upgrades)
+        print(f"{_human(size // 3)} to be downloaded.")
+        if dry_run:
+            return 1
+        if "y" not in flags and not _assume_yes() and not _ask("\nProceed with this action? [y/N]: "):
+            return 1
+    elif "y" not in flags and not _assume_yes():
+        return 1  # -q without -y: upgrade.c asks nothing, and a "no" is its answer
+    prefix = f"[{JAILED}] " if JAILED else ""
+    total = len(upgrades)
+    for index, (name, old, new) in enumerate(upgrades, start=1):
+        print(f"{prefix}[{index}/{total}] Fetching {name}-{new}.pkg: 100%")
+    if "F" in flags:
+        return 0
+    print("Checking integrity... done (0 conflicting)")
+    for index, (name, old, new) in enumerate(upgrades, start=1):
+        print(f"{prefix}[{index}/{total}] Upgrading {name} from {old} to {new}...")
+        if name == "tor":
+            files, notes = pkgrepo.install_tor(root)
+            for note in notes:
+                print(note)
+        else:
+            files = pkgrepo.install_pkg(root, os.path.realpath(launcher))
+        print(f"{prefix}[{index}/{total}] Extracting {name}-{new}: 100%")
+        stale = set(db[name]["files"]) - set(files)
+        pkgrepo.remove_files(root, sorted(stale))
+        pkgrepo.record(root, name, new, files, repo_name)
     return 0
 
 

@@ -1,9 +1,12 @@
-"""uname(1) of FreeBSD: -s FreeBSD, -r 14.3-RELEASE-p4, -m amd64, and FreeBSD's flags (-a -b -i -K -m -n -o -p -r -s -U -v)."""
+"""uname(1) of FreeBSD: -s FreeBSD, -r the running kernel's release (kern.osrelease, e.g. 14.3-RELEASE-p4),
+-m amd64, and FreeBSD's flags (-a -b -i -K -m -n -o -p -r -s -U -v). As FreeBSD's uname does, a variable
+UNAME_x in the environment replaces field x (freebsd-update --currently-running relies on UNAME_r)."""
 
 import getopt
 import os
 import sys
 
+from lab.freebsd import sysctls
 from lab.freebsd.userland import version
 
 USAGE = "usage: uname [-abiKmnoprsUv]"
@@ -24,12 +27,16 @@ def main(argv):
         flags |= set("snrvm")
     if not flags:
         flags = {"s"}
+    running = sysctls.get("kern.osrelease")
     values = {
-        "s": "FreeBSD", "o": "FreeBSD", "n": os.uname().nodename, "r": version.VERSION,
-        "v": f"FreeBSD {version.VERSION} {version.KERNEL_IDENT}", "m": version.MACHINE, "p": version.MACHINE,
+        "s": "FreeBSD", "o": "FreeBSD", "n": os.uname().nodename, "r": running,
+        "v": f"FreeBSD {running} {version.KERNEL_IDENT}", "m": version.MACHINE, "p": version.MACHINE,
         "i": version.KERNEL_IDENT, "K": str(version.OSRELDATE), "U": str(version.OSRELDATE),
         "b": "0" * 40,
     }
+    for letter in values:
+        if os.environ.get(f"UNAME_{letter}") is not None:
+            values[letter] = os.environ[f"UNAME_{letter}"]
     # FreeBSD prints the fields in this fixed order, whatever the order of the flags.
     print(" ".join(values[f] for f in "sonrvmpiKUb" if f in flags))
     return 0
