@@ -33,12 +33,15 @@ class Relay:
         """(status, stdout, stderr) of a command run on the lab host over ssh."""
         return host.ssh(self.name, command, input=input, timeout=timeout)
 
-    def pyinfra(self, deploy_file, *args, passphrase=PASSPHRASE, settings=None, timeout=900):
-        """Run the real pyinfra CLI against this lab host; returns the CompletedProcess (stdout and stderr joined)."""
+    def pyinfra(self, deploy_file, *args, passphrase=PASSPHRASE, settings=None, timeout=900, yes=True):
+        """Run the real pyinfra CLI against this lab host; returns the CompletedProcess (stdout and stderr joined).
+        With yes=False pyinfra runs without -y: it detects and lists the changes first (and a --dry run stops
+        there, as an operator's preview does)."""
         env = {**os.environ, "TORJAIL_LAB_HOST": self.name, "TORJAIL_GELI_PASSPHRASE": passphrase}
         env["TORJAIL_LAB_SETTINGS"] = json.dumps(settings or {})
         return subprocess.run(
-            [PYINFRA, "lab/inventory.py", deploy_file, "-y", *args], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+            [PYINFRA, "lab/inventory.py", deploy_file, *(["-y"] if yes else []), *args], cwd=ROOT, env=env,
+            stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout,
         )
 

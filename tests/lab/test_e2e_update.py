@@ -101,3 +101,70 @@ def test_newsyslog_refuses_a_malformed_entry_before_rotating_anything(relay):
     run(relay, "printf '/var/log/messages root:wheel 644 7\\n' > /tmp/bad-newsyslog.conf")
     status, output, error = relay.run("newsyslog -F -f /tmp/bad-newsyslog.conf")
     assert status == 1 and "malformed line (missing fields)" in error, error
+
+
+# ------------------------------------------------------------------ update.py
+
+PUBLISHED_TOR = "/usr/libexec/lab/pkgrepo/tor"  # the lab repository's tor version, when newer than installed
+TOR_VERSION = "pkg -j tor query %v tor"
+TOR_PID = "jexec tor cat /var/run/tor/tor.pid"
+
+
+def publish_newer_tor(relay):
+    installed = run(relay, TOR_VERSION).strip()
+    name, _, revision = installed.partition("_")
+    newer = f"{name}_{int(revision or 0) + 1}"
+    run(relay, f"mkdir -p {PUBLISHED_TOR.rsplit('/', 1)[0]} && echo {newer} > {PUBLISHED_TOR}")
+    return installed, newer
+
+
+def versions(relay):
+    return (run(relay, "freebsd-version -ku").split(), run(relay, "jexec tor freebsd-version -u").strip())
+
+
+def test_a_dry_run_lists_the_patches_and_the_new_tor_and_changes_nothing(relay):
+    before = versions(relay)
+    relay.tor = publish_newer_tor(relay)
+    result = relay.pyinfra("update.py", "--dry", "--diff", yes=False)
+    assert result.returncode == 0, result.stdout[-5000:]
+    assert "Will update to 14.3-RELEASE-p5:" in result.stdout, result.stdout[-5000:]
+    for path in ("/bin/freebsd-version", "/boot/kernel/kernel", "/lib/libcrypto.so.30"):
+        assert f"updated {path}" in result.stdout
+    assert result.stdout.count("updated /bin/freebsd-version") == 2  # the host and the jail
+    assert f"tor {relay.tor[0]} -> {relay.tor[1]}" in result.stdout
+    assert "Jail tor userland to 14.3-RELEASE-p5" in result.stdout  # the change detection's list
+    assert "runs after a reboot" in result.stdout and "unlock.py" in result.stdout
+    assert versions(relay) == before and run(relay, TOR_VERSION).strip() == relay.tor[0]
+
+
+def test_update_patches_the_host_the_jail_and_tor(relay):
+    jid = run(relay, "jls -j tor jid").strip()
+    result = relay.pyinfra("update.py")
+    assert result.returncode == 0, result.stdout[-5000:]
+    assert versions(relay) == (["14.3-RELEASE-p5", "14.3-RELEASE-p5"], "14.3-RELEASE-p5")
+    assert run(relay, TOR_VERSION).strip() == relay.tor[1]
+    run(relay, "jexec tor service tor onestatus")
+    assert run(relay, "jls -j tor jid").strip() != jid, "the jail (and tor) kept running the old userland"
+    assert run(relay, FINGERPRINT) == relay.fingerprint
+
+
+def test_a_second_update_changes_nothing(relay):
+    result = relay.pyinfra("update.py")
+    assert result.returncode == 0 and changes(result.stdout) == 0, result.stdout[-5000:]
+
+
+def test_a_new_tor_alone_restarts_tor_and_nothing_else(relay):
+    jail_started = run(relay, "jls -j tor jid").strip()
+    pid = run(relay, TOR_PID).strip()
+    installed, newer = publish_newer_tor(relay)
+    result = relay.pyinfra("update.py")
+    assert result.returncode == 0, result.stdout[-5000:]
+    assert f"Jail tor packages (tor {installed} -> {newer}; tor restarts)" in result.stdout
+    assert run(relay, TOR_VERSION).strip() == newer
+    assert run(relay, "jls -j tor jid").strip() == jail_started, "the jail was restarted for a package"
+    wait = ("i=0; while [ $i -lt 20 ]; do jexec tor service tor onestatus >/dev/null 2>&1 && exit 0; sleep 0.5; "
+            "i=$((i + 1)); done; exit 1")
+    run(relay, wait)
+    assert run(relay, TOR_PID).strip() != pid
+    again = relay.pyinfra("update.py")
+    assert again.returncode == 0 and changes(again.stdout) == 0, again.stdout[-5000:]

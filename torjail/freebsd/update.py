@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from pyinfra import host
+from pyinfra import host, logger
 from pyinfra.api import FactBase, QuoteString, StringCommand, operation
 
 from torjail.freebsd.jail import while_stopped
@@ -106,6 +106,15 @@ class PackageUpgrades(FactBase):
         return found
 
 
+def _show_diff(updates: dict) -> None:
+    """With --diff, the files an update writes or removes, as files.put shows its diff."""
+    if host.state.config.DIFF:
+        host.log(f"Will update to {updates['version']}:", logger.info)
+        for kind in ("updated", "added", "removed"):
+            for path in updates[kind]:
+                logger.info(f"  {kind} {path}")
+
+
 @operation()
 def base_patched(basedir: str | None = None, release: str | None = None):
     """
@@ -124,6 +133,7 @@ def base_patched(basedir: str | None = None, release: str | None = None):
     if not pending(updates):
         host.noop(f"{basedir or 'the host'} is at {updates['version']}: no updates needed")
         return
+    _show_diff(updates)
     yield StringCommand(*_freebsd_update(basedir, release, "install"))
 
 
@@ -150,6 +160,7 @@ def jail_userland_patched(jail_name: str, config: str, root: str, device: str, r
     if not pending(updates):
         host.noop(f"jail {jail_name} is at {updates['version']}: no updates needed")
         return
+    _show_diff(updates)
     install = StringCommand(*_freebsd_update(root, release, "install")).get_raw_value()
     yield StringCommand(while_stopped(jail_name, config, root, device, f"{{ {links_out_refused(root)}; }} && {install}"))
 
@@ -174,6 +185,10 @@ def packages_upgraded(jail: str | None = None, restart: tuple[str, ...] = ()):
     if not upgrades:
         host.noop(f"the packages {f'of jail {jail} ' if jail else ''}are up to date")
         return
+    if host.state.config.DIFF:
+        host.log(f"Will upgrade the packages{f' of jail {jail}' if jail else ''}:", logger.info)
+        for name, (old, new) in sorted(upgrades.items()):
+            logger.info(f"  {name} {old} -> {new}" if old else f"  {name} {new} (new)")
     command = ["env", "ASSUME_ALWAYS_YES=yes", *_pkg(jail), "upgrade", "-y"]
     for name in restart:
         if name in upgrades and upgrades[name][0] is not None:
