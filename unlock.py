@@ -41,4 +41,4 @@ else:
     image.checked_filesystem(name=f"fsck {settings.eli_device}", provider=settings.eli_device,
                              mountpoint=settings.jail_root)
     jail.started(name=f"Start jail {settings.jail_name}", jail_name=settings.jail_name,
-                 config=f"/etc/jail.conf.d/{settings.jail_name}.conf")
+                 config=settings.jail_conf_path)

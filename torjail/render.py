@@ -59,7 +59,7 @@ def planned_files(settings):
     """(server path, kind, template) of every file this host gets, in deploy order."""
     files = [
         ("/usr/local/etc/pkg/repos/FreeBSD.conf", "pkg.conf", "pkg-repo.conf.j2"),
-        (f"/etc/jail.conf.d/{settings.jail_name}.conf", "jail.conf", "jail.conf.j2"),
+        (settings.jail_conf_path, "jail.conf", "jail.conf.j2"),
         (jail_path(settings, "/etc/rc.conf"), "rc.conf", "jail-rc.conf.j2"),
     ]
     if settings.exit_relay:

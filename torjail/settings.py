@@ -691,6 +691,11 @@ class Settings(BaseModel):
         return f"md{self.md_unit}.eli"
 
     @property
+    def jail_conf_path(self):
+        """The jail's own jail.conf(5) file, which every `jail -f` names."""
+        return f"/etc/jail.conf.d/{self.jail_name}.conf"
+
+    @property
     def base_url(self):
         return f"{self.release_mirror}/{self.jail_arch}/{self.jail_release}"
 

@@ -17,6 +17,7 @@ import subprocess
 import sys
 
 from lab.freebsd import cli, geom, kernel
+from lab.freebsd.fstab import entries as fstab_entries
 
 USAGES = {
     "swapon": "usage: swapon [-F fstab] -aLq | [-E] file ...",
@@ -28,7 +29,6 @@ GELI_KNOWN = {"late", "noauto", "sw", "trimonce"}
 PAGE_SIZE = 4096
 INT_MAX = 2**31 - 1
 ULONG_MAX = 2**64 - 1
-FSTAB_TYPES = ("rw", "rq", "ro", "sw", "xx")
 EINVAL, ENOENT = "Invalid argument", "No such file or directory"
 
 
@@ -38,33 +38,6 @@ class SwapError(Exception):
 
 def devices():
     return kernel.read("swap", {}).get("devices", [])
-
-
-def read_fstab(path):
-    """getfsent(3): the entries whose type (the first of rw, rq, ro, sw, xx among the options) is sw.
-
-    An entry without a type is a format error, reported as libc does, and skipped."""
-    entries = []
-    try:
-        with open(path) as handle:
-            lines = handle.read().splitlines()
-    except OSError as error:
-        print(f"fstab: {path}:0: {os.strerror(error.errno)}", file=sys.stderr)
-        return entries
-    for number, line in enumerate(lines, 1):
-        fields = line.split()
-        if not fields or fields[0].startswith("#"):
-            continue
-        if len(fields) < 4:
-            print(f"fstab: {path}:{number}: Inappropriate file type or format", file=sys.stderr)
-            continue
-        kinds = [token for token in fields[3].split(",") if token in FSTAB_TYPES]
-        if not kinds:
-            print(f"fstab: {path}:{number}: Inappropriate file type or format", file=sys.stderr)
-            continue
-        if kinds[0] == "sw":
-            entries.append({"spec": fields[0], "mntops": fields[3]})
-    return entries
 
 
 def _run(command):
@@ -282,8 +255,10 @@ def _main(prog, argv):
     program = Swap(prog, action, quiet)
     status = 0
     if doall:
-        for entry in read_fstab(fstab):
-            mntops = entry["mntops"]
+        for entry in fstab_entries(fstab):
+            if entry["kind"] != "sw":
+                continue
+            mntops = ",".join(entry["options"])
             if "noauto" in mntops:
                 continue
             if action == "on" and "late" in mntops and not late:

@@ -41,7 +41,7 @@ def running(host, settings):
 
 @pytest.fixture(scope="module")
 def jail_conf(rendered, settings):
-    return rendered[f"/etc/jail.conf.d/{settings.jail_name}.conf"]
+    return rendered[settings.jail_conf_path]
 
 
 def test_jail_running(host, settings):

@@ -22,10 +22,6 @@ NEWSYSLOG_PATH = "/usr/local/etc/newsyslog.conf.d/tor.conf"
 NEWSYSLOG_SOURCE = Path(__file__).resolve().parents[2] / "files" / "tor-newsyslog.conf"
 
 
-def jail_conf_path(settings):
-    return f"/etc/jail.conf.d/{settings.jail_name}.conf"
-
-
 def check_release(settings):
     """A jail's userland must not be newer than the host's."""
     version = host.get_fact(FreeBSDVersion)
@@ -67,7 +63,7 @@ def apply(settings, ext_if):
         release.upgraded(name=f"Jail userland {populated} -> {settings.jail_release} (users, /var kept; "
                               f"{'the jail restarts' if running else 'the jail is stopped'})",
                          cache=cache, root=settings.jail_root, release=settings.jail_release,
-                         jail_name=settings.jail_name, config=jail_conf_path(settings),
+                         jail_name=settings.jail_name, config=settings.jail_conf_path,
                          device=f"/dev/{settings.eli_device}", running=running)
     jail = (settings.jail_name, settings.jail_root, running)
     for path in ("/etc/localtime",) if settings.exit_relay else ("/etc/resolv.conf", "/etc/localtime"):
@@ -80,7 +76,7 @@ def apply(settings, ext_if):
     jailfs.put(*jail, NEWSYSLOG_PATH, content=NEWSYSLOG_SOURCE.read_text(), name="Jail newsyslog rotates tor's log")
     jail_conf = render_file(settings, "jail.conf.j2", ext_if=ext_if)
     files.put(name=f"jail.conf.d/{settings.jail_name}.conf", src=StringIO(jail_conf),
-              dest=jail_conf_path(settings), mode="644", create_remote_dir=True)
+              dest=settings.jail_conf_path, mode="644", create_remote_dir=True)
     _interface(settings)
     rc.value(name="jail_enable", variable="jail_enable", value="YES")
     boot_list = rc.current_values("/etc/rc.conf", None).get("jail_list", "").split()

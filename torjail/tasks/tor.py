@@ -61,5 +61,5 @@ def apply(settings):
         mount.unmounted(name="Hand the jail root to the jail's own mount", path=settings.jail_root,
                         assume_mounted=True)
         jail.started(name=f"Start jail {settings.jail_name}", jail_name=settings.jail_name,
-                     config=f"/etc/jail.conf.d/{settings.jail_name}.conf")
+                     config=settings.jail_conf_path)
 

@@ -13,7 +13,6 @@ from pyinfra.api.exceptions import PyinfraError
 from torjail.freebsd import update
 from torjail.freebsd.jail import Jails
 from torjail.freebsd.update import BaseUpdates, PackageUpgrades
-from torjail.tasks.jail import jail_conf_path
 
 KERNEL = "/boot/kernel/kernel"
 
@@ -57,6 +56,6 @@ def jail_patched(settings):
     name = f"Jail {settings.jail_name} userland"
     if userland:
         name += f" to {updates['version']} ({_files(updates)}; the jail restarts)"
-    update.jail_userland_patched(name=name, jail_name=settings.jail_name, config=jail_conf_path(settings),
+    update.jail_userland_patched(name=name, jail_name=settings.jail_name, config=settings.jail_conf_path,
                                  root=settings.jail_root, device=f"/dev/{settings.eli_device}",
                                  release=settings.jail_release)

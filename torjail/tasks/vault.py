@@ -133,7 +133,7 @@ def _refuse_a_second_vault(settings, found):
 
     marker = image.marker_path(settings.image_path)
     record = image.record_path(settings.image_path)
-    jail_conf = f"/etc/jail.conf.d/{settings.jail_name}.conf"
+    jail_conf = settings.jail_conf_path
     evidence = []
     if found["record"]:
         evidence.append(f"torjail's record {record} says an image was made there")

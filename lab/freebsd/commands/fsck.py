@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 from lab.freebsd import cli, geom, ufs
+from lab.freebsd.fstab import entries as fstab_entries
 
 USAGE = """usage: fsck [-dfnpvy] [-B | -F] [-T fstype:fsoptions] [-t fstype] [-c fstab]
 \t[special | node ...]"""
@@ -14,20 +15,6 @@ PASSED_FLAGS = {"-f", "-n", "-p", "-y", "-B", "-F", "-C", "-d"}
 
 def main(argv):
     return cli.run(_main, argv)
-
-
-def read_fstab(path):
-    entries = []
-    try:
-        with open(path) as handle:
-            for line in handle:
-                fields = line.split("#", 1)[0].split()
-                if len(fields) >= 3:
-                    passno = int(fields[5]) if len(fields) >= 6 and fields[5].isdigit() else 0
-                    entries.append({"spec": fields[0], "file": fields[1], "type": fields[2], "pass": passno})
-    except OSError:
-        pass
-    return entries
 
 
 def disk_type(special):
@@ -50,7 +37,7 @@ def _main(argv):
             forced_type = value.removeprefix("no")
         elif opt == "-c":
             fstab = value
-    entries = read_fstab(fstab)
+    entries = fstab_entries(fstab)
     targets = []
     if args:
         for name in args:

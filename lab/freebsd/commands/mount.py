@@ -10,6 +10,7 @@ import os
 import sys
 
 from lab.freebsd import cli, geom, mounts, ufs
+from lab.freebsd.fstab import entries as fstab_entries
 
 USAGE = """usage: mount [-adflpruvw] [-F fstab] [-o options] [-t ufs | external_type]
        mount [-dfpruvw] special | node
@@ -92,24 +93,8 @@ def _main(argv):
     return 0
 
 
-def read_fstab(path):
-    entries = []
-    try:
-        with open(path) as handle:
-            for line in handle:
-                fields = line.split("#", 1)[0].split()
-                if len(fields) >= 4:
-                    entries.append({"spec": fields[0], "file": fields[1], "type": fields[2],
-                                    "options": fields[3].split(","),
-                                    "dump": fields[4] if len(fields) > 4 else "0",
-                                    "pass": fields[5] if len(fields) > 5 else "0"})
-    except OSError:
-        pass
-    return entries
-
-
 def fstab_lookup(path, name):
-    for entry in read_fstab(path):
+    for entry in fstab_entries(path):
         if name in (entry["spec"], entry["file"]):
             return entry
     return None
@@ -118,7 +103,7 @@ def fstab_lookup(path, name):
 def mount_all(fstab, fstype, extra):
     status = 0
     mounted = {entry["mountpoint"] for entry in mounts.table()}
-    for entry in read_fstab(fstab):
+    for entry in fstab_entries(fstab):
         if entry["type"] == "swap" or "noauto" in entry["options"] or "late" in entry["options"]:
             continue
         if fstype is not None and entry["type"] != fstype or entry["file"] in mounted:
@@ -238,7 +223,7 @@ def _pad(text):
 
 
 def print_fstab_style(fstab):
-    entries = read_fstab(fstab)
+    entries = fstab_entries(fstab)
     for entry in mounts.table():
         options = ["ro" if entry["read_only"] else "rw"]
         for flag in ("noexec", "nosuid", "noatime"):
