@@ -10,7 +10,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m lab", description="Manage lab hosts (local FreeBSD stand-ins).")
     parser.add_argument("action", choices=["up", "stop", "reboot", "destroy", "status"])
     parser.add_argument("name", nargs="?", help="lab host name (status without a name lists every lab host)")
-    parser.add_argument("--index", type=int, help="network index N (1..60): the host gets 198.18.N.2")
+    parser.add_argument("--index", type=int, help="network index N (1..99): the host gets 198.18.N.2")
     args = parser.parse_args(argv)
     if args.name is None and args.action != "status":
         parser.error(f"{args.action} needs a lab host name")

@@ -1,7 +1,7 @@
 """Where the lab keeps its state on the machine, and the names and addresses of each lab host.
 
 Everything the lab makes lives under one directory (TORJAIL_LAB_DIR, default /var/lib/torjail-lab), so
-cleaning up never needs to guess. Lab host number N (1..60) owns 198.18.N.0/24: the machine side of its
+cleaning up never needs to guess. Lab host number N (1..99) owns 198.18.N.0/24: the machine side of its
 veth link is 198.18.N.1, the lab host itself 198.18.N.2. The mirror listens on 198.18.0.1, an address the
 lab adds to the machine's loopback interface and that every lab host reaches through its default route.
 """
@@ -9,7 +9,7 @@ lab adds to the machine's loopback interface and that every lab host reaches thr
 import os
 import re
 
-MAX_INDEX = 60
+MAX_INDEX = 99
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 
 MIRROR_ADDRESS = "198.18.0.1"
