@@ -157,3 +157,43 @@ def test_host_checks_pass_on_the_exit(relay, tmp_path):
     assert not failing and result.returncode == 0, output
     ran = {case.get("name").split("[")[0] for case in cases if case.find("skipped") is None}
     assert "test_exit_jail_runs_its_own_resolver" in ran, sorted(ran)
+
+
+CONTROL = f"jexec {JAIL} local-unbound-control -c /var/unbound/unbound.conf"
+
+
+def resolver_pid(relay):
+    status = must(relay, f"service -j {JAIL} local_unbound status")
+    return status.split("pid ")[1].rstrip(".\n")
+
+
+def test_a_new_forwarder_is_reloaded_into_the_running_resolver(relay):
+    """exit_resolvers changes the configuration: the deploy has the running local-unbound reread it (rc.d's reload
+    checks it with local-unbound-checkconf as the unbound user first), the same daemon, now forwarding; and back."""
+    pid = resolver_pid(relay)
+    forwarder = paths.gateway(INDEX)
+    result = relay.pyinfra("deploy.py", settings={**EXIT, "exit_resolvers": [forwarder]})
+    assert result.returncode == 0, result.stdout[-6000:]
+    assert "Reload local-unbound (configuration changed)" in result.stdout
+    assert resolver_pid(relay) == pid
+    assert forwarder in must(relay, f"{CONTROL} list_forwards")
+    result = relay.pyinfra("deploy.py", settings=EXIT)
+    assert result.returncode == 0, result.stdout[-6000:]
+    assert resolver_pid(relay) == pid
+    assert forwarder not in must(relay, f"{CONTROL} list_forwards")
+
+
+def test_after_reboot_and_unlock_the_jail_starts_its_resolver_before_tor(relay):
+    """The image is locked after a reboot; unlock starts the jail, whose rc starts local_unbound (enabled in the
+    jail's rc.conf, BEFORE: NETWORKING) ahead of tor, from the configuration and trust anchor already there."""
+    relay.reboot()
+    result = relay.pyinfra("unlock.py", settings=EXIT)
+    assert result.returncode == 0, result.stdout[-6000:]
+    assert must(relay, f"service -j {JAIL} local_unbound status").startswith("local_unbound is running as pid ")
+    assert must(relay, f"service -j {JAIL} tor status").startswith("tor is running as pid ")
+    console = must(relay, f"cat /var/log/jail_{JAIL}_console.log")
+    last_boot = console[console.rindex("Starting local_unbound."):]
+    assert "Waiting for nameserver to start... good" in last_boot and "Starting tor." in last_boot, console[-3000:]
+    assert "Performing initial setup." not in last_boot
+    taken, output = drill(relay, f"@{JAIL_IP} localhost A")
+    assert "rcode: NOERROR" in output, output
