@@ -29,7 +29,10 @@ PATH_DIRS = ("bin", "sbin", "usr/bin", "usr/sbin", "usr/local/bin", "usr/local/s
 
 SUITE = "bookworm"
 PACKAGES = ["openssh-server", "python3", "xz-utils", "iproute2", "nftables", "e2fsprogs", "procps", "tor",
-            "diffutils", "less", "util-linux", "mount", "passwd", "tzdata", "netcat-openbsd", "netbase"]
+            "diffutils", "less", "util-linux", "mount", "passwd", "tzdata", "netcat-openbsd", "netbase",
+            # FreeBSD's base resolver (local-unbound, Debian's unbound behind lab/freebsd/commands/local_unbound.py)
+            # and drill(1), which FreeBSD's base builds from the same ldns sources as Debian's ldnsutils.
+            "unbound", "unbound-anchor", "ldnsutils"]
 
 # FreeBSD base commands that the Debian root provides with compatible behaviour: FreeBSD path -> Debian name.
 # The BSD userland of lab/freebsd/userland and the emulated commands of lab/freebsd/commands come on top.
@@ -41,10 +44,10 @@ BASE_COMMANDS = {
     "/bin/[": "[",
     **{f"/usr/bin/{n}": n for n in (
         "awk basename dirname env id which touch head tail wc tr cut diff cmp find xargs sort uniq tee printf "
-        "seq mktemp install tar gzip gunzip zcat xz unxz xzcat su egrep fgrep readlink true false yes nohup nice "
+        "seq mktemp install tar gzip gunzip zcat xz unxz xzcat egrep fgrep readlink true false yes nohup nice "
         "timeout logger less more whoami who tty base64 od split paste comm join fold fmt getent locale iconv "
         "ldd printenv cksum sum truncate mkfifo chgrp tsort expand unexpand pr du uptime w ssh scp sftp "
-        "ssh-keygen ssh-add ssh-agent ssh-keyscan script renice login passwd groups logname nl shasum").split()},
+        "ssh-keygen ssh-add ssh-agent ssh-keyscan script renice login passwd groups logname nl shasum drill").split()},
     **{f"/sbin/{n}": n for n in "md5sum sha1sum sha224sum sha256sum sha384sum sha512sum dmesg".split()},
     "/sbin/nologin": "nologin",
     **{f"/usr/sbin/{n}": n for n in "chown chroot sshd nologin".split()},
@@ -215,6 +218,12 @@ def _dress_accounts(root):
     # FreeBSD's base has an ntpd user (uid and gid 123) that rc.d/ntpd runs ntpd as.
     _edit(os.path.join(root, "etc/passwd"), lambda t: t + "ntpd:x:123:123:NTP Daemon:/var/db/ntp:/usr/sbin/nologin\n")
     _edit(os.path.join(root, "etc/group"), lambda t: t + "ntpd:x:123:\n")
+    # FreeBSD's base has an unbound user (uid and gid 59) that local-unbound drops to; Debian's unbound package
+    # made its own at another uid, replaced here.
+    _edit(os.path.join(root, "etc/passwd"), lambda t: re.sub(r"^unbound:[^\n]*\n", "", t, flags=re.M)
+          + "unbound:x:59:59:Unbound DNS Resolver:/var/unbound:/usr/sbin/nologin\n")
+    _edit(os.path.join(root, "etc/group"), lambda t: re.sub(r"^unbound:[^\n]*\n", "", t, flags=re.M)
+          + "unbound:x:59:\n")
 
 
 def _dress_directories(root):
@@ -238,6 +247,16 @@ def _dress_directories(root):
         shutil.rmtree(os.path.join(root, d), ignore_errors=True)
     for key in glob.glob(os.path.join(root, "etc/ssh/ssh_host_*")):
         os.unlink(key)
+    # local-unbound's working directory and chroot, as FreeBSD's mtree (BSD.var.dist) makes it; Debian's own
+    # places for its unbound (configuration, trust anchor, init scripts) do not exist on FreeBSD.
+    for rel in ("etc/unbound", "var/lib/unbound", "etc/init.d/unbound", "etc/insserv.conf.d/unbound",
+                "etc/apparmor.d/usr.sbin.unbound", "etc/resolvconf", "usr/lib/resolvconf", "usr/libexec/unbound-helper",
+                "lib/systemd/system/unbound.service", "lib/systemd/system/unbound-resolvconf.service"):
+        remove_path(os.path.join(root, rel))
+    unbound_dir = os.path.join(root, "var/unbound")
+    os.makedirs(unbound_dir, exist_ok=True)
+    os.chown(unbound_dir, 59, 59)
+    os.chmod(unbound_dir, 0o755)
 
 
 FSTAB = """\
@@ -279,6 +298,9 @@ ntpd_config="/etc/ntp.conf"
 ntpd_sync_on_start="NO"
 ntpd_flags=""
 ntpd_user="ntpd"
+local_unbound_enable="NO"
+local_unbound_oomprotect="YES"
+local_unbound_tls="NO"
 """
 
 NTP_CONF = """\
