@@ -2,7 +2,7 @@
 
 Lab tests spend most of their time waiting on lab hosts (a deploy over SSH, tor starting, pf's rollback window),
 so running groups of modules at once shortens the suite more than the machine's core count suggests. Each group
-is one pytest process with its own session lab host (labtest0 on index 9, labtest1 on 10, ... up to 13); the
+is one pytest process with its own session lab host (labtest0 on index 9, labtest1 on 10, ...: SESSION_INDICES); the
 end-to-end modules bring up lab hosts of their own, with names and indices no other module uses. A group's output is shown
 whole when it ends, then a summary; a group that runs longer than GROUP_TIMEOUT is stopped and counts as failed.
 Arguments after `--` go to every pytest (`python tests/run_groups.py -- -x`).
@@ -31,11 +31,13 @@ GROUPS = [
     ["tests/lab/test_e2e_deploy.py", "tests/lab/test_e2e_vault_safety.py", "tests/lab/test_e2e_identity.py",
      "tests/lab/test_e2e_family.py", "tests/lab/test_e2e_restore.py", "tests/lab/test_e2e_hostkey.py",
      "tests/lab/test_e2e_rollback.py", "tests/lab/test_e2e_traffic.py", "tests/lab/test_e2e_lock.py",
-     "tests/lab/test_e2e_update.py",
-     "tests/lab/test_e2e_lockout.py"],
-    # test_host_checks_fail first in the last group, with every other module after it
-    ["tests/lab/test_host_checks_fail.py", "tests/lab/test_pf_jail_host.py"],
+     "tests/lab/test_e2e_update.py", "tests/lab/test_e2e_exit.py", "tests/lab/test_e2e_lockout.py"],
+    ["tests/lab/test_host_checks_fail.py"],
+    # every other module joins the last group
+    ["tests/lab/test_pf_jail_host.py"],
 ]
+# The session lab host's index of each group (14 and 15 belong to the sweep's own hosts).
+SESSION_INDICES = (9, 10, 11, 12, 13, 16)
 PYTEST = [sys.executable, "-m", "pytest", "-q", "-ra", "--durations=15", "-p", "no:cacheprovider"]
 
 
@@ -49,7 +51,8 @@ def groups():
 
 
 def start(number, modules, extra, log):
-    env = {**os.environ, "TORJAIL_LAB_TEST_HOST": f"labtest{number}", "TORJAIL_LAB_TEST_INDEX": str(9 + number)}
+    env = {**os.environ, "TORJAIL_LAB_TEST_HOST": f"labtest{number}",
+           "TORJAIL_LAB_TEST_INDEX": str(SESSION_INDICES[number])}
     return subprocess.Popen([*PYTEST, *extra, *modules], cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
 

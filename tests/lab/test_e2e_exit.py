@@ -27,7 +27,8 @@ from relay import PASSPHRASE, changes, relay_host
 
 pytestmark = pytest.mark.lab
 
-NAME, INDEX = os.environ.get("TORJAIL_LAB_EXIT_HOST", "exit1"), int(os.environ.get("TORJAIL_LAB_EXIT_INDEX", "81"))
+NAME = os.environ.get("TORJAIL_LAB_EXIT_HOST", "exit1")
+INDEX = int(os.environ.get("TORJAIL_LAB_EXIT_INDEX", "81"))
 EXIT = {"exit_relay": True, "exit_notice": True}
 ROOT = Path(__file__).resolve().parents[2]
 JAIL, JAIL_ROOT, JAIL_IP = "tor", "/var/jails/tor", "10.0.0.1"

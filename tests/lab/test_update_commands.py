@@ -14,7 +14,8 @@ from lab.freebsd.userland import version
 
 pytestmark = pytest.mark.lab
 
-NAME, INDEX = os.environ.get("TORJAIL_LAB_UPDATE_HOST", "fbu1"), int(os.environ.get("TORJAIL_LAB_UPDATE_INDEX", "71"))
+NAME = os.environ.get("TORJAIL_LAB_UPDATE_HOST", "fbu1")
+INDEX = int(os.environ.get("TORJAIL_LAB_UPDATE_INDEX", "71"))
 OLD = f"{version.RELEASE}-{version.PATCH}"
 NEW = f"{version.RELEASE}-{version.UPDATE_PATCH}"
 SERVER = updates.server_name(mirror.url())
