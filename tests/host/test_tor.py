@@ -20,7 +20,7 @@ from host_checks import (
 )
 from torjail.render import planned_files
 from torjail.settings import parse_tor_amount
-from torjail.tasks.jail import NEWSYSLOG_PATH, NEWSYSLOG_SOURCE
+from torjail.tasks.jail import CRONTAB_PATH, CRONTAB_SOURCE, NEWSYSLOG_PATH, NEWSYSLOG_SOURCE
 
 TOR = "/usr/local/bin/tor"
 TORRC = "/usr/local/etc/tor/torrc"
@@ -147,3 +147,13 @@ def test_tor_log_rotated_inside_the_jail(host, settings):
     placed = host.file(settings.jail_root + NEWSYSLOG_PATH)
     assert placed.exists, f"{NEWSYSLOG_PATH} is missing in the jail"
     assert placed.content_string == NEWSYSLOG_SOURCE.read_text()
+
+
+def test_the_jails_cron_runs_its_newsyslog(host, settings):
+    """newsyslog rotates only when something runs it: the jail's cron, from the jail's crontab."""
+    require_jail_running(host, settings)
+    placed = host.file(settings.jail_root + CRONTAB_PATH)
+    assert placed.exists and placed.content_string == CRONTAB_SOURCE.read_text(), \
+        f"{CRONTAB_PATH} in the jail is not files/{CRONTAB_SOURCE.name}"
+    result = host.run("service -j %s cron onestatus", settings.jail_name)
+    assert result.rc == 0, f"cron does not run in jail {settings.jail_name}: {result.stdout}{result.stderr}"

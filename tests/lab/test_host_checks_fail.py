@@ -344,6 +344,8 @@ CASES = [
          ("test_tor.py::test_tor_package_installed", "test_tor.py::test_torrc_accepted_by_tor")),
     Case("tor's log rotation removed from the jail", f"mv {JAIL_ROOT}{NEWSYSLOG_PATH} {SCRATCH}.newsyslog",
          f"mv {SCRATCH}.newsyslog {JAIL_ROOT}{NEWSYSLOG_PATH}", ("test_tor.py::test_tor_log_rotated_inside_the_jail",)),
+    Case("cron stopped in the jail", f"jexec {JAIL} service cron onestop", f"jexec {JAIL} service cron onestart",
+         ("test_tor.py::test_the_jails_cron_runs_its_newsyslog",)),
     Case("tor stopped in the jail", keep_jail_alive_and_stop_tor, START_TOR_AGAIN,
          ("test_tor.py::test_tor_running_as_its_own_user",)),
     Case("tor no longer listening on its DirPort", set_tor_conf("DirPort=0"), RELOAD_TOR,

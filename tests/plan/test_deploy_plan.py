@@ -164,6 +164,14 @@ FRESH_SERVER = [
     'upload /tmp/pyinfra-3a2e38d4fef7586329e2ed2e3181b23f46bf1ea5',
     '/bin/sh -c \'R=/var/jails/tor; for p in /var/jails/tor/usr /var/jails/tor/usr/local /var/jails/tor/usr/local/etc /var/jails/tor/usr/local/etc/newsyslog.conf.d /var/jails/tor/usr/local/etc/newsyslog.conf.d/tor.conf /var/jails/tor/usr/local/etc/newsyslog.conf.d/tor.conf.torjail-new; do if [ -L "$p" ]; then echo "$p is a symbolic link in the jail root /var/jails/tor: not written through" >&2; exit 1; fi; done; set -e; mkdir -p "$R"/usr/local/etc/newsyslog.conf.d; rm -f "$R"/usr/local/etc/newsyslog.conf.d/tor.conf.torjail-new; umask 077; cat > "$R"/usr/local/etc/newsyslog.conf.d/tor.conf.torjail-new; chmod 644 "$R"/usr/local/etc/newsyslog.conf.d/tor.conf.torjail-new; mv -f "$R"/usr/local/etc/newsyslog.conf.d/tor.conf.torjail-new "$R"/usr/local/etc/newsyslog.conf.d/tor.conf\' < /tmp/pyinfra-3a2e38d4fef7586329e2ed2e3181b23f46bf1ea5',
     'rm -f /tmp/pyinfra-3a2e38d4fef7586329e2ed2e3181b23f46bf1ea5',
+    # the jail's cron runs that newsyslog and nothing else (files/jail-crontab)
+    'upload /tmp/pyinfra-95b114d37c0e81e839114322a537732cd4f52587',
+    '/bin/sh -c \'R=/var/jails/tor; for p in /var/jails/tor/etc /var/jails/tor/etc/crontab /var/jails/tor/etc/cront'
+    'ab.torjail-new; do if [ -L "$p" ]; then echo "$p is a symbolic link in the jail root /var/jails/tor: not writte'
+    'n through" >&2; exit 1; fi; done; set -e; mkdir -p "$R"/etc; rm -f "$R"/etc/crontab.torjail-new; umask 077; ca'
+    't > "$R"/etc/crontab.torjail-new; chmod 644 "$R"/etc/crontab.torjail-new; mv -f "$R"/etc/crontab.torjail-new "'
+    '$R"/etc/crontab\' < /tmp/pyinfra-95b114d37c0e81e839114322a537732cd4f52587',
+    'rm -f /tmp/pyinfra-95b114d37c0e81e839114322a537732cd4f52587',
     'mkdir -p /etc/jail.conf.d',
     'upload /etc/jail.conf.d/tor.conf',
     'chmod 644 /etc/jail.conf.d/tor.conf',
@@ -249,6 +257,7 @@ def server(name: str) -> dict:
     rendered = {path: render_file(settings, template, ext_if=EXT_IF) for path, _, template in planned_files(settings)}
     rendered[firewall.BRUTEFORCE_CRON] = render_file(settings, "bruteforce.cron.j2")
     rendered[settings.jail_root + jail.NEWSYSLOG_PATH] = jail.NEWSYSLOG_SOURCE.read_text()
+    rendered[settings.jail_root + jail.CRONTAB_PATH] = jail.CRONTAB_SOURCE.read_text()
     sums = fixture["facts"].get("files.Sha1File", {})
     for key, value in sums.items():
         if value == "generated":

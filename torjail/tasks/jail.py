@@ -20,6 +20,9 @@ CACHE_DIR = "/var/cache/torjail"
 # Tor's log rotated by the jail's own newsyslog: the file is the same for every relay (files/, not a template).
 NEWSYSLOG_PATH = "/usr/local/etc/newsyslog.conf.d/tor.conf"
 NEWSYSLOG_SOURCE = Path(__file__).resolve().parents[2] / "files" / "tor-newsyslog.conf"
+# The jail's cron runs that newsyslog, and nothing else of the release's crontab.
+CRONTAB_PATH = "/etc/crontab"
+CRONTAB_SOURCE = NEWSYSLOG_SOURCE.with_name("jail-crontab")
 
 
 def check_release(settings):
@@ -74,6 +77,9 @@ def apply(settings, ext_if):
     jailfs.put(*jail, "/usr/local/etc/pkg/repos/FreeBSD.conf", content=render_file(settings, "pkg-repo.conf.j2"),
                name="Jail package repository branch")
     jailfs.put(*jail, NEWSYSLOG_PATH, content=NEWSYSLOG_SOURCE.read_text(), name="Jail newsyslog rotates tor's log")
+    jailfs.put(*jail, CRONTAB_PATH, content=CRONTAB_SOURCE.read_text(), name="Jail crontab: newsyslog every hour")
+    if running:
+        service.running(name="cron running in the jail (newsyslog)", service="cron", jail=settings.jail_name)
     jail_conf = render_file(settings, "jail.conf.j2", ext_if=ext_if)
     files.put(name=f"jail.conf.d/{settings.jail_name}.conf", src=StringIO(jail_conf),
               dest=settings.jail_conf_path, mode="644", create_remote_dir=True)
