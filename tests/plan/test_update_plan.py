@@ -11,9 +11,8 @@ from test_deploy_plan import ROOT, plan_server, server
 UPDATE = ROOT / "update.py"
 HOST = "basedir=None, release=None"
 JAIL = "basedir=/var/jails/tor, release=14.3-RELEASE"
-NONE_NEEDED = {"version": "14.3-RELEASE-p2", "updated": [], "added": [], "removed": []}
-USERLAND = {"version": "14.3-RELEASE-p2", "updated": ["/bin/freebsd-version", "/lib/libc.so.7"], "added": [],
-            "removed": []}
+NONE_NEEDED = {"version": "14.3-RELEASE-p2", "updated": [], "added": [], "removed": [], "error": None}
+USERLAND = {**NONE_NEEDED, "updated": ["/bin/freebsd-version", "/lib/libc.so.7"]}
 KERNEL = {**USERLAND, "updated": [*USERLAND["updated"], "/boot/kernel/kernel"]}
 PATCHED = {"update.BaseUpdates": {HOST: NONE_NEEDED, JAIL: NONE_NEEDED},
            "update.PackageUpgrades": {"jail=None": {}, "jail=tor": {}}}
@@ -85,6 +84,13 @@ def test_a_new_tor_with_a_patched_userland_restarts_once_with_the_jail():
     commands = [command for op in result.changed for command in op.commands]
     assert commands[0] == "env ASSUME_ALWAYS_YES=yes pkg -j tor upgrade -y"
     assert commands[1].startswith(JAIL_INSTALL) and len(commands) == 2
+
+
+def test_a_release_past_its_end_of_life_stops_the_update_with_what_fetch_said():
+    failed = {**NONE_NEEDED, "error": "WARNING: FreeBSD 14.3-RELEASE-p9 HAS PASSED ITS END-OF-LIFE DATE."}
+    with pytest.raises(PyinfraError, match="freebsd-update fetch failed for the host: WARNING: .*END-OF-LIFE.*"
+                                           "nothing was changed"):
+        plan_update(**{"update.BaseUpdates": {HOST: failed, JAIL: NONE_NEEDED}})
 
 
 def test_a_locked_jail_is_refused_before_anything_changes():

@@ -35,6 +35,7 @@ FETCH_WITH_UPDATES = textwrap.dedent("""\
     /bin/freebsd-version
     /boot/kernel/kernel
     /lib/libc.so.7
+    freebsd-update exit 0
     """).splitlines()
 
 FETCH_UP_TO_DATE = textwrap.dedent("""\
@@ -45,6 +46,22 @@ FETCH_UP_TO_DATE = textwrap.dedent("""\
     Preparing to download files... done.
 
     No updates needed to update system to 14.3-RELEASE-p2.
+    freebsd-update exit 0
+    """).splitlines()
+
+FETCH_PAST_END_OF_LIFE = textwrap.dedent("""\
+    Looking up update.FreeBSD.org mirrors... 3 mirrors found.
+    Fetching metadata signature for 14.3-RELEASE from update1.freebsd.org... done.
+    Fetching metadata index... done.
+    Inspecting system... done.
+    Preparing to download files... done.
+
+    No updates needed to update system to 14.3-RELEASE-p9.
+
+    WARNING: FreeBSD 14.3-RELEASE-p9 HAS PASSED ITS END-OF-LIFE DATE.
+    Any security issues discovered after Tue Jun 30 00:00:00 UTC 2026
+    will not have been corrected.
+    freebsd-update exit 1
     """).splitlines()
 
 PKG_UPGRADES = textwrap.dedent("""\
@@ -85,19 +102,27 @@ def test_fetch_lists_what_would_be_updated_added_and_removed():
         "updated": ["/bin/freebsd-version", "/boot/kernel/kernel", "/lib/libc.so.7"],
         "added": ["/usr/share/new.txt"],
         "removed": ["/usr/share/old.txt"],
+        "error": None,
     }
 
 
 def test_fetch_with_nothing_to_do_gives_the_version_and_no_files():
     assert BaseUpdates().process(FETCH_UP_TO_DATE) == {"version": "14.3-RELEASE-p2", "updated": [], "added": [],
-                                                       "removed": []}
+                                                       "removed": [], "error": None}
+
+
+def test_a_failed_fetch_is_an_error_with_what_it_said():
+    error = BaseUpdates().process(FETCH_PAST_END_OF_LIFE)["error"]
+    assert "HAS PASSED ITS END-OF-LIFE DATE" in error and "will not have been corrected" in error
 
 
 def test_fetch_runs_without_a_terminal_and_without_a_pager():
-    assert BaseUpdates().command().get_raw_value() == "env PAGER=cat freebsd-update --not-running-from-cron fetch"
+    status = '2>&1; echo "freebsd-update exit $?"'
+    assert BaseUpdates().command().get_raw_value() == \
+        f"env PAGER=cat freebsd-update --not-running-from-cron fetch {status}"
     assert BaseUpdates().command("/var/jails/tor", "14.3-RELEASE").get_raw_value() == (
         "env PAGER=cat freebsd-update --not-running-from-cron -b /var/jails/tor --currently-running 14.3-RELEASE "
-        "fetch")
+        f"fetch {status}")
 
 
 def test_pkg_dry_run_lists_upgrades_and_new_dependencies():

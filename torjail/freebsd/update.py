@@ -22,6 +22,7 @@ from torjail.freebsd.jail import while_stopped
 from torjail.freebsd.jailfs import links_out_refused
 
 LIST_HEADER = re.compile(r"The following files will be (updated|added|removed) as part of updating to$")
+EXIT_STATUS = re.compile(r"^freebsd-update exit (\d+)$")
 UP_TO_DATE = re.compile(r"No updates needed to update system to (\S+?)\.?$")
 # pkg adds " [REPOSITORY]" to these lines when more than one repository is enabled.
 UPGRADED = re.compile(r"^\s+(\S+): (\S+) -> (\S+)(?: \[[^]]+\])?$")
@@ -38,17 +39,25 @@ def _freebsd_update(basedir: str | None, release: str | None, *commands: str) ->
 class BaseUpdates(FactBase):
     """
     Returns what ``freebsd-update fetch`` staged for a base system: ``{"version": "14.3-RELEASE-p2", "updated": [...],
-    "added": [...], "removed": [...]}``, the lists empty when the system is already at that version.
+    "added": [...], "removed": [...], "error": None}``, the lists empty when the system is already at that version.
+    When fetch fails (a release past its end of life, an unreachable server), "error" holds what it said, so the
+    caller can stop with it before any change.
 
     + basedir: None for the host, or a jail root (``-b``)
     + release: the release installed in that root (``--currently-running``), e.g. ``14.3-RELEASE``
     """
 
     def command(self, basedir: str | None = None, release: str | None = None) -> StringCommand:
-        return StringCommand(*_freebsd_update(basedir, release, "fetch"))
+        return StringCommand(*_freebsd_update(basedir, release, "fetch"), "2>&1;",
+                             'echo "freebsd-update exit $?"')
 
     def process(self, output: list[str]) -> dict:
-        found: dict = {"version": None, "updated": [], "added": [], "removed": []}
+        found: dict = {"version": None, "updated": [], "added": [], "removed": [], "error": None}
+        status = next((int(match.group(1)) for line in output if (match := EXIT_STATUS.match(line.strip()))), 1)
+        if status != 0:
+            said = [line.strip() for line in output if line.strip() and not EXIT_STATUS.match(line.strip())]
+            found["error"] = " ".join(said[-4:]) or f"exit status {status}"
+            return found
         current = None
         lines = iter(output)
         for line in lines:

@@ -17,6 +17,15 @@ from torjail.freebsd.update import BaseUpdates, PackageUpgrades
 KERNEL = "/boot/kernel/kernel"
 
 
+def _fetched(where, updates):
+    """What fetch staged, or a stop (before any change) with what freebsd-update said when it failed."""
+    if updates["error"]:
+        raise PyinfraError(f"{host.name}: freebsd-update fetch failed for {where}: {updates['error']}; a release "
+                           "past its end of life gets no patches: move to a supported release first; nothing "
+                           "was changed")
+    return updates
+
+
 def _files(updates):
     files = update.pending(updates)
     return f"{len(files)} file{'s' * (len(files) != 1)}: {', '.join(files[:6])}{', ...' if len(files) > 6 else ''}"
@@ -29,7 +38,7 @@ def _versions(upgrades):
 
 def host_patched():
     """The host's base system and packages."""
-    updates = host.get_fact(BaseUpdates)
+    updates = _fetched("the host", host.get_fact(BaseUpdates))
     name = "Host base system"
     if update.pending(updates):
         name += f" to {updates['version']} ({_files(updates)})"
@@ -47,7 +56,8 @@ def jail_patched(settings):
         raise PyinfraError(f"{host.name}: jail {settings.jail_name} is not running (its image is locked after a "
                            "reboot): run unlock.py first; nothing was changed")
     upgrades = host.get_fact(PackageUpgrades, jail=settings.jail_name)
-    updates = host.get_fact(BaseUpdates, basedir=settings.jail_root, release=settings.jail_release)
+    updates = _fetched(f"jail {settings.jail_name}",
+                       host.get_fact(BaseUpdates, basedir=settings.jail_root, release=settings.jail_release))
     userland = update.pending(updates)
     name = f"Jail {settings.jail_name} packages"
     if upgrades:
