@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from torjail.checks.pf import PfError, check_pf_conf, main
+from torjail.__main__ import main
+from torjail.checks.pf import PfError, check_pf_conf
 
 SAMPLES = Path(__file__).parent / "pf_samples"
 FULL = (SAMPLES / "relay_full.conf").read_text()
@@ -271,7 +272,7 @@ def test_random_damage_gives_errors_not_exceptions():
 # -- command line -------------------------------------------------------------
 
 def _run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "torjail.checks.pf", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "torjail", "check", "--file", "pf.conf", *map(str, args)],
                           capture_output=True, text=True, timeout=60, check=False)
 
 
@@ -298,6 +299,6 @@ def test_cli_exit_codes(tmp_path):
 def test_main_returns_status_without_exiting(tmp_path, capsys):
     bad = tmp_path / "bad.conf"
     bad.write_text("pass in on $nope\n")
-    assert main([str(SAMPLES / "forms.conf")]) == 0
-    assert main([str(bad)]) == 1
+    assert main(["check", "--file", "pf.conf", str(SAMPLES / "forms.conf")]) == 0
+    assert main(["check", "--file", "pf.conf", str(bad)]) == 1
     assert f"{bad}:1: macro 'nope' not defined" in capsys.readouterr().err
