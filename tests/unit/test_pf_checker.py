@@ -302,3 +302,15 @@ def test_main_returns_status_without_exiting(tmp_path, capsys):
     assert main(["check", "--file", "pf.conf", str(SAMPLES / "forms.conf")]) == 0
     assert main(["check", "--file", "pf.conf", str(bad)]) == 1
     assert f"{bad}:1: macro 'nope' not defined" in capsys.readouterr().err
+
+
+def test_the_grammar_file_is_shipped_with_the_package():
+    """pf_grammar loads pf.lark at import: an installed torjail without it could check no pf.conf at all."""
+    import tomllib
+
+    import torjail.checks
+
+    package_data = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"]["torjail.checks"]
+    grammar = Path(torjail.checks.__file__).with_name("pf.lark")
+    assert grammar.is_file() and any(grammar.match(pattern) for pattern in package_data)
