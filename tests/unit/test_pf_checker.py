@@ -192,6 +192,27 @@ BROKEN = [
 ]
 
 
+# Forms pfctl reads that neither the template writes nor operators commonly add (pf.lark says which).
+OUTSIDE = [
+    ("block return-icmp in on $ext_if all", "'return-icmp' is outside the pf.conf subset"),
+    ("block return-icmp6 in on $ext_if all", "'return-icmp6' is outside the pf.conf subset"),
+    ("pass in on $ext_if proto tcp keep state (sloppy)", "'sloppy' is outside the pf.conf subset"),
+    ("scrub in on $ext_if all min-ttl 10", "'min-ttl' is outside the pf.conf subset"),
+    ("pass in on $ext_if proto tcp flags /SA", "unexpected '/'"),
+    ("antispoof for ($ext_if)", "unexpected '('"),
+    ("set loginterface all", "unexpected 'all'"),
+    ("nat pass on $ext_if from 10.0.0.1 to any -> ($ext_if)", "unexpected 'pass'"),
+    ("nat log on $ext_if from 10.0.0.1 to any -> ($ext_if)", "unexpected 'log'"),
+    ("rdr pass log on $ext_if proto tcp to port 9001 -> 10.0.0.1", "unexpected 'log'"),
+]
+
+
+@pytest.mark.parametrize("statement, fragment", OUTSIDE, ids=[c[0] for c in OUTSIDE])
+def test_forms_outside_the_subset_are_refused(statement, fragment):
+    errors = check_pf_conf(f'ext_if = "vtnet0"\n{statement}\n')
+    assert [(e.line, fragment in e.message) for e in errors] == [(2, True)], [str(e) for e in errors]
+
+
 @pytest.mark.parametrize("case", BROKEN, ids=[c[0] for c in BROKEN])
 def test_broken_variant_is_rejected_at_the_right_line(case):
     _id, old, new, marker, fragment = case

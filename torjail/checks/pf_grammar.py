@@ -319,10 +319,9 @@ def _scrub_opts(rule: Rule, trees: list[Tree]) -> None:
         if name in rule.scrub_opts:
             raise StatementError(token.line, f"{name} cannot be respecified")
         value: object = True
-        if name in ("min-ttl", "max-mss"):
+        if name == "max-mss":
             value = opt.children[1].value
-            limit = 255 if name == "min-ttl" else 65535
-            if not 0 <= value <= limit:
+            if not 0 <= value <= 65535:
                 raise StatementError(token.line, f"illegal {name} value {value}")
         elif name == "reassemble":
             if str(opt.children[1]).lower() != "tcp":
@@ -385,9 +384,9 @@ def _filter_opts(rule: Rule, trees: list[Tree]) -> None:
             raise StatementError(token.line, message[group])
         seen.add(group)
         if kind == "flags":
-            words = [t for t in _tokens(opt) if t.type == "STRING"]
-            set_bits = _value(values.parse_flags, words[0], str(words[0])) if len(words) == 2 else 0
-            mask_bits = _value(values.parse_flags, words[-1], str(words[-1]))
+            set_word, mask_word = (t for t in _tokens(opt) if t.type == "STRING")
+            set_bits = _value(values.parse_flags, set_word, str(set_word))
+            mask_bits = _value(values.parse_flags, mask_word, str(mask_word))
             if set_bits & mask_bits != set_bits:
                 raise StatementError(token.line, "flags always false")
             rule.flags = (set_bits, mask_bits)
