@@ -2,6 +2,8 @@
 
     python -m torjail check inventory.py
         validate every host's settings and every file that would be generated for it; exit 1 on any problem.
+    python -m torjail check --file KIND FILE...
+        validate files of one kind (torrc, pf.conf, jail.conf, rc.conf, crontab) with the same checks; exit 1 on any.
     python -m torjail render inventory.py --host NAME --out DIR
         write every file that would be placed on that server under DIR at its server path (DIR/etc/pf.conf, ...).
     python -m torjail status inventory.py [--charts DIR] [--json]
@@ -18,8 +20,8 @@ from pathlib import Path
 
 from torjail import chart, status
 from torjail.budget import decimal_amount, tor_amount
-from torjail.checks import check_file
-from torjail.checks.torrc import check_torrc_settings
+from torjail.checks import KINDS, check_file, check_text
+from torjail.checks.torrc import TorNotFound, check_torrc_settings
 from torjail.family import torrc_lines
 from torjail.render import PREVIEW_EXT_IF, render_all
 from torjail.settings import SettingsError, expect_interface_name, load_inventory, settings_for_inventory
@@ -49,8 +51,32 @@ def file_problems(host_name, generated):
     ]
 
 
+def path_problems(kind, path):
+    """Problems of the file at path read as a file of that kind, each naming the file."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as error:
+        return [f"{path}: cannot read: {error}"]
+    try:
+        problems = check_text(kind, text, path)
+    except TorNotFound as error:
+        return [f"{path}: {error}"]
+    return problems if kind == "pf.conf" else [f"{path}: {problem}" for problem in problems]  # pf's name it
+
+
+def check_files(kind, paths):
+    """`check --file KIND FILE...`: every problem on stderr, nothing on stdout; 1 if any file has one."""
+    problems = [problem for path in paths for problem in path_problems(kind, path)]
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    return 1 if problems else 0
+
+
 def check(args):
-    all_settings = _load(args.inventory)
+    if args.kind:
+        return check_files(args.kind, args.paths)
+    all_settings = _load(args.paths[0])
     failed = False
     for name, settings in all_settings.items():
         files = render_all(settings, family=torrc_lines(settings, all_settings.values()))
@@ -144,8 +170,13 @@ def _interface(value):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m torjail", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    check_parser = commands.add_parser("check", help="validate settings and generated files of every host")
-    check_parser.add_argument("inventory")
+    check_parser = commands.add_parser(
+        "check", help="validate settings and generated files of every host, or files of one kind",
+        usage="%(prog)s INVENTORY | %(prog)s --file KIND FILE...")
+    check_parser.add_argument("paths", nargs="+", metavar="INVENTORY | FILE",
+                              help="an inventory; with --file, the files to check")
+    check_parser.add_argument("--file", dest="kind", metavar="KIND", choices=KINDS,
+                              help=f"check each FILE as a file of this kind ({', '.join(KINDS)})")
     check_parser.set_defaults(run=check)
     render_parser = commands.add_parser("render", help="write one host's generated files under a directory")
     render_parser.add_argument("inventory")
@@ -163,6 +194,8 @@ def main(argv=None):
     budget_parser.add_argument("inventory")
     budget_parser.set_defaults(run=budget)
     args = parser.parse_args(argv)
+    if args.command == "check" and not args.kind and len(args.paths) != 1:
+        check_parser.error("one inventory, or --file KIND with the files to check")
     try:
         return args.run(args)
     except SettingsError as error:

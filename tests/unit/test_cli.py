@@ -1,8 +1,14 @@
 """`python -m torjail check` and `render`, end to end through their command line."""
 
+import contextlib
+import io
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+from torjail.__main__ import main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,6 +56,45 @@ def test_check_rejects_a_torrc_tor_refuses(tmp_path):
     assert result.returncode == 1
     assert "relay1.example.org: /var/jails/tor/usr/local/etc/tor/torrc: " in result.stderr
     assert "AccountingMaxKB" in result.stderr
+
+
+# (kind, the file of that kind render writes, a line its checker refuses, a fragment of the complaint)
+FILE_KINDS = [
+    ("torrc", "var/jails/tor/usr/local/etc/tor/torrc", "AccountingMaxKB 10", "AccountingMaxKB"),
+    ("pf.conf", "etc/pf.conf", "pas all", "syntax error: unknown keyword 'pas'"),
+    ("jail.conf", "etc/jail.conf.d/tor.conf", "tor { allow.nothing; }", "unknown parameter: allow.nothing"),
+    ("rc.conf", "var/jails/tor/etc/rc.conf", 'x="`id`"', 'expected name="value"'),
+    ("crontab", "etc/cron.d/torjail-bruteforce", "61 * * * * root true", "'61' is outside 0-59"),
+]
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    out = tmp_path_factory.mktemp("relay2")
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["render", str(ROOT / "inventory.py"), "--host", "relay2.example.org", "--out", str(out)]) == 0
+    return out
+
+
+@pytest.mark.parametrize("kind, path, broken, complaint", FILE_KINDS, ids=[kind for kind, *_ in FILE_KINDS])
+def test_check_file_runs_the_checker_of_its_kind(rendered, tmp_path, capsys, kind, path, broken, complaint):
+    """`check --file KIND` reads files as the deploy checks them: the rendered one passes, a broken line is
+    refused naming its file, exit 1 (the command line itself: test_pf_checker's test_cli_exit_codes)."""
+    good = rendered / path
+    bad = tmp_path / "broken"
+    bad.write_text(good.read_text() + broken + "\n")
+    assert main(["check", "--file", kind, str(good), str(bad)]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and complaint in err, err
+    assert all(line.startswith(f"{bad}:") for line in err.splitlines()), err
+
+
+def test_check_takes_one_inventory_or_files_of_one_kind(capsys):
+    for args, message in ((["inventory.py", "inventory.py"], "one inventory, or --file KIND"),
+                          (["--file", "html", "inventory.py"], "invalid choice: 'html'")):
+        with pytest.raises(SystemExit) as exit:
+            main(["check", *args])
+        assert exit.value.code == 2 and message in capsys.readouterr().err
 
 
 def test_render_writes_every_file_at_its_server_path(tmp_path):

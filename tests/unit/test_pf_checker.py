@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from torjail.checks.pf import PfError, check_pf_conf, main
+from torjail.__main__ import main
+from torjail.checks.pf import PfError, check_pf_conf
 
 SAMPLES = Path(__file__).parent / "pf_samples"
 FULL = (SAMPLES / "relay_full.conf").read_text()
@@ -191,6 +192,27 @@ BROKEN = [
 ]
 
 
+# Forms pfctl reads that neither the template writes nor operators commonly add (pf.lark says which).
+OUTSIDE = [
+    ("block return-icmp in on $ext_if all", "'return-icmp' is outside the pf.conf subset"),
+    ("block return-icmp6 in on $ext_if all", "'return-icmp6' is outside the pf.conf subset"),
+    ("pass in on $ext_if proto tcp keep state (sloppy)", "'sloppy' is outside the pf.conf subset"),
+    ("scrub in on $ext_if all min-ttl 10", "'min-ttl' is outside the pf.conf subset"),
+    ("pass in on $ext_if proto tcp flags /SA", "unexpected '/'"),
+    ("antispoof for ($ext_if)", "unexpected '('"),
+    ("set loginterface all", "unexpected 'all'"),
+    ("nat pass on $ext_if from 10.0.0.1 to any -> ($ext_if)", "unexpected 'pass'"),
+    ("nat log on $ext_if from 10.0.0.1 to any -> ($ext_if)", "unexpected 'log'"),
+    ("rdr pass log on $ext_if proto tcp to port 9001 -> 10.0.0.1", "unexpected 'log'"),
+]
+
+
+@pytest.mark.parametrize("statement, fragment", OUTSIDE, ids=[c[0] for c in OUTSIDE])
+def test_forms_outside_the_subset_are_refused(statement, fragment):
+    errors = check_pf_conf(f'ext_if = "vtnet0"\n{statement}\n')
+    assert [(e.line, fragment in e.message) for e in errors] == [(2, True)], [str(e) for e in errors]
+
+
 @pytest.mark.parametrize("case", BROKEN, ids=[c[0] for c in BROKEN])
 def test_broken_variant_is_rejected_at_the_right_line(case):
     _id, old, new, marker, fragment = case
@@ -271,7 +293,7 @@ def test_random_damage_gives_errors_not_exceptions():
 # -- command line -------------------------------------------------------------
 
 def _run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "torjail.checks.pf", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "torjail", "check", "--file", "pf.conf", *map(str, args)],
                           capture_output=True, text=True, timeout=60, check=False)
 
 
@@ -298,6 +320,18 @@ def test_cli_exit_codes(tmp_path):
 def test_main_returns_status_without_exiting(tmp_path, capsys):
     bad = tmp_path / "bad.conf"
     bad.write_text("pass in on $nope\n")
-    assert main([str(SAMPLES / "forms.conf")]) == 0
-    assert main([str(bad)]) == 1
+    assert main(["check", "--file", "pf.conf", str(SAMPLES / "forms.conf")]) == 0
+    assert main(["check", "--file", "pf.conf", str(bad)]) == 1
     assert f"{bad}:1: macro 'nope' not defined" in capsys.readouterr().err
+
+
+def test_the_grammar_file_is_shipped_with_the_package():
+    """pf_grammar loads pf.lark at import: an installed torjail without it could check no pf.conf at all."""
+    import tomllib
+
+    import torjail.checks
+
+    package_data = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"]["torjail.checks"]
+    grammar = Path(torjail.checks.__file__).with_name("pf.lark")
+    assert grammar.is_file() and any(grammar.match(pattern) for pattern in package_data)

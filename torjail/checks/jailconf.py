@@ -7,7 +7,6 @@ Parameter names are checked against those jail(8) knows and values against their
 
 import ipaddress
 import re
-import sys
 
 from lark import Lark, Transformer, exceptions
 
@@ -114,18 +113,3 @@ def check_jail_conf(text):
         else:
             problems += _check_param(*statement)
     return problems
-
-
-def main(argv=None):
-    """`python -m torjail.checks.jailconf FILE...`: print problems, exit 1 on any."""
-    failed = False
-    for path in (argv if argv is not None else sys.argv[1:]):
-        with open(path) as handle:
-            for problem in check_jail_conf(handle.read()):
-                print(f"{path}: {problem}")
-                failed = True
-    return 1 if failed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -14,14 +14,13 @@ How a file is read, in the order pfctl does it:
   pf_rules    per-rule consistency and statement order
 
 Usage: ``check_pf_conf(text, filename)`` returns a list of PfError (empty
-means valid); ``python -m torjail.checks.pf FILE...`` prints them and exits 1
-if any file has an error.
+means valid); ``python -m torjail check --file pf.conf FILE...`` prints them
+and exits 1 if any file has an error.
 """
 
 from __future__ import annotations
 
 import re
-import sys
 from dataclasses import dataclass
 
 from torjail.checks import pf_rules
@@ -117,28 +116,3 @@ def check_pf_conf(text: str, filename: str = "pf.conf") -> list[PfError]:
     for statement in PfLexer(text, checker.macros).statements():
         checker.statement(statement)
     return checker.finish()
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Check each FILE; print every error to stderr; 1 if any, else 0."""
-    args = sys.argv[1:] if argv is None else list(argv)
-    if not args or args[0] in ("-h", "--help"):
-        print("usage: python -m torjail.checks.pf FILE...", file=sys.stderr)
-        return 2 if not args else 0
-    failed = False
-    for path in args:
-        try:
-            with open(path, encoding="utf-8") as handle:
-                text = handle.read()
-        except (OSError, UnicodeDecodeError) as exc:
-            print(f"{path}: cannot read: {exc}", file=sys.stderr)
-            failed = True
-            continue
-        for error in check_pf_conf(text, path):
-            print(error, file=sys.stderr)
-            failed = True
-    return 1 if failed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,9 +1,10 @@
 """The pf.conf grammar subset torjail generates, parsed with lark.
 
-The grammar follows the productions of FreeBSD 14's sbin/pfctl/parse.y and
-the GRAMMAR section of pf.conf(5), restricted to the statements torjail
-writes: macros, tables, a few ``set`` options, scrub, nat, rdr, antispoof and
-pass/block/match rules with the options listed in ``GRAMMAR``.  Anything else
+The grammar, in pf.lark beside this module, follows the productions of
+FreeBSD 14's sbin/pfctl/parse.y and the GRAMMAR section of pf.conf(5),
+restricted to the statements torjail writes: macros, tables, a few ``set``
+options, scrub, nat, rdr, antispoof and pass/block/match rules with the
+options pf.lark lists.  Anything else
 (tags, queues, anchors, route-to, user/group, os, ...) fails to parse and is
 reported as outside the subset rather than guessed at.
 
@@ -15,7 +16,6 @@ Cross-statement and whole-rule checks live in pf_rules.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from lark import Lark, Token, Tree
@@ -24,121 +24,6 @@ from lark.lexer import Lexer
 
 from torjail.checks import pf_values as values
 from torjail.checks.pf_lexer import KEYWORD_BY_TYPE, PUNCTUATION
-
-GRAMMAR = r"""
-statement: macro_def | table_def | option | scrub_rule | nat_rule | rdr_rule
-         | filter_rule | antispoof_rule
-
-macro_def: STRING EQ macro_word+
-macro_word: STRING | NUMBER
-
-table_def: TABLE LT STRING GT table_opt*
-table_opt: STRING                                -> table_flag
-         | LBRACE RBRACE                         -> table_addresses
-         | LBRACE xhost (COMMA? xhost)* RBRACE   -> table_addresses
-
-option: SET REASSEMBLE yesno NO_DF?                              -> set_reassemble
-      | SET OPTIMIZATION STRING                                  -> set_optimization
-      | SET LIMIT limit_item                                     -> set_limit
-      | SET LIMIT LBRACE limit_item (COMMA? limit_item)* RBRACE  -> set_limit
-      | SET LOGINTERFACE (STRING | ALL)                          -> set_loginterface
-      | SET BLOCK_POLICY (DROP | RETURN)                         -> set_block_policy
-      | SET STATE_POLICY (IF_BOUND | FLOATING)                   -> set_state_policy
-      | SET SKIP ON ifspec                                       -> set_skip
-yesno: NO | STRING
-limit_item: STRING NUMBER
-
-scrub_rule: SCRUB direction? logquick? on_if? af? proto? fromto scrub_opt_list?
-scrub_opt_list: scrub_opt (COMMA? scrub_opt)*
-scrub_opt: NO_DF                 -> no_df
-         | MIN_TTL NUMBER        -> min_ttl
-         | MAX_MSS NUMBER        -> max_mss
-         | RANDOM_ID             -> random_id
-         | FRAGMENT REASSEMBLE   -> fragment_reassemble
-         | REASSEMBLE STRING     -> reassemble
-
-nat_rule: NAT nat_pass? on_if? af? proto? fromto redirect?
-rdr_rule: RDR nat_pass? on_if? af? proto? fromto redirect?
-nat_pass: PASS LOG? | LOG
-redirect: ARROW redirect_hosts (PORT port_word)?
-redirect_hosts: host | LBRACE host (COMMA? host)* RBRACE
-
-antispoof_rule: ANTISPOOF logquick? FOR antispoof_ifs af? label*
-antispoof_ifs: antispoof_if | LBRACE antispoof_if (COMMA? antispoof_if)* RBRACE
-antispoof_if: STRING | LPAREN STRING RPAREN
-
-filter_rule: action direction? logquick? on_if? af? proto? fromto filter_opt*
-action: PASS | MATCH | BLOCK block_policy?
-block_policy: DROP | RETURN | RETURN_RST | RETURN_ICMP | RETURN_ICMP6
-?filter_opt: FLAGS STRING? SLASH STRING              -> flags
-          | FLAGS ANY                               -> flags_any
-          | ICMP_TYPE icmp_spec                     -> icmp_type
-          | ICMP6_TYPE icmp_spec                    -> icmp6_type
-          | keep
-          | label
-          | SCRUB LPAREN scrub_opt (COMMA? scrub_opt)* RPAREN   -> scrub
-icmp_spec: icmp_item | LBRACE icmp_item (COMMA? icmp_item)* RBRACE
-icmp_item: (STRING | NUMBER) (CODE NUMBER)?
-keep: NO STATE                     -> no_state
-    | KEEP STATE state_opts?       -> keep_state
-    | MODULATE STATE state_opts?   -> modulate_state
-    | SYNPROXY STATE state_opts?   -> synproxy_state
-state_opts: LPAREN state_opt (COMMA? state_opt)* RPAREN
-state_opt: MAX NUMBER                              -> max
-         | NO_SYNC                                 -> no_sync
-         | SLOPPY                                  -> sloppy
-         | MAX_SRC_NODES NUMBER                    -> max_src_nodes
-         | MAX_SRC_STATES NUMBER                   -> max_src_states
-         | MAX_SRC_CONN NUMBER                     -> max_src_conn
-         | MAX_SRC_CONN_RATE NUMBER SLASH NUMBER   -> max_src_conn_rate
-         | OVERLOAD LT STRING GT (FLUSH GLOBAL?)?  -> overload
-         | SOURCE_TRACK (RULE | GLOBAL)?           -> source_track
-         | IF_BOUND                                -> if_bound
-         | FLOATING                                -> floating
-         | STRING NUMBER                           -> timeout
-label: LABEL STRING
-
-direction: IN | OUT
-logquick: LOG | QUICK | LOG QUICK | QUICK LOG
-on_if: ON ifspec
-ifspec: if_item | LBRACE if_item (COMMA? if_item)* RBRACE
-if_item: BANG? STRING
-af: INET | INET6
-proto: PROTO proto_item | PROTO LBRACE proto_item (COMMA? proto_item)* RBRACE
-proto_item: STRING | NUMBER
-
-fromto: ALL                      -> fromto_all
-      | from_part? to_part?
-from_part: FROM ipportspec
-to_part: TO ipportspec
-ipportspec: ipspec | ipspec PORT portspec | PORT portspec
-?ipspec: ANY                             -> ip_any
-      | xhost
-      | LBRACE ipspec (COMMA? ipspec)* RBRACE   -> ip_list
-xhost: BANG? host
-host: STRING                    -> host_word
-    | STRING SLASH NUMBER       -> host_cidr
-    | NUMBER SLASH NUMBER       -> host_cidr
-    | LPAREN STRING RPAREN      -> host_dynamic
-    | LT STRING GT              -> host_table
-
-portspec: port_item | LBRACE port_item (COMMA? port_item)* RBRACE
-port_item: port_word                        -> port_plain
-         | unaryop port_word                -> port_unary
-         | port_word PORTBINARY port_word   -> port_binary
-port_word: NUMBER | STRING
-unaryop: EQ | BANG EQ | LT EQ | LT | GT EQ | GT
-
-%declare STRING NUMBER LBRACE RBRACE LPAREN RPAREN LT GT BANG EQ COMMA SLASH MINUS
-%declare ARROW PORTBINARY CHAR
-%declare ALL ANY ANTISPOOF BLOCK BLOCK_POLICY CODE DROP FLAGS FLOATING FLUSH FOR FRAGMENT
-%declare FROM GLOBAL ICMP_TYPE ICMP6_TYPE IF_BOUND IN INET INET6 KEEP LABEL LIMIT LOG
-%declare LOGINTERFACE MATCH MAX MAX_MSS MAX_SRC_CONN MAX_SRC_CONN_RATE MAX_SRC_NODES
-%declare MAX_SRC_STATES MIN_TTL MODULATE NAT NO NO_DF NO_SYNC ON OPTIMIZATION OUT OVERLOAD
-%declare PASS PORT PROTO QUICK RANDOM_ID RDR REASSEMBLE RETURN RETURN_ICMP RETURN_ICMP6
-%declare RETURN_RST RULE SCRUB SET SKIP SLOPPY SOURCE_TRACK STATE STATE_POLICY SYNPROXY
-%declare TABLE TO
-"""
 
 
 class _TokenFeeder(Lexer):
@@ -151,8 +36,9 @@ class _TokenFeeder(Lexer):
         yield from data
 
 
-_PARSER = Lark(GRAMMAR, parser="lalr", lexer=_TokenFeeder, start="statement")
-_GRAMMAR_TERMINALS = frozenset(re.findall(r"\b[A-Z][A-Z0-9_]*\b", GRAMMAR))
+_PARSER = Lark.open("pf.lark", rel_to=__file__, parser="lalr", lexer=_TokenFeeder, start="statement")
+# The token types some rule takes: a pfctl keyword outside them is outside the subset.
+_GRAMMAR_TERMINALS = frozenset(symbol.name for rule in _PARSER.rules for symbol in rule.expansion if symbol.is_term)
 
 
 class StatementError(Exception):
@@ -433,10 +319,9 @@ def _scrub_opts(rule: Rule, trees: list[Tree]) -> None:
         if name in rule.scrub_opts:
             raise StatementError(token.line, f"{name} cannot be respecified")
         value: object = True
-        if name in ("min-ttl", "max-mss"):
+        if name == "max-mss":
             value = opt.children[1].value
-            limit = 255 if name == "min-ttl" else 65535
-            if not 0 <= value <= limit:
+            if not 0 <= value <= 65535:
                 raise StatementError(token.line, f"illegal {name} value {value}")
         elif name == "reassemble":
             if str(opt.children[1]).lower() != "tcp":
@@ -499,9 +384,9 @@ def _filter_opts(rule: Rule, trees: list[Tree]) -> None:
             raise StatementError(token.line, message[group])
         seen.add(group)
         if kind == "flags":
-            words = [t for t in _tokens(opt) if t.type == "STRING"]
-            set_bits = _value(values.parse_flags, words[0], str(words[0])) if len(words) == 2 else 0
-            mask_bits = _value(values.parse_flags, words[-1], str(words[-1]))
+            set_word, mask_word = (t for t in _tokens(opt) if t.type == "STRING")
+            set_bits = _value(values.parse_flags, set_word, str(set_word))
+            mask_bits = _value(values.parse_flags, mask_word, str(mask_word))
             if set_bits & mask_bits != set_bits:
                 raise StatementError(token.line, "flags always false")
             rule.flags = (set_bits, mask_bits)

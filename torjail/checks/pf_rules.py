@@ -87,8 +87,6 @@ def _state_errors(rule: Rule) -> list[str]:
         errors.append("keep state is great, but only for pass rules")
     if "overload" in opts and "max-src-conn" not in opts and "max-src-conn-rate" not in opts:
         errors.append("'overload' requires 'max-src-conn' or 'max-src-conn-rate'")
-    if "sloppy" in opts and rule.keep in ("modulate", "synproxy"):
-        errors.append("sloppy state matching cannot be used with synproxy state or modulate state")
     if opts.get("source-track") == "global":
         for name in ("max-src-nodes", "max-src-conn", "max-src-conn-rate"):
             if name in opts:

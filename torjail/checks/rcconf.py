@@ -7,7 +7,6 @@ command is never sourced), parse (`sh -n`) and source cleanly in an empty enviro
 
 import re
 import subprocess
-import sys
 import tempfile
 
 ASSIGNMENT = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*="[^"`$\\]*"$')
@@ -35,18 +34,3 @@ def check_rc_conf(text):
             output = (sourced.stdout + sourced.stderr).strip().replace(handle.name, "rc.conf")
             problems.append(f"sourcing it fails or prints something: {output or sourced.returncode}")
     return problems
-
-
-def main(argv=None):
-    """`python -m torjail.checks.rcconf FILE...`: print problems, exit 1 on any."""
-    failed = False
-    for path in (argv if argv is not None else sys.argv[1:]):
-        with open(path) as handle:
-            for problem in check_rc_conf(handle.read()):
-                print(f"{path}: {problem}")
-                failed = True
-    return 1 if failed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

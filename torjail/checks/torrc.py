@@ -8,7 +8,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 
 # Warnings about the machine running the check, not about the torrc.
@@ -85,18 +84,3 @@ def settings_named(problem, text):
 def check_torrc_settings(text):
     """tor's complaints about a torrc, each with the settings it is about (possibly none): [(settings, problem)]."""
     return [(settings_named(problem, text), problem) for problem in check_torrc(text)]
-
-
-def main(argv=None):
-    """`python -m torjail.checks.torrc FILE...`: print tor's complaints, exit 1 on any."""
-    failed = False
-    for path in (argv if argv is not None else sys.argv[1:]):
-        with open(path) as handle:
-            for problem in check_torrc(handle.read()):
-                print(f"{path}: {problem}")
-                failed = True
-    return 1 if failed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
