@@ -68,7 +68,8 @@ def test_checked_file_is_staged_checked_and_moved():
 
 def test_checked_file_noop_when_the_content_is_there():
     op = plan_operation(files.checked, "/etc/pf.conf", "pass all\n", check=["true"],
-                        facts={"files.Sha1File": {"path=/etc/pf.conf": files.content_sha1("pass all\n")}})
+                        facts={"files.Sha1File": {"path=/etc/pf.conf": files.content_sha1("pass all\n")},
+                               "files.File": {"path=/etc/pf.conf": {"user": "root", "group": "wheel", "mode": 644}}})
     assert (op.commands, op.noops) == ([], ["/etc/pf.conf is already up to date"])
 
 

@@ -22,6 +22,10 @@ NEWSYSLOG_PATH = "/usr/local/etc/newsyslog.conf.d/tor.conf"
 NEWSYSLOG_SOURCE = Path(__file__).resolve().parents[2] / "files" / "tor-newsyslog.conf"
 
 
+JAIL_CONF_MODE = "644"
+JAIL_CONF_USER, JAIL_CONF_GROUP = "root", "wheel"
+
+
 def jail_conf_path(settings):
     return f"/etc/jail.conf.d/{settings.jail_name}.conf"
 
@@ -80,7 +84,8 @@ def apply(settings, ext_if):
     jailfs.put(*jail, NEWSYSLOG_PATH, content=NEWSYSLOG_SOURCE.read_text(), name="Jail newsyslog rotates tor's log")
     jail_conf = render_file(settings, "jail.conf.j2", ext_if=ext_if)
     files.put(name=f"jail.conf.d/{settings.jail_name}.conf", src=StringIO(jail_conf),
-              dest=jail_conf_path(settings), mode="644", create_remote_dir=True)
+              dest=jail_conf_path(settings), mode=JAIL_CONF_MODE, user=JAIL_CONF_USER, group=JAIL_CONF_GROUP,
+              create_remote_dir=True)
     _interface(settings)
     rc.value(name="jail_enable", variable="jail_enable", value="YES")
     boot_list = rc.current_values("/etc/rc.conf", None).get("jail_list", "").split()
