@@ -16,7 +16,7 @@ import posixpath
 from io import StringIO
 from shlex import quote
 
-from pyinfra import host
+from pyinfra import host, logger
 from pyinfra.api import FactBase, FileUploadCommand, QuoteString, StringCommand, operation
 from pyinfra.facts.files import Directory, Sha1File
 
@@ -76,7 +76,7 @@ class FileAttributes(FactBase):
         return dict(zip(("mode", "user", "group"), words))
 
 
-def attribute_fixes(found, mode, user, group) -> str | None:
+def attribute_fixes(found, mode, user, group) -> list[str] | None:
     """The chown and chmod (shell text on the jail path "$R"PATH) that give a file described by FileAttributes its
     wanted mode and owner; None when they match (user or group None: not compared)."""
     if not found:
@@ -114,10 +114,14 @@ def put(jail_name: str, root: str, running: bool, path: str, mode: str = "644", 
     dest = root.rstrip("/") + path
     wanted = content_sha1(content) if content is not None else host.get_fact(Sha1File, path=copy_of)
     if wanted is not None and host.get_fact(Sha1File, path=dest) == wanted:
-        fixes = attribute_fixes(host.get_fact(FileAttributes, path=dest), mode, user, group)
+        found = host.get_fact(FileAttributes, path=dest)
+        fixes = attribute_fixes(found, mode, user, group)
         if fixes is None:
             host.noop(f"{dest} is already up to date")
             return
+        if host.state.config.DIFF:
+            host.log(f"Will change {dest}: mode {found['mode']}, owner {found['user']}:{found['group']} -> "
+                     f"mode {mode}, owner {user or found['user']}:{group or found['group']}", logger.info)
         target = f"\"$R\"{quote(path)}"
         script = "set -e; " + "; ".join(f"{step} {target}" for step in fixes)
         yield StringCommand(*shell(jail_name, root, running, script, [path]))
