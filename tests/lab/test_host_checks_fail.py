@@ -23,6 +23,8 @@ import pytest
 from lab import paths
 from relay import PASSPHRASE, relay_host
 from torjail.freebsd.image import marker_path, record_path
+from torjail.freebsd.torkeys import KEY_MODE, KEYS_DIRECTORY, KEYS_DIRECTORY_MODE, TOR_UID
+from torjail.tasks import firewall, jail, tor
 from torjail.tasks.jail import NEWSYSLOG_PATH
 
 pytestmark = pytest.mark.lab
@@ -40,6 +42,7 @@ JAIL_CONF = "/etc/jail.conf.d/tor.conf"
 JAIL_ROOT = "/var/jails/tor"
 TORRC = f"{JAIL_ROOT}/usr/local/etc/tor/torrc"
 JAIL_RC_CONF = f"{JAIL_ROOT}/etc/rc.conf"
+KEYS = f"{JAIL_ROOT}{KEYS_DIRECTORY}"
 HOST_PKG_REPO = "/usr/local/etc/pkg/repos/FreeBSD.conf"
 BRUTEFORCE_CRON = "/etc/cron.d/torjail-bruteforce"
 # Scratch files of the cases on the lab host (removed by each restore).
@@ -358,6 +361,19 @@ CASES = [
          (f"test_tor.py::test_tor_file_matches_rendered[{TORRC}]",)),
     Case("torrc that tor refuses", saved(TORRC) + f"echo 'NoSuchOption 1' >> {TORRC}", put_back(TORRC),
          (f"test_tor.py::test_tor_file_matches_rendered[{TORRC}]", "test_tor.py::test_torrc_accepted_by_tor")),
+    # modes and owners of the secrets-bearing files
+    Case("key file mode 644", f"chmod 644 {KEYS}/secret_id_key", f"chmod {KEY_MODE} {KEYS}/secret_id_key",
+         ("test_permissions.py::test_key_files_mode",)),
+    Case("key file owner root", f"chown 0:0 {KEYS}/secret_id_key", f"chown {TOR_UID}:{TOR_UID} {KEYS}/secret_id_key",
+         ("test_permissions.py::test_key_files_owner",)),
+    Case("keys directory mode 755", f"chmod 755 {KEYS}", f"chmod {KEYS_DIRECTORY_MODE} {KEYS}",
+         ("test_permissions.py::test_mode[keys]",)),
+    Case("torrc owner _tor", f"chown {TOR_UID} {TORRC}", f"chown {tor.TORRC_OWNER} {TORRC}",
+         ("test_permissions.py::test_owner[torrc]",)),
+    Case("pf.conf mode 644", "chmod 644 /etc/pf.conf", f"chmod {firewall.PF_CONF_MODE} /etc/pf.conf",
+         ("test_permissions.py::test_mode[pf.conf]",)),
+    Case("jail.conf owner nobody", f"chown 65534 {JAIL_CONF}", f"chown {jail.JAIL_CONF_USER} {JAIL_CONF}",
+         ("test_permissions.py::test_owner[jail.conf]",)),
     # firewall
     Case("pf disabled", "pfctl -d", "pfctl -e",
          ("test_firewall.py::test_pf_enabled", "test_firewall.py::test_jail_cannot_reach_the_hosts_sshd")),

@@ -173,7 +173,9 @@ FRESH_SERVER = [
     '$R"/etc/crontab\' < /tmp/pyinfra-95b114d37c0e81e839114322a537732cd4f52587',
     'rm -f /tmp/pyinfra-95b114d37c0e81e839114322a537732cd4f52587',
     'mkdir -p /etc/jail.conf.d',
+    'chown root:wheel /etc/jail.conf.d',
     'upload /etc/jail.conf.d/tor.conf',
+    'chown root:wheel /etc/jail.conf.d/tor.conf',
     'chmod 644 /etc/jail.conf.d/tor.conf',
     'sysrc -f /etc/rc.conf cloned_interfaces=lo1',
     "sysrc -f /etc/rc.conf 'ifconfig_lo1_alias0=inet 10.0.0.1/32'",
@@ -196,7 +198,7 @@ FRESH_SERVER = [
     'sr/local/etc/tor/torrc.torjail-new; do if [ -L "$p" ]; then echo "$p is a symbolic link in the jail '
     'root /var/jails/tor: not written through" >&2; exit 1; fi; done; set -e; mkdir -p "$R"/usr/local/etc'
     '/tor; rm -f "$R"/usr/local/etc/tor/torrc.torjail-new; umask 077; cat > "$R"/usr/local/etc/tor/torrc.'
-    'torjail-new; chmod 644 "$R"/usr/local/etc/tor/torrc.torjail-new; mv -f "$R"/usr/local/etc/tor/torrc.'
+    'torjail-new; chown 0:0 "$R"/usr/local/etc/tor/torrc.torjail-new; chmod 644 "$R"/usr/local/etc/tor/torrc.torjail-new; mv -f "$R"/usr/local/etc/tor/torrc.'
     'torjail-new "$R"/usr/local/etc/tor/torrc\' < /tmp/pyinfra-d43a274cc04de96e7da73f8a6170602432b95c44',
     'rm -f /tmp/pyinfra-d43a274cc04de96e7da73f8a6170602432b95c44',
     # the jail mounts its own root: the deploy's mount goes before jail -c
@@ -204,6 +206,7 @@ FRESH_SERVER = [
     "jail -f /etc/jail.conf.d/tor.conf -c tor",
     # firewall: pf.conf checked, the previous one kept, guarded load, SSH check, cancel
     "upload /etc/pf.conf.torjail-new",
+    "chown root:wheel /etc/pf.conf.torjail-new",
     "chmod 600 /etc/pf.conf.torjail-new",
     "pfctl -n -f /etc/pf.conf.torjail-new || { rm -f /etc/pf.conf.torjail-new ; exit 1 ; }",
     "if [ -f /etc/pf.conf ]; then cp -p /etc/pf.conf /etc/pf.conf.torjail-previous; fi",
@@ -343,6 +346,63 @@ def test_converged_server_changes_nothing():
 # --- an existing image: locked, unlocked, half-made, unknown --------------------------------------------------
 
 
+JAIL_FILE = "jailfs.FileAttributes"
+ROOT_OWNED = {"mode": "644", "user": "0", "group": "0"}
+
+
+@pytest.mark.parametrize("found, command", [
+    ({**ROOT_OWNED, "mode": "666"}, "chmod 644"),
+    ({**ROOT_OWNED, "user": "256"}, "chown 0:0"),
+    ({**ROOT_OWNED, "group": "256"}, "chown 0:0"),
+], ids=["mode", "owner", "group"])
+def test_torrc_of_the_right_content_gets_only_its_mode_or_owner_back(found, command):
+    """A torrc tor's own user could rewrite (SAVECONF) or anyone could read differs from the placed one only in its
+    mode or owner: exactly a chmod or chown, inside the running jail, and no reload (tor reads the same file)."""
+    result = plan_server("deploy_converged", **{JAIL_FILE: {f"path={TORRC}": found}})
+    target = '"$R"/usr/local/etc/tor/torrc'
+    assert [(op.name, op.commands) for op in result.changed] == [
+        ("torrc (checked by tor --verify-config in the jail)",
+         [f"jexec tor /bin/sh -c 'R=; set -e; {command} {target}'"]),
+    ]
+
+
+def test_a_jail_file_with_mode_and_owner_wrong_gets_both_through_the_hosts_guarded_shell():
+    """A stopped jail's file is corrected by the host's shell, which first refuses a link planted on the way (chmod
+    and chown follow links: one the jail planted would lead them onto the host)."""
+    placed = server("deploy_converged")["facts"]["files.Sha1File"][f"path={TORRC}"]
+    result = plan_server("deploy_unlocked_not_running", **{"files.Sha1File": {f"path={TORRC}": placed},
+                                                           JAIL_FILE: {f"path={TORRC}": {"mode": "600", "user": "1001",
+                                                                                          "group": "0"}}})
+    (fixed,) = [op for op in result.changed if op.name == "torrc (checked by tor --verify-config in the jail)"]
+    parts = " ".join(f"/var/jails/tor/usr{part}" for part in ("", "/local", "/local/etc", "/local/etc/tor",
+                                                             "/local/etc/tor/torrc"))
+    assert fixed.commands == [
+        f"/bin/sh -c 'R=/var/jails/tor; for p in {parts}; do if [ -L \"$p\" ]; then echo \"$p is a symbolic "
+        "link in the jail root /var/jails/tor: not written through\" >&2; exit 1; fi; done; set -e; "
+        "chown 0:0 \"$R\"/usr/local/etc/tor/torrc; chmod 644 \"$R\"/usr/local/etc/tor/torrc'"]
+
+
+@pytest.mark.parametrize("found, command", [
+    ({"user": "root", "group": "wheel", "mode": 644}, "chmod 600 /etc/pf.conf"),
+    ({"user": "operator", "group": "wheel", "mode": 600}, "chown root:wheel /etc/pf.conf"),
+    ({"user": "root", "group": "operator", "mode": 600}, "chown root:wheel /etc/pf.conf"),
+], ids=["mode", "owner", "group"])
+def test_pf_conf_of_the_right_content_gets_only_its_mode_or_owner_back(found, command):
+    """pf.conf names the admins' networks and is root's alone: a wrong mode or owner is exactly a chmod or chown, as
+    pyinfra's files.put makes it, and no ruleset load (pf runs the same rules)."""
+    result = plan_server("deploy_converged", **{"files.File": {"path=/etc/pf.conf": found}})
+    assert [(op.name, op.commands) for op in result.changed] == [("pf.conf (checked by pfctl -nf)", [command])]
+
+
+def test_jail_conf_of_the_right_content_gets_only_its_owner_back():
+    """pyinfra's files.put places the jail.conf.d file: its owner is compared too, now that the deploy names it."""
+    result = plan_server("deploy_converged",
+                         **{"files.File": {"path=/etc/jail.conf.d/tor.conf": {"user": "operator", "group": "wheel",
+                                                                              "mode": 644, "size": 700}}})
+    assert [(op.name, op.commands) for op in result.changed] == [
+        ("jail.conf.d/tor.conf", ["chown root:wheel /etc/jail.conf.d/tor.conf"])]
+
+
 def test_locked_image_stops_the_deploy_before_any_operation(planned_operations):
     with pytest.raises(VaultLocked, match=r"server: /var/jails/tor.img is locked .* run `pyinfra inventory.py "
                                           r"unlock.py` first, then deploy again"):
@@ -410,7 +470,8 @@ def test_changed_torrc_is_verified_in_the_running_jail_then_reloaded():
             "upload /tmp/pyinfra-d43a274cc04de96e7da73f8a6170602432b95c44",
             "jexec tor /bin/sh -c 'R=; set -e; mkdir -p \"$R\"/usr/local/etc/tor; "
             "rm -f \"$R\"/usr/local/etc/tor/torrc.torjail-new; umask 077; "
-            "cat > \"$R\"/usr/local/etc/tor/torrc.torjail-new; chmod 644 \"$R\"/usr/local/etc/tor/torrc.torjail-new; "
+            "cat > \"$R\"/usr/local/etc/tor/torrc.torjail-new; chown 0:0 \"$R\"/usr/local/etc/tor/torrc.torjail-new; "
+            "chmod 644 \"$R\"/usr/local/etc/tor/torrc.torjail-new; "
             "{ /usr/local/bin/tor --verify-config -f /usr/local/etc/tor/torrc.torjail-new --User _tor || "
             "{ rm -f /usr/local/etc/tor/torrc.torjail-new; exit 1; }; }; "
             "touch \"$R\"/usr/local/etc/tor/torrc.torjail-reload; "
@@ -454,6 +515,7 @@ def test_changed_pf_conf_on_a_running_firewall_is_loaded_under_the_guard():
     assert [(op.name, op.commands) for op in result.changed] == [
         ("pf.conf (checked by pfctl -nf)", [
             "upload /etc/pf.conf.torjail-new",
+            "chown root:wheel /etc/pf.conf.torjail-new",
             "chmod 600 /etc/pf.conf.torjail-new",
             "pfctl -n -f /etc/pf.conf.torjail-new || { rm -f /etc/pf.conf.torjail-new ; exit 1 ; }",
             "if [ -f /etc/pf.conf ]; then cp -p /etc/pf.conf /etc/pf.conf.torjail-previous; fi",

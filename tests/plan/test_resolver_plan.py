@@ -53,7 +53,9 @@ def test_a_running_exit_jail_with_its_resolver_in_place_changes_nothing_of_it():
     sums = {f"path={UNBOUND_CONF}": hashlib.sha1(render_file(settings, "local-unbound.conf.j2").encode()).hexdigest(),
             "path=/var/jails/tor/etc/resolv.conf":
                 hashlib.sha1(render_file(settings, "jail-resolv.conf.j2").encode()).hexdigest()}
+    placed = {"mode": "644", "user": "0", "group": "0"}
     result, _settings = _plan_exit(**{"files.Sha1File": sums,
+                                      "jailfs.FileAttributes": {f"path={UNBOUND_CONF}": placed},
                                       "service.ServiceRunning": {"jail=tor, service=local_unbound": True}})
     changed = [op.name for op in result.changed]
     assert not {CONFIGURED, STARTED, RESOLV} & set(changed), changed

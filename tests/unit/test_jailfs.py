@@ -2,11 +2,17 @@
 a path it did not: the guard runs for real (sh), on a root in a temporary directory."""
 
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from pyinfra.api import StringCommand
 
-from torjail.freebsd import jailfs
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plan"))
+
+from harness import plan_operation  # noqa: E402
+
+from torjail.freebsd import jailfs  # noqa: E402
 
 
 def _run(root, path, content, tmp_path):
@@ -48,3 +54,44 @@ def test_an_unredirected_path_is_written(tmp_path):
 def test_a_running_jail_is_written_from_inside_it_without_a_guard():
     command = StringCommand(*jailfs.shell("tor", "/var/jails/tor", True, "true", ["/etc/rc.conf"]))
     assert command.get_raw_value() == "jexec tor /bin/sh -c 'R=; true'"
+
+
+def test_file_attributes_reads_freebsd_stat_as_numbers():
+    """FreeBSD's `stat -f '%Lp %u %g'`: mode as octal digits, owner and group as numbers; nothing: no regular file."""
+    fact = jailfs.FileAttributes()
+    assert fact.process(["600 256 256"]) == {"mode": "600", "user": "256", "group": "256"}
+    assert fact.process([]) is None
+    assert "[ ! -L '/var/jails/tor/my torrc' ]" in fact.command("/var/jails/tor/my torrc")
+
+
+@pytest.mark.parametrize("found, wanted, fixes", [
+    ({"mode": "644", "user": "0", "group": "0"}, ("644", "0", "0"), None),
+    ({"mode": "644", "user": "0", "group": "0"}, ("0644", "0", "0"), None),  # the same mode, spelled otherwise
+    ({"mode": "640", "user": "0", "group": "0"}, ("644", "0", "0"), ["chmod 644"]),
+    ({"mode": "644", "user": "256", "group": "0"}, ("644", "0", "0"), ["chown 0:0"]),
+    ({"mode": "644", "user": "256", "group": "256"}, ("644", None, None), None),  # no owner asked: not compared
+    ({"mode": "666", "user": "0", "group": "256"}, ("644", None, "0"), ["chown :0", "chmod 644"]),
+    (None, ("644", "0", "0"), None),  # no regular file: placed as a whole, not fixed
+])
+def test_attribute_fixes_compare_mode_and_numeric_owner(found, wanted, fixes):
+    assert jailfs.attribute_fixes(found, *wanted) == fixes
+
+
+def test_a_fix_of_a_stopped_jails_file_refuses_a_planted_link(tmp_path):
+    """chmod follows links: the fix runs in the same guarded shell as a write, so a link the jail planted where
+    the file was never carries the chmod onto the host."""
+    root, outside = tmp_path / "root", tmp_path / "host"
+    (root / "etc").mkdir(parents=True)
+    outside.mkdir()
+    (outside / "rc.conf").write_text("x\n")
+    (outside / "rc.conf").chmod(0o600)
+    (root / "etc" / "rc.conf").symlink_to(outside / "rc.conf")
+    dest = f"{root}/etc/rc.conf"
+    op = plan_operation(jailfs.put, "tor", str(root), False, "/etc/rc.conf", content="x\n",
+                        facts={"files.Sha1File": {f"path={dest}": jailfs.content_sha1("x\n")},
+                               "jailfs.FileAttributes": {f"path={dest}": {"mode": "600", "user": "0", "group": "0"}}})
+    (command,) = op.commands
+    assert command.endswith("set -e; chmod 644 \"$R\"/etc/rc.conf'")
+    ran = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True, timeout=10)
+    assert ran.returncode == 1 and "is a symbolic link in the jail root" in ran.stderr
+    assert (outside / "rc.conf").stat().st_mode & 0o777 == 0o600

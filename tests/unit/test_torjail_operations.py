@@ -68,8 +68,25 @@ def test_checked_file_is_staged_checked_and_moved():
 
 def test_checked_file_noop_when_the_content_is_there():
     op = plan_operation(files.checked, "/etc/pf.conf", "pass all\n", check=["true"],
-                        facts={"files.Sha1File": {"path=/etc/pf.conf": files.content_sha1("pass all\n")}})
+                        facts={"files.Sha1File": {"path=/etc/pf.conf": files.content_sha1("pass all\n")},
+                               "files.File": {"path=/etc/pf.conf": {"user": "root", "group": "wheel", "mode": 644}}})
     assert (op.commands, op.noops) == ([], ["/etc/pf.conf is already up to date"])
+
+
+@pytest.mark.parametrize("found, commands", [
+    ({"user": "root", "group": "wheel", "mode": 644}, ["chmod 600 /etc/pf.conf"]),
+    ({"user": "toor", "group": "wheel", "mode": 600}, ["chown root:wheel /etc/pf.conf"]),
+    ({"user": "toor", "group": "staff", "mode": 666}, ["chmod 600 /etc/pf.conf", "chown root:wheel /etc/pf.conf"]),
+    (False, []),  # not a regular file (a link to the right content): left as it was, as before
+])
+def test_checked_file_of_the_right_content_gets_its_mode_and_owner_as_files_put_gives_them(found, commands):
+    """No upload and no check for a file whose content is already right: only what differs, from the File fact."""
+    op = plan_operation(files.checked, "/etc/pf.conf", "pass all\n", check=["false"], mode="600", user="root",
+                        group="wheel",
+                        facts={"files.Sha1File": {"path=/etc/pf.conf": files.content_sha1("pass all\n")},
+                               "files.File": {"path=/etc/pf.conf": found}})
+    assert op.commands == commands
+    assert op.noops == ([] if commands else ["/etc/pf.conf is already up to date"])
 
 
 def test_checked_file_quotes_owner_and_paths():

@@ -2,7 +2,9 @@
 
 torrc and pf.conf are never replaced by something their own program rejects: the new content goes to a staging
 file beside the live one, the check (`tor --verify-config`, `pfctl -nf`) runs on it, and only then does it move
-into place. With `--dry --diff` the diff against the live file is shown, as pyinfra's files.put shows it.
+into place. With `--dry --diff` the diff against the live file is shown, as pyinfra's files.put shows it. A live
+file whose content already matches but whose mode or owner differs is corrected in place (chmod, chown), as
+files.put corrects it.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from io import StringIO
 
 from pyinfra import host, logger
 from pyinfra.api import FileUploadCommand, QuoteString, StringCommand, operation
-from pyinfra.facts.files import FileContents, Sha1File
-from pyinfra.operations.util.files import generate_color_diff
+from pyinfra.facts.files import File, FileContents, Sha1File
+from pyinfra.operations.util import files as file_utils
+from pyinfra.operations.util.files import ensure_mode_int, generate_color_diff
 
 STAGING_SUFFIX = ".torjail-new"
 
@@ -31,6 +34,32 @@ def show_diff(dest: str, content: str) -> None:
     logger.info("")
 
 
+def content_differs(dest: str, content: str) -> bool:
+    """Whether the file at `dest` lacks this content (a mode or owner fix alone leaves what reads the file as it
+    was: nothing to reload)."""
+    return host.get_fact(Sha1File, path=dest) != content_sha1(content)
+
+
+def metadata_fixes(dest: str, mode: str | None, user: str | None, group: str | None) -> list:
+    """The chmod and chown that give an existing file of the right content its wanted mode and owner, as pyinfra's
+    files.put compares them (the File fact: mode as octal digits, owner and group as names); an empty list when
+    both match, or when `dest` is not a regular file (a link to the right content stays as it was)."""
+    found = host.get_fact(File, path=dest)
+    if not found:
+        return []
+    commands = []
+    if mode and found["mode"] != ensure_mode_int(mode):
+        if host.state.config.DIFF:
+            logger.info("  mode %s -> %s", found["mode"], mode)
+        commands.append(file_utils.chmod(dest, ensure_mode_int(mode)))
+    if (user and found["user"] != user) or (group and found["group"] != group):
+        if host.state.config.DIFF:
+            logger.info("  owner %s:%s -> %s:%s", found["user"], found["group"], user or found["user"],
+                        group or found["group"])
+        commands.append(file_utils.chown(dest, user, group))
+    return commands
+
+
 @operation()
 def checked(dest: str, content: str, check: list, mode: str = "644", user: str | None = None,
             group: str | None = None, keep_previous: str | None = None, owed: str | None = None):
@@ -40,7 +69,8 @@ def checked(dest: str, content: str, check: list, mode: str = "644", user: str |
     + dest: the live file
     + content: the wanted content
     + check: the check command as a list of words; ``{path}`` stands for the staging file
-    + mode, user, group: applied to the staging file before it moves into place
+    + mode, user, group: applied to the staging file before it moves into place; a live file of the right content
+      with another mode or owner gets a chmod or chown, as files.put gives it
     + keep_previous: copy the live file here before replacing it (when there is one)
     + owed: a marker file created just before the new file moves into place, saying that whatever reads the
       file still owes it a reload (whoever reloads removes it): a deploy stopped between the move and the
@@ -52,10 +82,15 @@ def checked(dest: str, content: str, check: list, mode: str = "644", user: str |
 
     .. code:: python
 
-        files.checked("/etc/pf.conf", text, check=["pfctl", "-n", "-f", "{path}"], mode="600")
+        files.checked("/etc/pf.conf", text, check=["pfctl", "-n", "-f", "{path}"], mode="600", user="root",
+                      group="wheel")
     """
-    if host.get_fact(Sha1File, path=dest) == content_sha1(content):
-        host.noop(f"{dest} is already up to date")
+    if not content_differs(dest, content):
+        fixes = metadata_fixes(dest, mode, user, group)
+        if not fixes:
+            host.noop(f"{dest} is already up to date")
+            return
+        yield from fixes
         return
     if host.state.config.DIFF:
         show_diff(dest, content)

@@ -6,6 +6,8 @@ While the jail runs, the host writes through a shell inside it (`jexec`): a plan
 jail. While it does not run, nothing in it can move between a check and a write, so the host's own /bin/sh writes
 under the root, in one command that first refuses when any part of the path below the root is a symbolic link.
 Neither way runs a binary of the jail as host root (`chroot ROOT /bin/sh` would run the jail's /bin/sh).
+A file of the right content whose mode or owner differs gets a chmod or chown, written the same way (chmod and
+chown follow links: on the host they would follow one the jail planted).
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ import posixpath
 from io import StringIO
 from shlex import quote
 
-from pyinfra import host
-from pyinfra.api import FileUploadCommand, QuoteString, StringCommand, operation
+from pyinfra import host, logger
+from pyinfra.api import FactBase, FileUploadCommand, QuoteString, StringCommand, operation
 from pyinfra.facts.files import Directory, Sha1File
 
 from torjail.freebsd.files import STAGING_SUFFIX, content_sha1, show_diff
@@ -48,6 +50,45 @@ def _owner(user, group):
     return f"{user or ''}{':' + group if group else ''}"
 
 
+class FileAttributes(FactBase):
+    """
+    Returns the mode (octal digits) and the owner and group (numbers) of a regular file; None when there is no
+    regular file there (nothing, a directory, a symbolic link).
+
+    pyinfra's File fact names the owner as the host's passwd names it (FreeBSD's ``stat -f %Su``): a jail's files
+    belong to the jail's users, whom the host does not know or knows by other names, so their owners compare as
+    numbers.
+
+    .. code:: python
+
+        {"mode": "600", "user": "256", "group": "256"}
+    """
+
+    requires_command = "stat"
+
+    def command(self, path):
+        return f"if [ -f {quote(path)} ] && [ ! -L {quote(path)} ]; then stat -f '%Lp %u %g' {quote(path)}; fi"
+
+    def process(self, output):
+        words = " ".join(output).split()
+        if len(words) != 3:
+            return None
+        return dict(zip(("mode", "user", "group"), words))
+
+
+def attribute_fixes(found, mode, user, group) -> list[str] | None:
+    """The chown and chmod (shell text on the jail path "$R"PATH) that give a file described by FileAttributes its
+    wanted mode and owner; None when they match (user or group None: not compared)."""
+    if not found:
+        return None
+    steps = []
+    if (user and found["user"] != str(user)) or (group and found["group"] != str(group)):
+        steps.append(f"chown {quote(_owner(user, group))}")
+    if mode and int(found["mode"], 8) != int(str(mode), 8):
+        steps.append(f"chmod {quote(str(mode))}")
+    return steps or None
+
+
 @operation()
 def put(jail_name: str, root: str, running: bool, path: str, mode: str = "644", content: str | None = None,
         copy_of: str | None = None, user: str | None = None, group: str | None = None, check: list | None = None,
@@ -57,7 +98,8 @@ def put(jail_name: str, root: str, running: bool, path: str, mode: str = "644", 
 
     + jail_name, root, running: the jail, its root on the host, whether it runs
     + path: the file inside the jail (absolute)
-    + mode, user, group: of the placed file (user and group as numbers: the host may not know the jail's users)
+    + mode, user, group: of the placed file (user and group as numbers: the host may not know the jail's users); a
+      file of the right content with another mode or owner gets a chmod or chown, as pyinfra's files.put gives it
     + content: the wanted content; or copy_of: a host file whose bytes are wanted
     + check: a command run inside the running jail on the staging file (``{path}``) before it moves into place;
       skipped while the jail does not run (the jail's binaries never run outside it)
@@ -72,7 +114,17 @@ def put(jail_name: str, root: str, running: bool, path: str, mode: str = "644", 
     dest = root.rstrip("/") + path
     wanted = content_sha1(content) if content is not None else host.get_fact(Sha1File, path=copy_of)
     if wanted is not None and host.get_fact(Sha1File, path=dest) == wanted:
-        host.noop(f"{dest} is already up to date")
+        found = host.get_fact(FileAttributes, path=dest)
+        fixes = attribute_fixes(found, mode, user, group)
+        if fixes is None:
+            host.noop(f"{dest} is already up to date")
+            return
+        if host.state.config.DIFF:
+            host.log(f"Will change {dest}: mode {found['mode']}, owner {found['user']}:{found['group']} -> "
+                     f"mode {mode}, owner {user or found['user']}:{group or found['group']}", logger.info)
+        target = f"\"$R\"{quote(path)}"
+        script = "set -e; " + "; ".join(f"{step} {target}" for step in fixes)
+        yield StringCommand(*shell(jail_name, root, running, script, [path]))
         return
     if host.state.config.DIFF and content is not None:
         show_diff(dest, content)

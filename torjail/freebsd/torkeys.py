@@ -23,6 +23,10 @@ KEYS_DIRECTORY = "/var/db/tor/keys"
 FINGERPRINTS = {"rsa": "/var/db/tor/fingerprint", "ed25519": "/var/db/tor/fingerprint-ed25519"}
 SAFE_NAME = "*[!A-Za-z0-9._-]*|-*|.*"  # a sh case pattern: names the shell loop skips
 TOR_UID = "256"  # _tor in FreeBSD's ports (UIDs)
+# What tor itself gives the keys directory and every file it writes there (check_private_dir, write_str_to_file),
+# and so what the files placed here get.
+KEYS_DIRECTORY_MODE = "700"
+KEY_MODE = "600"
 CERT_EXPIRY_OFFSET = 34  # a 32-byte "== ed25519v1-cert: type4 ==" header, version and type, then 4 bytes of hours
 
 
@@ -168,7 +172,7 @@ def installed(jail_name: str, root: str, running: bool, source: KeySource, names
     made = source.keys() if host.state.is_executing else {name: b"" for name in names}  # before any command
     here = f'"$R"{directory}'
     yield StringCommand(*jailfs.shell(jail_name, root, running,
-                                      f"umask 077 && mkdir -p {here} && chown {owner} {here} && chmod 700 {here}",
+                                      f"umask 077 && mkdir -p {here} && chown {owner} {here} && chmod {KEYS_DIRECTORY_MODE} {here}",
                                       [directory]))
     for name in names:
         staging = f'"$R"{directory}/{name}.torjail-new'
@@ -177,7 +181,7 @@ def installed(jail_name: str, root: str, running: bool, source: KeySource, names
                 f"echo '{directory}/{name} holds another key: not replaced' >&2; exit 1; fi && "
                 ) if name in never_replace else ""
         script = (f"umask 077 && rm -f {staging} && base64 -d > {staging} && {keep}chown {owner} {staging} && "
-                  f"chmod 600 {staging} && mv -f {staging} {target}")
+                  f"chmod {KEY_MODE} {staging} && mv -f {staging} {target}")
         guarded = [f"{directory}/{name}.torjail-new", f"{directory}/{name}"]
         yield StringCommand(*jailfs.shell(jail_name, root, running, script, guarded),
                             _stdin=base64.b64encode(made[name]).decode())

@@ -15,6 +15,8 @@ from torjail.freebsd.pf import PfRulesetLoaded, PfStatus
 from torjail.render import BRUTEFORCE_CRON, render_file
 
 PF_CONF = "/etc/pf.conf"
+PF_CONF_MODE = "600"  # the ruleset names the admins' networks: root's alone
+PF_CONF_USER, PF_CONF_GROUP = "root", "wheel"
 
 
 def apply(settings, ext_if):
@@ -29,12 +31,16 @@ def apply(settings, ext_if):
     unconfirmed = host.get_fact(pfguard.PfGuard) is not None
     if unconfirmed:
         pfguard.superseded(name="Stop the rollback guard an earlier deploy left waiting")
+    content = render_file(settings, "pf.conf.j2", ext_if=ext_if)
+    rewritten = checked_files.content_differs(PF_CONF, content)  # a chmod or chown alone loads nothing
     pf_conf = checked_files.checked(
         name="pf.conf (checked by pfctl -nf)",
         dest=PF_CONF,
-        content=render_file(settings, "pf.conf.j2", ext_if=ext_if),
+        content=content,
         check=["pfctl", "-n", "-f", "{path}"],
-        mode="600",
+        mode=PF_CONF_MODE,
+        user=PF_CONF_USER,
+        group=PF_CONF_GROUP,
         keep_previous=PF_CONF + pfguard.PREVIOUS_SUFFIX if (loaded or not enabled) and not unconfirmed else None,
     )
     # pf running this pf.conf: nothing to load, unless the file changes (the load then waits for the new file
@@ -42,7 +48,7 @@ def apply(settings, ext_if):
     # deploy stopped before the load): load under the guard. A guard still waiting means an earlier deploy
     # stopped before the fresh login confirmed its ruleset: confirm it now, or the guard rolls the converged host
     # back when its grace period ends.
-    if not loaded or unconfirmed or pf_conf.will_change:
+    if not loaded or unconfirmed or rewritten:
         reload_needed = {} if not loaded or unconfirmed else {"_if": any_changed(pf_conf)}
         pfguard.guarded_load(name="Load pf.conf under a rollback guard", rules=PF_CONF,
                              seconds=settings.pf_rollback_seconds, **reload_needed)

@@ -23,6 +23,8 @@ NEWSYSLOG_SOURCE = Path(__file__).resolve().parents[2] / "files" / "tor-newsyslo
 # The jail's cron runs that newsyslog, and nothing else of the release's crontab.
 CRONTAB_PATH = "/etc/crontab"
 CRONTAB_SOURCE = NEWSYSLOG_SOURCE.with_name("jail-crontab")
+JAIL_CONF_MODE = "644"
+JAIL_CONF_USER, JAIL_CONF_GROUP = "root", "wheel"
 
 
 def check_release(settings):
@@ -82,7 +84,8 @@ def apply(settings, ext_if):
         service.running(name="cron running in the jail (newsyslog)", service="cron", jail=settings.jail_name)
     jail_conf = render_file(settings, "jail.conf.j2", ext_if=ext_if)
     files.put(name=f"jail.conf.d/{settings.jail_name}.conf", src=StringIO(jail_conf),
-              dest=settings.jail_conf_path, mode="644", create_remote_dir=True)
+              dest=settings.jail_conf_path, mode=JAIL_CONF_MODE, user=JAIL_CONF_USER, group=JAIL_CONF_GROUP,
+              create_remote_dir=True)
     _interface(settings)
     rc.value(name="jail_enable", variable="jail_enable", value="YES")
     boot_list = rc.current_values("/etc/rc.conf", None).get("jail_list", "").split()

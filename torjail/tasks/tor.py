@@ -9,6 +9,7 @@ from pyinfra import host
 from pyinfra.facts.files import File
 
 from torjail.freebsd import jail, jailfs, mount, pkg, service
+from torjail.freebsd.files import content_differs
 from torjail.freebsd.jail import Jails
 from torjail.render import exit_notice_path, jail_path, render_file
 from torjail.tasks import family, keys, restore
@@ -18,6 +19,10 @@ RELOAD_OWED = TORRC + ".torjail-reload"
 TOR_USER = "_tor"
 TOR_UID = "256"  # _tor in FreeBSD's ports (UIDs); the host has no such user, so files are owned by number
 TOR_DIRECTORIES = ("/var/db/tor", "/var/log/tor")
+TOR_DIRECTORY_MODE = "700"
+# torrc belongs to the jail's root: tor, running as _tor, reads it but cannot rewrite it (SAVECONF)
+TORRC_MODE = "644"
+TORRC_OWNER = "0"  # root, and group wheel, by number (the host's passwd does not speak for the jail's)
 
 
 def verify_command():
@@ -33,7 +38,7 @@ def apply(settings):
     jail_args = (settings.jail_name, settings.jail_root, running)
     pkg.installed_in_jail(*jail_args, package="tor", name="tor package in the jail")
     for path in TOR_DIRECTORIES:
-        jailfs.directory(*jail_args, path, mode="700", user=TOR_UID, group=TOR_UID, name=f"Jail {path}")
+        jailfs.directory(*jail_args, path, mode=TOR_DIRECTORY_MODE, user=TOR_UID, group=TOR_UID, name=f"Jail {path}")
     if settings.exit_notice:
         jailfs.put(*jail_args, exit_notice_path(), content=render_file(settings, "tor-exit-notice.html.j2"),
                    name="Exit notice page")
@@ -42,11 +47,16 @@ def apply(settings):
     family_lines, new_family_key = family.apply(settings, running)
     owed = jail_path(settings, RELOAD_OWED) if running else None
     reload_owed = running and bool(host.get_fact(File, path=owed))
+    content = render_file(settings, "torrc.j2", family=family_lines)
+    rewritten = content_differs(jail_path(settings, TORRC), content)  # a chmod or chown alone reloads nothing
     torrc = jailfs.put(
         *jail_args, TORRC,
         name="torrc (checked by tor --verify-config in the jail)",
-        content=render_file(settings, "torrc.j2", family=family_lines),
+        content=content,
         check=verify_command(),
+        mode=TORRC_MODE,
+        user=TORRC_OWNER,
+        group=TORRC_OWNER,
         owed=RELOAD_OWED if running else None,
     )
     if running:
@@ -54,7 +64,7 @@ def apply(settings):
         if new_keys or new_family_key:
             why = "restored keys" if restored else "new signing key" if new_keys else "new family key"
             service.reloaded(name=f"Reload tor ({why})", service="tor", jail=settings.jail_name, owed=owed)
-        elif torrc.will_change or reload_owed:
+        elif rewritten or reload_owed:
             service.reloaded(name="Reload tor (torrc changed)", service="tor", jail=settings.jail_name, owed=owed,
                              **({} if reload_owed else {"_if": torrc.did_change}))
     else:
