@@ -62,7 +62,8 @@ def test_second_deploy_changes_nothing(relay):
 
 def test_dry_run_shows_the_diff_of_a_settings_change_and_changes_nothing(relay):
     before = {path: _digest(relay, path) for path in (TORRC, "/etc/pf.conf")}
-    result = relay.pyinfra("deploy.py", "--dry", "--diff",
+    # without -y, as an operator previews: pyinfra detects the changes (the diffs) and the dry run stops there
+    result = relay.pyinfra("deploy.py", "--dry", "--diff", yes=False,
                            settings={"bandwidth_rate": "3 MBytes",
                                      "admin_networks": ["198.18.0.0/15", "192.0.2.0/24"]})
     assert result.returncode == 0, result.stdout[-5000:]
