@@ -50,9 +50,9 @@ SCRATCH = "/var/tmp/breakme"
 # An md unit the relay does not use.
 SPARE_MD = 20
 
-# tor listens again on both jail ports (bounded: 40 tries, 0.5 s apart).
+# tor listens again on both jail ports (bounded: 120 tries, 0.5 s apart: tor starts slowly on a loaded machine).
 WAIT_FOR_TOR = (
-    "i=0; while [ $i -lt 40 ]; do "
+    "i=0; while [ $i -lt 120 ]; do "
     f"s=$(sockstat -4 -l -j {JAIL}); "
     "case $s in *10.0.0.1:9001*10.0.0.1:9030*|*10.0.0.1:9030*10.0.0.1:9001*) exit 0;; esac; "
     "sleep 0.5; i=$((i + 1)); done; echo 'tor does not listen again' >&2; exit 1"
