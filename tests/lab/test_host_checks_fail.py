@@ -50,10 +50,12 @@ SCRATCH = "/var/tmp/breakme"
 # An md unit the relay does not use.
 SPARE_MD = 20
 
-# tor listens again on both jail ports (bounded: 120 tries, 0.5 s apart: tor starts slowly on a loaded machine).
+# tor listens again on both jail ports and its control socket, which the checks of the live accounting ask
+# (bounded: 120 tries, 0.5 s apart: tor starts slowly on a loaded machine).
 WAIT_FOR_TOR = (
     "i=0; while [ $i -lt 120 ]; do "
     f"s=$(sockstat -4 -l -j {JAIL}); "
+    f"[ -S {JAIL_ROOT}/var/db/tor/control ] && "
     "case $s in *10.0.0.1:9001*10.0.0.1:9030*|*10.0.0.1:9030*10.0.0.1:9001*) exit 0;; esac; "
     "sleep 0.5; i=$((i + 1)); done; echo 'tor does not listen again' >&2; exit 1"
 )
