@@ -4,7 +4,8 @@ Lab tests spend most of their time waiting on lab hosts (a deploy over SSH, tor 
 so running groups of modules at once shortens the suite more than the machine's core count suggests. Each group
 is one pytest process with its own session lab host (labtest0 on index 9, labtest1 on 10, ...: SESSION_INDICES); the
 end-to-end modules bring up lab hosts of their own, with names and indices no other module uses. A group's output is shown
-whole when it ends, then a summary; a group that runs longer than GROUP_TIMEOUT is stopped and counts as failed.
+whole when it ends, then a summary: each group's time and the slowest tests of the whole suite (SLOWEST, from each
+group's junit XML). A group that runs longer than GROUP_TIMEOUT is stopped and counts as failed.
 Arguments after `--` go to every pytest (`python tests/run_groups.py -- -x`).
 """
 
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,6 +23,7 @@ GROUP_TIMEOUT = 75 * 60
 # The longest modules, each in a group of its own or with a few others; every other module goes to the last group.
 SWEEP = "tests/lab/test_e2e_interruption.py::"
 FRESH_SWEEP = SWEEP + "test_a_deploy_killed_at_every_step_on_a_fresh_host_converges_on_the_next_run"
+BREAKING = "tests/lab/test_host_checks_fail.py::"
 # The longest tests, each in a group of its own or with a few others (module paths or pytest node ids), about 15
 # minutes each on two CPUs; every other test module joins the last group.
 GROUPS = [
@@ -32,12 +35,16 @@ GROUPS = [
      "tests/lab/test_e2e_family.py", "tests/lab/test_e2e_restore.py", "tests/lab/test_e2e_hostkey.py",
      "tests/lab/test_e2e_rollback.py", "tests/lab/test_e2e_traffic.py", "tests/lab/test_e2e_lock.py",
      "tests/lab/test_e2e_update.py", "tests/lab/test_e2e_exit.py", "tests/lab/test_e2e_lockout.py"],
-    ["tests/lab/test_host_checks_fail.py"],
+    [BREAKING + "test_breaking_a_system_property_fails_exactly_its_checks",
+     BREAKING + "test_the_system_host_is_green_again_after_its_last_case"],
+    [BREAKING + "test_breaking_a_jail_tor_or_pf_property_fails_exactly_its_checks",
+     BREAKING + "test_the_jail_host_is_green_again_after_its_last_case"],
     # every other module joins the last group
     ["tests/lab/test_pf_jail_host.py"],
 ]
-# The session lab host's index of each group (14 and 15 belong to the sweep's own hosts).
-SESSION_INDICES = (9, 10, 11, 12, 13, 16)
+# The session lab host's index of each group (14 and 15 belong to the sweep's own hosts, 17 to a breaking case's).
+SESSION_INDICES = (9, 10, 11, 12, 13, 16, 18)
+SLOWEST = 15
 PYTEST = [sys.executable, "-m", "pytest", "-q", "-ra", "--durations=15", "-p", "no:cacheprovider"]
 
 
@@ -50,11 +57,23 @@ def groups():
     return [group for group in named[:-1] if group] + [named[-1] + rest]
 
 
-def start(number, modules, extra, log):
+def start(number, modules, extra, log, junit):
     env = {**os.environ, "TORJAIL_LAB_TEST_HOST": f"labtest{number}",
            "TORJAIL_LAB_TEST_INDEX": str(SESSION_INDICES[number])}
-    return subprocess.Popen([*PYTEST, *extra, *modules], cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen([*PYTEST, f"--junitxml={junit}", *extra, *modules], cwd=ROOT, env=env,
+                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def slowest_tests(logs):
+    """The SLOWEST tests of every group that wrote its junit XML: (seconds, test id), slowest first."""
+    timed = []
+    for path in Path(logs).glob("group*.xml"):
+        try:
+            cases = ET.parse(path).getroot().iter("testcase")
+        except ET.ParseError:
+            continue
+        timed += [(float(case.get("time", 0)), f"{case.get('classname')}::{case.get('name')}") for case in cases]
+    return sorted(timed, reverse=True)[:SLOWEST]
 
 
 def main(argv):
@@ -64,7 +83,8 @@ def main(argv):
         running = {}
         for number, modules in enumerate(groups()):
             log = open(os.path.join(logs, f"group{number}.log"), "w+")
-            running[number] = (start(number, modules, extra, log), log, modules, time.monotonic())
+            junit = os.path.join(logs, f"group{number}.xml")
+            running[number] = (start(number, modules, extra, log, junit), log, modules, time.monotonic())
         results = {}
         while running:
             time.sleep(1)
@@ -82,6 +102,10 @@ def main(argv):
                 print(f"===== group {number}: {' '.join(modules[:3])}{' ...' if len(modules) > 3 else ''}", flush=True)
                 sys.stdout.write(log.read())
                 log.close()
+        slowest = slowest_tests(logs)
+    print(f"===== the {SLOWEST} slowest tests")
+    for seconds, test in slowest:
+        print(f"{seconds:8.1f} s  {test}")
     print("===== groups")
     for number, (status, seconds, count) in sorted(results.items()):
         print(f"group {number}: {count} modules, {seconds:.0f} s, {'passed' if status == 0 else f'FAILED ({status})'}")

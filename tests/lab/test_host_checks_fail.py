@@ -1,14 +1,17 @@
 """Proof that the host checks can fail: each property of a relay host is broken in turn on a lab host, the
 testinfra suite (tests/host) runs against it as `make verify` runs it, and exactly the checks that guard that
-property must fail; the host is then restored and those checks must pass again (the next case, and the last test,
-run the whole suite on the restored host).
+property must fail; the host is then restored and those checks must pass again (the next case, and the last test
+on that host, run the whole suite on the restored host).
 
-The lab host of this module (breakme, index 6) gets a relay the way a real server does: deploy, reboot, unlock.
+The cases are split over two lab hosts, so that `make test` runs the halves side by side: breakme (index 6) takes
+the system's properties (swap, base, vault, secrets, file modes, a reboot), breakjail (index 17) the jail's, tor's
+and pf's. Each gets a relay the way a real server does: deploy, reboot, unlock.
 Each case breaks one thing the way a careless operator or an intruder would (a plain swap line, a keyfile left
 behind, a weaker jail restarted by hand, a ruleset loaded without the rdr...), never by editing the lab's kernel
 state. A check that no case can make fail would be a defect of the suite.
 """
 
+import contextlib
 import os
 import shlex
 import subprocess
@@ -29,8 +32,8 @@ from torjail.tasks.jail import NEWSYSLOG_PATH
 
 pytestmark = pytest.mark.lab
 
-NAME, INDEX = "breakme", 6
-SPEC = f"ssh://{NAME}"
+SYSTEM_HOST = ("breakme", 6)
+JAIL_HOST = ("breakjail", 17)
 ROOT = Path(__file__).resolve().parents[2]
 SUITE_TIMEOUT = 300
 
@@ -76,20 +79,21 @@ class SuiteRun:
         return "\n".join(f"{check}: {message[:400]}" for check, message in sorted(self.failing.items()))
 
 
-def check_id(classname, name):
-    """A check's id without the host: "test_swap.py::test_swap_at_boot_encrypted[/dev/vtbd0p3]"."""
+def check_id(classname, name, spec):
+    """A check's id without the host `spec` ("ssh://breakme"):
+    "test_swap.py::test_swap_at_boot_encrypted[/dev/vtbd0p3]"."""
     base, bracket, params = name.partition("[")
     if bracket:
-        params = params[:-1].replace(f"-{SPEC}", "").replace(f"{SPEC}-", "").replace(SPEC, "")
+        params = params[:-1].replace(f"-{spec}", "").replace(f"{spec}-", "").replace(spec, "")
     module = classname.rsplit(".", 1)[-1]
     return f"{module}.py::{base}" + (f"[{params}]" if params else "")
 
 
-def parse_junit(path):
-    """(failing check id -> message, every check id) from pytest's junit XML."""
+def parse_junit(path, spec):
+    """(failing check id -> message, every check id) from pytest's junit XML of a run against `spec`."""
     failing, ids = {}, set()
     for case in ET.parse(path).getroot().iter("testcase"):
-        check = check_id(case.get("classname", ""), case.get("name", ""))
+        check = check_id(case.get("classname", ""), case.get("name", ""), spec)
         ids.add(check)
         for outcome in ("failure", "error"):
             found = case.find(outcome)
@@ -107,6 +111,8 @@ class BreakMe:
 
     def __init__(self, relay, workdir):
         self.relay = relay
+        self.name = relay.name
+        self.spec = f"ssh://{relay.name}"
         self.report = os.path.join(workdir, "suite.xml")
         self.green = set()  # the `outside` settings under which the suite was last seen green
         self.all_ids = {}  # `outside` -> the ids of every check, from the last green whole run under it
@@ -114,7 +120,7 @@ class BreakMe:
     def must(self, command, input=None):
         """Run a shell command on the lab host; its output, or an assertion error naming it."""
         status, output, error = self.relay.run(command, input=input)
-        assert status == 0, f"on {NAME}: {command}\nexit {status}: {output}{error}"
+        assert status == 0, f"on {self.name}: {command}\nexit {status}: {output}{error}"
         return output
 
     def suite(self, outside=False, modules=()):
@@ -122,10 +128,10 @@ class BreakMe:
         the given modules of it."""
         if os.path.exists(self.report):
             os.unlink(self.report)
-        env = {**os.environ, "TORJAIL_LAB_HOST": NAME, "TORJAIL_GELI_PASSPHRASE": PASSPHRASE}
+        env = {**os.environ, "TORJAIL_LAB_HOST": self.name, "TORJAIL_GELI_PASSPHRASE": PASSPHRASE}
         selected = [f"tests/host/{module}" for module in sorted(modules)] or ["tests/host"]
-        argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *selected, f"--hosts={SPEC}",
-                f"--ssh-config={paths.ssh_config_path(NAME)}", "--inventory=lab/inventory.py",
+        argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *selected, f"--hosts={self.spec}",
+                f"--ssh-config={paths.ssh_config_path(self.name)}", "--inventory=lab/inventory.py",
                 f"--junitxml={self.report}"]
         if outside:
             argv.append("--outside")
@@ -133,7 +139,7 @@ class BreakMe:
                                 timeout=SUITE_TIMEOUT)
         assert result.returncode in (0, 1) and os.path.exists(self.report), \
             f"the suite did not run to the end (exit {result.returncode}):\n{(result.stdout + result.stderr)[-4000:]}"
-        run = SuiteRun(*parse_junit(self.report))
+        run = SuiteRun(*parse_junit(self.report, self.spec))
         if not modules and not run.failing:
             self.all_ids[outside] = run.ids
             self.green.update({outside, False})  # a green run with the outside view is green without it too
@@ -146,15 +152,29 @@ class BreakMe:
             assert not run.failing, f"the suite is not green on the intact relay:\n{run.describe()}"
 
 
-@pytest.fixture(scope="module")
-def breakme(tmp_path_factory):
-    """The lab host with a relay deployed, rebooted and unlocked (destroyed afterwards)."""
-    with relay_host(NAME, INDEX) as relay:
+@contextlib.contextmanager
+def relay_to_break(name, index, workdir):
+    """A lab host with a relay deployed, rebooted and unlocked (destroyed afterwards)."""
+    with relay_host(name, index) as relay:
         deployed = relay.pyinfra("deploy.py")
-        assert deployed.returncode == 0, f"pyinfra deploy.py on {NAME}:\n{deployed.stdout[-4000:]}"
-        host = BreakMe(relay, tmp_path_factory.mktemp(NAME))
+        assert deployed.returncode == 0, f"pyinfra deploy.py on {name}:\n{deployed.stdout[-4000:]}"
+        host = BreakMe(relay, workdir)
         reboot(host)
         unlock(host)
+        yield host
+
+
+@pytest.fixture(scope="module")
+def system_host(tmp_path_factory):
+    """The lab host whose swap, base system, vault, secrets and file modes the cases break."""
+    with relay_to_break(*SYSTEM_HOST, tmp_path_factory.mktemp(SYSTEM_HOST[0])) as host:
+        yield host
+
+
+@pytest.fixture(scope="module")
+def jail_host(tmp_path_factory):
+    """The lab host whose jail, tor and pf the cases break."""
+    with relay_to_break(*JAIL_HOST, tmp_path_factory.mktemp(JAIL_HOST[0])) as host:
         yield host
 
 
@@ -274,7 +294,8 @@ def unlock(host):
     host.must(WAIT_FOR_TOR)
 
 
-CASES = [
+# The system's properties, broken on the system host.
+SYSTEM_CASES = [
     # swap
     Case("plain swap line in fstab",
          saved("/etc/fstab") + f"sed -i '' 's|^{SWAP}.eli[[:space:]].*|{SWAP} none swap sw 0 0|' /etc/fstab",
@@ -329,6 +350,30 @@ CASES = [
          ("test_secrets.py::test_no_key_or_passphrase_files",)),
     Case("passphrase written in a file", passphrase_written, "rm /root/unlock-notes.txt",
          ("test_secrets.py::test_passphrase_not_on_disk",)),
+    # modes and owners of the secrets-bearing files
+    Case("key file mode 644", f"chmod 644 {KEYS}/secret_id_key", f"chmod {KEY_MODE} {KEYS}/secret_id_key",
+         ("test_permissions.py::test_key_files_mode",)),
+    Case("key file owner root", f"chown 0:0 {KEYS}/secret_id_key", f"chown {TOR_UID}:{TOR_UID} {KEYS}/secret_id_key",
+         ("test_permissions.py::test_key_files_owner",)),
+    Case("keys directory mode 755", f"chmod 755 {KEYS}", f"chmod {KEYS_DIRECTORY_MODE} {KEYS}",
+         ("test_permissions.py::test_mode[keys]",)),
+    Case("torrc owner _tor", f"chown {TOR_UID} {TORRC}", f"chown {tor.TORRC_OWNER} {TORRC}",
+         ("test_permissions.py::test_owner[torrc]",)),
+    Case("pf.conf mode 644", "chmod 644 /etc/pf.conf", f"chmod {firewall.PF_CONF_MODE} /etc/pf.conf",
+         ("test_permissions.py::test_mode[pf.conf]",)),
+    Case("jail.conf owner nobody", f"chown 65534 {JAIL_CONF}", f"chown {jail.JAIL_CONF_USER} {JAIL_CONF}",
+         ("test_permissions.py::test_owner[jail.conf]",)),
+    # the whole host
+    Case("rebooted and not unlocked", reboot, unlock,
+         ("test_vault.py::test_image_attached_as_md_unit", "test_vault.py::test_geli_provider[State]",
+          "test_vault.py::test_geli_provider[EncryptionAlgorithm]", "test_vault.py::test_geli_provider[KeyLength]",
+          "test_vault.py::test_geli_provider[Sectorsize]",
+          "test_vault.py::test_jail_root_mounted_from_encrypted_device", "test_jail.py::test_jail_running")),
+]
+
+
+# The jail's, tor's and pf's properties, broken on the jail host.
+JAIL_CASES = [
     # jail
     jail_parameter_case("securelevel", 1),
     jail_parameter_case("sysvshm", "new", ("test_jail.py::test_jail_wall[sysvshm-disable]",)),
@@ -363,19 +408,6 @@ CASES = [
          (f"test_tor.py::test_tor_file_matches_rendered[{TORRC}]",)),
     Case("torrc that tor refuses", saved(TORRC) + f"echo 'NoSuchOption 1' >> {TORRC}", put_back(TORRC),
          (f"test_tor.py::test_tor_file_matches_rendered[{TORRC}]", "test_tor.py::test_torrc_accepted_by_tor")),
-    # modes and owners of the secrets-bearing files
-    Case("key file mode 644", f"chmod 644 {KEYS}/secret_id_key", f"chmod {KEY_MODE} {KEYS}/secret_id_key",
-         ("test_permissions.py::test_key_files_mode",)),
-    Case("key file owner root", f"chown 0:0 {KEYS}/secret_id_key", f"chown {TOR_UID}:{TOR_UID} {KEYS}/secret_id_key",
-         ("test_permissions.py::test_key_files_owner",)),
-    Case("keys directory mode 755", f"chmod 755 {KEYS}", f"chmod {KEYS_DIRECTORY_MODE} {KEYS}",
-         ("test_permissions.py::test_mode[keys]",)),
-    Case("torrc owner _tor", f"chown {TOR_UID} {TORRC}", f"chown {tor.TORRC_OWNER} {TORRC}",
-         ("test_permissions.py::test_owner[torrc]",)),
-    Case("pf.conf mode 644", "chmod 644 /etc/pf.conf", f"chmod {firewall.PF_CONF_MODE} /etc/pf.conf",
-         ("test_permissions.py::test_mode[pf.conf]",)),
-    Case("jail.conf owner nobody", f"chown 65534 {JAIL_CONF}", f"chown {jail.JAIL_CONF_USER} {JAIL_CONF}",
-         ("test_permissions.py::test_owner[jail.conf]",)),
     # firewall
     Case("pf disabled", "pfctl -d", "pfctl -e",
          ("test_firewall.py::test_pf_enabled", "test_firewall.py::test_jail_cannot_reach_the_hosts_sshd")),
@@ -416,12 +448,6 @@ CASES = [
          ("test_firewall.py::test_host_loopback_still_reaches_sshd", "test_firewall.py::test_pf_rules_loaded[pass]")),
     Case("jail address removed from lo1", "ifconfig lo1 inet 10.0.0.1 -alias", "ifconfig lo1 inet 10.0.0.1/32 alias",
          ("test_firewall.py::test_jail_address_on_loopback",)),
-    # the whole host
-    Case("rebooted and not unlocked", reboot, unlock,
-         ("test_vault.py::test_image_attached_as_md_unit", "test_vault.py::test_geli_provider[State]",
-          "test_vault.py::test_geli_provider[EncryptionAlgorithm]", "test_vault.py::test_geli_provider[KeyLength]",
-          "test_vault.py::test_geli_provider[Sectorsize]",
-          "test_vault.py::test_jail_root_mounted_from_encrypted_device", "test_jail.py::test_jail_running")),
 ]
 
 
@@ -434,10 +460,13 @@ JAIL_ADDRESS_CHANGED = pytest.param(
     marks=pytest.mark.xfail(strict=True, reason="the lab's jail -m does not change the address jls reports"))
 
 
-@pytest.mark.parametrize("case", [pytest.param(case, id=case.name) for case in CASES] + [JAIL_ADDRESS_CHANGED])
-def test_breaking_a_property_fails_exactly_its_checks(breakme, case):
+def cases(listed):
+    return [pytest.param(case, id=case.name) for case in listed]
+
+
+def breaks_exactly_its_checks(breakme, case):
     """The whole suite runs on the broken host; after the restore, the modules of the checks that failed run again
-    (the next case's whole run, or the last test of this module, shows that the restore broke nothing else)."""
+    (the next case's whole run, or the host's last test, shows that the restore broke nothing else)."""
     breakme.ensure_green(case.outside)
     breakme.green.clear()
     try:
@@ -454,7 +483,25 @@ def test_breaking_a_property_fails_exactly_its_checks(breakme, case):
     breakme.green.add(case.outside)
 
 
-def test_the_host_is_green_again_after_the_last_case(breakme):
+def green_again(breakme):
     """Every restore put its property back: the whole suite, the outside view included, passes at the end."""
     breakme.green.clear()
     breakme.ensure_green(True)
+
+
+@pytest.mark.parametrize("case", cases(SYSTEM_CASES))
+def test_breaking_a_system_property_fails_exactly_its_checks(system_host, case):
+    breaks_exactly_its_checks(system_host, case)
+
+
+def test_the_system_host_is_green_again_after_its_last_case(system_host):
+    green_again(system_host)
+
+
+@pytest.mark.parametrize("case", cases(JAIL_CASES) + [JAIL_ADDRESS_CHANGED])
+def test_breaking_a_jail_tor_or_pf_property_fails_exactly_its_checks(jail_host, case):
+    breaks_exactly_its_checks(jail_host, case)
+
+
+def test_the_jail_host_is_green_again_after_its_last_case(jail_host):
+    green_again(jail_host)
