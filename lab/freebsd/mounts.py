@@ -7,7 +7,6 @@ mounts (proc, sysfs, cgroups, the kernel state tmpfs, the lab's own helpers) are
 """
 
 import ctypes
-import ctypes.util
 import os
 import struct
 
@@ -26,7 +25,9 @@ MS_RDONLY, MS_NOSUID, MS_NOEXEC, MS_SYNCHRONOUS, MS_REMOUNT = 1, 2, 8, 16, 32
 MS_NOATIME, MS_BIND, MS_REC = 1024, 4096, 16384
 MNT_FORCE, MNT_DETACH = 1, 2
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+# The C library the interpreter itself is linked with: dlopen(NULL) finds mount(2) and umount2(2) without
+# ctypes.util.find_library, which runs ldconfig or a compiler on every start of every command importing this.
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def _unescape(field):
