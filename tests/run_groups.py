@@ -29,8 +29,9 @@ BREAKING = "tests/lab/test_host_checks_fail.py::"
 GROUPS = [
     [FRESH_SWEEP + "[even steps]", "tests/lab/test_e2e_status.py"],
     [FRESH_SWEEP + "[odd steps]", "tests/lab/test_e2e_jail_trust.py"],
-    [SWEEP + "test_a_deploy_killed_at_every_step_on_a_converged_host_loses_nothing[converged]",
+    [SWEEP + "test_a_deploy_killed_at_every_step_on_a_converged_host_loses_nothing[converged, first half]",
      "tests/lab/test_tor_hibernation.py"],
+    [SWEEP + "test_a_deploy_killed_at_every_step_on_a_converged_host_loses_nothing[converged, second half]"],
     ["tests/lab/test_e2e_deploy.py", "tests/lab/test_e2e_vault_safety.py", "tests/lab/test_e2e_identity.py",
      "tests/lab/test_e2e_family.py", "tests/lab/test_e2e_restore.py", "tests/lab/test_e2e_hostkey.py",
      "tests/lab/test_e2e_rollback.py", "tests/lab/test_e2e_traffic.py", "tests/lab/test_e2e_lock.py",
@@ -42,8 +43,9 @@ GROUPS = [
     # every other module joins the last group
     ["tests/lab/test_pf_jail_host.py"],
 ]
-# The session lab host's index of each group (14 and 15 belong to the sweep's own hosts, 17 to a breaking case's).
-SESSION_INDICES = (9, 10, 11, 12, 13, 16, 18)
+# The session lab host's index of each group (14, 15 and 19 belong to the sweeps' own hosts, 17 to the host checks'
+# breaking cases).
+SESSION_INDICES = (9, 10, 11, 12, 13, 16, 18, 21)
 SLOWEST = 15
 PYTEST = [sys.executable, "-m", "pytest", "-q", "-ra", "--durations=15", "-p", "no:cacheprovider"]
 

@@ -14,8 +14,9 @@ that operation's commands. Then:
 Two sweeps: on a fresh host, every step from the first vault operation to the end (the steps before it are single
 idempotent commands), a fresh host each time (the even steps on one lab host, the odd ones on another); on the
 converged host, every step of a deploy that carries a settings change (torrc and pf.conf change, tor reloads, pf
-reloads under the guard), the change flipping back and forth. sshd's rate limit is raised for these runs: the sweep opens several SSH connections per
-step. Run time: about 30 minutes of lab work on a machine with two CPUs, in three parts that can run side by side.
+reloads under the guard), the change flipping back and forth (its first half of the steps on one lab host, the second on another). sshd's
+rate limit is raised for these runs: the sweep opens several SSH connections per step. Run time: about 30 minutes of
+lab work on a machine with two CPUs, in four parts that can run side by side.
 """
 
 import json
@@ -33,9 +34,11 @@ from relay import PASSPHRASE, PYINFRA, ROOT, changes, relay_host
 
 pytestmark = pytest.mark.lab
 
-# A lab host of its own for each sweep: the fresh host's steps are split in two (even and odd steps, each half on
-# its own host), so that the suite can run the three side by side (tests/run_groups.py).
-HOSTS = {"even": ("sweep", 5), "odd": ("sweepodd", 14), "converged": ("sweepconv", 15)}
+# A lab host of its own for each part of a sweep: the fresh host's steps are split in two (even and odd steps), the
+# converged host's too (the first and the second half), so that the suite can run the four side by side
+# (tests/run_groups.py).
+HOSTS = {"even": ("sweep", 5), "odd": ("sweepodd", 14), "first half": ("sweepconv", 15),
+         "second half": ("sweepconv2", 19)}
 IMAGE = "/var/jails/tor.img"
 CANARY = "/var/jails/tor/root/canary"
 STARTING = "--> Starting operation: "
@@ -167,8 +170,9 @@ def test_a_deploy_killed_at_every_step_on_a_fresh_host_converges_on_the_next_run
     assert not failures, "\n\n".join(failures)
 
 
-@pytest.mark.parametrize("relay", [HOSTS["converged"]], indirect=True, ids=["converged"])
-def test_a_deploy_killed_at_every_step_on_a_converged_host_loses_nothing(relay):
+@pytest.mark.parametrize("relay, half", [(HOSTS["first half"], 0), (HOSTS["second half"], 1)], indirect=["relay"],
+                         ids=["converged, first half", "converged, second half"])
+def test_a_deploy_killed_at_every_step_on_a_converged_host_loses_nothing(relay, half):
     fresh(relay)
     result = relay.pyinfra("deploy.py", settings=BASE)
     assert result.returncode == 0, result.stdout[-5000:]
@@ -184,9 +188,14 @@ def test_a_deploy_killed_at_every_step_on_a_converged_host_loses_nothing(relay):
     assert bandwidths[1] == RELAY_BANDWIDTH and bandwidths[0] not in ("", RELAY_BANDWIDTH), bandwidths
     steps = operations(changed.stdout)
     assert "Load pf.conf under a rollback guard" in steps and "Reload tor (torrc changed)" in steps, steps
+    middle = len(steps) // 2
+    sweep = range(1, middle + 1) if half == 0 else range(middle + 1, len(steps) + 1)
+    if (sweep[0] - 1) % 2 == 1:                 # the first killed run must carry a change: converge on BASE first
+        converged = relay.pyinfra("deploy.py", settings=BASE)
+        assert converged.returncode == 0, converged.stdout[-5000:]
     failures = []
-    for step in range(1, len(steps) + 1):
-        variant = (step - 1) % 2                # step 1 flips back to BASE: every killed run carries a change
+    for step in sweep:
+        variant = (step - 1) % 2                # odd steps flip back to BASE: every killed run carries a change
         settings = VARIANTS[variant]
         killed_at = killed_deploy(relay, settings, step, KILL_DELAYS[step % len(KILL_DELAYS)])
         where = f"step {step} ({killed_at})"
