@@ -1,8 +1,7 @@
-"""One typed, validated settings object per host: the only reader of pyinfra's host data.
+"""The Settings model: every setting torjail reads, its type, its default and its check.
 
-Everything downstream (tasks, templates, checks, tests) reads a `Settings`, never `host.data`, so a setting is
-checked once, in one place, before anything reaches a server. Every error names the host and the setting and says
-what is expected, because an operator reading "invalid value" at 3 a.m. after a seizure deserves better.
+A setting is checked once, here, before anything reaches a server; torjail.settings.loading builds a Settings from
+a host's data and torjail.settings.errors words the problems.
 """
 
 import ipaddress
@@ -11,20 +10,15 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pyinfra.api.exceptions import PyinfraError
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from torjail.budget import BudgetError, Plan, make_plan, parse_traffic, tor_amount
 from torjail.exitpolicy import parse_rule, policy_problems
+from torjail.settings.values import (
+    expect_absolute_path, expect_interface_name, expect_network, expect_port, expect_torrc_value, parse_size,
+    parse_tor_amount,
+)
 
-# Host data keys that belong to pyinfra itself (connection settings), not to torjail.
-PYINFRA_DATA_PREFIXES = ("ssh_", "_")
-
-SIZE_UNITS = {"M": 2**20, "G": 2**30, "T": 2**40}
-TOR_BYTE_UNITS = {
-    "bytes": 1, "KBytes": 2**10, "MBytes": 2**20, "GBytes": 2**30, "TBytes": 2**40,
-    "KBits": 2**10 // 8, "MBits": 2**20 // 8, "GBits": 2**30 // 8,
-}
 MIN_IMAGE_BYTES = 2 * 2**30  # a FreeBSD base system plus tor and its state
 MAX_IMAGE_BYTES = 2 * 2**40
 
@@ -35,18 +29,12 @@ NOT_PUBLIC_V4 = [ipaddress.ip_network(n) for n in (
 )]
 PRIVATE_V4 = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
 
-# Every pattern is applied with fullmatch and spells digits [0-9]: `$` would let a trailing newline through, and
-# `\d` matches digits of every script, which int() then reads but no FreeBSD tool does.
+# Every pattern is applied with fullmatch and spells digits [0-9] (see torjail.settings.values).
 NICKNAME = re.compile(r"[A-Za-z0-9]{1,19}")
 JAIL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
 JAIL_NAME_MAX = 238  # jail_NAME_console.log must fit NAME_MAX (255)
-INTERFACE = re.compile(r"[a-z][a-z0-9_]*[0-9]+")
-IFNAMSIZ = 16  # an interface name has at most 15 characters
 RELEASE = re.compile(r"([1-9][0-9]*)\.(0|[1-9][0-9]*)-RELEASE")
 SHA256 = re.compile(r"[0-9a-f]{64}")
-ABSOLUTE_PATH = re.compile(r"(/[A-Za-z0-9._+-]+)+")
-SIZE = re.compile(r"([1-9][0-9]*)([MGT])")
-TOR_AMOUNT = re.compile(r"([1-9][0-9]{0,19}) (" + "|".join(TOR_BYTE_UNITS) + r")")
 ACCOUNTING_START = re.compile(r"(day|week|month)(?: ([0-9]{1,2}))? ([0-9]{2}):([0-9]{2})")
 RATE = re.compile(r"([1-9][0-9]{0,8})/([1-9][0-9]{0,8})")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -60,7 +48,6 @@ BIG_PUBLIC_RESOLVERS = {ipaddress.ip_address(address): owner for owner, addresse
     "Quad9": ("9.9.9.9", "149.112.112.112", "2620:fe::fe", "2620:fe::9"),
     "OpenDNS": ("208.67.222.222", "208.67.220.220", "2620:119:35::35", "2620:119:53::53"),
 }.items() for address in addresses}
-NETWORK = re.compile(r"([0-9A-Fa-f:.]+)(?:/(0|[1-9][0-9]{0,2}))?")
 # tor's limits for RelayBandwidthRate/Burst (0.4.9): at least 75 KBytes for a relay, at most 2 GBytes.
 MIN_RELAY_BANDWIDTH = 76800
 MAX_RELAY_BANDWIDTH = 2**31
@@ -71,91 +58,7 @@ MIN_SIGNING_KEY_DAYS = 2
 MAX_SIGNING_KEY_DAYS = 365
 AGE_RECIPIENT = re.compile(r"age1[02-9ac-hj-np-z]{58}")  # bech32: 'age1' and 58 characters of its alphabet
 FAMILY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
-CHECKOUT = Path(__file__).resolve().parents[1]
-
-
-class SettingsError(PyinfraError):
-    """Bad settings for one or more hosts; each line names the host and the setting.
-
-    A PyinfraError, so pyinfra's CLI stops before any change and prints the message without a traceback.
-    """
-
-    def __init__(self, problems):
-        self.problems = list(problems)
-        super().__init__("\n".join(self.problems))
-
-
-def parse_size(value):
-    """'8G' -> bytes; sizes are binary (M, G, T) as truncate(1) and mdconfig(8) read them."""
-    match = SIZE.fullmatch(value)
-    if not match:
-        raise ValueError(f"expected a size like 8G or 512M, got {value!r}")
-    return int(match.group(1)) * SIZE_UNITS[match.group(2)]
-
-
-def parse_tor_amount(value):
-    """'500 GBytes' -> bytes, in tor's own units (powers of two), so torrc gets exactly what was written."""
-    match = TOR_AMOUNT.fullmatch(value)
-    if not match:
-        units = ", ".join(TOR_BYTE_UNITS)
-        raise ValueError(f"expected a number and one of tor's units ({units}), like '500 GBytes', got {value!r}")
-    return int(match.group(1)) * TOR_BYTE_UNITS[match.group(2)]
-
-
-def _expect_absolute_path(value):
-    if not ABSOLUTE_PATH.fullmatch(value) or "/../" in value + "/" or "/./" in value + "/":
-        raise ValueError(f"expected an absolute path without spaces, '.' or '..', got {value!r}")
-    return value
-
-
-def _expect_torrc_value(value):
-    """A value tor reads back exactly as written: torrc's parser ends a line at a newline, reads `#` as the start
-    of a comment anywhere in an unquoted value, joins the next line after a trailing backslash, strips spaces at
-    both ends and reads a value beginning with a double quote as a C string."""
-    bad = next((c for c in value if not c.isprintable()), None)
-    if bad is not None:
-        raise ValueError(f"expected one line of printable characters, got the control character U+{ord(bad):04X}")
-    if "#" in value:
-        raise ValueError(f"expected no '#': tor reads everything after it as a comment, got {value!r}")
-    if value.endswith("\\"):
-        raise ValueError(f"expected no trailing backslash: tor joins the next torrc line to it, got {value!r}")
-    if value != value.strip():
-        raise ValueError(f"expected no spaces at either end (tor drops them), got {value!r}")
-    if value.startswith('"'):
-        raise ValueError(f"expected no double quote at the start (tor reads a quoted string), got {value!r}")
-    return value
-
-
-def expect_interface_name(value):
-    """A network interface name as ifconfig(8) shows it (driver and unit, like vtnet0), or ValueError."""
-    if not INTERFACE.fullmatch(value) or len(value) >= IFNAMSIZ:
-        raise ValueError(f"expected an interface name like vtnet0 or igb0 (at most {IFNAMSIZ - 1} characters), "
-                         f"got {value!r}")
-    return value
-
-
-def _expect_network(value):
-    """A network as a pf table takes it: an address and a prefix length, no netmask, no %zone, no host bits
-    (the kernel's table code refuses an entry with host bits set)."""
-    match = NETWORK.fullmatch(value)
-    try:
-        network = ipaddress.ip_network(value, strict=False) if match else None
-    except ValueError:
-        network = None
-    if network is None:
-        raise ValueError(f"expected networks like 198.51.100.0/24 or 2001:db8::/48 (a prefix length, not a "
-                         f"netmask; no %zone), got {value!r}")
-    if network.network_address != ipaddress.ip_address(match.group(1)):
-        raise ValueError(f"expected a network without host bits, like {network}, got {value!r}")
-    return value
-
-
-def _expect_port(value, allow_zero=False):
-    low = 0 if allow_zero else 1
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= 65535:
-        expected = "0 (off) or a port 1-65535" if allow_zero else "a port 1-65535"
-        raise ValueError(f"expected {expected}, got {value!r}")
-    return value
+CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 class Settings(BaseModel):
@@ -245,7 +148,7 @@ class Settings(BaseModel):
     def _contact(cls, value):
         if not value.strip():
             raise ValueError("expected a non-empty single line (an e-mail address or ContactInfo string)")
-        _expect_torrc_value(value)
+        expect_torrc_value(value)
         return value
 
     @field_validator("public_ipv4")
@@ -278,12 +181,12 @@ class Settings(BaseModel):
     @field_validator("or_port", "sshd_port")
     @classmethod
     def _port(cls, value):
-        return _expect_port(value)
+        return expect_port(value)
 
     @field_validator("dir_port")
     @classmethod
     def _dir_port(cls, value):
-        return _expect_port(value, allow_zero=True)
+        return expect_port(value, allow_zero=True)
 
     @field_validator("signing_key_lifetime_days")
     @classmethod
@@ -396,7 +299,7 @@ class Settings(BaseModel):
     @field_validator("jail_root", "image_path")
     @classmethod
     def _path(cls, value):
-        return _expect_absolute_path(value)
+        return expect_absolute_path(value)
 
     @field_validator("jail_release")
     @classmethod
@@ -480,7 +383,7 @@ class Settings(BaseModel):
         if not value:
             raise ValueError("expected at least one network allowed to reach sshd, like 198.51.100.0/24")
         for network in value:
-            _expect_network(network)
+            expect_network(network)
         return value
 
     @field_validator("exit_resolvers")
@@ -518,7 +421,7 @@ class Settings(BaseModel):
     @classmethod
     def _metrics_networks(cls, value):
         for network in value:
-            _expect_network(network)
+            expect_network(network)
             if ":" in network:
                 raise ValueError(f"expected IPv4 networks (the MetricsPort is on the jail's IPv4 address), got "
                                  f"{network!r}")
@@ -719,88 +622,3 @@ def _repositories():
 
 
 SETTING_NAMES = [name for name in Settings.model_fields if name != "host_name"]
-
-
-def _format_problem(host_name, setting, message):
-    return f"{host_name}: setting '{setting}': {message}"
-
-
-def _problems_from(host_name, error):
-    problems = []
-    for item in error.errors():
-        loc = [str(part) for part in item["loc"]]
-        ctx = item.get("ctx") or {}
-        inner = ctx.get("error")
-        if isinstance(inner, ValueError) and isinstance(inner.args[0], list):
-            problems += [_format_problem(host_name, name, message) for name, message in inner.args[0]]
-            continue
-        setting = loc[0] if loc else "?"
-        if item["type"] == "missing":
-            message = "is required and has no default; set it in inventory.py or group_data"
-        elif item["type"] == "extra_forbidden":
-            message = "is not a torjail setting (a typo?); see group_data/all.py for the list"
-        elif isinstance(inner, ValueError):
-            message = str(inner)
-        else:
-            message = f"expected {_expected_from(item)}, got {item.get('input')!r}"
-        problems.append(_format_problem(host_name, setting, message))
-    return problems
-
-
-def _expected_from(item):
-    """Turn pydantic's type errors into the words an operator expects ('expected True or False')."""
-    kind = item["type"]
-    if kind.startswith("bool"):
-        return "True or False"
-    if kind.startswith("int"):
-        return "a whole number"
-    if kind.startswith("string"):
-        return "a string"
-    if kind.startswith("list"):
-        return "a list"
-    if kind == "literal_error":
-        return "one of " + item["ctx"]["expected"]
-    return item["msg"].lower()
-
-
-def build_settings(host_name, data):
-    """Validate one host's data (a dict) into Settings, or raise SettingsError naming host and settings."""
-    values = {key: value for key, value in data.items() if not key.startswith(PYINFRA_DATA_PREFIXES)}
-    try:
-        return Settings(host_name=host_name, **values)
-    except ValidationError as error:
-        raise SettingsError(_problems_from(host_name, error)) from None
-
-
-def settings_for(host):
-    """Settings of a pyinfra host, validated once per host and cached on it."""
-    cached = host.data.get("_torjail_settings")
-    if cached is None:
-        cached = build_settings(host.name, host.data.dict())
-        host.data._torjail_settings = cached
-    return cached
-
-
-def settings_for_inventory(inventory):
-    """Settings of every host of a pyinfra inventory; all problems of all hosts are reported together."""
-    result, problems = {}, []
-    for host in inventory:
-        try:
-            result[host.name] = build_settings(host.name, host.data.dict())
-        except SettingsError as error:
-            problems += error.problems
-    if problems:
-        raise SettingsError(problems)
-    return result
-
-
-def load_inventory(path):
-    """Load an inventory file (and the group_data beside it and in the current directory) as pyinfra's CLI does."""
-    from pyinfra.api import State
-    from pyinfra.context import ctx_state
-    from pyinfra_cli.inventory import make_inventory
-
-    state = State(check_for_changes=False)
-    state.cwd = os.getcwd()
-    with ctx_state.use(state):
-        return make_inventory(str(path), cwd=state.cwd)
