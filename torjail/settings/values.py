@@ -2,10 +2,14 @@
 
 A size for truncate(1) and mdconfig(8), an amount in tor's units, an interface name, an absolute path, a pf
 network, a torrc value, a port: each read the same way wherever a setting holds one, so each has one function here.
+`Port` and `AbsolutePath` carry the checks of settings that share them as the types of their fields.
 """
 
 import ipaddress
 import re
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 SIZE_UNITS = {"M": 2**20, "G": 2**30, "T": 2**40}
 TOR_BYTE_UNITS = {
@@ -97,3 +101,7 @@ def expect_port(value, allow_zero=False):
         raise ValueError(f"expected {expected}, got {value!r}")
     return value
 
+
+# The checks settings share, as the types of their fields: or_port and sshd_port, jail_root and image_path.
+Port = Annotated[int, AfterValidator(expect_port)]
+AbsolutePath = Annotated[str, AfterValidator(expect_absolute_path)]
