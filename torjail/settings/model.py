@@ -414,7 +414,7 @@ class Settings(BaseModel):
         return value
 
     # Firewall
-    ext_if: str = "detect"
+    ext_if: str = "detect"  # preflight resolves "detect" to the server's interface (with_ext_if)
 
     @field_validator("ext_if")
     @classmethod
@@ -687,6 +687,11 @@ class Settings(BaseModel):
     @property
     def image_bytes(self):
         return parse_size(self.image_size)
+
+    def with_ext_if(self, interface):
+        """These settings with ext_if set to an interface name: what "detect" stands for on the server (the deploy's
+        preflight), or the interface a preview is rendered with."""
+        return self.model_copy(update={"ext_if": interface})
 
     @property
     def sshd_rate_parts(self):
