@@ -401,7 +401,8 @@ class Settings(BaseModel):
         if value != "detect":
             for device in value:
                 if not SWAP_DEVICE.fullmatch(device) or device.endswith(".eli"):
-                    raise ValueError(f"expected 'detect' or a list of plain swap devices like /dev/ada0p3, got {device!r}")
+                    raise ValueError("expected 'detect' or a list of plain swap devices like /dev/ada0p3, got "
+                                     f"{device!r}")
         return value
 
     swap_file_size: str | None = None
@@ -503,7 +504,7 @@ class Settings(BaseModel):
     def _settings_agree(self):
         problems = [problem for check in (
             self._ports_differ, self._metrics_port_and_networks_together, self._jail_ip_not_public,
-            self._exit_notice_on_an_exit_dir_port, self._exit_resolvers_on_an_exit, self._exit_policy_of_an_exit,
+            self._exit_notice_on_an_exit_with_dir_port, self._exit_resolvers_on_an_exit, self._exit_policy_of_an_exit,
             self._burst_at_least_rate, self._md_unit_free_of_swap, self._traffic_fits_quota,
             self._age_recipient_for_offline_keys, self._image_outside_jail_root,
         ) for problem in check()]
@@ -538,7 +539,7 @@ class Settings(BaseModel):
             return [("jail_ip", "expected a private address apart from the public network")]
         return []
 
-    def _exit_notice_on_an_exit_dir_port(self):
+    def _exit_notice_on_an_exit_with_dir_port(self):
         """The exit notice page is for exits, and served on the DirPort."""
         problems = []
         if self.exit_notice and not self.exit_relay:
@@ -556,10 +557,11 @@ class Settings(BaseModel):
 
     def _exit_policy_of_an_exit(self):
         """An exit policy is for exits, and must hold together as a whole (torjail.exitpolicy)."""
-        if self.exit_policy and not self.exit_relay:
+        if not self.exit_policy:
+            return []
+        if not self.exit_relay:
             return [("exit_policy", "expected [] unless exit_relay is True")]
-        return [("exit_policy", problem) for problem in policy_problems(self.exit_policy, self.ipv6)] \
-            if self.exit_policy else []
+        return [("exit_policy", problem) for problem in policy_problems(self.exit_policy, self.ipv6)]
 
     def _burst_at_least_rate(self):
         """A burst comes with a rate and is at least that rate (tor refuses a RelayBandwidthBurst below the rate)."""
