@@ -18,10 +18,10 @@ from torjail.tasks import base, firewall, jail, lock, preflight, seizure, swap, 
 seizure.apply()  # TORJAIL_SEIZED: retire what this machine kept of a seized relay, first
 hostkey.pinned(settings_for(host), host.connector)
 lock.acquire()
-settings, ext_if = preflight.apply()
+settings = preflight.apply()  # ext_if resolved to the server's interface
 base.apply(settings)
 if swap.apply(settings):  # False while plain swap stays active: fstab is written, the rest waits for a reboot
     vault.apply(settings)
-    jail.apply(settings, ext_if)
+    jail.apply(settings)
     tor.apply(settings)
-    firewall.apply(settings, ext_if)
+    firewall.apply(settings)

@@ -95,11 +95,13 @@ def render(args):
         print(f"host {args.host!r} is not in {args.inventory} (hosts: {', '.join(all_settings)})", file=sys.stderr)
         return 2
     settings = all_settings[args.host]
-    note = None if args.ext_if else _detect_note(settings)
+    if args.ext_if:
+        settings = settings.with_ext_if(args.ext_if)
+    note = _detect_note(settings)
     if note:
         print(note, file=sys.stderr)
     out = Path(args.out)
-    for generated in render_all(settings, ext_if=args.ext_if, family=torrc_lines(settings, all_settings.values())):
+    for generated in render_all(settings, family=torrc_lines(settings, all_settings.values())):
         target = out / generated.path.lstrip("/")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(generated.content)

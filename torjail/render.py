@@ -16,7 +16,7 @@ TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 # local-unbound's configuration as rc.d/local_unbound looks for it (local_unbound_config).
 UNBOUND_CONF = "/var/unbound/unbound.conf"
 
-# The interface shown in previews when ext_if is "detect" (the deploy asks the server instead).
+# The interface shown in previews when ext_if is "detect" (the deploy resolves it on the server first).
 PREVIEW_EXT_IF = "vtnet0"
 
 
@@ -76,11 +76,10 @@ def planned_files(settings):
     return files
 
 
-def render_file(settings, template, ext_if=None, family=None):
-    """Render one template for one host. `ext_if` is the external interface when settings say "detect";
-    `family` the torrc's family lines (torjail.family.torrc_lines), None outside a family."""
-    if ext_if is None:
-        ext_if = PREVIEW_EXT_IF if settings.ext_if == "detect" else settings.ext_if
+def render_file(settings, template, family=None):
+    """Render one template for one host; `family` the torrc's family lines (torjail.family.torrc_lines), None
+    outside a family. Settings whose ext_if is still "detect" (a preview) are rendered with PREVIEW_EXT_IF."""
+    ext_if = PREVIEW_EXT_IF if settings.ext_if == "detect" else settings.ext_if
     relay_ports = [settings.or_port] + ([settings.dir_port] if settings.dir_port else [])
     return _environment().get_template(template).render(
         s=settings,
@@ -92,9 +91,9 @@ def render_file(settings, template, ext_if=None, family=None):
     )
 
 
-def render_all(settings, ext_if=None, family=None):
+def render_all(settings, family=None):
     """Every generated file of one host, in deploy order."""
     return [
-        GeneratedFile(path, kind, template, render_file(settings, template, ext_if, family))
+        GeneratedFile(path, kind, template, render_file(settings, template, family))
         for path, kind, template in planned_files(settings)
     ]

@@ -71,7 +71,7 @@ def rendered(request, settings, ext_if):
     """Every file the deploy generates for this server (a family's torrc from this machine's records, as the
     deploy renders it): server path -> content."""
     family = torrc_lines(settings, host_checks.fleet_for_run(request.config))
-    return {generated.path: generated.content for generated in render_all(settings, ext_if=ext_if, family=family)}
+    return {generated.path: generated.content for generated in render_all(settings.with_ext_if(ext_if), family=family)}
 
 
 def sysrc_value(host, variable, path=None):

@@ -256,8 +256,8 @@ def server(name: str) -> dict:
         base = server(fixture["extends"])
         return {"data": {**base["data"], **fixture.get("data", {})},
                 "facts": _merge_facts(base["facts"], fixture.get("facts", {}))}
-    settings = build_settings("server", fixture["data"])
-    rendered = {path: render_file(settings, template, ext_if=EXT_IF) for path, _, template in planned_files(settings)}
+    settings = build_settings("server", fixture["data"]).with_ext_if(EXT_IF)  # as preflight resolves it
+    rendered = {path: render_file(settings, template) for path, _, template in planned_files(settings)}
     rendered[firewall.BRUTEFORCE_CRON] = render_file(settings, "bruteforce.cron.j2")
     rendered[settings.jail_root + jail.NEWSYSLOG_PATH] = jail.NEWSYSLOG_SOURCE.read_text()
     rendered[settings.jail_root + jail.CRONTAB_PATH] = jail.CRONTAB_SOURCE.read_text()
@@ -609,8 +609,8 @@ def test_a_generated_file_failing_its_check_stops_the_deploy_before_any_operatio
 
     real_render_file = render.render_file
 
-    def broken_pf_conf(settings, template, ext_if=None, family=None):
-        text = real_render_file(settings, template, ext_if, family)
+    def broken_pf_conf(settings, template, family=None):
+        text = real_render_file(settings, template, family)
         return text.replace("block log all", "block log al") if template == "pf.conf.j2" else text
 
     monkeypatch.setattr(render, "render_file", broken_pf_conf)

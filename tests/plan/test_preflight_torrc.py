@@ -30,8 +30,8 @@ def torrc_with(monkeypatch):
     real_render_file = render.render_file
 
     def use(extra):
-        def edited(settings, template, ext_if=None, family=None):
-            text = real_render_file(settings, template, ext_if, family)
+        def edited(settings, template, family=None):
+            text = real_render_file(settings, template, family)
             return text + extra if template == "torrc.j2" else text
 
         monkeypatch.setattr(render, "render_file", edited)

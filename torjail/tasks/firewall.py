@@ -19,7 +19,7 @@ PF_CONF_MODE = "600"  # the ruleset names the admins' networks: root's alone
 PF_CONF_USER, PF_CONF_GROUP = "root", "wheel"
 
 
-def apply(settings, ext_if):
+def apply(settings):
     enabled = host.get_fact(PfStatus)["enabled"]
     loaded = enabled and host.get_fact(PfRulesetLoaded, path=PF_CONF)
     # The previous ruleset is what the guard puts back: the live file when pf runs it, or when pf is off (the
@@ -31,7 +31,7 @@ def apply(settings, ext_if):
     unconfirmed = host.get_fact(pfguard.PfGuard) is not None
     if unconfirmed:
         pfguard.superseded(name="Stop the rollback guard an earlier deploy left waiting")
-    content = render_file(settings, "pf.conf.j2", ext_if=ext_if)
+    content = render_file(settings, "pf.conf.j2")
     rewritten = checked_files.content_differs(PF_CONF, content)  # a chmod or chown alone loads nothing
     pf_conf = checked_files.checked(
         name="pf.conf (checked by pfctl -nf)",

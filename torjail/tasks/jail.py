@@ -53,7 +53,7 @@ def check_upgrade(settings, populated):
                            "nothing was changed")
 
 
-def apply(settings, ext_if):
+def apply(settings):
     check_release(settings)
     cache = f"{CACHE_DIR}/{settings.jail_release}-{settings.jail_arch}"
     release.fetched(name=f"base.txz of {settings.jail_release} (pinned sha256)", url=settings.base_url, cache=cache,
@@ -82,7 +82,7 @@ def apply(settings, ext_if):
     jailfs.put(*jail, CRONTAB_PATH, content=CRONTAB_SOURCE.read_text(), name="Jail crontab: newsyslog every hour")
     if running:
         service.running(name="cron running in the jail (newsyslog)", service="cron", jail=settings.jail_name)
-    jail_conf = render_file(settings, "jail.conf.j2", ext_if=ext_if)
+    jail_conf = render_file(settings, "jail.conf.j2")
     files.put(name=f"jail.conf.d/{settings.jail_name}.conf", src=StringIO(jail_conf),
               dest=settings.jail_conf_path, mode=JAIL_CONF_MODE, user=JAIL_CONF_USER, group=JAIL_CONF_GROUP,
               create_remote_dir=True)

@@ -27,10 +27,11 @@ def external_interface(settings):
     return found
 
 
-def require_public_address(settings, ext_if):
+def require_public_address(settings):
     """pf redirects the relay's ports arriving for public_ipv4 on ext_if and translates the jail's traffic to
     it: an address the interface does not hold (a typo, a provider's 1:1 NAT) would leave the relay unreachable
     and its traffic dropped, with every file valid. Stop before any change instead."""
+    ext_if = settings.ext_if
     interfaces = host.get_fact(Interfaces)
     if ext_if not in interfaces:
         raise PyinfraError(f"{host.name}: setting 'ext_if': the server has no interface {ext_if}; "
@@ -65,10 +66,10 @@ def _torrc_problems(generated):
             for names, problem in complaints]
 
 
-def check_generated_files(settings, ext_if):
+def check_generated_files(settings):
     """Stop before any change when a generated file fails its check (a template edited by hand, say)."""
     problems = []
-    for generated in render_all(settings, ext_if=ext_if):
+    for generated in render_all(settings):
         if generated.kind == "torrc":
             problems += _torrc_problems(generated)
         else:
@@ -78,14 +79,15 @@ def check_generated_files(settings, ext_if):
 
 
 def apply():
-    """Validated settings of the current host and its external interface; raises before any operation is planned."""
+    """Validated settings of the current host, ext_if resolved to the server's interface; raises before any
+    operation is planned."""
     settings = settings_for(host)
     require_release_pin(settings)
     without_nagle(host.connector)
     vault.state(settings)  # a locked or unidentified image stops the deploy here
     keys.require_no_master_key(settings)
     restore.planned(settings)  # a backup to restore that cannot be used stops the deploy here
-    ext_if = external_interface(settings)
-    require_public_address(settings, ext_if)
-    check_generated_files(settings, ext_if)
-    return settings, ext_if
+    settings = settings.with_ext_if(external_interface(settings))
+    require_public_address(settings)
+    check_generated_files(settings)
+    return settings

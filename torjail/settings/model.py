@@ -1,8 +1,7 @@
-"""One typed, validated settings object per host: the only reader of pyinfra's host data.
+"""The Settings model: every setting torjail reads, its type, its default and its check.
 
-Everything downstream (tasks, templates, checks, tests) reads a `Settings`, never `host.data`, so a setting is
-checked once, in one place, before anything reaches a server. Every error names the host and the setting and says
-what is expected, because an operator reading "invalid value" at 3 a.m. after a seizure deserves better.
+A setting is checked once, here, before anything reaches a server; torjail.settings.loading builds a Settings from
+a host's data and torjail.settings.errors words the problems.
 """
 
 import ipaddress
@@ -11,20 +10,15 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pyinfra.api.exceptions import PyinfraError
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from torjail.budget import BudgetError, Plan, make_plan, parse_traffic, tor_amount
 from torjail.exitpolicy import parse_rule, policy_problems
+from torjail.settings.values import (
+    AbsolutePath, Port, expect_interface_name, expect_network, expect_port, expect_torrc_value, parse_size,
+    parse_tor_amount,
+)
 
-# Host data keys that belong to pyinfra itself (connection settings), not to torjail.
-PYINFRA_DATA_PREFIXES = ("ssh_", "_")
-
-SIZE_UNITS = {"M": 2**20, "G": 2**30, "T": 2**40}
-TOR_BYTE_UNITS = {
-    "bytes": 1, "KBytes": 2**10, "MBytes": 2**20, "GBytes": 2**30, "TBytes": 2**40,
-    "KBits": 2**10 // 8, "MBits": 2**20 // 8, "GBits": 2**30 // 8,
-}
 MIN_IMAGE_BYTES = 2 * 2**30  # a FreeBSD base system plus tor and its state
 MAX_IMAGE_BYTES = 2 * 2**40
 
@@ -35,18 +29,12 @@ NOT_PUBLIC_V4 = [ipaddress.ip_network(n) for n in (
 )]
 PRIVATE_V4 = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
 
-# Every pattern is applied with fullmatch and spells digits [0-9]: `$` would let a trailing newline through, and
-# `\d` matches digits of every script, which int() then reads but no FreeBSD tool does.
+# Every pattern is applied with fullmatch and spells digits [0-9] (see torjail.settings.values).
 NICKNAME = re.compile(r"[A-Za-z0-9]{1,19}")
 JAIL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
 JAIL_NAME_MAX = 238  # jail_NAME_console.log must fit NAME_MAX (255)
-INTERFACE = re.compile(r"[a-z][a-z0-9_]*[0-9]+")
-IFNAMSIZ = 16  # an interface name has at most 15 characters
 RELEASE = re.compile(r"([1-9][0-9]*)\.(0|[1-9][0-9]*)-RELEASE")
 SHA256 = re.compile(r"[0-9a-f]{64}")
-ABSOLUTE_PATH = re.compile(r"(/[A-Za-z0-9._+-]+)+")
-SIZE = re.compile(r"([1-9][0-9]*)([MGT])")
-TOR_AMOUNT = re.compile(r"([1-9][0-9]{0,19}) (" + "|".join(TOR_BYTE_UNITS) + r")")
 ACCOUNTING_START = re.compile(r"(day|week|month)(?: ([0-9]{1,2}))? ([0-9]{2}):([0-9]{2})")
 RATE = re.compile(r"([1-9][0-9]{0,8})/([1-9][0-9]{0,8})")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -60,7 +48,6 @@ BIG_PUBLIC_RESOLVERS = {ipaddress.ip_address(address): owner for owner, addresse
     "Quad9": ("9.9.9.9", "149.112.112.112", "2620:fe::fe", "2620:fe::9"),
     "OpenDNS": ("208.67.222.222", "208.67.220.220", "2620:119:35::35", "2620:119:53::53"),
 }.items() for address in addresses}
-NETWORK = re.compile(r"([0-9A-Fa-f:.]+)(?:/(0|[1-9][0-9]{0,2}))?")
 # tor's limits for RelayBandwidthRate/Burst (0.4.9): at least 75 KBytes for a relay, at most 2 GBytes.
 MIN_RELAY_BANDWIDTH = 76800
 MAX_RELAY_BANDWIDTH = 2**31
@@ -71,95 +58,23 @@ MIN_SIGNING_KEY_DAYS = 2
 MAX_SIGNING_KEY_DAYS = 365
 AGE_RECIPIENT = re.compile(r"age1[02-9ac-hj-np-z]{58}")  # bech32: 'age1' and 58 characters of its alphabet
 FAMILY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
-CHECKOUT = Path(__file__).resolve().parents[1]
+CHECKOUT = Path(__file__).resolve().parents[2]
 
 
-class SettingsError(PyinfraError):
-    """Bad settings for one or more hosts; each line names the host and the setting.
-
-    A PyinfraError, so pyinfra's CLI stops before any change and prints the message without a traceback.
-    """
-
-    def __init__(self, problems):
-        self.problems = list(problems)
-        super().__init__("\n".join(self.problems))
-
-
-def parse_size(value):
-    """'8G' -> bytes; sizes are binary (M, G, T) as truncate(1) and mdconfig(8) read them."""
-    match = SIZE.fullmatch(value)
-    if not match:
-        raise ValueError(f"expected a size like 8G or 512M, got {value!r}")
-    return int(match.group(1)) * SIZE_UNITS[match.group(2)]
-
-
-def parse_tor_amount(value):
-    """'500 GBytes' -> bytes, in tor's own units (powers of two), so torrc gets exactly what was written."""
-    match = TOR_AMOUNT.fullmatch(value)
-    if not match:
-        units = ", ".join(TOR_BYTE_UNITS)
-        raise ValueError(f"expected a number and one of tor's units ({units}), like '500 GBytes', got {value!r}")
-    return int(match.group(1)) * TOR_BYTE_UNITS[match.group(2)]
-
-
-def _expect_absolute_path(value):
-    if not ABSOLUTE_PATH.fullmatch(value) or "/../" in value + "/" or "/./" in value + "/":
-        raise ValueError(f"expected an absolute path without spaces, '.' or '..', got {value!r}")
-    return value
-
-
-def _expect_torrc_value(value):
-    """A value tor reads back exactly as written: torrc's parser ends a line at a newline, reads `#` as the start
-    of a comment anywhere in an unquoted value, joins the next line after a trailing backslash, strips spaces at
-    both ends and reads a value beginning with a double quote as a C string."""
-    bad = next((c for c in value if not c.isprintable()), None)
-    if bad is not None:
-        raise ValueError(f"expected one line of printable characters, got the control character U+{ord(bad):04X}")
-    if "#" in value:
-        raise ValueError(f"expected no '#': tor reads everything after it as a comment, got {value!r}")
-    if value.endswith("\\"):
-        raise ValueError(f"expected no trailing backslash: tor joins the next torrc line to it, got {value!r}")
-    if value != value.strip():
-        raise ValueError(f"expected no spaces at either end (tor drops them), got {value!r}")
-    if value.startswith('"'):
-        raise ValueError(f"expected no double quote at the start (tor reads a quoted string), got {value!r}")
-    return value
-
-
-def expect_interface_name(value):
-    """A network interface name as ifconfig(8) shows it (driver and unit, like vtnet0), or ValueError."""
-    if not INTERFACE.fullmatch(value) or len(value) >= IFNAMSIZ:
-        raise ValueError(f"expected an interface name like vtnet0 or igb0 (at most {IFNAMSIZ - 1} characters), "
-                         f"got {value!r}")
-    return value
-
-
-def _expect_network(value):
-    """A network as a pf table takes it: an address and a prefix length, no netmask, no %zone, no host bits
-    (the kernel's table code refuses an entry with host bits set)."""
-    match = NETWORK.fullmatch(value)
-    try:
-        network = ipaddress.ip_network(value, strict=False) if match else None
-    except ValueError:
-        network = None
-    if network is None:
-        raise ValueError(f"expected networks like 198.51.100.0/24 or 2001:db8::/48 (a prefix length, not a "
-                         f"netmask; no %zone), got {value!r}")
-    if network.network_address != ipaddress.ip_address(match.group(1)):
-        raise ValueError(f"expected a network without host bits, like {network}, got {value!r}")
-    return value
-
-
-def _expect_port(value, allow_zero=False):
-    low = 0 if allow_zero else 1
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= 65535:
-        expected = "0 (off) or a port 1-65535" if allow_zero else "a port 1-65535"
-        raise ValueError(f"expected {expected}, got {value!r}")
-    return value
+def _repositories():
+    """Directories secrets must stay out of: this checkout, and the current directory when it holds an inventory
+    (pyinfra runs from the repository that holds inventory.py)."""
+    roots = [CHECKOUT]
+    if (Path.cwd() / "inventory.py").exists():
+        roots.append(Path.cwd().resolve())
+    return roots
 
 
 class Settings(BaseModel):
-    """Everything torjail needs to know about one relay host, in the order the README documents it."""
+    """Everything torjail needs to know about one relay host, in the order the README documents it.
+
+    Each setting is followed by its own check; the checks across settings come after the last setting, then the
+    values tasks and templates derive from the settings."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
@@ -167,71 +82,6 @@ class Settings(BaseModel):
 
     # Relay identity
     relay_nickname: str
-    relay_contact: str
-    public_ipv4: str
-    public_ipv6: str | None = None
-    or_port: int = 9001
-    dir_port: int = 9030
-
-    # Identity keys and the secrets directory
-    identity: Literal["offline-master", "on-relay"] = "offline-master"
-    signing_key_lifetime_days: int = 30
-    secrets_dir: str = Field("~/.local/share/torjail", validate_default=True)  # expanded on this machine
-    age_recipient: str | None = None
-    family: str | None = None  # relays of the inventory with the same name share a family key
-
-    # Exit or not
-    exit_relay: bool = False
-    exit_policy: list[str] = []
-    exit_notice: bool = False
-    exit_resolvers: list[str] = []  # the jail's local-unbound forwards to these; []: it resolves recursively
-
-    # Traffic: the provider's quota, accounting and bandwidth
-    traffic_quota: str | None = None
-    traffic_quota_both_directions: bool = True
-    traffic_reserve: str | None = None
-    accounting_max: str | None = None
-    accounting_start: str = "month 1 00:00"
-    accounting_rule: Literal["sum", "max", "in", "out"] | None = None
-    bandwidth_rate: str | None = None
-    bandwidth_burst: str | None = None
-
-    # Jail
-    jail_name: str = "tor"
-    jail_interface: str = "lo1"
-    jail_ip: str = "10.0.0.1"
-    jail_root: str = "/var/jails/tor"
-    jail_release: str = "14.3-RELEASE"
-    jail_release_sha256: str | None = None  # required by a deploy: pinned by the operator, not by the mirror
-    jail_arch: Literal["amd64", "arm64"] = "amd64"
-    release_mirror: str = "https://download.freebsd.org/releases"
-    pkg_branch: Literal["quarterly", "latest"] = "quarterly"
-
-    # Encrypted image (the vault)
-    image_path: str = "/var/jails/tor.img"
-    image_size: str = "8G"
-    md_unit: int = 10
-    geli_cipher: Literal["AES-XTS", "AES-CBC", "Camellia-CBC"] = "AES-XTS"
-    geli_key_length: Literal[128, 256] = 256
-    geli_sector_size: Literal[512, 1024, 2048, 4096, 8192] = 4096
-    geli_passphrase_env: str = "TORJAIL_GELI_PASSPHRASE"
-    geli_passphrase_command: list[str] | None = None
-
-    # Swap
-    swap_devices: Literal["detect"] | list[str] = "detect"
-    swap_file_size: str | None = None
-
-    # Firewall
-    ext_if: str = "detect"
-    sshd_port: int = 22
-    admin_networks: list[str] = ["0.0.0.0/0", "::/0"]
-    sshd_max_connections: int = 10
-    sshd_connection_rate: str = "15/60"
-    sshd_block_seconds: int = 3600
-    pf_rollback_seconds: int = 90
-    host_logs: list[Literal["pflog", "jail_console"]] = ["pflog", "jail_console"]
-    metrics_port: int | None = None  # tor's MetricsPort (Prometheus), on the jail address behind pf; None: off
-    metrics_networks: list[str] = []  # IPv4 networks allowed to reach it
 
     @field_validator("relay_nickname")
     @classmethod
@@ -240,13 +90,17 @@ class Settings(BaseModel):
             raise ValueError(f"expected 1-19 letters or digits (tor's rule), got {value!r}")
         return value
 
+    relay_contact: str
+
     @field_validator("relay_contact")
     @classmethod
     def _contact(cls, value):
         if not value.strip():
             raise ValueError("expected a non-empty single line (an e-mail address or ContactInfo string)")
-        _expect_torrc_value(value)
+        expect_torrc_value(value)
         return value
+
+    public_ipv4: str
 
     @field_validator("public_ipv4")
     @classmethod
@@ -258,6 +112,8 @@ class Settings(BaseModel):
         if any(address in net for net in NOT_PUBLIC_V4):
             raise ValueError(f"expected a public IPv4 address, got {value} (private, loopback or reserved)")
         return value
+
+    public_ipv6: str | None = None
 
     @field_validator("public_ipv6")
     @classmethod
@@ -275,15 +131,17 @@ class Settings(BaseModel):
             raise ValueError(f"expected a global IPv6 address, got {value} (link-local, unique-local or reserved)")
         return str(address)
 
-    @field_validator("or_port", "sshd_port")
-    @classmethod
-    def _port(cls, value):
-        return _expect_port(value)
+    or_port: Port = 9001
+    dir_port: int = 9030
 
     @field_validator("dir_port")
     @classmethod
     def _dir_port(cls, value):
-        return _expect_port(value, allow_zero=True)
+        return expect_port(value, allow_zero=True)
+
+    # Identity keys and the secrets directory
+    identity: Literal["offline-master", "on-relay"] = "offline-master"
+    signing_key_lifetime_days: int = 30
 
     @field_validator("signing_key_lifetime_days")
     @classmethod
@@ -292,6 +150,8 @@ class Settings(BaseModel):
             raise ValueError(f"expected {MIN_SIGNING_KEY_DAYS}-{MAX_SIGNING_KEY_DAYS} days (tor refuses less than "
                              f"2 days; a stolen signing key works until it expires), got {value!r}")
         return value
+
+    secrets_dir: str = Field("~/.local/share/torjail", validate_default=True)  # expanded on this machine
 
     @field_validator("secrets_dir")
     @classmethod
@@ -308,12 +168,16 @@ class Settings(BaseModel):
                                  f"into a checkout that may be copied or pushed), got {value!r}")
         return str(resolved)
 
+    age_recipient: str | None = None
+
     @field_validator("age_recipient")
     @classmethod
     def _age_recipient(cls, value):
         if value is not None and not AGE_RECIPIENT.fullmatch(value):
             raise ValueError(f"expected an age public key like age1... (from age-keygen -y), got {value!r}")
         return value
+
+    family: str | None = None  # relays of the inventory with the same name share a family key
 
     @field_validator("family")
     @classmethod
@@ -323,6 +187,10 @@ class Settings(BaseModel):
                              f"files), got {value!r}")
         return value
 
+    # Exit or not
+    exit_relay: bool = False
+    exit_policy: list[str] = []
+
     @field_validator("exit_policy")
     @classmethod
     def _exit_policy(cls, value):
@@ -330,158 +198,8 @@ class Settings(BaseModel):
             parse_rule(line)
         return value
 
-    @field_validator("traffic_quota", "traffic_reserve")
-    @classmethod
-    def _traffic(cls, value, info):
-        if value is not None and parse_traffic(value) == 0 and info.field_name == "traffic_quota":
-            raise ValueError(f"expected a quota above zero, got {value!r}")
-        return value
-
-    @field_validator("accounting_max")
-    @classmethod
-    def _accounting_max(cls, value):
-        if value is not None and parse_tor_amount(value) > MAX_ACCOUNTING_BYTES:
-            raise ValueError(f"expected at most 2^63-1 bytes (what tor counts), got {value!r}")
-        return value
-
-    @field_validator("bandwidth_rate", "bandwidth_burst")
-    @classmethod
-    def _bandwidth(cls, value):
-        if value is not None and not MIN_RELAY_BANDWIDTH <= parse_tor_amount(value) <= MAX_RELAY_BANDWIDTH:
-            raise ValueError(f"expected 75 KBytes to 2 GBytes per second (tor's range for a relay), got {value!r}")
-        return value
-
-    @field_validator("accounting_start")
-    @classmethod
-    def _accounting_start(cls, value):
-        match = ACCOUNTING_START.fullmatch(value)
-        expected = "'day HH:MM', 'week D HH:MM' (D 1-7) or 'month D HH:MM' (D 1-28)"
-        if not match:
-            raise ValueError(f"expected {expected}, got {value!r}")
-        period, day, hour, minute = match.groups()
-        day_range = {"day": None, "week": (1, 7), "month": (1, 28)}[period]
-        if (day is None) != (day_range is None) or (day_range and not day_range[0] <= int(day) <= day_range[1]):
-            raise ValueError(f"expected {expected}, got {value!r}")
-        if int(hour) > 23 or int(minute) > 59:
-            raise ValueError(f"expected a time of day HH:MM (00:00-23:59), got {value!r}")
-        return value
-
-    @field_validator("jail_name")
-    @classmethod
-    def _jail_name(cls, value):
-        if not JAIL_NAME.fullmatch(value) or value.isdigit() or len(value) > JAIL_NAME_MAX:
-            raise ValueError(f"expected a jail name of letters, digits, '_' and '-', not starting with '-', not all "
-                             f"digits (jail(8) reads those as a jail id), no '.' (a child jail), at most "
-                             f"{JAIL_NAME_MAX} characters, got {value!r}")
-        return value
-
-    @field_validator("jail_interface")
-    @classmethod
-    def _jail_interface(cls, value):
-        if not re.fullmatch(r"lo[1-9][0-9]{0,12}", value):
-            raise ValueError(f"expected a cloned loopback interface like lo1 (not lo0), got {value!r}")
-        return value
-
-    @field_validator("jail_ip")
-    @classmethod
-    def _jail_ip(cls, value):
-        try:
-            address = ipaddress.IPv4Address(value)
-        except ValueError:
-            raise ValueError(f"expected a private IPv4 address like 10.0.0.1, got {value!r}") from None
-        if not any(address in net for net in PRIVATE_V4):
-            raise ValueError(f"expected a private IPv4 address (10/8, 172.16/12, 192.168/16), got {value}")
-        return value
-
-    @field_validator("jail_root", "image_path")
-    @classmethod
-    def _path(cls, value):
-        return _expect_absolute_path(value)
-
-    @field_validator("jail_release")
-    @classmethod
-    def _release(cls, value):
-        match = RELEASE.fullmatch(value)
-        if not match or int(match.group(1)) < 14:
-            raise ValueError(f"expected a FreeBSD release 14.0 or later like 14.3-RELEASE, got {value!r}")
-        return value
-
-    @field_validator("jail_release_sha256")
-    @classmethod
-    def _release_sha256(cls, value):
-        if value is not None and not SHA256.fullmatch(value):
-            raise ValueError("expected the SHA256 of the release's base.txz, 64 lowercase hex digits as the "
-                             f"release's MANIFEST lists it, got {value!r}")
-        return value
-
-    @field_validator("release_mirror")
-    @classmethod
-    def _mirror(cls, value):
-        if not MIRROR.fullmatch(value):
-            raise ValueError("expected an https URL like https://download.freebsd.org/releases (fetch checks the "
-                             f"mirror's certificate), got {value!r}")
-        return value.rstrip("/")
-
-    @field_validator("image_size")
-    @classmethod
-    def _image_size(cls, value):
-        size = parse_size(value)
-        if not MIN_IMAGE_BYTES <= size <= MAX_IMAGE_BYTES:
-            raise ValueError(f"expected a size from 2G to 2T (a base system needs 2G), got {value!r}")
-        return value
-
-    @field_validator("md_unit")
-    @classmethod
-    def _md_unit(cls, value):
-        if not 0 <= value <= 99:
-            raise ValueError(f"expected an md unit number 0-99, got {value!r}")
-        return value
-
-    @field_validator("geli_passphrase_env")
-    @classmethod
-    def _passphrase_env(cls, value):
-        if not ENV_NAME.fullmatch(value):
-            raise ValueError(f"expected the NAME of an environment variable (not the passphrase), got a bad name")
-        return value
-
-    @field_validator("geli_passphrase_command")
-    @classmethod
-    def _passphrase_command(cls, value):
-        if value is not None and (not value or not all(value) or any("\0" in word for word in value)):
-            raise ValueError("expected a command as a list of words, like ['pass', 'show', 'torjail/relay1']")
-        return value
-
-    @field_validator("swap_devices")
-    @classmethod
-    def _swap_devices(cls, value):
-        if value != "detect":
-            for device in value:
-                if not SWAP_DEVICE.fullmatch(device) or device.endswith(".eli"):
-                    raise ValueError(f"expected 'detect' or a list of plain swap devices like /dev/ada0p3, got {device!r}")
-        return value
-
-    @field_validator("swap_file_size")
-    @classmethod
-    def _swap_file_size(cls, value):
-        if value is not None:
-            parse_size(value)
-        return value
-
-    @field_validator("ext_if")
-    @classmethod
-    def _ext_if(cls, value):
-        if value != "detect":
-            expect_interface_name(value)
-        return value
-
-    @field_validator("admin_networks")
-    @classmethod
-    def _admin_networks(cls, value):
-        if not value:
-            raise ValueError("expected at least one network allowed to reach sshd, like 198.51.100.0/24")
-        for network in value:
-            _expect_network(network)
-        return value
+    exit_notice: bool = False
+    exit_resolvers: list[str] = []  # the jail's local-unbound forwards to these; []: it resolves recursively
 
     @field_validator("exit_resolvers")
     @classmethod
@@ -507,25 +225,218 @@ class Settings(BaseModel):
             raise ValueError(f"expected each resolver once, got {value!r}")
         return value
 
-    @field_validator("metrics_port")
+    # Traffic: the provider's quota, accounting and bandwidth
+    traffic_quota: str | None = None
+
+    @field_validator("traffic_quota")
     @classmethod
-    def _metrics_port(cls, value):
-        if value is not None and not 1 <= value <= 65535:
-            raise ValueError(f"expected a TCP port 1-65535 or None (no MetricsPort), got {value!r}")
+    def _traffic_quota(cls, value):
+        if value is not None and parse_traffic(value) == 0:
+            raise ValueError(f"expected a quota above zero, got {value!r}")
         return value
 
-    @field_validator("metrics_networks")
+    traffic_quota_both_directions: bool = True
+    traffic_reserve: str | None = None
+
+    @field_validator("traffic_reserve")
     @classmethod
-    def _metrics_networks(cls, value):
-        for network in value:
-            _expect_network(network)
-            if ":" in network:
-                raise ValueError(f"expected IPv4 networks (the MetricsPort is on the jail's IPv4 address), got "
-                                 f"{network!r}")
-            if network.endswith("/0"):
-                raise ValueError("expected networks narrower than the world: tor's metrics tell about the relay's "
-                                 "traffic and are for your own monitoring only, got '0.0.0.0/0'")
+    def _traffic_reserve(cls, value):
+        if value is not None:
+            parse_traffic(value)
         return value
+
+    accounting_max: str | None = None
+
+    @field_validator("accounting_max")
+    @classmethod
+    def _accounting_max(cls, value):
+        if value is not None and parse_tor_amount(value) > MAX_ACCOUNTING_BYTES:
+            raise ValueError(f"expected at most 2^63-1 bytes (what tor counts), got {value!r}")
+        return value
+
+    accounting_start: str = "month 1 00:00"
+
+    @field_validator("accounting_start")
+    @classmethod
+    def _accounting_start(cls, value):
+        match = ACCOUNTING_START.fullmatch(value)
+        expected = "'day HH:MM', 'week D HH:MM' (D 1-7) or 'month D HH:MM' (D 1-28)"
+        if not match:
+            raise ValueError(f"expected {expected}, got {value!r}")
+        period, day, hour, minute = match.groups()
+        day_range = {"day": None, "week": (1, 7), "month": (1, 28)}[period]
+        if (day is None) != (day_range is None) or (day_range and not day_range[0] <= int(day) <= day_range[1]):
+            raise ValueError(f"expected {expected}, got {value!r}")
+        if int(hour) > 23 or int(minute) > 59:
+            raise ValueError(f"expected a time of day HH:MM (00:00-23:59), got {value!r}")
+        return value
+
+    accounting_rule: Literal["sum", "max", "in", "out"] | None = None
+    bandwidth_rate: str | None = None
+    bandwidth_burst: str | None = None
+
+    @field_validator("bandwidth_rate", "bandwidth_burst")
+    @classmethod
+    def _bandwidth(cls, value):
+        if value is not None and not MIN_RELAY_BANDWIDTH <= parse_tor_amount(value) <= MAX_RELAY_BANDWIDTH:
+            raise ValueError(f"expected 75 KBytes to 2 GBytes per second (tor's range for a relay), got {value!r}")
+        return value
+
+    # Jail
+    jail_name: str = "tor"
+
+    @field_validator("jail_name")
+    @classmethod
+    def _jail_name(cls, value):
+        if not JAIL_NAME.fullmatch(value) or value.isdigit() or len(value) > JAIL_NAME_MAX:
+            raise ValueError(f"expected a jail name of letters, digits, '_' and '-', not starting with '-', not all "
+                             f"digits (jail(8) reads those as a jail id), no '.' (a child jail), at most "
+                             f"{JAIL_NAME_MAX} characters, got {value!r}")
+        return value
+
+    jail_interface: str = "lo1"
+
+    @field_validator("jail_interface")
+    @classmethod
+    def _jail_interface(cls, value):
+        if not re.fullmatch(r"lo[1-9][0-9]{0,12}", value):
+            raise ValueError(f"expected a cloned loopback interface like lo1 (not lo0), got {value!r}")
+        return value
+
+    jail_ip: str = "10.0.0.1"
+
+    @field_validator("jail_ip")
+    @classmethod
+    def _jail_ip(cls, value):
+        try:
+            address = ipaddress.IPv4Address(value)
+        except ValueError:
+            raise ValueError(f"expected a private IPv4 address like 10.0.0.1, got {value!r}") from None
+        if not any(address in net for net in PRIVATE_V4):
+            raise ValueError(f"expected a private IPv4 address (10/8, 172.16/12, 192.168/16), got {value}")
+        return value
+
+    jail_root: AbsolutePath = "/var/jails/tor"
+    jail_release: str = "14.3-RELEASE"
+
+    @field_validator("jail_release")
+    @classmethod
+    def _release(cls, value):
+        match = RELEASE.fullmatch(value)
+        if not match or int(match.group(1)) < 14:
+            raise ValueError(f"expected a FreeBSD release 14.0 or later like 14.3-RELEASE, got {value!r}")
+        return value
+
+    jail_release_sha256: str | None = None  # required by a deploy: pinned by the operator, not by the mirror
+
+    @field_validator("jail_release_sha256")
+    @classmethod
+    def _release_sha256(cls, value):
+        if value is not None and not SHA256.fullmatch(value):
+            raise ValueError("expected the SHA256 of the release's base.txz, 64 lowercase hex digits as the "
+                             f"release's MANIFEST lists it, got {value!r}")
+        return value
+
+    jail_arch: Literal["amd64", "arm64"] = "amd64"
+    release_mirror: str = "https://download.freebsd.org/releases"
+
+    @field_validator("release_mirror")
+    @classmethod
+    def _mirror(cls, value):
+        if not MIRROR.fullmatch(value):
+            raise ValueError("expected an https URL like https://download.freebsd.org/releases (fetch checks the "
+                             f"mirror's certificate), got {value!r}")
+        return value.rstrip("/")
+
+    pkg_branch: Literal["quarterly", "latest"] = "quarterly"
+
+    # Encrypted image (the vault)
+    image_path: AbsolutePath = "/var/jails/tor.img"
+    image_size: str = "8G"
+
+    @field_validator("image_size")
+    @classmethod
+    def _image_size(cls, value):
+        size = parse_size(value)
+        if not MIN_IMAGE_BYTES <= size <= MAX_IMAGE_BYTES:
+            raise ValueError(f"expected a size from 2G to 2T (a base system needs 2G), got {value!r}")
+        return value
+
+    md_unit: int = 10
+
+    @field_validator("md_unit")
+    @classmethod
+    def _md_unit(cls, value):
+        if not 0 <= value <= 99:
+            raise ValueError(f"expected an md unit number 0-99, got {value!r}")
+        return value
+
+    geli_cipher: Literal["AES-XTS", "AES-CBC", "Camellia-CBC"] = "AES-XTS"
+    geli_key_length: Literal[128, 256] = 256
+    geli_sector_size: Literal[512, 1024, 2048, 4096, 8192] = 4096
+    geli_passphrase_env: str = "TORJAIL_GELI_PASSPHRASE"
+
+    @field_validator("geli_passphrase_env")
+    @classmethod
+    def _passphrase_env(cls, value):
+        if not ENV_NAME.fullmatch(value):
+            raise ValueError(f"expected the NAME of an environment variable (not the passphrase), got a bad name")
+        return value
+
+    geli_passphrase_command: list[str] | None = None
+
+    @field_validator("geli_passphrase_command")
+    @classmethod
+    def _passphrase_command(cls, value):
+        if value is not None and (not value or not all(value) or any("\0" in word for word in value)):
+            raise ValueError("expected a command as a list of words, like ['pass', 'show', 'torjail/relay1']")
+        return value
+
+    # Swap
+    swap_devices: Literal["detect"] | list[str] = "detect"
+
+    @field_validator("swap_devices")
+    @classmethod
+    def _swap_devices(cls, value):
+        if value != "detect":
+            for device in value:
+                if not SWAP_DEVICE.fullmatch(device) or device.endswith(".eli"):
+                    raise ValueError("expected 'detect' or a list of plain swap devices like /dev/ada0p3, got "
+                                     f"{device!r}")
+        return value
+
+    swap_file_size: str | None = None
+
+    @field_validator("swap_file_size")
+    @classmethod
+    def _swap_file_size(cls, value):
+        if value is not None:
+            parse_size(value)
+        return value
+
+    # Firewall
+    ext_if: str = "detect"  # preflight resolves "detect" to the server's interface (with_ext_if)
+
+    @field_validator("ext_if")
+    @classmethod
+    def _ext_if(cls, value):
+        if value != "detect":
+            expect_interface_name(value)
+        return value
+
+    sshd_port: Port = 22
+    admin_networks: list[str] = ["0.0.0.0/0", "::/0"]
+
+    @field_validator("admin_networks")
+    @classmethod
+    def _admin_networks(cls, value):
+        if not value:
+            raise ValueError("expected at least one network allowed to reach sshd, like 198.51.100.0/24")
+        for network in value:
+            expect_network(network)
+        return value
+
+    sshd_max_connections: int = 10
 
     @field_validator("sshd_max_connections")
     @classmethod
@@ -534,12 +445,16 @@ class Settings(BaseModel):
             raise ValueError(f"expected a number of simultaneous connections 1-1000, got {value!r}")
         return value
 
+    sshd_connection_rate: str = "15/60"
+
     @field_validator("sshd_connection_rate")
     @classmethod
     def _rate(cls, value):
         if not RATE.fullmatch(value):
             raise ValueError(f"expected connections/seconds like 15/60, got {value!r}")
         return value
+
+    sshd_block_seconds: int = 3600
 
     @field_validator("sshd_block_seconds")
     @classmethod
@@ -548,6 +463,8 @@ class Settings(BaseModel):
             raise ValueError(f"expected 60-86400 seconds an address stays in <bruteforce>, got {value!r}")
         return value
 
+    pf_rollback_seconds: int = 90
+
     @field_validator("pf_rollback_seconds")
     @classmethod
     def _rollback(cls, value):
@@ -555,56 +472,106 @@ class Settings(BaseModel):
             raise ValueError(f"expected 15-900 seconds before a firewall change rolls back, got {value!r}")
         return value
 
+    host_logs: list[Literal["pflog", "jail_console"]] = ["pflog", "jail_console"]
+    metrics_port: int | None = None  # tor's MetricsPort (Prometheus), on the jail address behind pf; None: off
+
+    @field_validator("metrics_port")
+    @classmethod
+    def _metrics_port(cls, value):
+        if value is not None and not 1 <= value <= 65535:
+            raise ValueError(f"expected a TCP port 1-65535 or None (no MetricsPort), got {value!r}")
+        return value
+
+    metrics_networks: list[str] = []  # IPv4 networks allowed to reach it
+
+    @field_validator("metrics_networks")
+    @classmethod
+    def _metrics_networks(cls, value):
+        for network in value:
+            expect_network(network)
+            if ":" in network:
+                raise ValueError(f"expected IPv4 networks (the MetricsPort is on the jail's IPv4 address), got "
+                                 f"{network!r}")
+            if network.endswith("/0"):
+                raise ValueError("expected networks narrower than the world: tor's metrics tell about the relay's "
+                                 "traffic and are for your own monitoring only, got '0.0.0.0/0'")
+        return value
+
+    # Checks across settings: each returns its problems as (setting, message); all of them run, so one attempt
+    # reports every problem of a host.
+
     @model_validator(mode="after")
-    def _cross_checks(self):
-        problems = []
+    def _settings_agree(self):
+        problems = [problem for check in (
+            self._ports_differ, self._metrics_port_and_networks_together, self._jail_ip_not_public,
+            self._exit_notice_on_an_exit_with_dir_port, self._exit_resolvers_on_an_exit, self._exit_policy_of_an_exit,
+            self._burst_at_least_rate, self._md_unit_free_of_swap, self._traffic_fits_quota,
+            self._age_recipient_for_offline_keys, self._image_outside_jail_root,
+        ) for problem in check()]
+        if problems:
+            raise ValueError(problems)
+        return self
+
+    def _ports_differ(self):
+        """ORPort, DirPort, sshd and MetricsPort each need a port of their own (0 and None are off)."""
+        problems, seen = [], {}
         ports = {"or_port": self.or_port, "dir_port": self.dir_port, "sshd_port": self.sshd_port,
                  "metrics_port": self.metrics_port}
-        seen = {}
         for name, port in ports.items():
             if port and port in seen:
                 problems.append((name, f"expected a port different from {seen[port]} ({port})"))
             seen.setdefault(port, name)
+        return problems
+
+    def _metrics_port_and_networks_together(self):
+        """A MetricsPort nobody may reach, or networks allowed to reach no MetricsPort, is a mistake."""
+        problems = []
         if self.metrics_port and not self.metrics_networks:
             problems.append(("metrics_networks", "expected at least one network allowed to reach metrics_port, "
                                                  "like 198.51.100.0/24"))
         if self.metrics_networks and not self.metrics_port:
             problems.append(("metrics_port", "expected a port: metrics_networks is set but no MetricsPort"))
+        return problems
+
+    def _jail_ip_not_public(self):
+        """pf redirects public_ipv4 to jail_ip: the two must differ."""
         if self.jail_ip == self.public_ipv4:
-            problems.append(("jail_ip", "expected a private address apart from the public network"))
+            return [("jail_ip", "expected a private address apart from the public network")]
+        return []
+
+    def _exit_notice_on_an_exit_with_dir_port(self):
+        """The exit notice page is for exits, and served on the DirPort."""
+        problems = []
         if self.exit_notice and not self.exit_relay:
             problems.append(("exit_notice", "expected False unless exit_relay is True (the notice is for exits)"))
         if self.exit_notice and not self.dir_port:
             problems.append(("exit_notice", "expected a dir_port: the notice page is served on the DirPort"))
-        if self.exit_resolvers and not self.exit_relay:
-            problems.append(("exit_resolvers", "expected [] unless exit_relay is True (the jail's own resolver is "
-                                               "for exits)"))
-        if self.exit_policy and not self.exit_relay:
-            problems.append(("exit_policy", "expected [] unless exit_relay is True"))
-        elif self.exit_policy:
-            problems += [("exit_policy", problem) for problem in policy_problems(self.exit_policy, self.ipv6)]
-        if self.bandwidth_burst and not self.bandwidth_rate:
-            problems.append(("bandwidth_burst", "expected bandwidth_rate to be set as well"))
-        if self.bandwidth_burst and self.bandwidth_rate and \
-                parse_tor_amount(self.bandwidth_burst) < parse_tor_amount(self.bandwidth_rate):
-            problems.append(("bandwidth_burst", f"expected at least bandwidth_rate ({self.bandwidth_rate})"))
-        problems += self._md_unit_problems()
-        problems += self._traffic_problems()
-        if self.identity == "offline-master" and self.age_recipient is None:
-            problems.append(("age_recipient", "is required with identity 'offline-master': the master key is kept "
-                                              "in secrets_dir only encrypted to this age public key"))
-        if self.family is not None and self.age_recipient is None:
-            problems.append(("age_recipient", "is required with a family: the family key is kept in secrets_dir "
-                                              "only encrypted to this age public key"))
-        root = self.jail_root.rstrip("/") + "/"
-        if self.image_path.startswith(root):
-            problems.append(("image_path", f"expected a path outside jail_root ({self.jail_root}): "
-                                           "the image holds the jail root"))
-        if problems:
-            raise ValueError(problems)
-        return self
+        return problems
 
-    def _md_unit_problems(self):
+    def _exit_resolvers_on_an_exit(self):
+        """Only an exit runs its own resolver in the jail."""
+        if self.exit_resolvers and not self.exit_relay:
+            return [("exit_resolvers", "expected [] unless exit_relay is True (the jail's own resolver is "
+                                       "for exits)")]
+        return []
+
+    def _exit_policy_of_an_exit(self):
+        """An exit policy is for exits, and must hold together as a whole (torjail.exitpolicy)."""
+        if not self.exit_policy:
+            return []
+        if not self.exit_relay:
+            return [("exit_policy", "expected [] unless exit_relay is True")]
+        return [("exit_policy", problem) for problem in policy_problems(self.exit_policy, self.ipv6)]
+
+    def _burst_at_least_rate(self):
+        """A burst comes with a rate and is at least that rate (tor refuses a RelayBandwidthBurst below the rate)."""
+        if self.bandwidth_burst and not self.bandwidth_rate:
+            return [("bandwidth_burst", "expected bandwidth_rate to be set as well")]
+        if self.bandwidth_burst and parse_tor_amount(self.bandwidth_burst) < parse_tor_amount(self.bandwidth_rate):
+            return [("bandwidth_burst", f"expected at least bandwidth_rate ({self.bandwidth_rate})")]
+        return []
+
+    def _md_unit_free_of_swap(self):
         """The image's md unit must be free of swap: the swap file's unit, or an md device listed as swap."""
         from torjail.tasks.swap import SWAP_FILE_UNIT
 
@@ -620,7 +587,7 @@ class Settings(BaseModel):
                                                 f"{device} on md{self.md_unit}"))
         return problems
 
-    def _traffic_problems(self):
+    def _traffic_fits_quota(self):
         """The quota's plan, with the explicit accounting settings in it, must fit the quota (torjail.budget)."""
         if self.traffic_quota is None:
             if self.traffic_reserve is not None:
@@ -633,6 +600,26 @@ class Settings(BaseModel):
         except BudgetError as error:
             return [(error.setting, str(error))]
         return []
+
+    def _age_recipient_for_offline_keys(self):
+        """Keys kept on this machine (an offline master key, a family key) are kept only encrypted to age_recipient."""
+        problems = []
+        if self.identity == "offline-master" and self.age_recipient is None:
+            problems.append(("age_recipient", "is required with identity 'offline-master': the master key is kept "
+                                              "in secrets_dir only encrypted to this age public key"))
+        if self.family is not None and self.age_recipient is None:
+            problems.append(("age_recipient", "is required with a family: the family key is kept in secrets_dir "
+                                              "only encrypted to this age public key"))
+        return problems
+
+    def _image_outside_jail_root(self):
+        """The image holds the jail root: it cannot live inside it."""
+        if self.image_path.startswith(self.jail_root.rstrip("/") + "/"):
+            return [("image_path", f"expected a path outside jail_root ({self.jail_root}): "
+                                   "the image holds the jail root")]
+        return []
+
+    # Values derived from the settings, for tasks and templates.
 
     def _plan(self):
         def amount(value):
@@ -703,104 +690,16 @@ class Settings(BaseModel):
     def image_bytes(self):
         return parse_size(self.image_size)
 
+    def with_ext_if(self, interface):
+        """These settings with ext_if set to an interface name: what "detect" stands for on the server (the deploy's
+        preflight), or the interface a preview is rendered with."""
+        return self.model_copy(update={"ext_if": interface})
+
     @property
     def sshd_rate_parts(self):
         connections, seconds = RATE.fullmatch(self.sshd_connection_rate).groups()
         return int(connections), int(seconds)
 
 
-def _repositories():
-    """Directories secrets must stay out of: this checkout, and the current directory when it holds an inventory
-    (pyinfra runs from the repository that holds inventory.py)."""
-    roots = [CHECKOUT]
-    if (Path.cwd() / "inventory.py").exists():
-        roots.append(Path.cwd().resolve())
-    return roots
-
 
 SETTING_NAMES = [name for name in Settings.model_fields if name != "host_name"]
-
-
-def _format_problem(host_name, setting, message):
-    return f"{host_name}: setting '{setting}': {message}"
-
-
-def _problems_from(host_name, error):
-    problems = []
-    for item in error.errors():
-        loc = [str(part) for part in item["loc"]]
-        ctx = item.get("ctx") or {}
-        inner = ctx.get("error")
-        if isinstance(inner, ValueError) and isinstance(inner.args[0], list):
-            problems += [_format_problem(host_name, name, message) for name, message in inner.args[0]]
-            continue
-        setting = loc[0] if loc else "?"
-        if item["type"] == "missing":
-            message = "is required and has no default; set it in inventory.py or group_data"
-        elif item["type"] == "extra_forbidden":
-            message = "is not a torjail setting (a typo?); see group_data/all.py for the list"
-        elif isinstance(inner, ValueError):
-            message = str(inner)
-        else:
-            message = f"expected {_expected_from(item)}, got {item.get('input')!r}"
-        problems.append(_format_problem(host_name, setting, message))
-    return problems
-
-
-def _expected_from(item):
-    """Turn pydantic's type errors into the words an operator expects ('expected True or False')."""
-    kind = item["type"]
-    if kind.startswith("bool"):
-        return "True or False"
-    if kind.startswith("int"):
-        return "a whole number"
-    if kind.startswith("string"):
-        return "a string"
-    if kind.startswith("list"):
-        return "a list"
-    if kind == "literal_error":
-        return "one of " + item["ctx"]["expected"]
-    return item["msg"].lower()
-
-
-def build_settings(host_name, data):
-    """Validate one host's data (a dict) into Settings, or raise SettingsError naming host and settings."""
-    values = {key: value for key, value in data.items() if not key.startswith(PYINFRA_DATA_PREFIXES)}
-    try:
-        return Settings(host_name=host_name, **values)
-    except ValidationError as error:
-        raise SettingsError(_problems_from(host_name, error)) from None
-
-
-def settings_for(host):
-    """Settings of a pyinfra host, validated once per host and cached on it."""
-    cached = host.data.get("_torjail_settings")
-    if cached is None:
-        cached = build_settings(host.name, host.data.dict())
-        host.data._torjail_settings = cached
-    return cached
-
-
-def settings_for_inventory(inventory):
-    """Settings of every host of a pyinfra inventory; all problems of all hosts are reported together."""
-    result, problems = {}, []
-    for host in inventory:
-        try:
-            result[host.name] = build_settings(host.name, host.data.dict())
-        except SettingsError as error:
-            problems += error.problems
-    if problems:
-        raise SettingsError(problems)
-    return result
-
-
-def load_inventory(path):
-    """Load an inventory file (and the group_data beside it and in the current directory) as pyinfra's CLI does."""
-    from pyinfra.api import State
-    from pyinfra.context import ctx_state
-    from pyinfra_cli.inventory import make_inventory
-
-    state = State(check_for_changes=False)
-    state.cwd = os.getcwd()
-    with ctx_state.use(state):
-        return make_inventory(str(path), cwd=state.cwd)
