@@ -21,27 +21,27 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 GROUP_TIMEOUT = 75 * 60
 # The longest modules, each in a group of its own or with a few others; every other module goes to the last group.
-SWEEP = "tests/lab/test_e2e_interruption.py::"
+SWEEP = "tests/e2e/test_interruption.py::"
 FRESH_SWEEP = SWEEP + "test_a_deploy_killed_at_every_step_on_a_fresh_host_converges_on_the_next_run"
-BREAKING = "tests/lab/test_host_checks_fail.py::"
+BREAKING = "tests/e2e/test_host_checks_fail.py::"
 # The longest tests, each in a group of its own or with a few others (module paths or pytest node ids), about 15
 # minutes each on two CPUs; every other test module joins the last group.
 GROUPS = [
-    [FRESH_SWEEP + "[even steps]", "tests/lab/test_e2e_status.py"],
-    [FRESH_SWEEP + "[odd steps]", "tests/lab/test_e2e_jail_trust.py"],
+    [FRESH_SWEEP + "[even steps]", "tests/e2e/test_status.py"],
+    [FRESH_SWEEP + "[odd steps]", "tests/e2e/test_jail_trust.py"],
     [SWEEP + "test_a_deploy_killed_at_every_step_on_a_converged_host_loses_nothing[converged, first half]",
-     "tests/lab/test_tor_hibernation.py"],
+     "tests/e2e/test_tor_hibernation.py"],
     [SWEEP + "test_a_deploy_killed_at_every_step_on_a_converged_host_loses_nothing[converged, second half]"],
-    ["tests/lab/test_e2e_deploy.py", "tests/lab/test_e2e_vault_safety.py", "tests/lab/test_e2e_identity.py",
-     "tests/lab/test_e2e_family.py", "tests/lab/test_e2e_restore.py", "tests/lab/test_e2e_hostkey.py",
-     "tests/lab/test_e2e_rollback.py", "tests/lab/test_e2e_traffic.py", "tests/lab/test_e2e_lock.py",
-     "tests/lab/test_e2e_update.py", "tests/lab/test_e2e_exit.py", "tests/lab/test_e2e_lockout.py"],
+    ["tests/e2e/test_deploy.py", "tests/e2e/test_vault_safety.py", "tests/e2e/test_identity.py",
+     "tests/e2e/test_family.py", "tests/e2e/test_restore.py", "tests/e2e/test_hostkey.py",
+     "tests/e2e/test_rollback.py", "tests/e2e/test_traffic.py", "tests/e2e/test_deploy_lock.py",
+     "tests/e2e/test_update.py", "tests/e2e/test_exit.py", "tests/e2e/test_lockout.py"],
     [BREAKING + "test_breaking_a_system_property_fails_exactly_its_checks",
      BREAKING + "test_the_system_host_is_green_again_after_its_last_case"],
     [BREAKING + "test_breaking_a_jail_tor_or_pf_property_fails_exactly_its_checks",
      BREAKING + "test_the_jail_host_is_green_again_after_its_last_case"],
     # every other module joins the last group
-    ["tests/lab/test_pf_jail_host.py"],
+    ["tests/lab/emulator/test_pf_jail_host.py"],
 ]
 # The session lab host's index of each group (14, 15 and 19 belong to the sweeps' own hosts, 17 to the host checks'
 # breaking cases).
