@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 LAB = os.path.join(REPO, "lab")
 LAUNCHER = """#!/usr/libexec/lab/bin/python3 -I
 import sys

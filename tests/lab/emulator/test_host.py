@@ -13,7 +13,7 @@ from lab import host, mirror, paths, rootfs
 
 pytestmark = pytest.mark.lab
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 CYCLE_HOST, CYCLE_INDEX = "labcycle", 8
 
 

@@ -39,7 +39,7 @@ JAIL_CONF = """t {
     exec.consolelog = "/var/log/jail_t_console.log";
 }
 """
-RC_SUBR = os.path.join(os.path.dirname(__file__), "..", "..", "lab", "freebsd", "rc.subr")
+RC_SUBR = os.path.join(os.path.dirname(__file__), "..", "..", "..", "lab", "freebsd", "rc.subr")
 
 
 @pytest.fixture(scope="module")

@@ -112,7 +112,7 @@ def test_unknown_geli_option(root):
 
 # --- the swap file's rc.d script (files/torjail_swapfile) -----------------------------------------------------
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 SWAPFILE_RC = ('torjail_swapfile_enable="YES"\ntorjail_swapfile_path="/usr/swap0"\ntorjail_swapfile_unit="99"\n'
                'torjail_swapfile_geli_flags="-e AES-XTS -l 256 -s 4096"\n')
 

@@ -9,7 +9,7 @@ import pytest
 pytestmark = [pytest.mark.lab,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root for namespaces")]
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 FSTAB = ("/dev/vtbd0p2\t/\t\tufs\trw\t1\t1\n"
          "/dev/vtbd0p3.eli\tnone\t\tswap\tsw,ealgo=AES-XTS,keylen=256,sectorsize=4096\t0\t0\n")
 DEFAULTS = """rc_conf_files="/etc/rc.conf /etc/rc.conf.local"
