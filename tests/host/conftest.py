@@ -8,18 +8,16 @@ network are marked `outside` and run only with --outside (or TORJAIL_VERIFY_OUTS
 check here is skipped, so `pytest tests` stays a host-free run.
 """
 
-import sys
 from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+import host_checks
+from torjail.family import torrc_lines
+from torjail.freebsd.net import DefaultRouteInterface
+from torjail.render import render_all
 
-import host_checks  # noqa: E402
-from torjail.family import torrc_lines  # noqa: E402
-from torjail.freebsd.net import DefaultRouteInterface  # noqa: E402
-from torjail.render import render_all  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 
 def pytest_addoption(parser):

@@ -3,17 +3,14 @@ host key recorded for it."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
 from torjail import hostkey
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from fake_ssh import SERVER_KEY, server_presents  # noqa: E402
-from harness import plan  # noqa: E402
+from fake_ssh import SERVER_KEY, server_presents
+from harness import plan
 
 SAMPLES = Path(__file__).parent / "samples"
 FIXTURES = Path(__file__).parent / "fixtures"

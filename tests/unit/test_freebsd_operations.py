@@ -7,17 +7,12 @@ Operations are planned through pyinfra's real operation machinery against fake f
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 from pyinfra.api import HiddenValue, OperationError, OperationValueError
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plan"))
+from harness import MissingFactError, plan_calls, plan_operation
 
-from harness import MissingFactError, plan_calls, plan_operation  # noqa: E402
-
-from torjail.freebsd import geli, jail, kld, md, rc, swap, sysctl  # noqa: E402
+from torjail.freebsd import geli, jail, kld, md, rc, swap, sysctl
 
 IMAGE = "/var/jails/tor.img"
 PASSPHRASE = HiddenValue("correct horse battery staple")

@@ -18,11 +18,9 @@ from types import SimpleNamespace
 import pytest
 import testinfra
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "host"))
-
-import host_checks  # noqa: E402
-from torjail.render import render_file  # noqa: E402
-from torjail.settings import build_settings  # noqa: E402
+import host_checks
+from torjail.render import render_file
+from torjail.settings import build_settings
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -2,17 +2,13 @@
 a path it did not: the guard runs for real (sh), on a root in a temporary directory."""
 
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from pyinfra.api import StringCommand
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plan"))
+from harness import plan_operation
 
-from harness import plan_operation  # noqa: E402
-
-from torjail.freebsd import jailfs  # noqa: E402
+from torjail.freebsd import jailfs
 
 
 def _run(root, path, content, tmp_path):

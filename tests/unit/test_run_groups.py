@@ -3,13 +3,11 @@ otherwise silently join the last group, or vanish from its group), and the summa
 groups' junit XML."""
 
 import re
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))
+import run_groups
 
-import run_groups  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_named_module_and_test_exists():

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -17,11 +16,9 @@ import pytest
 from pyinfra.api import FunctionCommand, HiddenValue, OperationError, OperationValueError
 from pyinfra.api.exceptions import PyinfraError
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plan"))
+from harness import STDIN_MARK, plan_calls, plan_operation
 
-from harness import STDIN_MARK, plan_calls, plan_operation  # noqa: E402
-
-from torjail.freebsd import deploylock, files, image, mount, net, pfguard, pkg, release, service, system  # noqa: E402
+from torjail.freebsd import deploylock, files, image, mount, net, pfguard, pkg, release, service, system
 
 IMAGE = "/var/jails/tor.img"
 MARKER = IMAGE + image.MARKER_SUFFIX
