@@ -1,4 +1,5 @@
-"""Fixtures for lab tests: one lab host shared by the whole session, and commands run on it over real SSH.
+"""Fixtures for lab tests (marked `lab`: tests/lab/emulator and tests/e2e, both under this directory): one lab host
+shared by the whole session, and commands run on it over real SSH.
 
 - `lab_host`: a running lab host (session scope), an object with name, index, address, ssh_config,
   known_hosts, key and run(command, input=None, timeout=120) -> (status, stdout, stderr).
