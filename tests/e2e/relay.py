@@ -1,8 +1,8 @@
 """A relay on a lab host of its own, deployed and unlocked through the real pyinfra CLI over real SSH.
 
-Used by the end-to-end tests and the benchmark: `relay_host(name, index)` brings a lab host up (and destroys it
-afterwards), `Relay.pyinfra(...)` runs `pyinfra lab/inventory.py DEPLOY_FILE` against it exactly as an operator
-would, with the GELI passphrase in the environment.
+Used by the end-to-end tests: `relay_host(name, index)` brings a lab host up (and destroys it afterwards),
+`Relay.pyinfra(...)` runs `pyinfra lab/inventory.py DEPLOY_FILE` against it exactly as an operator would, with the
+GELI passphrase in the environment.
 """
 
 import contextlib
