@@ -7,14 +7,6 @@ import pytest
 from lab.freebsd.commands import local_unbound, local_unbound_setup, sysrc
 
 
-def exit_status(call):
-    """The status a command body returns, or exits with."""
-    try:
-        return call()
-    except SystemExit as leaving:
-        return leaving.code
-
-
 @pytest.mark.parametrize("args, files, values, flags, operands", [
     (["-f", "/a /b", "-fc", "-nq", "name"], ["/a", "/b", "c"], {}, {"n", "q"}, ["name"]),
     (["-j", "tor", "-ai"], None, {"j": "tor"}, {"a", "i"}, []),
@@ -78,7 +70,7 @@ def test_local_unbound_setup_takes_getopts_options_up_to_the_first_operand(args,
 def test_local_unbound_setup_refuses_a_bad_option_as_sh_getopts_does(args, message, capsys):
     """-O is in the script's usage text but not in its getopts string: it is refused like any unknown letter,
     with getopts' message, the usage, exit status 1 and nothing written."""
-    assert exit_status(lambda: local_unbound_setup.main(["local-unbound-setup", *args])) == 1
+    assert local_unbound_setup.main(["local-unbound-setup", *args]) == 1
     captured = capsys.readouterr()
     assert captured.out == "destination: \n"
     assert captured.err == f"{message}\n{local_unbound_setup.USAGE}\n"
