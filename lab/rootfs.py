@@ -21,7 +21,7 @@ import subprocess
 import time
 
 from lab import paths
-from lab.freebsd import release
+from lab.freebsd import release, rootfiles
 
 LAB_PACKAGE = os.path.dirname(os.path.abspath(__file__))
 LIBEXEC = "usr/libexec/lab"
@@ -394,13 +394,7 @@ def _launcher(package, module):
 
 
 def _install_file(root, fbsd_path, content, mode=0o755):
-    dest = os.path.join(root, fbsd_path.lstrip("/"))
-    os.makedirs(os.path.dirname(dest), exist_ok=True)
-    tmp = dest + ".lab-new"
-    with open(tmp, "w") as handle:
-        handle.write(content)
-    os.chmod(tmp, mode)
-    os.replace(tmp, dest)
+    rootfiles.install(root, fbsd_path, content.encode(), mode)
     parent = os.path.dirname(fbsd_path).lstrip("/")
     if parent in PATH_DIRS:
         # One command, one place: drop a same-named program from the other base PATH directories. /usr/local

@@ -1,5 +1,6 @@
 """Command-line plumbing shared by the emulated FreeBSD commands: BSD getopt(3) behaviour (options stop at the
-first operand, an unknown option is "illegal option -- X"), err(3)/warnx(3) style messages, and the exit codes
+first operand, an unknown option is "illegal option -- X"), sh(1) getopts as FreeBSD's shell scripts use it,
+err(3)/warnx(3) style messages, and the exit codes
 of sysexits(3) that FreeBSD tools use.
 """
 
@@ -41,6 +42,22 @@ def parse(prog, args, optstring, usage, status=1):
             warnx(prog, f"option requires an argument -- {error.opt}")
         else:
             warnx(prog, f"illegal option -- {error.opt}")
+        print(usage, file=sys.stderr)
+        raise UsageError(status)
+
+
+def getopts(args, optstring, usage, status=1):
+    """sh(1)'s getopts as FreeBSD's shell scripts of base (sysrc, local-unbound-setup) loop over it: on a bad
+    option print sh's message (no program name; `--foo` is the illegal letter `-`) and the usage text, and raise."""
+    try:
+        return getopt.getopt(args, optstring)
+    except getopt.GetoptError as error:
+        if error.msg.startswith("option --"):
+            print("Illegal option --", file=sys.stderr)
+        elif "requires argument" in error.msg:
+            print(f"No arg for -{error.opt} option", file=sys.stderr)
+        else:
+            print(f"Illegal option -{error.opt}", file=sys.stderr)
         print(usage, file=sys.stderr)
         raise UsageError(status)
 

@@ -361,16 +361,9 @@ class _Parser:
         self._rule_head(cursor, rule)
         while not cursor.done():
             token = cursor.next()
-            if token.value in ("no-df", "random-id"):
-                rule["scrub"][token.value] = True
-            elif token.value in ("min-ttl", "max-mss"):
-                rule["scrub"][token.value] = cursor.number()
-            elif token.value == "fragment":
+            if token.value == "fragment":
                 cursor.expect("reassemble")
-            elif token.value == "reassemble":
-                cursor.expect("tcp")
-                rule["scrub"]["reassemble-tcp"] = True
-            else:
+            elif not _scrub_option(cursor, token, rule["scrub"]):
                 raise _StatementError("syntax error", token.line)
         self._emit(rule, self.result["rules"])
 
@@ -625,14 +618,7 @@ class _Parser:
                     if cursor.accept(","):
                         continue
                     option = cursor.next()
-                    if option.value in ("no-df", "random-id"):
-                        rule["scrub"][option.value] = True
-                    elif option.value in ("min-ttl", "max-mss"):
-                        rule["scrub"][option.value] = cursor.number()
-                    elif option.value == "reassemble":
-                        cursor.expect("tcp")
-                        rule["scrub"]["reassemble-tcp"] = True
-                    else:
+                    if not _scrub_option(cursor, option, rule["scrub"]):
                         raise _StatementError("syntax error", option.line)
             elif value in ("label", "tag", "tagged", "queue"):
                 rule[value] = cursor.word()
@@ -739,6 +725,21 @@ class _Parser:
             added += 1
         if mismatched and not added:
             raise _StatementError("rule expands to no valid combination", self.end_line)
+
+
+def _scrub_option(cursor, token, scrub):
+    """Read one scrub option (no-df, random-id, min-ttl N, max-mss N, reassemble tcp) into scrub: a scrub rule and
+    a match rule's scrub (...) take the same ones. False when token is none of them."""
+    if token.value in ("no-df", "random-id"):
+        scrub[token.value] = True
+    elif token.value in ("min-ttl", "max-mss"):
+        scrub[token.value] = cursor.number()
+    elif token.value == "reassemble":
+        cursor.expect("tcp")
+        scrub["reassemble-tcp"] = True
+    else:
+        return False
+    return True
 
 
 def _new_rule(action, line):

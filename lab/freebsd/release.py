@@ -13,6 +13,7 @@ the root (and to freebsd-update), so later boots of a lab host do not undo an up
 
 import os
 
+from lab.freebsd import rootfiles
 from lab.freebsd.userland import version
 
 FREEBSD_VERSION = "/bin/freebsd-version"
@@ -82,12 +83,7 @@ def install(root):
         target = os.path.join(root, path.lstrip("/"))
         if _owned(target):
             continue
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        tmp = target + ".lab-new"
-        with open(tmp, "wb") as handle:
-            handle.write(content)
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
+        rootfiles.install(root, path, content, mode)
     workdir = os.path.join(root, WORKDIR.lstrip("/"))
     os.makedirs(workdir, exist_ok=True)
     os.chmod(workdir, 0o700)

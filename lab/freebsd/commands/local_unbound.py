@@ -14,6 +14,7 @@ username): FreeBSD's build has /var/unbound, /var/unbound/unbound.pid and unboun
 the same on both.
 """
 
+import getopt
 import os
 import sys
 
@@ -31,36 +32,16 @@ PROGRAMS = {
 }
 
 
-def given(args, optstring):
-    """The option letters present in args (getopt rules: options stop at the first operand or at --), and the
-    operands after them."""
-    letters = set()
-    index = 0
-    while index < len(args):
-        arg = args[index]
-        if arg == "--":
-            index += 1
-            break
-        if not arg.startswith("-") or arg == "-":
-            break
-        position = 1
-        while position < len(arg):
-            letter = arg[position]
-            letters.add(letter)
-            spec = optstring.find(letter)
-            if spec >= 0 and spec + 1 < len(optstring) and optstring[spec + 1] == ":":
-                if position + 1 == len(arg):
-                    index += 1  # the value is the next argument
-                break
-            position += 1
-        index += 1
-    return letters, args[index:]
-
-
 def with_freebsd_defaults(name, args):
-    """The arguments with FreeBSD's compiled-in paths added where the caller gave none."""
+    """The arguments with FreeBSD's compiled-in paths added where the caller gave none (getopt rules: options stop
+    at the first operand or at --). Arguments the program's getopt refuses are passed as they are, for the real
+    program to refuse with its own message and status."""
     program, optstring = PROGRAMS[name]
-    letters, operands = given(args, optstring)
+    try:
+        pairs, operands = getopt.getopt(args, optstring)
+    except getopt.GetoptError:
+        return args
+    letters = {option[1] for option, value in pairs}
     if name in ("local-unbound", "local-unbound-control"):
         return args if "c" in letters else ["-c", CONFIG_FILE] + args
     if name == "local-unbound-checkconf":

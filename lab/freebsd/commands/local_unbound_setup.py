@@ -17,6 +17,8 @@ import subprocess
 import sys
 import tempfile
 
+from lab.freebsd import cli
+
 SELF = "local-unbound-setup"
 OPTIONS = "a:C:c:f:no:p:R:r:s:tu:w:"
 USAGE = """usage: local-unbound-setup [options] [forwarder ...]
@@ -49,42 +51,10 @@ LOCAL_NAMESERVERS = re.compile(r"^(127\.0\.0\.1|::1|localhost|localhost\..*)$")
 
 
 def _getopts(args):
-    """sh getopts over OPTIONS: (values, operands); an unknown option or a missing value exits 1 with the usage."""
-    values = {}
-    index = 0
-    while index < len(args):
-        arg = args[index]
-        if arg == "--":
-            index += 1
-            break
-        if not arg.startswith("-") or arg == "-":
-            break
-        position = 1
-        while position < len(arg):
-            letter = arg[position]
-            spec = OPTIONS.find(letter)
-            if spec < 0 or letter == ":":
-                print(f"Illegal option -{letter}", file=sys.stderr)
-                _usage()
-            if spec + 1 < len(OPTIONS) and OPTIONS[spec + 1] == ":":
-                value = arg[position + 1:]
-                if not value:
-                    index += 1
-                    if index >= len(args):
-                        print(f"No arg for -{letter} option", file=sys.stderr)
-                        _usage()
-                    value = args[index]
-                values[letter] = value
-                break
-            values[letter] = ""
-            position += 1
-        index += 1
-    return values, args[index:]
-
-
-def _usage():
-    print(USAGE, file=sys.stderr)
-    sys.exit(1)
+    """sh getopts over OPTIONS: (values, operands), a flag's value being ""; an unknown option or a missing value
+    raises cli.UsageError(1) after the usage."""
+    pairs, operands = cli.getopts(args, OPTIONS, USAGE)
+    return {option[1]: value for option, value in pairs}, operands
 
 
 def _sh_lines(text):
@@ -282,6 +252,10 @@ class Setup:
 
 
 def main(argv):
+    return cli.run(_main, argv)
+
+
+def _main(argv):
     print(f"destination: {os.environ.get('DESTDIR', '')}")
     sys.stdout.flush()
     values, operands = _getopts(argv[1:])

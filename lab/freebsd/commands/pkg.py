@@ -194,12 +194,7 @@ def _cmd_install(root, args, launcher):
     for index, name in enumerate(wanted, start=1):
         label = f"{name}-{versions[name]}"
         print(f"[{index}/{len(wanted)}] Installing {label}...")
-        if name == "tor":
-            files, notes = pkgrepo.install_tor(root)
-            for note in notes:
-                print(note)
-        else:
-            files = pkgrepo.install_pkg(root, os.path.realpath(launcher))
+        files = _unpack(root, name, launcher)
         print(f"[{index}/{len(wanted)}] Extracting {label}: 100%")
         pkgrepo.record(root, name, versions[name], files, repo_name)
         if pkgrepo.CATALOGUE[name].get("message"):
@@ -209,6 +204,17 @@ def _cmd_install(root, args, launcher):
         for label, message in messages:
             print(f"Message from {label}:\n\n--\n{message}")
     return 0
+
+
+def _unpack(root, name, launcher):
+    """Put package `name`'s files under root, printing what its install script prints; install and upgrade
+    unpack the same way. Returns the files, for the package database."""
+    if name != "tor":
+        return pkgrepo.install_pkg(root, os.path.realpath(launcher))
+    files, notes = pkgrepo.install_tor(root)
+    for note in notes:
+        print(note)
+    return files
 
 
 def _human(size):
@@ -409,12 +415,7 @@ def _cmd_upgrade(root, args, launcher):
     print("Checking integrity... done (0 conflicting)")
     for index, (name, old, new) in enumerate(upgrades, start=1):
         print(f"{prefix}[{index}/{total}] Upgrading {name} from {old} to {new}...")
-        if name == "tor":
-            files, notes = pkgrepo.install_tor(root)
-            for note in notes:
-                print(note)
-        else:
-            files = pkgrepo.install_pkg(root, os.path.realpath(launcher))
+        files = _unpack(root, name, launcher)
         print(f"{prefix}[{index}/{total}] Extracting {name}-{new}: 100%")
         stale = set(db[name]["files"]) - set(files)
         pkgrepo.remove_files(root, sorted(stale))

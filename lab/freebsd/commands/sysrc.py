@@ -9,6 +9,8 @@ import re
 import subprocess
 import sys
 
+from lab.freebsd import cli
+
 USAGE = """Usage: sysrc [OPTIONS] {name[[+|-]=value] ... | -a | -A | -l | -L [name ...]}
 Try `sysrc --help' for more information."""
 DEFAULTS = "/etc/defaults/rc.conf"
@@ -110,39 +112,17 @@ def parse_options(args):
     """sysrc is a sh script: options come from getopts, whose error reads `Illegal option -X`."""
     options = {"files": None}
     flags = set()
-    index = 0
-    while index < len(args):
-        arg = args[index]
-        if arg == "--":
-            index += 1
-            break
-        if not arg.startswith("-") or arg == "-":
-            break
-        position = 1
-        while position < len(arg):
-            letter = arg[position]
-            if letter in "fjR":
-                value = arg[position + 1:] or (args[index + 1] if index + 1 < len(args) else None)
-                if value is None:
-                    print(f"No arg for -{letter} option", file=sys.stderr)
-                    print(USAGE, file=sys.stderr)
-                    return None
-                if not arg[position + 1:]:
-                    index += 1
-                if letter == "f":
-                    options["files"] = (options["files"] or []) + value.split()
-                else:
-                    options[letter] = value
-                break
-            if letter not in "aAcdDeFhinNlLqvxX":
-                print(f"Illegal option -{letter}", file=sys.stderr)
-                print(USAGE, file=sys.stderr)
-                return None
+    pairs, operands = cli.getopts(args, "aAcdDeFf:hij:nNlLqR:vxX", USAGE)
+    for option, value in pairs:
+        letter = option[1]
+        if letter == "f":
+            options["files"] = (options["files"] or []) + value.split()
+        elif letter in "jR":
+            options[letter] = value
+        else:
             flags.add(letter)
-            position += 1
-        index += 1
     options["flags"] = flags
-    options["operands"] = args[index:]
+    options["operands"] = operands
     return options
 
 
@@ -157,9 +137,11 @@ def jail_root(name):
 
 
 def main(argv):
+    return cli.run(_main, argv)
+
+
+def _main(argv):
     options = parse_options(argv[1:])
-    if options is None:
-        return 1
     flags = options["flags"]
     root = ""
     if "j" in options:
