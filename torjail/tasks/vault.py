@@ -207,8 +207,8 @@ def apply(settings):
         # later finds the path empty stops instead of making a new, empty vault
         image.recorded(name=f"Record of the image {settings.image_path}", image=settings.image_path)
     files.directory(name=f"Mount point {settings.jail_root}", path=settings.jail_root, mode="755")
-    mount.mounted(name=f"Jail root {settings.eli_device} on {settings.jail_root}",
-                  device=f"/dev/{settings.eli_device}", path=settings.jail_root, options=("nosuid",))
+    mount.mount(name=f"Jail root {settings.eli_device} on {settings.jail_root}", path=settings.jail_root,
+                device=f"/dev/{settings.eli_device}", options=("nosuid",))
     return current
 
 
