@@ -12,7 +12,8 @@ from pyinfra.api.exceptions import PyinfraError
 
 from torjail import hostkey
 from torjail.connection import without_nagle
-from torjail.freebsd import image, jail, mount
+from torjail.freebsd import jail, mount
+from torjail.procedures import image
 from torjail.freebsd.jail import Jails
 from torjail.secrets import geli_passphrase
 from torjail.settings import settings_for

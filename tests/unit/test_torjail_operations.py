@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plan"))
 
 from harness import STDIN_MARK, plan_calls, plan_operation  # noqa: E402
 
-from torjail.freebsd import deploylock, files, image, mount, net, pfguard, pkg, release, service, system  # noqa: E402
+from torjail.freebsd import mount, net, pkg, service, system  # noqa: E402
+from torjail.procedures import deploylock, files, image, pfguard, release  # noqa: E402
 
 IMAGE = "/var/jails/tor.img"
 MARKER = IMAGE + image.MARKER_SUFFIX

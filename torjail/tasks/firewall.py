@@ -9,8 +9,9 @@ from pyinfra import host
 from pyinfra.operations import files, python
 from pyinfra.operations.util import any_changed
 
-from torjail.freebsd import files as checked_files
-from torjail.freebsd import pfguard, rc, service
+from torjail.procedures import files as checked_files
+from torjail.freebsd import rc, service
+from torjail.procedures import pfguard
 from torjail.freebsd.pf import PfRulesetLoaded, PfStatus
 from torjail.render import BRUTEFORCE_CRON, render_file
 

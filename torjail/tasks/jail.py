@@ -11,7 +11,8 @@ from pyinfra import host
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.operations import files
 
-from torjail.freebsd import jailfs, net, rc, release, service
+from torjail.freebsd import jailfs, net, rc, service
+from torjail.procedures import release
 from torjail.freebsd.jail import Jails
 from torjail.freebsd.system import FreeBSDVersion
 from torjail.render import UNBOUND_CONF, render_file

@@ -9,7 +9,7 @@ from pyinfra import host
 from pyinfra.facts.files import File
 
 from torjail.freebsd import jail, jailfs, mount, pkg, service
-from torjail.freebsd.files import content_differs
+from torjail.procedures.files import content_differs
 from torjail.freebsd.jail import Jails
 from torjail.render import exit_notice_path, jail_path, render_file
 from torjail.tasks import family, keys, restore

@@ -16,7 +16,8 @@ from pyinfra.context import ctx_host
 from pyinfra.facts.files import File
 from pyinfra.operations import files
 
-from torjail.freebsd import image, mount
+from torjail.freebsd import mount
+from torjail.procedures import image
 from torjail.freebsd.geli import GeliProviders
 from torjail.freebsd.jail import Jails
 from torjail.freebsd.md import MdDevices
