@@ -8,20 +8,19 @@ made at the path, a marker without its image, the jail's configuration) stops th
 a new, empty vault and a new relay identity; so do GELI settings that differ from the image's own.
 """
 
-import weakref
 
 from pyinfra import host
 from pyinfra.api.exceptions import PyinfraError
-from pyinfra.context import ctx_host
 from pyinfra.facts.files import File
 from pyinfra.operations import files
 
 from torjail.freebsd import mount
-from torjail.procedures import image
 from torjail.freebsd.geli import GeliProviders
 from torjail.freebsd.jail import Jails
 from torjail.freebsd.md import MdDevices
 from torjail.freebsd.mount import MountPoints
+from torjail.freebsd.readings import read_once
+from torjail.procedures import image
 from torjail.secrets import geli_passphrase
 
 
@@ -44,11 +43,6 @@ class VaultNoRoom(VaultError):
 # geli list's name of each GELI setting, and the key of the parsed provider holding it.
 GELI_SETTINGS = {"geli_cipher": "cipher", "geli_key_length": "key_length", "geli_sector_size": "sector_size"}
 
-# The deploy asks for the state twice while planning (preflight, then apply), and nothing changes the server
-# while planning: one reading per host serves both.
-_states: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 def state(settings):
     """'create' (absent on a host that never had a vault, or half-made) or 'unlocked'; raises VaultLocked,
     VaultMissing, VaultNoRoom (an image to make that would not fit), or VaultError for an image it cannot
@@ -57,13 +51,14 @@ def state(settings):
 
 
 def _reading(settings):
-    """The state and the ImageFiles fact it was read from, once per host and image."""
-    per_host = _states.setdefault(ctx_host.get(), {})
-    key = (settings.image_path, settings.eli_device)
-    if key not in per_host:
+    """The state and the ImageFiles fact it was read from, once per host and image: the deploy asks for the state
+    twice while planning (preflight, then apply)."""
+
+    def read():
         found = host.get_fact(image.ImageFiles, path=settings.image_path)
-        per_host[key] = (_read_state(settings, found), found)
-    return per_host[key]
+        return _read_state(settings, found), found
+
+    return read_once((image.ImageFiles, settings.image_path, settings.eli_device), read)
 
 
 def _read_state(settings, found):
