@@ -12,7 +12,8 @@ from pyinfra.api.exceptions import PyinfraError
 
 from torjail import hostkey
 from torjail.connection import without_nagle
-from torjail.freebsd import image, jail, mount
+from torjail.freebsd import jail, mount
+from torjail.procedures import image
 from torjail.freebsd.jail import Jails
 from torjail.secrets import geli_passphrase
 from torjail.settings import settings_for
@@ -37,8 +38,8 @@ else:
     if state == "locked":
         image.unlocked(name=f"Unlock {settings.image_path}", image=settings.image_path, unit=settings.md_unit,
                        passphrase=geli_passphrase(settings))
-    mount.unmounted(name="Hand the jail root to the jail's own mount", path=settings.jail_root)
+    mount.mount(name="Hand the jail root to the jail's own mount", path=settings.jail_root, mounted=False)
     image.checked_filesystem(name=f"fsck {settings.eli_device}", provider=settings.eli_device,
                              mountpoint=settings.jail_root)
-    jail.started(name=f"Start jail {settings.jail_name}", jail_name=settings.jail_name,
-                 config=settings.jail_conf_path)
+    jail.jail(name=f"Start jail {settings.jail_name}", jail_name=settings.jail_name,
+              config=settings.jail_conf_path)

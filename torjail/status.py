@@ -18,7 +18,7 @@ from torjail.freebsd.jail import Jails
 from torjail.freebsd.pf import PfStatus
 from torjail.freebsd.service import ServiceRunning
 from torjail.freebsd.swap import SwapDevices
-from torjail.freebsd.torkeys import SigningCertExpiry
+from torjail.procedures.torkeys import SigningCertExpiry
 from torjail.tasks.keys import keys_directory
 
 COLUMNS = ("host", "reachable", "image", "jail", "tor", "version", "hibernation", "read", "written", "left",

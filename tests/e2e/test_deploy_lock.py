@@ -16,7 +16,7 @@ import pytest
 
 from lab import paths
 from relay import PASSPHRASE, PYINFRA, ROOT, changes, relay_host
-from torjail.freebsd.deploylock import DeployLock
+from torjail.procedures.deploylock import DeployLock
 
 pytestmark = pytest.mark.lab
 

@@ -25,8 +25,8 @@ import pytest
 
 from lab import paths
 from relay import PASSPHRASE, relay_host
-from torjail.freebsd.image import marker_path, record_path
-from torjail.freebsd.torkeys import KEY_MODE, KEYS_DIRECTORY, KEYS_DIRECTORY_MODE, TOR_UID
+from torjail.procedures.image import marker_path, record_path
+from torjail.procedures.torkeys import KEY_MODE, KEYS_DIRECTORY, KEYS_DIRECTORY_MODE, TOR_UID
 from torjail.tasks import firewall, jail, tor
 from torjail.tasks.jail import NEWSYSLOG_PATH
 

@@ -9,7 +9,7 @@ The tests run in file order on one lab host: each step starts from the state the
 import pytest
 
 from relay import changes, relay_host
-from torjail.freebsd import image
+from torjail.procedures import image
 
 pytestmark = pytest.mark.lab
 

@@ -1,7 +1,7 @@
 """Modes and owners of the files that hold the relay's secrets or its security settings: torrc in the jail, tor's
 keys directory and every key in it, /etc/pf.conf and the jail's jail.conf.d file.
 
-Expected values are the ones the deploy places (torjail.tasks, torjail.freebsd.torkeys; tor gives the keys it
+Expected values are the ones the deploy places (torjail.tasks, torjail.procedures.torkeys; tor gives the keys it
 makes itself the same). A key readable by another user of the jail is a copy of the relay's identity; a torrc or
 pf.conf writable by someone else than root changes the relay or the firewall at the next reload.
 """
@@ -9,7 +9,7 @@ pf.conf writable by someone else than root changes the relay or the firewall at 
 import pytest
 
 from host_checks import require_jail_root_mounted, settings_for_run
-from torjail.freebsd.torkeys import KEY_MODE, KEYS_DIRECTORY, KEYS_DIRECTORY_MODE, TOR_UID
+from torjail.procedures.torkeys import KEY_MODE, KEYS_DIRECTORY, KEYS_DIRECTORY_MODE, TOR_UID
 from torjail.tasks import firewall, jail, tor
 
 

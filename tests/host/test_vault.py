@@ -4,7 +4,7 @@ size, and the image complete (not left half-made by an interrupted first deploy)
 import pytest
 
 from torjail.freebsd.geli import GeliProviders
-from torjail.freebsd.image import marker_path, record_path
+from torjail.procedures.image import marker_path, record_path
 from torjail.freebsd.md import MdDevices
 from torjail.freebsd.mount import MountPoints
 

@@ -21,7 +21,7 @@ from pyinfra.api import FunctionCommand, State
 from pyinfra.api.exceptions import PyinfraError
 
 from torjail import secrets
-from torjail.freebsd import pfguard
+from torjail.procedures import pfguard
 from torjail.render import planned_files, render_file
 from torjail.settings import SettingsError, build_settings
 from torjail.tasks import firewall, jail

@@ -106,7 +106,7 @@ def test_passphrase_absent_from_everything_pyinfra_records(capsys, caplog):
 
     geli_ops = [op for op in result.operations if op.name.startswith("geli.")]
     assert len(geli_ops) == 2 and all("passphrase=*MASKED*" in op.args or "*MASKED*" in op.args for op in geli_ops)
-    assert "geli.attached" in printed.err  # the dump really covers these operations
+    assert "geli.provider" in printed.err  # the dump really covers these operations
     leaks = [text for text in recorded if PASSPHRASE in text]
     assert leaks == []
 
@@ -121,7 +121,7 @@ from pyinfra.api import HiddenValue
 from torjail.freebsd import geli
 
 passphrase = HiddenValue(os.environ["SAMPLE_GELI_PASSPHRASE"])
-geli.attached("md10", passphrase, _ignore_errors=True)
+geli.provider("md10", passphrase, _ignore_errors=True)
 geli.initialized("md10", passphrase, _ignore_errors=True)
 """
 

@@ -14,7 +14,7 @@ from pyinfra.api.exceptions import PyinfraError
 from test_deploy_plan import DEPLOY, _merge_facts, passphrase, plan_server, server  # noqa: F401 (a fixture)
 
 from torjail import identity
-from torjail.freebsd.torkeys import KeySource
+from torjail.procedures.torkeys import KeySource
 
 ROOT = Path(__file__).resolve().parents[2]
 RENEW = ROOT / "renew_keys.py"

@@ -4,7 +4,7 @@ import pytest
 from pyinfra.api.exceptions import PyinfraError
 from test_deploy_plan import DEPLOY, plan_server
 
-from torjail.freebsd.deploylock import DeployLock
+from torjail.procedures.deploylock import DeployLock
 
 UNLOCK = DEPLOY.parent / "unlock.py"
 HELD = {"deploylock.DeployLock": {"since": 1764763200, "sshd": 4242}}

@@ -461,7 +461,7 @@ def test_sysctls_one_command_for_all_names():
 
 def test_signing_cert_expiry_reads_the_hours_after_the_header():
     """od prints the four expiry octets of tor's cert (hours since the epoch, big-endian); no file: None."""
-    from torjail.freebsd.torkeys import KeyFiles, SigningCertExpiry
+    from torjail.procedures.torkeys import KeyFiles, SigningCertExpiry
 
     assert SigningCertExpiry().process(["    0   7 159 238"]) == 499694 * 3600
     assert SigningCertExpiry().process([]) is None

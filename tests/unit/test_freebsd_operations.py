@@ -28,38 +28,39 @@ def md_unit(file=IMAGE, unit="md10"):
 # --- md -------------------------------------------------------------------------------------------
 
 
-def test_md_attached_attaches_the_image_to_the_unit():
-    op = plan_operation(md.attached, IMAGE, unit=10, facts={"md.MdDevices": {}})
+def test_md_device_attaches_the_image_to_the_unit():
+    op = plan_operation(md.device, 10, image=IMAGE, facts={"md.MdDevices": {}})
     assert op.commands == ["mdconfig -a -t vnode -f /var/jails/tor.img -u 10"]
 
 
 @pytest.mark.parametrize("unit", [10, "md10", "/dev/md10"])
-def test_md_attached_noop_when_that_unit_backs_that_file(unit):
-    op = plan_operation(md.attached, IMAGE, unit=unit, facts={"md.MdDevices": md_unit()})
+def test_md_device_noop_when_that_unit_backs_that_file(unit):
+    op = plan_operation(md.device, unit, image=IMAGE, facts={"md.MdDevices": md_unit()})
     assert op.commands == []
     assert op.noops == ["md10 is already attached to /var/jails/tor.img"]
 
 
-def test_md_attached_refuses_a_unit_backing_another_file():
+def test_md_device_refuses_a_unit_backing_another_file():
     with pytest.raises(OperationError, match="md10 is in use for /other.img"):
-        plan_operation(md.attached, IMAGE, unit=10, facts={"md.MdDevices": md_unit(file="/other.img")})
+        plan_operation(md.device, 10, image=IMAGE, facts={"md.MdDevices": md_unit(file="/other.img")})
 
 
-def test_md_attached_refuses_the_image_on_another_unit():
+def test_md_device_refuses_the_image_on_another_unit():
     with pytest.raises(OperationError, match="already attached as md3"):
-        plan_operation(md.attached, IMAGE, unit=10, facts={"md.MdDevices": md_unit(unit="md3")})
+        plan_operation(md.device, 10, image=IMAGE, facts={"md.MdDevices": md_unit(unit="md3")})
 
 
-def test_md_attached_quotes_the_path_and_checks_the_unit():
-    op = plan_operation(md.attached, "/var/my jails/t'or.img", unit="md2", facts={"md.MdDevices": {}})
+def test_md_device_quotes_the_path_and_checks_the_unit():
+    op = plan_operation(md.device, "md2", image="/var/my jails/t'or.img", facts={"md.MdDevices": {}})
     assert op.commands == ["mdconfig -a -t vnode -f '/var/my jails/t'\"'\"'or.img' -u 2"]
     with pytest.raises(OperationValueError):
-        plan_operation(md.attached, IMAGE, unit="ada0", facts={"md.MdDevices": {}})
+        plan_operation(md.device, "ada0", image=IMAGE, facts={"md.MdDevices": {}})
 
 
-def test_md_detached():
-    assert plan_operation(md.detached, "md10", facts={"md.MdDevices": md_unit()}).commands == ["mdconfig -d -u 10"]
-    op = plan_operation(md.detached, "md10", facts={"md.MdDevices": {}})
+def test_md_device_detached():
+    op = plan_operation(md.device, "md10", present=False, facts={"md.MdDevices": md_unit()})
+    assert op.commands == ["mdconfig -d -u 10"]
+    op = plan_operation(md.device, "md10", present=False, facts={"md.MdDevices": {}})
     assert (op.commands, op.noops) == ([], ["md10 is already detached"])
 
 
@@ -107,27 +108,27 @@ def test_geli_initialized_refuses_an_attached_provider():
 @pytest.mark.parametrize("passphrase", ["plain text", HiddenValue("two\nlines"), HiddenValue("")])
 def test_geli_passphrase_must_be_one_hidden_line(passphrase):
     with pytest.raises(OperationValueError):
-        plan_operation(geli.attached, "md10", passphrase, facts=geli_facts())
+        plan_operation(geli.provider, "md10", passphrase, facts=geli_facts())
 
 
-def test_geli_attached():
-    op = plan_operation(geli.attached, "md10", PASSPHRASE, facts=geli_facts())
+def test_geli_provider_attached():
+    op = plan_operation(geli.provider, "md10", PASSPHRASE, facts=geli_facts())
     assert op.commands == ["geli attach -j - md10 < [stdin]"]
-    op = plan_operation(geli.attached, "md10", PASSPHRASE, detach_on_last_close=True, facts=geli_facts())
+    op = plan_operation(geli.provider, "md10", PASSPHRASE, detach_on_last_close=True, facts=geli_facts())
     assert op.commands == ["geli attach -d -j - md10 < [stdin]"]
-    op = plan_operation(geli.attached, "md10", PASSPHRASE, facts=geli_facts(providers={"md10.eli": {}}))
+    op = plan_operation(geli.provider, "md10", PASSPHRASE, facts=geli_facts(providers={"md10.eli": {}}))
     assert (op.commands, op.noops) == ([], ["md10.eli is already attached"])
 
 
-def test_geli_detached():
-    op = plan_operation(geli.detached, "md10", facts=geli_facts(providers={"md10.eli": {}}))
+def test_geli_provider_detached():
+    op = plan_operation(geli.provider, "md10", attached=False, facts=geli_facts(providers={"md10.eli": {}}))
     assert op.commands == ["geli detach md10.eli"]
-    op = plan_operation(geli.detached, "md10", facts=geli_facts())
+    op = plan_operation(geli.provider, "md10", attached=False, facts=geli_facts())
     assert (op.commands, op.noops) == ([], ["md10.eli is already detached"])
 
 
 def test_geli_stdin_carries_exactly_the_passphrase():
-    plan = plan_calls(lambda: geli.attached("md10", PASSPHRASE), facts=geli_facts())
+    plan = plan_calls(lambda: geli.provider("md10", PASSPHRASE), facts=geli_facts())
     ((command,),) = plan.pyinfra_commands()
     assert command.connector_arguments["_stdin"] == "correct horse battery staple"
     assert "correct horse" not in command.get_raw_value()
@@ -139,18 +140,18 @@ def test_geli_stdin_carries_exactly_the_passphrase():
 RUNNING = {"jail.Jails": {"tor": {"jid": 1, "name": "tor"}}}
 
 
-def test_jail_started_and_stopped():
-    op = plan_operation(jail.started, "tor", config="/etc/jail.conf.d/tor.conf", facts={"jail.Jails": {}})
+def test_jail_running_and_not():
+    op = plan_operation(jail.jail, "tor", config="/etc/jail.conf.d/tor.conf", facts={"jail.Jails": {}})
     assert op.commands == ["jail -f /etc/jail.conf.d/tor.conf -c tor"]
-    assert plan_operation(jail.started, "tor", facts={"jail.Jails": {}}).commands == ["jail -c tor"]
-    op = plan_operation(jail.started, "tor", facts=RUNNING)
+    assert plan_operation(jail.jail, "tor", facts={"jail.Jails": {}}).commands == ["jail -c tor"]
+    op = plan_operation(jail.jail, "tor", facts=RUNNING)
     assert (op.commands, op.noops) == ([], ["jail tor is already running"])
 
-    assert plan_operation(jail.stopped, "tor", facts=RUNNING).commands == ["jail -r tor"]
-    op = plan_operation(jail.stopped, "tor", facts={"jail.Jails": {}})
+    assert plan_operation(jail.jail, "tor", running=False, facts=RUNNING).commands == ["jail -r tor"]
+    op = plan_operation(jail.jail, "tor", running=False, facts={"jail.Jails": {}})
     assert (op.commands, op.noops) == ([], ["jail tor is already stopped"])
     with pytest.raises(OperationValueError):
-        plan_operation(jail.started, "tor; reboot", facts={"jail.Jails": {}})
+        plan_operation(jail.jail, "tor; reboot", facts={"jail.Jails": {}})
 
 
 # --- rc -------------------------------------------------------------------------------------------
@@ -324,34 +325,33 @@ def swap_facts(active=(), providers=None):
     }
 
 
-def test_swap_enabled_eli_runs_geli_onetime_with_the_fstab_options():
-    op = plan_operation(swap.enabled, "/dev/ada0p3.eli", options=ELI_OPTIONS, facts=swap_facts())
+def test_swap_device_eli_runs_geli_onetime_with_the_fstab_options():
+    op = plan_operation(swap.device, "/dev/ada0p3.eli", options=ELI_OPTIONS, facts=swap_facts())
     assert op.commands == [
         "geli onetime -d -e AES-XTS -l 256 -s 4096 /dev/ada0p3",
         "swapon /dev/ada0p3.eli",
     ]
 
 
-def test_swap_enabled_variants():
-    op = plan_operation(swap.enabled, "ada0p3.eli", options="sw,notrim", facts=swap_facts())
+def test_swap_device_variants():
+    op = plan_operation(swap.device, "ada0p3.eli", options="sw,notrim", facts=swap_facts())
     assert op.commands == ["geli onetime -d -T -s 4096 /dev/ada0p3", "swapon /dev/ada0p3.eli"]
-    op = plan_operation(swap.enabled, "/dev/ada0p3.eli", facts=swap_facts(providers={"ada0p3.eli": {}}))
+    op = plan_operation(swap.device, "/dev/ada0p3.eli", facts=swap_facts(providers={"ada0p3.eli": {}}))
     assert op.commands == ["swapon /dev/ada0p3.eli"]
-    assert plan_operation(swap.enabled, "/dev/ada0p3", facts=swap_facts()).commands == ["swapon /dev/ada0p3"]
-    op = plan_operation(swap.enabled, "/dev/ada0p3.eli", facts=swap_facts(active=["/dev/ada0p3.eli"]))
+    assert plan_operation(swap.device, "/dev/ada0p3", facts=swap_facts()).commands == ["swapon /dev/ada0p3"]
+    op = plan_operation(swap.device, "/dev/ada0p3.eli", facts=swap_facts(active=["/dev/ada0p3.eli"]))
     assert (op.commands, op.noops) == ([], ["swap on /dev/ada0p3.eli is already on"])
     with pytest.raises(OperationValueError):
-        plan_operation(swap.enabled, "/dev/ada0p3.eli", options="sw,file=/usr/swap0", facts=swap_facts())
+        plan_operation(swap.device, "/dev/ada0p3.eli", options="sw,file=/usr/swap0", facts=swap_facts())
 
 
-def test_swap_disabled():
-    assert plan_operation(swap.disabled, "/dev/ada0p3", facts=swap_facts(active=["/dev/ada0p3"])).commands == [
-        "swapoff /dev/ada0p3",
-    ]
-    op = plan_operation(swap.disabled, "ada0p3", facts=swap_facts())
+def test_swap_device_disabled():
+    op = plan_operation(swap.device, "/dev/ada0p3", enabled=False, facts=swap_facts(active=["/dev/ada0p3"]))
+    assert op.commands == ["swapoff /dev/ada0p3"]
+    op = plan_operation(swap.device, "ada0p3", enabled=False, facts=swap_facts())
     assert (op.commands, op.noops) == ([], ["swap on /dev/ada0p3 is already off"])
 
 
 def test_a_fact_missing_from_the_fixture_is_named():
     with pytest.raises(MissingFactError, match="geli.GeliProviders"):
-        plan_operation(geli.attached, "md10", PASSPHRASE, facts={})
+        plan_operation(geli.provider, "md10", PASSPHRASE, facts={})

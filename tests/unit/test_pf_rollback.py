@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from torjail.freebsd import pfguard
+from torjail.procedures import pfguard
 
 NEW, OLD = "the new ruleset\n", "the previous ruleset\n"
 FAKE_PFCTL = """#!/bin/sh

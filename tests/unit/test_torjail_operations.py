@@ -18,7 +18,8 @@ from pyinfra.api.exceptions import PyinfraError
 
 from harness import STDIN_MARK, plan_calls, plan_operation
 
-from torjail.freebsd import deploylock, files, image, mount, net, pfguard, pkg, release, service, system
+from torjail.freebsd import mount, net, pkg, service, system
+from torjail.procedures import deploylock, files, image, pfguard, release
 
 IMAGE = "/var/jails/tor.img"
 MARKER = IMAGE + image.MARKER_SUFFIX
@@ -412,28 +413,29 @@ def test_mount_points_from_mount_p():
 
 def test_mounted():
     facts = {"mount.MountPoints": MOUNTS}
-    assert plan_operation(mount.mounted, "/dev/md10.eli", "/var/jails/tor", facts=facts).commands == [
+    assert plan_operation(mount.mount, "/var/jails/tor", device="/dev/md10.eli", facts=facts).commands == [
         "mount -t ufs /dev/md10.eli /var/jails/tor"]
-    assert plan_operation(mount.mounted, "/dev/md10.eli", "/var/jails/tor", options=("nosuid", "noatime"),
+    assert plan_operation(mount.mount, "/var/jails/tor", device="/dev/md10.eli", options=("nosuid", "noatime"),
                           facts=facts).commands == ["mount -t ufs -o nosuid,noatime /dev/md10.eli /var/jails/tor"]
     facts = image_facts(mounts=["/var/jails/tor"])
-    op = plan_operation(mount.mounted, "/dev/md10.eli", "/var/jails/tor", facts=facts)
+    op = plan_operation(mount.mount, "/var/jails/tor", device="/dev/md10.eli", facts=facts)
     assert (op.commands, op.noops) == ([], ["/dev/md10.eli is already mounted on /var/jails/tor"])
     with pytest.raises(OperationError, match="refusing to mount over it"):
-        plan_operation(mount.mounted, "/dev/md3", "/var/jails/tor", facts=facts)
+        plan_operation(mount.mount, "/var/jails/tor", device="/dev/md3", facts=facts)
 
 
 def test_unmounted():
     facts = image_facts(mounts=["/var/jails/tor"])
-    assert plan_operation(mount.unmounted, "/var/jails/tor", facts=facts).commands == ["umount /var/jails/tor"]
-    op = plan_operation(mount.unmounted, "/var/jails/tor", facts={"mount.MountPoints": MOUNTS})
+    op = plan_operation(mount.mount, "/var/jails/tor", mounted=False, facts=facts)
+    assert op.commands == ["umount /var/jails/tor"]
+    op = plan_operation(mount.mount, "/var/jails/tor", mounted=False, facts={"mount.MountPoints": MOUNTS})
     assert (op.commands, op.noops) == ([], ["nothing is mounted on /var/jails/tor"])
 
 
 def test_unmounted_assumed_mounted_by_an_earlier_operation_asks_nothing():
     """The fixture has no MountPoints at all: the operation must not read them."""
-    assert plan_operation(mount.unmounted, "/var/jails/tor", assume_mounted=True, facts={}).commands == [
-        "umount /var/jails/tor"]
+    op = plan_operation(mount.mount, "/var/jails/tor", mounted=False, assume_mounted=True, facts={})
+    assert op.commands == ["umount /var/jails/tor"]
 
 
 # --- net ------------------------------------------------------------------------------------------------------
@@ -667,10 +669,12 @@ def test_service_running_and_reloaded():
     assert service.ServiceRunning().process(["running"]) is True
     assert service.ServiceRunning().process(["stopped"]) is False
     facts = {"service.ServiceRunning": {"jail=None, service=pflog": False}}
-    assert plan_operation(service.running, "pflog", facts=facts).commands == ["service pflog start"]
+    assert plan_operation(service.service, "pflog", facts=facts).commands == ["service pflog start"]
     facts = {"service.ServiceRunning": {"jail=tor, service=tor": True}}
-    op = plan_operation(service.running, "tor", jail="tor", facts=facts)
+    op = plan_operation(service.service, "tor", jail="tor", facts=facts)
     assert (op.commands, op.noops) == ([], ["tor is already running in jail tor"])
+    assert plan_operation(service.service, "tor", running=False, jail="tor", facts=facts).commands == [
+        "service -j tor tor onestop"]
     assert plan_operation(service.reloaded, "tor", jail="tor").commands == ["service -j tor tor reload"]
 
 

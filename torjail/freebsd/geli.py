@@ -341,12 +341,15 @@ def initialized(
 
 
 @operation()
-def attached(device: str, passphrase: HiddenValue, detach_on_last_close: bool = False):
+def provider(device: str, passphrase: HiddenValue | None = None, attached: bool = True,
+             detach_on_last_close: bool = False):
     """
-    Attach a GELI provider with its passphrase (creates ``/dev/DEVICE.eli``).
+    Attach a GELI provider with its passphrase (creates ``/dev/DEVICE.eli``), or detach it.
 
     + device: GELI-initialised provider (``"md0"`` or ``"/dev/md0"``)
-    + passphrase: ``HiddenValue`` holding the passphrase, sent on standard input only (``-j -``)
+    + passphrase: ``HiddenValue`` holding the passphrase, sent on standard input only (``-j -``); needed when
+      ``attached``
+    + attached: ``False`` detaches ``DEVICE.eli``
     + detach_on_last_close: ``-d``, detach once the last user (e.g. a mount) closes it
 
     A wrong passphrase makes geli exit 1 ("Wrong key for md0.") and nothing is attached.
@@ -355,38 +358,22 @@ def attached(device: str, passphrase: HiddenValue, detach_on_last_close: bool = 
 
     .. code:: python
 
-        geli.attached("md0", passphrase=HiddenValue(secret))
+        geli.provider("md0", passphrase=HiddenValue(secret))
     """
     name = device_name(device)
-    secret = geli_passphrase_text(passphrase)
-    if f"{name}.eli" in host.get_fact(GeliProviders):
-        host.noop(f"{name}.eli is already attached")
+    secret = geli_passphrase_text(passphrase) if attached else None
+    is_attached = f"{name}.eli" in host.get_fact(GeliProviders)
+    if attached == is_attached:
+        host.noop(f"{name}.eli is already {'attached' if attached else 'detached'}")
+        return
+    if not attached:
+        yield StringCommand("geli", "detach", QuoteString(f"{name}.eli"))
         return
     args: list = ["geli", "attach"]
     if detach_on_last_close:
         args.append("-d")
     args.extend(["-j", "-", QuoteString(name)])
     yield StringCommand(*args, _stdin=secret)
-
-
-@operation()
-def detached(device: str):
-    """
-    Detach a GELI provider (``geli detach DEVICE.eli``).
-
-    + device: the provider below the ``.eli`` one (``"md0"`` or ``"/dev/md0"``)
-
-    **Example:**
-
-    .. code:: python
-
-        geli.detached("md0")
-    """
-    name = device_name(device)
-    if f"{name}.eli" not in host.get_fact(GeliProviders):
-        host.noop(f"{name}.eli is already detached")
-        return
-    yield StringCommand("geli", "detach", QuoteString(f"{name}.eli"))
 
 
 def read_backup(host, device: str) -> bytes:

@@ -100,11 +100,12 @@ def _jail_command(action: str, jail_name: str, config: str | None) -> StringComm
 
 
 @operation()
-def started(jail_name: str, config: str | None = None):
+def jail(jail_name: str, running: bool = True, config: str | None = None):
     """
-    Start (create) a jail defined in a configuration file.
+    Start (create) a jail defined in a configuration file, or stop (remove) it.
 
     + jail_name: jail name (not ``name``: pyinfra reserves ``name=`` for an operation's title)
+    + running: ``False`` stops the jail, running its exec.stop and unmounting what it mounted
     + config: jail.conf(5) file defining it (``-f``), e.g. ``/etc/jail.conf.d/tor.conf``;
       without it jail(8) reads ``/etc/jail.conf``
 
@@ -112,31 +113,11 @@ def started(jail_name: str, config: str | None = None):
 
     .. code:: python
 
-        jail.started("tor", config="/etc/jail.conf.d/tor.conf")
+        jail.jail("tor", config="/etc/jail.conf.d/tor.conf")
     """
     _check_name(jail_name)
-    if jail_name in host.get_fact(Jails):
-        host.noop(f"jail {jail_name} is already running")
+    is_running = jail_name in host.get_fact(Jails)
+    if running == is_running:
+        host.noop(f"jail {jail_name} is already {'running' if running else 'stopped'}")
         return
-    yield _jail_command("-c", jail_name, config)
-
-
-@operation()
-def stopped(jail_name: str, config: str | None = None):
-    """
-    Stop (remove) a running jail, running its exec.stop and unmounting what it mounted.
-
-    + jail_name: jail name (not ``name``: pyinfra reserves ``name=`` for an operation's title)
-    + config: jail.conf(5) file defining it (``-f``), as for ``jail.started``
-
-    **Example:**
-
-    .. code:: python
-
-        jail.stopped("tor", config="/etc/jail.conf.d/tor.conf")
-    """
-    _check_name(jail_name)
-    if jail_name not in host.get_fact(Jails):
-        host.noop(f"jail {jail_name} is already stopped")
-        return
-    yield _jail_command("-r", jail_name, config)
+    yield _jail_command("-c" if running else "-r", jail_name, config)

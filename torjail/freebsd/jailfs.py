@@ -20,7 +20,7 @@ from pyinfra import host, logger
 from pyinfra.api import FactBase, FileUploadCommand, QuoteString, StringCommand, operation
 from pyinfra.facts.files import Directory, Sha1File
 
-from torjail.freebsd.files import STAGING_SUFFIX, content_sha1, show_diff
+from .staging import STAGING_SUFFIX, content_sha1, show_diff
 
 
 def components(root: str, path: str) -> list[str]:
@@ -103,7 +103,7 @@ def put(jail_name: str, root: str, running: bool, path: str, mode: str = "644", 
     + content: the wanted content; or copy_of: a host file whose bytes are wanted
     + check: a command run inside the running jail on the staging file (``{path}``) before it moves into place;
       skipped while the jail does not run (the jail's binaries never run outside it)
-    + owed: a jail path created just before the file moves into place (see torjail.freebsd.files.checked)
+    + owed: a jail path created just before the file moves into place (as torjail.procedures.files.checked does)
 
     **Example:**
 

@@ -7,13 +7,11 @@ loads them at boot from `NAME_load="YES"` lines in /boot/loader.conf.
 from __future__ import annotations
 
 import re
-import weakref
 
 from pyinfra import host
 from pyinfra.api import FactBase, OperationValueError, QuoteString, StringCommand, operation
-from pyinfra.context import ctx_host
-
 from . import rc
+from .readings import read_once
 
 LOADER_CONF = "/boot/loader.conf"
 _MODULE = re.compile(r"^[A-Za-z0-9_]+$")
@@ -50,18 +48,10 @@ class KernelModules(FactBase):
         return modules
 
 
-# Facts are not cached by pyinfra 3: one kldstat per host and phase (planning, execution) serves every module.
-_readings: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 def loaded_modules() -> set:
-    """KernelModules for this host, read once per planning and once per execution; `module` keeps it up to date
-    with what it loads or unloads."""
-    executing = bool(getattr(host.state, "is_executing", False))
-    per_host = _readings.setdefault(ctx_host.get(), {})
-    if executing not in per_host:
-        per_host[executing] = set(host.get_fact(KernelModules))
-    return per_host[executing]
+    """KernelModules for this host, read once per planning and once per execution (one kldstat serves every
+    module); `module` keeps it up to date with what it loads or unloads."""
+    return read_once(KernelModules, lambda: set(host.get_fact(KernelModules)))
 
 
 @operation()

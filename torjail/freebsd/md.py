@@ -64,12 +64,14 @@ class MdDevices(FactBase):
 
 
 @operation()
-def attached(image: str, unit: str | int):
+def device(unit: str | int, image: str | None = None, present: bool = True):
     """
-    Attach an image file as a vnode md unit.
+    Attach an image file as a vnode md unit, or detach the unit.
 
-    + image: absolute path of the image file
-    + unit: md unit to use (``0``, ``"md0"`` or ``"/dev/md0"``)
+    + unit: md unit (``0``, ``"md0"`` or ``"/dev/md0"``)
+    + image: absolute path of the image file (needed when ``present``)
+    + present: ``False`` detaches the unit; mdconfig refuses while it is open (a GELI provider or
+      a mount on it): detach those first
 
     The unit backing that very file is left alone; a unit backing another file, or the file
     already backed by another unit, is an error (never a second unit on the same image).
@@ -78,12 +80,21 @@ def attached(image: str, unit: str | int):
 
     .. code:: python
 
-        md.attached("/var/jails/tor.img", unit=0)
+        md.device(0, image="/var/jails/tor.img")
     """
     number = unit_number(unit)
     name = f"md{number}"
     devices = host.get_fact(MdDevices)
 
+    if not present:
+        if name not in devices:
+            host.noop(f"{name} is already detached")
+            return
+        yield StringCommand("mdconfig", "-d", "-u", str(number))
+        return
+
+    if image is None:
+        raise OperationValueError(f"{name}: attaching a unit needs the image file")
     current = devices.get(name)
     if current is not None:
         if current["file"] == image:
@@ -91,31 +102,8 @@ def attached(image: str, unit: str | int):
             return
         raise OperationError(f"{name} is in use for {current['file'] or current['type']}, not {image}")
 
-    for other, device in devices.items():
-        if device["file"] == image:
+    for other, found in devices.items():
+        if found["file"] == image:
             raise OperationError(f"{image} is already attached as {other}, not {name}")
 
     yield StringCommand("mdconfig", "-a", "-t", "vnode", "-f", QuoteString(image), "-u", str(number))
-
-
-@operation()
-def detached(unit: str | int):
-    """
-    Detach an md unit.
-
-    + unit: md unit (``0``, ``"md0"`` or ``"/dev/md0"``)
-
-    mdconfig refuses while the unit is open (a GELI provider or a mount on it): detach those first.
-
-    **Example:**
-
-    .. code:: python
-
-        md.detached("md0")
-    """
-    number = unit_number(unit)
-    name = f"md{number}"
-    if name not in host.get_fact(MdDevices):
-        host.noop(f"{name} is already detached")
-        return
-    yield StringCommand("mdconfig", "-d", "-u", str(number))

@@ -7,7 +7,7 @@ before the jail ever ran mounts it by hand, and hands it back unmounted before `
 from __future__ import annotations
 
 from pyinfra import host
-from pyinfra.api import FactBase, OperationError, QuoteString, StringCommand, operation
+from pyinfra.api import FactBase, OperationError, OperationValueError, QuoteString, StringCommand, operation
 
 
 class MountPoints(FactBase):
@@ -39,14 +39,18 @@ class MountPoints(FactBase):
 
 
 @operation()
-def mounted(device: str, path: str, fstype: str = "ufs", options: tuple[str, ...] = ()):
+def mount(path: str, device: str | None = None, mounted: bool = True, fstype: str = "ufs",
+          options: tuple[str, ...] = (), assume_mounted: bool = False):
     """
-    Mount a device on a directory, unless that device is already mounted there.
+    Mount a device on a directory unless that device is already mounted there, or unmount the directory.
 
-    + device: e.g. ``/dev/md10.eli``
     + path: the mount point
+    + device: e.g. ``/dev/md10.eli`` (needed when ``mounted``)
+    + mounted: ``False`` unmounts whatever is mounted on the path
     + fstype: filesystem type (``mount -t``)
     + options: mount options (``mount -o``), e.g. ``("nosuid",)``
+    + assume_mounted: when unmounting, an earlier operation of the same deploy mounts it: unmount without
+      asking the server (pyinfra plans every operation before the first one runs, so the mount would not show yet)
 
     Something else mounted on the path is an error: nothing is mounted over it.
 
@@ -54,8 +58,17 @@ def mounted(device: str, path: str, fstype: str = "ufs", options: tuple[str, ...
 
     .. code:: python
 
-        mount.mounted("/dev/md10.eli", "/var/jails/tor", options=("nosuid",))
+        mount.mount("/var/jails/tor", device="/dev/md10.eli", options=("nosuid",))
     """
+    if not mounted:
+        if not assume_mounted and path not in host.get_fact(MountPoints):
+            host.noop(f"nothing is mounted on {path}")
+            return
+        yield StringCommand("umount", QuoteString(path))
+        return
+
+    if device is None:
+        raise OperationValueError(f"{path}: mounting needs a device")
     current = host.get_fact(MountPoints).get(path)
     if current and current["device"] == device:
         host.noop(f"{device} is already mounted on {path}")
@@ -64,24 +77,3 @@ def mounted(device: str, path: str, fstype: str = "ufs", options: tuple[str, ...
         raise OperationError(f"{path} has {current['device']} mounted, not {device}; refusing to mount over it")
     option_words = ["-o", QuoteString(",".join(options))] if options else []
     yield StringCommand("mount", "-t", QuoteString(fstype), *option_words, QuoteString(device), QuoteString(path))
-
-
-@operation()
-def unmounted(path: str, assume_mounted: bool = False):
-    """
-    Unmount whatever is mounted on a directory.
-
-    + path: the mount point
-    + assume_mounted: an earlier operation of the same deploy mounts it: unmount without asking the server
-      (pyinfra plans every operation before the first one runs, so the mount would not show yet)
-
-    **Example:**
-
-    .. code:: python
-
-        mount.unmounted("/var/jails/tor")
-    """
-    if not assume_mounted and path not in host.get_fact(MountPoints):
-        host.noop(f"nothing is mounted on {path}")
-        return
-    yield StringCommand("umount", QuoteString(path))

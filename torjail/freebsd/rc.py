@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 import shlex
-import weakref
 
 from pyinfra import host
 from pyinfra.api import FactBase, OperationValueError, QuoteString, StringCommand, operation
-from pyinfra.context import ctx_host
+
+from .readings import read_once
 
 _ASSIGNMENT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.]*)=(.*)$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
@@ -83,19 +83,9 @@ class RcConf(FactBase):
         return parse_assignments(output)
 
 
-# Facts are not cached by pyinfra 3: keep one reading of each file per host, per phase (planning,
-# then execution, where every operation is evaluated again against the then-current host).
-_readings: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 def current_values(path: str, jail: str | None) -> dict:
-    """RcConf for this host, read once per planning and once per execution."""
-    executing = bool(getattr(host.state, "is_executing", False))
-    per_host = _readings.setdefault(ctx_host.get(), {})
-    key = (executing, path, jail)
-    if key not in per_host:
-        per_host[key] = dict(host.get_fact(RcConf, path=path, jail=jail))
-    return per_host[key]
+    """RcConf for this host, read once per planning and once per execution for each file."""
+    return read_once((RcConf, path, jail), lambda: dict(host.get_fact(RcConf, path=path, jail=jail)))
 
 
 def _check(variable: str, wanted: str) -> None:

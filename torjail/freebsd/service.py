@@ -36,43 +36,30 @@ class ServiceRunning(FactBase):
 
 
 @operation()
-def running(service: str, jail: str | None = None):
+def service(service: str, running: bool = True, jail: str | None = None):
     """
-    Start a service unless it already runs (its ``NAME_enable`` is set separately with ``rc.value``).
+    Start a service unless it already runs, or stop it if it runs (its ``NAME_enable`` is set separately
+    with ``rc.value``).
 
     + service: rc script name
+    + running: ``False`` stops the service (``onestop``, whatever its ``NAME_enable`` says)
     + jail: the jail the service lives in
 
     **Example:**
 
     .. code:: python
 
-        service.running("pflog")
+        service.service("pflog")
     """
-    if host.get_fact(ServiceRunning, service=service, jail=jail):
-        host.noop(f"{service} is already running" + (f" in jail {jail}" if jail else ""))
+    is_running = host.get_fact(ServiceRunning, service=service, jail=jail)
+    where = f" in jail {jail}" if jail else ""
+    if running and is_running:
+        host.noop(f"{service} is already running{where}")
         return
-    yield _service(jail, QuoteString(service), "start")
-
-
-@operation()
-def stopped(service: str, jail: str | None = None):
-    """
-    Stop a service if it runs (its ``NAME_enable`` is set separately with ``rc.value``).
-
-    + service: rc script name
-    + jail: the jail the service lives in
-
-    **Example:**
-
-    .. code:: python
-
-        service.stopped("pflog")
-    """
-    if not host.get_fact(ServiceRunning, service=service, jail=jail):
-        host.noop(f"{service} is not running" + (f" in jail {jail}" if jail else ""))
+    if not running and not is_running:
+        host.noop(f"{service} is not running{where}")
         return
-    yield _service(jail, QuoteString(service), "onestop")
+    yield _service(jail, QuoteString(service), "start" if running else "onestop")
 
 
 @operation(is_idempotent=False)

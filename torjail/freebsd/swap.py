@@ -85,11 +85,14 @@ class SwapDevices(FactBase):
 
 
 @operation()
-def enabled(device: str, options: str = "sw"):
+def device(device: str, enabled: bool = True, options: str = "sw"):
     """
-    Turn swapping on for one device; a ``.eli`` device first gets its GELI one-time key.
+    Turn swapping on or off for one device; a ``.eli`` device first gets its GELI one-time key.
 
     + device: swap device, e.g. ``/dev/ada0p3.eli`` or ``ada0p3``
+    + enabled: ``False`` turns swapping off (a one-time ``.eli`` provider then detaches by itself); swapoff
+      fails when the pages in use do not fit in free memory, so check SwapDevices' ``used`` against free
+      memory before asking for this on a busy server
     + options: the device's fstab options (``sw,ealgo=AES-XTS,keylen=256,sectorsize=4096``);
       for a ``.eli`` device they become the ``geli onetime`` flags, as swapon(8) does for ``-a``
 
@@ -97,11 +100,15 @@ def enabled(device: str, options: str = "sw"):
 
     .. code:: python
 
-        swap.enabled("/dev/ada0p3.eli", options="sw,ealgo=AES-XTS,keylen=256,sectorsize=4096")
+        swap.device("/dev/ada0p3.eli", options="sw,ealgo=AES-XTS,keylen=256,sectorsize=4096")
     """
     path = _device_path(device)
-    if any(active["device"] == path for active in host.get_fact(SwapDevices)):
-        host.noop(f"swap on {path} is already on")
+    is_on = any(active["device"] == path for active in host.get_fact(SwapDevices))
+    if enabled == is_on:
+        host.noop(f"swap on {path} is already {'on' if enabled else 'off'}")
+        return
+    if not enabled:
+        yield StringCommand("swapoff", QuoteString(path))
         return
 
     if path.endswith(".eli"):
@@ -110,26 +117,3 @@ def enabled(device: str, options: str = "sw"):
             base = path[: -len(".eli")]
             yield StringCommand("geli", "onetime", *onetime_arguments(options), QuoteString(base))
     yield StringCommand("swapon", QuoteString(path))
-
-
-@operation()
-def disabled(device: str):
-    """
-    Turn swapping off for one device (a one-time ``.eli`` provider then detaches by itself).
-
-    + device: swap device, e.g. ``/dev/ada0p3`` or ``ada0p3``
-
-    swapoff fails when the pages in use do not fit in free memory; check SwapDevices' ``used``
-    against free memory before asking for this on a busy server.
-
-    **Example:**
-
-    .. code:: python
-
-        swap.disabled("/dev/ada0p3")
-    """
-    path = _device_path(device)
-    if not any(active["device"] == path for active in host.get_fact(SwapDevices)):
-        host.noop(f"swap on {path} is already off")
-        return
-    yield StringCommand("swapoff", QuoteString(path))

@@ -8,13 +8,13 @@ that already allows more keeps it (`raise_only`).
 from __future__ import annotations
 
 import re
-import weakref
 
 from pyinfra import host
 from pyinfra.api import FactBase, OperationValueError, QuoteString, StringCommand, operation
-from pyinfra.context import ctx_host
 from pyinfra.facts.files import FindInFile
 from pyinfra.operations import files
+
+from .readings import read_once
 
 SYSCTL_CONF = "/etc/sysctl.conf"
 _KEY = re.compile(r"^[A-Za-z0-9_%.-]+$")
@@ -62,18 +62,10 @@ def _line_pattern(key: str) -> str:
     return "^" + re.sub(r"([.\[\]*^$\\])", r"\\\1", key) + "[[:space:]]*=.*$"
 
 
-# Facts are not cached by pyinfra 3: one `sysctl` per host, phase and set of names serves every key in the set.
-_readings: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 def current_values(names: list[str]) -> dict:
-    """Sysctls for this host, read once per planning and once per execution for one set of names."""
-    executing = bool(getattr(host.state, "is_executing", False))
-    per_host = _readings.setdefault(ctx_host.get(), {})
-    key = (executing, tuple(names))
-    if key not in per_host:
-        per_host[key] = dict(host.get_fact(Sysctls, names=list(names)))
-    return per_host[key]
+    """Sysctls for this host, read once per planning and once per execution for one set of names (one `sysctl`
+    serves every key in the set)."""
+    return read_once((Sysctls, tuple(names)), lambda: dict(host.get_fact(Sysctls, names=list(names))))
 
 
 @operation()

@@ -12,10 +12,11 @@ from pyinfra.api import FunctionCommand, OperationError, operation
 from pyinfra.api.exceptions import PyinfraError
 
 from torjail import backups
-from torjail.freebsd import geli, torkeys
+from torjail.freebsd import geli
+from torjail.procedures import torkeys
 from torjail.freebsd.geli import GeliProviders
 from torjail.freebsd.jail import Jails
-from torjail.freebsd.torkeys import FINGERPRINTS, Fingerprints, KeyFiles
+from torjail.procedures.torkeys import FINGERPRINTS, Fingerprints, KeyFiles
 from torjail.tasks import keys
 
 RSA_IDENTITY = "secret_id_key"

@@ -40,4 +40,4 @@ def apply(settings):
     system.dumps_off(name="Crash dumps off now")
     rc.value(name="ntpd at boot", variable="ntpd_enable", value="YES")
     rc.value(name="ntpd steps a clock far off at boot", variable="ntpd_sync_on_start", value="YES")
-    service.running(name="ntpd running", service="ntpd")
+    service.service(name="ntpd running", service="ntpd")

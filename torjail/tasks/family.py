@@ -11,8 +11,8 @@ from pyinfra import host
 from pyinfra.facts.files import FileContents, Sha256File
 
 from torjail import family, identity
-from torjail.freebsd import torkeys
-from torjail.freebsd.torkeys import KeySource
+from torjail.procedures import torkeys
+from torjail.procedures.torkeys import KeySource
 from torjail.render import jail_path
 from torjail.settings import settings_for
 from torjail.tasks.keys import keys_directory

@@ -9,8 +9,9 @@ from pyinfra import host
 from pyinfra.operations import files, python
 from pyinfra.operations.util import any_changed
 
-from torjail.freebsd import files as checked_files
-from torjail.freebsd import pfguard, rc, service
+from torjail.procedures import files as checked_files
+from torjail.freebsd import rc, service
+from torjail.procedures import pfguard
 from torjail.freebsd.pf import PfRulesetLoaded, PfStatus
 from torjail.render import BRUTEFORCE_CRON, render_file
 
@@ -60,13 +61,13 @@ def apply(settings):
     rc.value(name="pf rules file", variable="pf_rules", value=PF_CONF)
     if settings.pflog:
         rc.value(name="pflog at boot", variable="pflog_enable", value="YES")
-        service.running(name="pflogd running", service="pflog")
+        service.service(name="pflogd running", service="pflog")
     else:  # host_logs without pflog: nothing of the relay's traffic is logged on the host's clear disk
         rc.value(name="No pflog at boot (host_logs)", variable="pflog_enable", value="NO")
-        service.stopped(name="pflogd stopped (host_logs)", service="pflog")
+        service.service(name="pflogd stopped (host_logs)", service="pflog", running=False)
     files.put(name="cron job expiring <bruteforce> entries", src=StringIO(render_file(settings, "bruteforce.cron.j2")),
               dest=BRUTEFORCE_CRON, mode="644", create_remote_dir=True)
     # FreeBSD enables cron by default, but a server where it was turned off would keep every address in
     # <bruteforce> for good: the expiry needs cron, so the deploy says so in rc.conf and starts it.
     rc.value(name="cron at boot", variable="cron_enable", value="YES")
-    service.running(name="cron running", service="cron")
+    service.service(name="cron running", service="cron")

@@ -11,7 +11,8 @@ from pyinfra import host
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.operations import files
 
-from torjail.freebsd import jailfs, net, rc, release, service
+from torjail.freebsd import jailfs, net, rc, service
+from torjail.procedures import release
 from torjail.freebsd.jail import Jails
 from torjail.freebsd.system import FreeBSDVersion
 from torjail.render import UNBOUND_CONF, render_file
@@ -81,7 +82,7 @@ def apply(settings):
     jailfs.put(*jail, NEWSYSLOG_PATH, content=NEWSYSLOG_SOURCE.read_text(), name="Jail newsyslog rotates tor's log")
     jailfs.put(*jail, CRONTAB_PATH, content=CRONTAB_SOURCE.read_text(), name="Jail crontab: newsyslog every hour")
     if running:
-        service.running(name="cron running in the jail (newsyslog)", service="cron", jail=settings.jail_name)
+        service.service(name="cron running in the jail (newsyslog)", service="cron", jail=settings.jail_name)
     jail_conf = render_file(settings, "jail.conf.j2")
     files.put(name=f"jail.conf.d/{settings.jail_name}.conf", src=StringIO(jail_conf),
               dest=settings.jail_conf_path, mode=JAIL_CONF_MODE, user=JAIL_CONF_USER, group=JAIL_CONF_GROUP,
@@ -104,7 +105,7 @@ def _resolver(settings, jail):
         service.reloaded(name="Reload local-unbound (configuration changed)", service="local_unbound",
                          jail=settings.jail_name, _if=conf.did_change)
     elif jail[2]:
-        service.running(name="local-unbound running in the jail", service="local_unbound", jail=settings.jail_name)
+        service.service(name="local-unbound running in the jail", service="local_unbound", jail=settings.jail_name)
     jailfs.put(*jail, "/etc/resolv.conf", content=render_file(settings, "jail-resolv.conf.j2"),
                name="Jail /etc/resolv.conf: the jail's own local-unbound")
 

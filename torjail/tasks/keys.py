@@ -13,8 +13,8 @@ from pyinfra import host
 from pyinfra.api.exceptions import PyinfraError
 
 from torjail import identity
-from torjail.freebsd import torkeys
-from torjail.freebsd.torkeys import KEYS_DIRECTORY, KeyFiles, KeySource, SigningCertExpiry
+from torjail.procedures import torkeys
+from torjail.procedures.torkeys import KEYS_DIRECTORY, KeyFiles, KeySource, SigningCertExpiry
 from torjail.render import jail_path
 
 MASTER_SECRET_FILES = (identity.MASTER_SECRET, identity.MASTER_SECRET + "_encrypted")

@@ -1,6 +1,6 @@
 """The deploy lock: a second deploy (or unlock) against a server stops, saying since when the first one runs.
 
-See torjail.freebsd.deploylock for how the lock lives on the server and why it ends with the SSH session.
+See torjail.procedures.deploylock for how the lock lives on the server and why it ends with the SSH session.
 """
 
 import time
@@ -8,7 +8,7 @@ import time
 from pyinfra import host
 from pyinfra.api.exceptions import PyinfraError
 
-from torjail.freebsd.deploylock import DeployLock
+from torjail.procedures.deploylock import DeployLock
 
 
 def acquire():

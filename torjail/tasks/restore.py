@@ -19,9 +19,9 @@ from pyinfra.api.exceptions import PyinfraError
 from pyinfra.context import ctx_host
 
 from torjail import backups, identity
-from torjail.freebsd import torkeys
+from torjail.procedures import torkeys
 from torjail.freebsd.jail import Jails
-from torjail.freebsd.torkeys import KeyDigests, KeySource
+from torjail.procedures.torkeys import KeyDigests, KeySource
 
 RESTORE_ENV = "TORJAIL_RESTORE"
 IDENTITY_FILES = ("secret_id_key", identity.MASTER_SECRET, identity.MASTER_PUBLIC)  # what makes the relay itself

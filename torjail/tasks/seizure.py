@@ -17,7 +17,7 @@ from pyinfra.api.exceptions import PyinfraError
 from pyinfra.facts.files import File
 
 from torjail import seizure
-from torjail.freebsd.torkeys import KeyFiles
+from torjail.procedures.torkeys import KeyFiles
 from torjail.settings import settings_for
 from torjail.tasks.keys import keys_directory
 

@@ -109,13 +109,13 @@ def apply(settings):
             if spare > needed:
                 spare -= needed
                 moved.add(device)
-                swap.disabled(name=f"Swap off on plain {device}", device=device)
-                swap.enabled(name=f"Swap on {encrypted}", device=encrypted, options=options)
+                swap.device(name=f"Swap off on plain {device}", device=device, enabled=False)
+                swap.device(name=f"Swap on {encrypted}", device=encrypted, options=options)
             else:
                 logger.warning(f"{host.name}: not enough free memory to move swap off {device} now: "
                                f"{encrypted} takes over at the next boot")
         elif encrypted not in active:
-            swap.enabled(name=f"Swap on {encrypted}", device=encrypted, options=options)
+            swap.device(name=f"Swap on {encrypted}", device=encrypted, options=options)
     if not devices and settings.swap_file_size:
         _swap_file(settings, active)
     plain = [device for device in active if not device.endswith(".eli") and device not in moved]

@@ -9,7 +9,7 @@ from pyinfra import host
 from pyinfra.facts.files import File
 
 from torjail.freebsd import jail, jailfs, mount, pkg, service
-from torjail.freebsd.files import content_differs
+from torjail.procedures.files import content_differs
 from torjail.freebsd.jail import Jails
 from torjail.render import exit_notice_path, jail_path, render_file
 from torjail.tasks import family, keys, restore
@@ -60,7 +60,7 @@ def apply(settings):
         owed=RELOAD_OWED if running else None,
     )
     if running:
-        service.running(name="tor running in the jail", service="tor", jail=settings.jail_name)
+        service.service(name="tor running in the jail", service="tor", jail=settings.jail_name)
         if new_keys or new_family_key:
             why = "restored keys" if restored else "new signing key" if new_keys else "new family key"
             service.reloaded(name=f"Reload tor ({why})", service="tor", jail=settings.jail_name, owed=owed)
@@ -68,8 +68,8 @@ def apply(settings):
             service.reloaded(name="Reload tor (torrc changed)", service="tor", jail=settings.jail_name, owed=owed,
                              **({} if reload_owed else {"_if": torrc.did_change}))
     else:
-        mount.unmounted(name="Hand the jail root to the jail's own mount", path=settings.jail_root,
-                        assume_mounted=True)
-        jail.started(name=f"Start jail {settings.jail_name}", jail_name=settings.jail_name,
-                     config=settings.jail_conf_path)
+        mount.mount(name="Hand the jail root to the jail's own mount", path=settings.jail_root, mounted=False,
+                    assume_mounted=True)
+        jail.jail(name=f"Start jail {settings.jail_name}", jail_name=settings.jail_name,
+                  config=settings.jail_conf_path)
 

@@ -8,19 +8,19 @@ made at the path, a marker without its image, the jail's configuration) stops th
 a new, empty vault and a new relay identity; so do GELI settings that differ from the image's own.
 """
 
-import weakref
 
 from pyinfra import host
 from pyinfra.api.exceptions import PyinfraError
-from pyinfra.context import ctx_host
 from pyinfra.facts.files import File
 from pyinfra.operations import files
 
-from torjail.freebsd import image, mount
+from torjail.freebsd import mount
 from torjail.freebsd.geli import GeliProviders
 from torjail.freebsd.jail import Jails
 from torjail.freebsd.md import MdDevices
 from torjail.freebsd.mount import MountPoints
+from torjail.freebsd.readings import read_once
+from torjail.procedures import image
 from torjail.secrets import geli_passphrase
 
 
@@ -43,11 +43,6 @@ class VaultNoRoom(VaultError):
 # geli list's name of each GELI setting, and the key of the parsed provider holding it.
 GELI_SETTINGS = {"geli_cipher": "cipher", "geli_key_length": "key_length", "geli_sector_size": "sector_size"}
 
-# The deploy asks for the state twice while planning (preflight, then apply), and nothing changes the server
-# while planning: one reading per host serves both.
-_states: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 def state(settings):
     """'create' (absent on a host that never had a vault, or half-made) or 'unlocked'; raises VaultLocked,
     VaultMissing, VaultNoRoom (an image to make that would not fit), or VaultError for an image it cannot
@@ -56,13 +51,14 @@ def state(settings):
 
 
 def _reading(settings):
-    """The state and the ImageFiles fact it was read from, once per host and image."""
-    per_host = _states.setdefault(ctx_host.get(), {})
-    key = (settings.image_path, settings.eli_device)
-    if key not in per_host:
+    """The state and the ImageFiles fact it was read from, once per host and image: the deploy asks for the state
+    twice while planning (preflight, then apply)."""
+
+    def read():
         found = host.get_fact(image.ImageFiles, path=settings.image_path)
-        per_host[key] = (_read_state(settings, found), found)
-    return per_host[key]
+        return _read_state(settings, found), found
+
+    return read_once((image.ImageFiles, settings.image_path, settings.eli_device), read)
 
 
 def _read_state(settings, found):
@@ -207,8 +203,8 @@ def apply(settings):
         # later finds the path empty stops instead of making a new, empty vault
         image.recorded(name=f"Record of the image {settings.image_path}", image=settings.image_path)
     files.directory(name=f"Mount point {settings.jail_root}", path=settings.jail_root, mode="755")
-    mount.mounted(name=f"Jail root {settings.eli_device} on {settings.jail_root}",
-                  device=f"/dev/{settings.eli_device}", path=settings.jail_root, options=("nosuid",))
+    mount.mount(name=f"Jail root {settings.eli_device} on {settings.jail_root}", path=settings.jail_root,
+                device=f"/dev/{settings.eli_device}", options=("nosuid",))
     return current
 
 

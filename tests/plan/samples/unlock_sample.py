@@ -28,8 +28,8 @@ if image["state"] == "unknown":
 if image["state"] == "absent":
     server.shell(name="Create the image file", commands=[f"truncate -s 2G {IMAGE}"])
 
-md.attached(IMAGE, unit=UNIT)
+md.device(UNIT, image=IMAGE)
 if image["state"] == "absent":
     geli.initialized(f"md{UNIT}", passphrase, backup="none")
-geli.attached(f"md{UNIT}", passphrase)
-jail.started("tor", config="/etc/jail.conf.d/tor.conf")
+geli.provider(f"md{UNIT}", passphrase)
+jail.jail("tor", config="/etc/jail.conf.d/tor.conf")

@@ -18,9 +18,9 @@ from shlex import quote
 from pyinfra import host
 from pyinfra.api import FactBase, HiddenValue, OperationError, StringCommand, operation
 
-from .geli import GeliImage, GeliProviders, geli_passphrase_text
-from .md import MdDevices
-from .mount import MountPoints
+from torjail.freebsd.geli import GeliImage, GeliProviders, geli_passphrase_text
+from torjail.freebsd.md import MdDevices
+from torjail.freebsd.mount import MountPoints
 
 MARKER_SUFFIX = ".torjail-incomplete"
 RECORDS = "/var/db/torjail/images"

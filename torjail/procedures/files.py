@@ -9,29 +9,16 @@ files.put corrects it.
 
 from __future__ import annotations
 
-import hashlib
 from shlex import quote
 from io import StringIO
 
 from pyinfra import host, logger
 from pyinfra.api import FileUploadCommand, QuoteString, StringCommand, operation
-from pyinfra.facts.files import File, FileContents, Sha1File
+from pyinfra.facts.files import File, Sha1File
 from pyinfra.operations.util import files as file_utils
-from pyinfra.operations.util.files import ensure_mode_int, generate_color_diff
+from pyinfra.operations.util.files import ensure_mode_int
 
-STAGING_SUFFIX = ".torjail-new"
-
-
-def content_sha1(content: str) -> str:
-    return hashlib.sha1(content.encode()).hexdigest()
-
-
-def show_diff(dest: str, content: str) -> None:
-    current = host.get_fact(FileContents, path=dest) or []
-    host.log(f"Will {'modify' if current else 'create'} {dest}", logger.info)
-    for line in generate_color_diff([line + "\n" for line in current], content.splitlines(keepends=True)):
-        logger.info("  %s", line)
-    logger.info("")
+from torjail.freebsd.staging import STAGING_SUFFIX, content_sha1, show_diff
 
 
 def content_differs(dest: str, content: str) -> bool:

@@ -19,9 +19,9 @@ from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
 from pyinfra.api.exceptions import PyinfraError
 
 from torjail.connection import without_nagle
+from torjail.freebsd.pf import PfStatus
 
 from . import deploylock
-from .pf import PfStatus
 
 GUARD_PIDFILE = "/var/run/torjail-pf-guard.pid"
 # Present while the guard waits. Whoever renames it first decides, atomically (rename(2)): the guard, whose grace
