@@ -1,15 +1,21 @@
-"""The deploy's benchmark on lab hosts: `make bench` (or `python -m bench.run`) prints a table of figures.
+"""The deploy's benchmark on lab hosts: `make bench` (or `python -m bench.run`) prints tables of figures.
 
 What it measures, each through the real pyinfra CLI over real SSH (bench/counted_pyinfra.py counts the remote
 commands in the CLI's own process):
 - a fresh deploy, and a re-run that changes nothing: wall time, remote commands (facts, operations, uploads),
   wall time per command and the mean round trip of one command;
 - both again with Nagle's algorithm left on (TORJAIL_SSH_NAGLE=1): the cost that TCP_NODELAY saves;
-- four fresh lab hosts deployed at once, against one.
-Figures only: nothing here passes or fails on a time. The lab hosts (bench1..bench4, on free lab indices) are
-destroyed at the end, as is anything they left from an earlier run.
+- four fresh lab hosts deployed at once, against one;
+- the remote commands of the no-change re-run, by fact or operation: where its round trips go;
+- over a wide-area link (bench/wan.py: a relay that adds 0, 50 or 100 ms per round trip), the fresh deploy and
+  the no-change re-run of one lab host, one run each, with our connection (TCP_NODELAY) and pyinfra's default
+  one (Nagle on): remote commands, round trips the relay saw, round trips waited (the wall time added over the
+  0 ms run, divided by the added round trip) and wall time.
+Figures only: nothing here passes or fails on a time. The lab hosts (bench1..bench4) are destroyed at the end, as
+is anything they left from an earlier run. They take the lab indices given by --indices, or by
+TORJAIL_BENCH_INDICES (four comma-separated numbers, default 2,3,5,6: other work on the machine may use other
+ones), each when it is free.
 """
-
 import argparse
 import datetime
 import json
@@ -24,11 +30,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lab import host  # noqa: E402
+from bench import wan  # noqa: E402
+from lab import host, paths  # noqa: E402
 
 COUNTED_PYINFRA = ROOT / "bench" / "counted_pyinfra.py"
 HOSTS = ("bench1", "bench2", "bench3", "bench4")
-PREFERRED_INDICES = (2, 3, 5, 6)
+DEFAULT_INDICES = "2,3,5,6"
+WAN_ROUND_TRIPS_MS = (0, 50, 100)
 PASSPHRASE = "lab bench passphrase 91c4"
 RUN_SECONDS = 900
 
@@ -37,14 +45,20 @@ def quiet(text):
     pass
 
 
-def deploy(names, nagle=False):
-    """One run of `pyinfra lab/inventory.py deploy.py` against the lab hosts `names`: a dict of figures."""
-    with tempfile.NamedTemporaryFile(suffix=".json") as counts_file:
+def deploy(names, nagle=False, relay=None):
+    """One run of `pyinfra lab/inventory.py deploy.py` against the lab hosts `names`: a dict of figures.
+
+    With a `relay` (bench/wan.py), the one lab host is reached through it, and the figures hold the round trips
+    the relay saw."""
+    with tempfile.TemporaryDirectory() as directory:
+        counts_file = os.path.join(directory, "counts.json")
+        connection = wan.connection_data(names[0], relay.port, directory) if relay else {}
         env = {**os.environ, "TORJAIL_LAB_HOST": ",".join(names), "TORJAIL_GELI_PASSPHRASE": PASSPHRASE,
-               "TORJAIL_BENCH_COUNTS": counts_file.name, "TORJAIL_LAB_SETTINGS": "{}"}
+               "TORJAIL_BENCH_COUNTS": counts_file, "TORJAIL_LAB_SETTINGS": json.dumps(connection)}
         env.pop("TORJAIL_SSH_NAGLE", None)
         if nagle:
             env["TORJAIL_SSH_NAGLE"] = "1"
+        round_trips = relay.round_trips if relay else 0
         started = time.monotonic()
         result = subprocess.run([sys.executable, str(COUNTED_PYINFRA), "lab/inventory.py", "deploy.py", "-y"],
                                 cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -52,18 +66,20 @@ def deploy(names, nagle=False):
         wall = time.monotonic() - started
         if result.returncode != 0:
             raise SystemExit(f"deploy on {','.join(names)} failed:\n{result.stdout[-5000:]}")
-        counts = json.loads(Path(counts_file.name).read_text())
+        counts = json.loads(Path(counts_file).read_text())
     commands = sum(kind["count"] for kind in counts.values())
     return {"wall": wall, "facts": counts["fact"]["count"], "operations": counts["operation"]["count"],
             "uploads": counts["upload"]["count"], "commands": commands,
-            "round_trip": sum(kind["seconds"] for kind in counts.values()) / max(commands, 1)}
+            "round_trip": sum(kind["seconds"] for kind in counts.values()) / max(commands, 1),
+            "round_trips": (relay.round_trips - round_trips) if relay else None,
+            "names": {kind: counts[kind]["names"] for kind in counts}}
 
 
-def fresh_hosts(names):
-    """Bring the lab hosts `names` up afresh, each on its preferred lab index when that one is free."""
+def fresh_hosts(names, indices):
+    """Bring the lab hosts `names` up afresh, each on its lab index in `indices` when that one is free."""
     for name in names:
         host.destroy(name, log=quiet)
-    for name, index in zip(names, PREFERRED_INDICES):
+    for name, index in zip(names, indices):
         taken = {host.read_state(other)["index"] for other in host.known_hosts()}
         host.up(name, None if index in taken else index, log=quiet)
 
@@ -74,41 +90,89 @@ def median_run(names, nagle, repeats):
     return runs[len(runs) // 2]
 
 
-def measure(repeats):
+def measure(repeats, indices):
     rows = []
-    fresh_hosts(HOSTS[:1])
+    fresh_hosts(HOSTS[:1], indices)
     rows.append(("fresh deploy, 1 host", deploy(HOSTS[:1])))
     rows.append(("no-change re-run, 1 host", median_run(HOSTS[:1], False, repeats)))
     rows.append(("no-change re-run, Nagle on", median_run(HOSTS[:1], True, repeats)))
-    fresh_hosts(HOSTS[:1])
+    fresh_hosts(HOSTS[:1], indices)
     rows.append(("fresh deploy, Nagle on", deploy(HOSTS[:1], nagle=True)))
-    fresh_hosts(HOSTS)
+    fresh_hosts(HOSTS, indices)
     rows.append(("fresh deploy, 4 hosts at once", deploy(HOSTS)))
     rows.append(("no-change re-run, 4 hosts", median_run(HOSTS, False, repeats)))
     return rows
 
 
-def table(rows):
-    header = ("run", "wall s", "facts", "ops", "uploads", "commands", "wall/cmd ms", "round trip ms")
-    lines = [header]
-    for label, run in rows:
-        lines.append((label, f"{run['wall']:.1f}", str(run["facts"]), str(run["operations"]), str(run["uploads"]),
-                      str(run["commands"]), f"{1000 * run['wall'] / max(run['commands'], 1):.1f}",
-                      f"{1000 * run['round_trip']:.1f}"))
+def measure_wan(indices):
+    """The fresh deploy and the no-change re-run of one lab host through a delaying relay, at each round trip of
+    WAN_ROUND_TRIPS_MS, with our connection and with pyinfra's default one: (run, ms, connection, figures) rows."""
+    rows = []
+    name = HOSTS[0]
+    for nagle, connection in ((False, "ours (TCP_NODELAY)"), (True, "pyinfra default")):
+        for round_trip_ms in WAN_ROUND_TRIPS_MS:
+            fresh_hosts([name], indices)
+            target = (paths.address(host.read_state(name)["index"]), 22)
+            with wan.DelayRelay(target, round_trip_ms / 1000, lifetime=4 * RUN_SECONDS) as relay:
+                rows.append(("fresh deploy", round_trip_ms, connection, deploy([name], nagle, relay)))
+                rows.append(("no-change re-run", round_trip_ms, connection, deploy([name], nagle, relay)))
+    return rows
+
+
+def markdown(header, lines):
+    """A markdown table of `lines` (tuples of strings) under `header`, its columns aligned."""
+    lines = [header] + lines
     widths = [max(len(line[column]) for line in lines) for column in range(len(header))]
     text = ["| " + " | ".join(cell.ljust(width) for cell, width in zip(line, widths)) + " |" for line in lines]
     text.insert(1, "|" + "|".join("-" * (width + 2) for width in widths) + "|")
     return "\n".join(text)
 
 
+def table(rows):
+    header = ("run", "wall s", "facts", "ops", "uploads", "commands", "wall/cmd ms", "round trip ms")
+    return markdown(header, [
+        (label, f"{run['wall']:.1f}", str(run["facts"]), str(run["operations"]), str(run["uploads"]),
+         str(run["commands"]), f"{1000 * run['wall'] / max(run['commands'], 1):.1f}",
+         f"{1000 * run['round_trip']:.1f}") for label, run in rows])
+
+
+def wan_table(rows):
+    """The WAN rows as a table. 'round trips (relay)' are the ones the relay saw (bench/wan.py: every time the client
+    sent after the server, waited for or not); 'round trips waited' is the wall time over the same run at 0 ms
+    divided by the added round trip: the round trips the run waited for, one after the other."""
+    at_zero = {(label, connection): run["wall"] for label, round_trip_ms, connection, run in rows
+               if round_trip_ms == 0}
+    lines = []
+    for label, round_trip_ms, connection, run in rows:
+        added = (run["wall"] - at_zero[label, connection]) / (round_trip_ms / 1000) if round_trip_ms else None
+        lines.append((label, str(round_trip_ms), connection, str(run["commands"]), str(run["round_trips"]),
+                      "-" if added is None else f"{added:.0f}", f"{run['wall']:.1f}"))
+    header = ("run", "RTT ms", "connection", "commands", "round trips (relay)", "round trips waited", "wall s")
+    return markdown(header, lines)
+
+
+def command_list(run):
+    """The remote commands of a run by fact or operation, most first, as lines of text."""
+    counted = [(count, name, kind) for kind, names in run["names"].items() for name, count in names.items()]
+    return "\n".join(f"{count:4d}  {name} ({kind})" for count, name, kind in sorted(counted, key=lambda item:
+                                                                                       (-item[0], item[1])))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="no-change re-runs per figure (the median counts)")
+    parser.add_argument("--indices", default=os.environ.get("TORJAIL_BENCH_INDICES", DEFAULT_INDICES),
+                        help="lab indices of bench1..bench4, comma-separated (default: TORJAIL_BENCH_INDICES, "
+                             f"else {DEFAULT_INDICES})")
     args = parser.parse_args(argv)
+    indices = [int(index) for index in args.indices.split(",")]
+    if len(indices) != len(HOSTS):
+        parser.error(f"--indices needs {len(HOSTS)} lab indices, got {args.indices!r}")
     host.require_root()
     os.environ["PATH"] = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
     try:
-        rows = measure(max(1, min(args.repeats, 9)))
+        rows = measure(max(1, min(args.repeats, 9)), indices)
+        wan_rows = measure_wan(indices)
     finally:
         for name in HOSTS:
             host.destroy(name, log=quiet)
@@ -119,6 +183,10 @@ def main(argv=None):
     print(f"TCP_NODELAY saves {1000 * (nagle['wall'] - again['wall']) / max(again['commands'], 1):.1f} ms per "
           f"command on the no-change re-run; 4 hosts at once take {rows[4][1]['wall'] / fresh['wall']:.2f}x "
           "the wall time of one.")
+    print("\nremote commands of the no-change re-run, 1 host:")
+    print(command_list(again))
+    print("\nover a wide-area link (bench/wan.py), 1 host, one run each:")
+    print(wan_table(wan_rows))
     return 0
 
 
