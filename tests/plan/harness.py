@@ -52,7 +52,10 @@ from pyinfra.api.facts import ShortFactBase
 from pyinfra.api.host import Host
 from pyinfra.api.state import StateStage
 from pyinfra.api.util import get_kwargs_str
+from pyinfra.connectors.util import CommandOutput
 from pyinfra.context import ctx_host, ctx_state
+
+from torjail.freebsd.readings import UNANSWERED, Together
 
 STDIN_MARK = "< [stdin]"
 _GLOBAL_ARGUMENTS = {name for name, _ in all_global_arguments()}
@@ -97,6 +100,8 @@ class FactFixture:
         self.asked: list[tuple[str, str]] = []
 
     def value(self, cls: type, args=None, kwargs=None) -> Any:
+        if cls is Together:
+            return [self.answer(question, arguments) for question, arguments in (kwargs or {})["questions"]]
         if issubclass(cls, ShortFactBase):
             return cls().process_data(self.value(cls.fact, args, kwargs))
 
@@ -122,6 +127,16 @@ class FactFixture:
         if isinstance(cls().default(), set) and isinstance(value, list):
             value = set(value)
         return value
+
+
+    def answer(self, cls: type, arguments: dict) -> Any:
+        """One question of a Together reading: its value, or UNANSWERED when the fixture lacks it (the deploy then
+        asks the fact alone, and a missing fact stops the plan there, as it would without Together)."""
+        try:
+            return self.value(cls, kwargs=arguments)
+        except MissingFactError:
+            self.asked.pop()
+            return UNANSWERED
 
 
 @dataclass
@@ -168,8 +183,9 @@ class Plan:
         return files
 
     def pyinfra_commands(self, executing: bool = False) -> list[list[PyinfraCommand]]:
-        """Run every operation again, as pyinfra would (``executing``: as in its execution phase),
-        and return the command objects themselves, per operation."""
+        """Run every operation again, as pyinfra would (``executing``: as in its execution phase, each operation
+        completing with its commands before the next one runs), and return the command objects themselves, per
+        operation."""
         return [commands for commands, _ in _evaluate(self.state, self.host, self.fixture, executing)]
 
 
@@ -248,7 +264,10 @@ def _evaluate(state: State, host: Host, fixture: FactFixture, executing: bool = 
                 if op_hash not in state.ops[host]:
                     continue
                 noops.clear()
-                commands = list(state.get_op_data_for_host(host, op_hash).command_generator())
+                op_data = state.get_op_data_for_host(host, op_hash)
+                commands = list(op_data.command_generator())
+                if executing and not op_data.operation_meta.is_complete():
+                    op_data.operation_meta.set_complete(True, commands, CommandOutput([]))
                 results.append((commands, list(noops)))
     finally:
         state.is_executing = was_executing

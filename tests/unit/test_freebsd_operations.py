@@ -199,7 +199,7 @@ def test_rc_value_refuses_bad_names(variable):
         plan_operation(rc.value, variable, "YES", facts=rc_facts({}))
 
 
-def test_rc_conf_is_read_once_per_planning_and_once_per_execution():
+def test_rc_conf_is_read_once_and_again_only_after_an_operation_changed_the_server():
     def deploy():
         rc.value("pf_enable", "YES")
         rc.value("pflog_enable", "YES")
@@ -213,7 +213,8 @@ def test_rc_conf_is_read_once_per_planning_and_once_per_execution():
     ]
     assert plan.fixture.asked.count(("rc.RcConf", RC)) == 1
 
-    # execution evaluates every operation again against a fresh reading
+    # execution starts from the planning reading (nothing has changed yet); the first operation runs sysrc, so
+    # the second reads rc.conf again, and the third reuses that reading, since the second changed nothing
     plan.pyinfra_commands(executing=True)
     assert plan.fixture.asked.count(("rc.RcConf", RC)) == 2
 

@@ -29,6 +29,7 @@ from pyinfra.api import (
 )
 
 from .md import MdDevices
+from . import readings
 
 GELI_MAGIC = b"GEOM::ELI"
 METADATA_SECTOR = 512
@@ -362,7 +363,7 @@ def provider(device: str, passphrase: HiddenValue | None = None, attached: bool 
     """
     name = device_name(device)
     secret = geli_passphrase_text(passphrase) if attached else None
-    is_attached = f"{name}.eli" in host.get_fact(GeliProviders)
+    is_attached = f"{name}.eli" in readings.fact(GeliProviders)
     if attached == is_attached:
         host.noop(f"{name}.eli is already {'attached' if attached else 'detached'}")
         return

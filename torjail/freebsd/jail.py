@@ -11,6 +11,7 @@ import shlex
 
 from pyinfra import host
 from pyinfra.api import FactBase, FactProcessError, OperationValueError, QuoteString, StringCommand, operation
+from . import readings
 
 _INTEGER = re.compile(r"^-?\d+$")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
@@ -116,7 +117,7 @@ def jail(jail_name: str, running: bool = True, config: str | None = None):
         jail.jail("tor", config="/etc/jail.conf.d/tor.conf")
     """
     _check_name(jail_name)
-    is_running = jail_name in host.get_fact(Jails)
+    is_running = jail_name in readings.fact(Jails)
     if running == is_running:
         host.noop(f"jail {jail_name} is already {'running' if running else 'stopped'}")
         return

@@ -21,6 +21,7 @@ from pyinfra.api import FactBase, FileUploadCommand, QuoteString, StringCommand,
 from pyinfra.facts.files import Directory, Sha1File
 
 from .staging import STAGING_SUFFIX, content_sha1, show_diff
+from . import readings
 
 
 def components(root: str, path: str) -> list[str]:
@@ -112,9 +113,9 @@ def put(jail_name: str, root: str, running: bool, path: str, mode: str = "644", 
         jailfs.put("tor", "/var/jails/tor", True, "/etc/rc.conf", content=text)
     """
     dest = root.rstrip("/") + path
-    wanted = content_sha1(content) if content is not None else host.get_fact(Sha1File, path=copy_of)
-    if wanted is not None and host.get_fact(Sha1File, path=dest) == wanted:
-        found = host.get_fact(FileAttributes, path=dest)
+    wanted = content_sha1(content) if content is not None else readings.fact(Sha1File, path=copy_of)
+    if wanted is not None and readings.fact(Sha1File, path=dest) == wanted:
+        found = readings.fact(FileAttributes, path=dest)
         fixes = attribute_fixes(found, mode, user, group)
         if fixes is None:
             host.noop(f"{dest} is already up to date")
@@ -166,7 +167,7 @@ def directory(jail_name: str, root: str, running: bool, path: str, mode: str, us
 
         jailfs.directory("tor", "/var/jails/tor", True, "/var/db/tor", "700", "256", "256")
     """
-    found = host.get_fact(Directory, path=root.rstrip("/") + path)
+    found = readings.fact(Directory, path=root.rstrip("/") + path)
     if found and str(found["mode"]) == mode and str(found["user"]) == user and str(found["group"]) == group:
         host.noop(f"{root.rstrip('/')}{path} is already a directory with mode {mode}, owner {user}:{group}")
         return

@@ -11,7 +11,7 @@ import re
 from pyinfra import host
 from pyinfra.api import FactBase, OperationValueError, QuoteString, StringCommand, operation
 from . import rc
-from .readings import read_once
+from . import readings
 
 LOADER_CONF = "/boot/loader.conf"
 _MODULE = re.compile(r"^[A-Za-z0-9_]+$")
@@ -49,9 +49,9 @@ class KernelModules(FactBase):
 
 
 def loaded_modules() -> set:
-    """KernelModules for this host, read once per planning and once per execution (one kldstat serves every
+    """KernelModules for this host, read again only once the server changed (one kldstat serves every
     module); `module` keeps it up to date with what it loads or unloads."""
-    return read_once(KernelModules, lambda: set(host.get_fact(KernelModules)))
+    return readings.fact(KernelModules)
 
 
 @operation()

@@ -9,6 +9,7 @@ import re
 
 from pyinfra import host
 from pyinfra.api import FactBase, OperationError, OperationValueError, QuoteString, StringCommand, operation
+from . import readings
 
 _UNIT = re.compile(r"^(?:/dev/)?md(\d+)$")
 
@@ -84,7 +85,7 @@ def device(unit: str | int, image: str | None = None, present: bool = True):
     """
     number = unit_number(unit)
     name = f"md{number}"
-    devices = host.get_fact(MdDevices)
+    devices = readings.fact(MdDevices)
 
     if not present:
         if name not in devices:

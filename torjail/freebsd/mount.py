@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.api import FactBase, OperationError, OperationValueError, QuoteString, StringCommand, operation
+from . import readings
 
 
 class MountPoints(FactBase):
@@ -61,7 +62,7 @@ def mount(path: str, device: str | None = None, mounted: bool = True, fstype: st
         mount.mount("/var/jails/tor", device="/dev/md10.eli", options=("nosuid",))
     """
     if not mounted:
-        if not assume_mounted and path not in host.get_fact(MountPoints):
+        if not assume_mounted and path not in readings.fact(MountPoints):
             host.noop(f"nothing is mounted on {path}")
             return
         yield StringCommand("umount", QuoteString(path))
@@ -69,7 +70,7 @@ def mount(path: str, device: str | None = None, mounted: bool = True, fstype: st
 
     if device is None:
         raise OperationValueError(f"{path}: mounting needs a device")
-    current = host.get_fact(MountPoints).get(path)
+    current = readings.fact(MountPoints).get(path)
     if current and current["device"] == device:
         host.noop(f"{device} is already mounted on {path}")
         return

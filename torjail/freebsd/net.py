@@ -10,6 +10,7 @@ import re
 
 from pyinfra import host
 from pyinfra.api import FactBase, QuoteString, StringCommand, operation
+from . import readings
 
 _HEADER = re.compile(r"^([A-Za-z0-9_.]+): flags=")
 
@@ -87,7 +88,7 @@ def cloned_address(interface: str, address: str, prefix: int = 32):
 
         net.cloned_address("lo1", "10.0.0.1")
     """
-    interfaces = host.get_fact(Interfaces)
+    interfaces = readings.fact(Interfaces)
     if interface not in interfaces:
         yield StringCommand("ifconfig", QuoteString(interface), "create")
     elif address in interfaces[interface]["inet"]:

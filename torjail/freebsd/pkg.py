@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.api import FactBase, QuoteString, StringCommand, operation
+from . import readings
 
 
 class PkgBootstrapped(FactBase):
@@ -67,7 +68,7 @@ def bootstrapped():
 
         pkg.bootstrapped()
     """
-    if host.get_fact(PkgBootstrapped):
+    if readings.fact(PkgBootstrapped):
         host.noop("pkg is already bootstrapped")
         return
     yield StringCommand("env", "ASSUME_ALWAYS_YES=yes", "pkg", "bootstrap", "-y")
@@ -87,7 +88,7 @@ def installed_in_jail(jail_name: str, root: str, running: bool, package: str):
 
         pkg.installed_in_jail("tor", "/var/jails/tor", False, "tor")
     """
-    if package in host.get_fact(JailPackages, jail_name=jail_name, root=root, running=running):
+    if package in readings.fact(JailPackages, jail_name=jail_name, root=root, running=running):
         host.noop(f"{package} is already installed in jail {jail_name}")
         return
     yield StringCommand("env", "ASSUME_ALWAYS_YES=yes", "pkg", *_target(jail_name, root, running), "install", "-y",

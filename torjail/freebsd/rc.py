@@ -13,7 +13,7 @@ import shlex
 from pyinfra import host
 from pyinfra.api import FactBase, OperationValueError, QuoteString, StringCommand, operation
 
-from .readings import read_once
+from . import readings
 
 _ASSIGNMENT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.]*)=(.*)$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
@@ -84,8 +84,8 @@ class RcConf(FactBase):
 
 
 def current_values(path: str, jail: str | None) -> dict:
-    """RcConf for this host, read once per planning and once per execution for each file."""
-    return read_once((RcConf, path, jail), lambda: dict(host.get_fact(RcConf, path=path, jail=jail)))
+    """RcConf for this host and file, read again only once the server changed."""
+    return readings.fact(RcConf, path=path, jail=jail)
 
 
 def _check(variable: str, wanted: str) -> None:

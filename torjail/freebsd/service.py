@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.api import FactBase, QuoteString, StringCommand, operation
+from . import readings
 
 
 def _service(jail, *args):
@@ -51,7 +52,7 @@ def service(service: str, running: bool = True, jail: str | None = None):
 
         service.service("pflog")
     """
-    is_running = host.get_fact(ServiceRunning, service=service, jail=jail)
+    is_running = readings.fact(ServiceRunning, service=service, jail=jail)
     where = f" in jail {jail}" if jail else ""
     if running and is_running:
         host.noop(f"{service} is already running{where}")

@@ -12,6 +12,7 @@ import hashlib
 from pyinfra import host, logger
 from pyinfra.facts.files import FileContents
 from pyinfra.operations.util.files import generate_color_diff
+from . import readings
 
 STAGING_SUFFIX = ".torjail-new"
 
@@ -23,7 +24,7 @@ def content_sha1(content: str) -> str:
 
 def show_diff(dest: str, content: str) -> None:
     """Log the diff from the live file at `dest` to `content`, as pyinfra's files.put does with --diff."""
-    current = host.get_fact(FileContents, path=dest) or []
+    current = readings.fact(FileContents, path=dest) or []
     host.log(f"Will {'modify' if current else 'create'} {dest}", logger.info)
     for line in generate_color_diff([line + "\n" for line in current], content.splitlines(keepends=True)):
         logger.info("  %s", line)

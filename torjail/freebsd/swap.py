@@ -12,6 +12,7 @@ from pyinfra import host
 from pyinfra.api import FactBase, OperationValueError, QuoteString, StringCommand, operation
 
 from .geli import GeliProviders
+from . import readings
 
 # swapon(8) uses the page size when fstab names no sectorsize; 4096 on amd64 and arm64.
 DEFAULT_SECTOR_SIZE = 4096
@@ -103,7 +104,7 @@ def device(device: str, enabled: bool = True, options: str = "sw"):
         swap.device("/dev/ada0p3.eli", options="sw,ealgo=AES-XTS,keylen=256,sectorsize=4096")
     """
     path = _device_path(device)
-    is_on = any(active["device"] == path for active in host.get_fact(SwapDevices))
+    is_on = any(active["device"] == path for active in readings.fact(SwapDevices))
     if enabled == is_on:
         host.noop(f"swap on {path} is already {'on' if enabled else 'off'}")
         return
@@ -113,7 +114,7 @@ def device(device: str, enabled: bool = True, options: str = "sw"):
 
     if path.endswith(".eli"):
         provider = path[len("/dev/") :]
-        if provider not in host.get_fact(GeliProviders):
+        if provider not in readings.fact(GeliProviders):
             base = path[: -len(".eli")]
             yield StringCommand("geli", "onetime", *onetime_arguments(options), QuoteString(base))
     yield StringCommand("swapon", QuoteString(path))

@@ -14,7 +14,7 @@ from pyinfra.api import FactBase, OperationValueError, QuoteString, StringComman
 from pyinfra.facts.files import FindInFile
 from pyinfra.operations import files
 
-from .readings import read_once
+from . import readings
 
 SYSCTL_CONF = "/etc/sysctl.conf"
 _KEY = re.compile(r"^[A-Za-z0-9_%.-]+$")
@@ -63,9 +63,9 @@ def _line_pattern(key: str) -> str:
 
 
 def current_values(names: list[str]) -> dict:
-    """Sysctls for this host, read once per planning and once per execution for one set of names (one `sysctl`
+    """Sysctls for this host for one set of names, read again only once the server changed (one `sysctl`
     serves every key in the set)."""
-    return read_once((Sysctls, tuple(names)), lambda: dict(host.get_fact(Sysctls, names=list(names))))
+    return readings.fact(Sysctls, names=list(names))
 
 
 @operation()
@@ -108,7 +108,7 @@ def value(key: str, value: str | int, raise_only: bool = False, persist: bool = 
         return
     pattern = _line_pattern(key)
     if raise_only:
-        lines = host.get_fact(FindInFile, path=SYSCTL_CONF, pattern=pattern) or []
+        lines = readings.fact(FindInFile, path=SYSCTL_CONF, pattern=pattern) or []
         persisted = [line.partition("=")[2].split("#")[0].strip() for line in lines]
         if any(_is_integer(text) and int(text) >= int(wanted) for text in persisted):
             host.noop(f"{SYSCTL_CONF} already sets {key} to at least {wanted}")

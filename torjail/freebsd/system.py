@@ -10,6 +10,7 @@ import re
 
 from pyinfra import host
 from pyinfra.api import FactBase, StringCommand, operation
+from . import readings
 
 _RELEASE = re.compile(r"^(\d+)\.(\d+)-")
 
@@ -62,7 +63,7 @@ def dumps_off():
 
         system.dumps_off()
     """
-    if host.get_fact(DumpDevice) is None:
+    if readings.fact(DumpDevice) is None:
         host.noop("crash dumps are already off")
         return
     yield StringCommand("dumpon", "off")

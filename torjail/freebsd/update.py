@@ -20,6 +20,7 @@ from pyinfra.api import FactBase, QuoteString, StringCommand, operation
 
 from torjail.freebsd.jail import while_stopped
 from torjail.freebsd.jailfs import links_out_refused
+from . import readings
 
 LIST_HEADER = re.compile(r"The following files will be (updated|added|removed) as part of updating to$")
 EXIT_STATUS = re.compile(r"^freebsd-update exit (\d+)$")
@@ -138,7 +139,7 @@ def base_patched(basedir: str | None = None, release: str | None = None):
 
         update.base_patched()
     """
-    updates = host.get_fact(BaseUpdates, basedir=basedir, release=release)
+    updates = readings.fact(BaseUpdates, basedir=basedir, release=release)
     if not pending(updates):
         host.noop(f"{basedir or 'the host'} is at {updates['version']}: no updates needed")
         return
@@ -165,7 +166,7 @@ def jail_userland_patched(jail_name: str, config: str, root: str, device: str, r
         update.jail_userland_patched("tor", "/etc/jail.conf.d/tor.conf", "/var/jails/tor", "/dev/md10.eli",
                                      "14.3-RELEASE")
     """
-    updates = host.get_fact(BaseUpdates, basedir=root, release=release)
+    updates = readings.fact(BaseUpdates, basedir=root, release=release)
     if not pending(updates):
         host.noop(f"jail {jail_name} is at {updates['version']}: no updates needed")
         return
@@ -190,7 +191,7 @@ def packages_upgraded(jail: str | None = None, restart: tuple[str, ...] = ()):
 
         update.packages_upgraded(jail="tor", restart=("tor",))
     """
-    upgrades = host.get_fact(PackageUpgrades, jail=jail)
+    upgrades = readings.fact(PackageUpgrades, jail=jail)
     if not upgrades:
         host.noop(f"the packages {f'of jail {jail} ' if jail else ''}are up to date")
         return

@@ -19,19 +19,20 @@ from pyinfra.operations.util import files as file_utils
 from pyinfra.operations.util.files import ensure_mode_int
 
 from torjail.freebsd.staging import STAGING_SUFFIX, content_sha1, show_diff
+from torjail.freebsd import readings
 
 
 def content_differs(dest: str, content: str) -> bool:
     """Whether the file at `dest` lacks this content (a mode or owner fix alone leaves what reads the file as it
     was: nothing to reload)."""
-    return host.get_fact(Sha1File, path=dest) != content_sha1(content)
+    return readings.fact(Sha1File, path=dest) != content_sha1(content)
 
 
 def metadata_fixes(dest: str, mode: str | None, user: str | None, group: str | None) -> list:
     """The chmod and chown that give an existing file of the right content its wanted mode and owner, as pyinfra's
     files.put compares them (the File fact: mode as octal digits, owner and group as names); an empty list when
     both match, or when `dest` is not a regular file (a link to the right content stays as it was)."""
-    found = host.get_fact(File, path=dest)
+    found = readings.fact(File, path=dest)
     if not found:
         return []
     commands = []
@@ -112,8 +113,8 @@ def copied(src: str, dest: str):
 
         files.copied("/etc/resolv.conf", "/var/jails/tor/etc/resolv.conf")
     """
-    source = host.get_fact(Sha1File, path=src)
-    if source is not None and source == host.get_fact(Sha1File, path=dest):
+    source = readings.fact(Sha1File, path=src)
+    if source is not None and source == readings.fact(Sha1File, path=dest):
         host.noop(f"{dest} is already a copy of {src}")
         return
     yield StringCommand("cp", "-p", QuoteString(src), QuoteString(dest))

@@ -21,6 +21,7 @@ from pyinfra.api import FactBase, HiddenValue, OperationError, StringCommand, op
 from torjail.freebsd.geli import GeliImage, GeliProviders, geli_passphrase_text
 from torjail.freebsd.md import MdDevices
 from torjail.freebsd.mount import MountPoints
+from torjail.freebsd import readings
 
 MARKER_SUFFIX = ".torjail-incomplete"
 RECORDS = "/var/db/torjail/images"
@@ -126,15 +127,15 @@ def incomplete_discarded(image: str, unit: int, mountpoint: str):
         image.incomplete_discarded("/var/jails/tor.img", 10, "/var/jails/tor")
     """
     marker = marker_path(image)
-    if host.get_fact(ImageFiles, path=image)["marker"] is None:
+    if readings.fact(ImageFiles, path=image)["marker"] is None:
         host.noop(f"{image} is not a half-made image")
         return
     guard = belongs_guard(image)
-    if mountpoint in host.get_fact(MountPoints):
+    if mountpoint in readings.fact(MountPoints):
         yield StringCommand(f"{guard}umount -f {quote(mountpoint)}")
-    if f"md{unit}.eli" in host.get_fact(GeliProviders):
+    if f"md{unit}.eli" in readings.fact(GeliProviders):
         yield StringCommand(f"{guard}geli detach md{unit}.eli")
-    if f"md{unit}" in host.get_fact(MdDevices):
+    if f"md{unit}" in readings.fact(MdDevices):
         yield StringCommand(f"{guard}mdconfig -d -u {int(unit)}")
     yield StringCommand(f"{guard}rm -f {quote(image)} && rm -f {quote(marker)}")
 
@@ -265,10 +266,10 @@ def unlocked(image: str, unit: int, passphrase: HiddenValue):
         image.unlocked("/var/jails/tor.img", 10, passphrase=HiddenValue(secret))
     """
     provider = f"md{int(unit)}"
-    if f"{provider}.eli" in host.get_fact(GeliProviders):
+    if f"{provider}.eli" in readings.fact(GeliProviders):
         host.noop(f"{provider}.eli is already attached")
         return
-    units = host.get_fact(MdDevices)
+    units = readings.fact(MdDevices)
     if provider in units and units[provider]["file"] != image:
         raise OperationError(f"{provider} is attached to {units[provider]['file'] or units[provider]['type']}, "
                              f"not {image}: not unlocking it")
@@ -300,7 +301,7 @@ def checked_filesystem(provider: str, mountpoint: str):
 
         image.checked_filesystem("md10.eli", "/var/jails/tor")
     """
-    if mountpoint in host.get_fact(MountPoints):
+    if mountpoint in readings.fact(MountPoints):
         host.noop(f"{mountpoint} is mounted: no fsck")
         return
     yield StringCommand("fsck", "-t", "ufs", "-p", quote(f"/dev/{provider}"))

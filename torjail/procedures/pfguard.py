@@ -22,6 +22,7 @@ from torjail.connection import without_nagle
 from torjail.freebsd.pf import PfStatus
 
 from . import deploylock
+from torjail.freebsd import readings
 
 GUARD_PIDFILE = "/var/run/torjail-pf-guard.pid"
 # Present while the guard waits. Whoever renames it first decides, atomically (rename(2)): the guard, whose grace
@@ -104,7 +105,7 @@ def guarded_load(rules: str = "/etc/pf.conf", seconds: int = 90):
 
         pfguard.guarded_load("/etc/pf.conf", seconds=90)
     """
-    enabled = host.get_fact(PfStatus).get("enabled")
+    enabled = readings.fact(PfStatus).get("enabled")
     yield StringCommand(start_command(rules, seconds, pf_was_enabled=enabled))
     yield StringCommand("pfctl", "-f", quote(rules))
     if not enabled:
@@ -128,7 +129,7 @@ def superseded():
 
         pfguard.superseded()
     """
-    if host.get_fact(PfGuard) is None:
+    if readings.fact(PfGuard) is None:
         host.noop("no rollback guard is waiting")
         return
     yield StringCommand(_supersede_command())

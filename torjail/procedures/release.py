@@ -16,6 +16,7 @@ from pyinfra.api import FactBase, QuoteString, StringCommand, operation
 
 from torjail.freebsd.jail import while_stopped
 from torjail.freebsd.jailfs import links_out_refused
+from torjail.freebsd import readings
 
 MARKER = ".torjail-base"
 # What a newer release's base.txz must not replace in a populated root: its users and groups (packages add their
@@ -81,7 +82,7 @@ def fetched(url: str, cache: str, sha256: str):
         release.fetched("https://download.freebsd.org/releases/amd64/14.3-RELEASE", "/var/cache/torjail/14.3",
                         sha256="e38b5cf7...")
     """
-    if host.get_fact(VerifiedArchive, cache=cache, sha256=sha256):
+    if readings.fact(VerifiedArchive, cache=cache, sha256=sha256):
         host.noop(f"{cache}/base.txz is already downloaded and verified")
         return
     archive, part = f"{cache}/base.txz", f"{cache}/base.txz.part"
@@ -109,7 +110,7 @@ def unpacked(cache: str, root: str, release: str):
 
         release.unpacked("/var/cache/torjail/14.3", "/var/jails/tor", "14.3-RELEASE")
     """
-    if host.get_fact(RootPopulated, root=root):
+    if readings.fact(RootPopulated, root=root):
         host.noop(f"{root} is already populated")
         return
     marker = f"{root}/{MARKER}"
@@ -141,7 +142,7 @@ def upgraded(cache: str, root: str, release: str, jail_name: str, config: str, d
         release.upgraded("/var/cache/torjail/14.3-RELEASE-amd64", "/var/jails/tor", "14.3-RELEASE", "tor",
                          "/etc/jail.conf.d/tor.conf", "/dev/md10.eli", running=True)
     """
-    current = host.get_fact(RootPopulated, root=root)
+    current = readings.fact(RootPopulated, root=root)
     if current == release:
         host.noop(f"{root} is already {release}")
         return

@@ -18,6 +18,7 @@ from torjail.freebsd.geli import GeliProviders
 from torjail.freebsd.jail import Jails
 from torjail.procedures.torkeys import FINGERPRINTS, Fingerprints, KeyFiles
 from torjail.tasks import keys
+from torjail.freebsd import readings
 
 RSA_IDENTITY = "secret_id_key"
 
@@ -29,16 +30,16 @@ def fingerprints(settings):
         raise PyinfraError(f"{host.name}: setting 'age_recipient' is required for a backup: the backup is written "
                            "only encrypted to this age public key; nothing was written")
     keys.require_no_master_key(settings)
-    if settings.eli_device not in host.get_fact(GeliProviders):
+    if settings.eli_device not in readings.fact(GeliProviders):
         raise PyinfraError(f"{host.name}: the vault {settings.image_path} is locked ({settings.eli_device} is not "
                            "attached): run unlock.py first; nothing was written")
-    if settings.jail_name not in host.get_fact(Jails):
+    if settings.jail_name not in readings.fact(Jails):
         raise PyinfraError(f"{host.name}: jail {settings.jail_name} is not running: run unlock.py first; nothing "
                            "was written")
-    if RSA_IDENTITY not in host.get_fact(KeyFiles, path=keys.keys_directory(settings)):
+    if RSA_IDENTITY not in readings.fact(KeyFiles, path=keys.keys_directory(settings)):
         raise PyinfraError(f"{host.name}: tor in jail {settings.jail_name} has no identity key yet "
                            f"({keys.keys_directory(settings)}/{RSA_IDENTITY}); nothing was written")
-    found = host.get_fact(Fingerprints, jail_name=settings.jail_name)
+    found = readings.fact(Fingerprints, jail_name=settings.jail_name)
     try:
         return (backups.fingerprint_from(found.get("rsa", ""), backups.RSA_FINGERPRINT, FINGERPRINTS["rsa"]),
                 backups.fingerprint_from(found.get("ed25519", ""), backups.ED25519_FINGERPRINT,

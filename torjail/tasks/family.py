@@ -16,6 +16,7 @@ from torjail.procedures.torkeys import KeySource
 from torjail.render import jail_path
 from torjail.settings import settings_for
 from torjail.tasks.keys import keys_directory
+from torjail.freebsd import readings
 
 FINGERPRINT_FILE = "/var/db/tor/fingerprint"
 
@@ -56,7 +57,7 @@ def apply(settings, running):
         host.noop(f"MyFamily leaves out {', '.join(unknown)}: no fingerprint yet (tor has not run there); "
                   "the next deploy of the fleet adds it")
     name = family.key_name(settings.family)
-    held = host.get_fact(Sha256File, path=f"{keys_directory(settings)}/{name}")
+    held = readings.fact(Sha256File, path=f"{keys_directory(settings)}/{name}")
     if held == family.key_digest(settings):
         host.noop(f"{settings.jail_name} already holds the key of family {settings.family}")
         return lines, False

@@ -5,7 +5,6 @@ a cron job that lets addresses out of <bruteforce> once sshd_block_seconds have 
 
 from io import StringIO
 
-from pyinfra import host
 from pyinfra.operations import files, python
 from pyinfra.operations.util import any_changed
 
@@ -14,6 +13,7 @@ from torjail.freebsd import rc, service
 from torjail.procedures import pfguard
 from torjail.freebsd.pf import PfRulesetLoaded, PfStatus
 from torjail.render import BRUTEFORCE_CRON, render_file
+from torjail.freebsd import readings
 
 PF_CONF = "/etc/pf.conf"
 PF_CONF_MODE = "600"  # the ruleset names the admins' networks: root's alone
@@ -21,15 +21,15 @@ PF_CONF_USER, PF_CONF_GROUP = "root", "wheel"
 
 
 def apply(settings):
-    enabled = host.get_fact(PfStatus)["enabled"]
-    loaded = enabled and host.get_fact(PfRulesetLoaded, path=PF_CONF)
+    enabled = readings.fact(PfStatus)["enabled"]
+    loaded = enabled and readings.fact(PfRulesetLoaded, path=PF_CONF)
     # The previous ruleset is what the guard puts back: the live file when pf runs it, or when pf is off (the
     # file is then all there is to put back). When pf runs something else (a deploy stopped between the upload
     # and the load), the live file was never loaded and must not become the rollback target.
     # A guard an earlier deploy left waiting is stopped before the new file goes in place (see superseded); the
     # ruleset it guarded was never confirmed by a fresh login, so it does not become the previous one either:
     # the last confirmed ruleset stays the rollback target.
-    unconfirmed = host.get_fact(pfguard.PfGuard) is not None
+    unconfirmed = readings.fact(pfguard.PfGuard) is not None
     if unconfirmed:
         pfguard.superseded(name="Stop the rollback guard an earlier deploy left waiting")
     content = render_file(settings, "pf.conf.j2")

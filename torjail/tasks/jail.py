@@ -16,6 +16,7 @@ from torjail.procedures import release
 from torjail.freebsd.jail import Jails
 from torjail.freebsd.system import FreeBSDVersion
 from torjail.render import UNBOUND_CONF, render_file
+from torjail.freebsd import readings
 
 CACHE_DIR = "/var/cache/torjail"
 # Tor's log rotated by the jail's own newsyslog: the file is the same for every relay (files/, not a template).
@@ -30,7 +31,7 @@ JAIL_CONF_USER, JAIL_CONF_GROUP = "root", "wheel"
 
 def check_release(settings):
     """A jail's userland must not be newer than the host's."""
-    version = host.get_fact(FreeBSDVersion)
+    version = readings.fact(FreeBSDVersion)
     if version is None:
         raise PyinfraError(f"{host.name}: freebsd-version gave nothing: is this a FreeBSD server?")
     wanted = _release_numbers(settings.jail_release)
@@ -59,8 +60,8 @@ def apply(settings):
     cache = f"{CACHE_DIR}/{settings.jail_release}-{settings.jail_arch}"
     release.fetched(name=f"base.txz of {settings.jail_release} (pinned sha256)", url=settings.base_url, cache=cache,
                     sha256=settings.jail_release_sha256)
-    running = settings.jail_name in host.get_fact(Jails)
-    populated = host.get_fact(release.RootPopulated, root=settings.jail_root)
+    running = settings.jail_name in readings.fact(Jails)
+    populated = readings.fact(release.RootPopulated, root=settings.jail_root)
     if populated is None or populated == settings.jail_release:
         release.unpacked(name="Jail root from base.txz", cache=cache, root=settings.jail_root,
                          release=settings.jail_release)
@@ -101,7 +102,7 @@ def _resolver(settings, jail):
     changed configuration, so the jail never points at a resolver that does not answer."""
     conf = jailfs.put(*jail, UNBOUND_CONF, content=render_file(settings, "local-unbound.conf.j2"),
                       name="Jail local-unbound configuration")
-    if jail[2] and host.get_fact(service.ServiceRunning, service="local_unbound", jail=settings.jail_name):
+    if jail[2] and readings.fact(service.ServiceRunning, service="local_unbound", jail=settings.jail_name):
         service.reloaded(name="Reload local-unbound (configuration changed)", service="local_unbound",
                          jail=settings.jail_name, _if=conf.did_change)
     elif jail[2]:

@@ -16,6 +16,7 @@ from torjail import identity
 from torjail.procedures import torkeys
 from torjail.procedures.torkeys import KEYS_DIRECTORY, KeyFiles, KeySource, SigningCertExpiry
 from torjail.render import jail_path
+from torjail.freebsd import readings
 
 MASTER_SECRET_FILES = (identity.MASTER_SECRET, identity.MASTER_SECRET + "_encrypted")
 RENEW_ENV = "TORJAIL_RENEW_KEYS"  # "always": renew whatever the certificate's expiry
@@ -29,7 +30,7 @@ def require_no_master_key(settings):
     """Stop before any change when an offline-master relay holds its master secret key."""
     if not settings.offline_master_key:
         return
-    present = host.get_fact(KeyFiles, path=keys_directory(settings))
+    present = readings.fact(KeyFiles, path=keys_directory(settings))
     found = [f"{keys_directory(settings)}/{name}" for name in MASTER_SECRET_FILES if name in present]
     if found:
         raise PyinfraError(
@@ -42,7 +43,7 @@ def placed(settings, running):
     """Give an offline-master relay its signing key and certificate when it has none yet; True when it will."""
     if not settings.offline_master_key:
         return False
-    if identity.SIGNING_CERT in host.get_fact(KeyFiles, path=keys_directory(settings)):
+    if identity.SIGNING_CERT in readings.fact(KeyFiles, path=keys_directory(settings)):
         host.noop(f"{settings.jail_name} already holds a signing certificate (renew_keys.py renews it)")
         return False
     install(settings, running, lambda: identity.relay_keys(settings))
@@ -64,7 +65,7 @@ def renewal_due(settings, environ=None, now=None):
     environ = os.environ if environ is None else environ
     if environ.get(RENEW_ENV) == "always":
         return True, f"{RENEW_ENV}=always"
-    expiry = host.get_fact(SigningCertExpiry, path=f"{keys_directory(settings)}/{identity.SIGNING_CERT}")
+    expiry = readings.fact(SigningCertExpiry, path=f"{keys_directory(settings)}/{identity.SIGNING_CERT}")
     if expiry is None:
         return True, "the relay has no signing certificate"
     left = expiry - (time.time() if now is None else now)

@@ -9,11 +9,12 @@ from pyinfra import host
 from pyinfra.api.exceptions import PyinfraError
 
 from torjail.procedures.deploylock import DeployLock
+from torjail.freebsd import readings
 
 
 def acquire():
     """Take the server's deploy lock for the rest of this run, or stop with who holds it."""
-    holder = host.get_fact(DeployLock)
+    holder = readings.fact(DeployLock)
     if holder is None:
         return
     if holder.get("no_ssh"):

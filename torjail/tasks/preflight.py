@@ -14,13 +14,14 @@ from torjail.freebsd.net import DefaultRouteInterface, Interfaces
 from torjail.render import render_all
 from torjail.settings import settings_for
 from torjail.tasks import keys, restore, vault
+from torjail.freebsd import readings
 
 
 def external_interface(settings):
     """The interface pf filters on: the setting, or the interface of the server's default route."""
     if settings.ext_if != "detect":
         return settings.ext_if
-    found = host.get_fact(DefaultRouteInterface)
+    found = readings.fact(DefaultRouteInterface)
     if not found:
         raise PyinfraError(f"{host.name}: setting 'ext_if' is 'detect' but the server has no IPv4 default route; "
                            "expected a default route, or set ext_if to the external interface's name")
@@ -32,7 +33,7 @@ def require_public_address(settings):
     it: an address the interface does not hold (a typo, a provider's 1:1 NAT) would leave the relay unreachable
     and its traffic dropped, with every file valid. Stop before any change instead."""
     ext_if = settings.ext_if
-    interfaces = host.get_fact(Interfaces)
+    interfaces = readings.fact(Interfaces)
     if ext_if not in interfaces:
         raise PyinfraError(f"{host.name}: setting 'ext_if': the server has no interface {ext_if}; "
                            f"its interfaces are {', '.join(sorted(interfaces)) or 'none'}")

@@ -22,6 +22,7 @@ from torjail import backups, identity
 from torjail.procedures import torkeys
 from torjail.freebsd.jail import Jails
 from torjail.procedures.torkeys import KeyDigests, KeySource
+from torjail.freebsd import readings
 
 RESTORE_ENV = "TORJAIL_RESTORE"
 IDENTITY_FILES = ("secret_id_key", identity.MASTER_SECRET, identity.MASTER_PUBLIC)  # what makes the relay itself
@@ -53,8 +54,8 @@ def _check(settings, path, environ):
                            f"{backup.settings['identity']!r}; nothing was changed")
     if settings.offline_master_key:
         _require_same_master(settings, backup, source, environ)
-    running = settings.jail_name in host.get_fact(Jails)
-    held = host.get_fact(KeyDigests, jail_name=settings.jail_name, root=settings.jail_root, running=running,
+    running = settings.jail_name in readings.fact(Jails)
+    held = readings.fact(KeyDigests, jail_name=settings.jail_name, root=settings.jail_root, running=running,
                          names=IDENTITY_FILES)
     wanted = backup.digests()
     other = [name for name, digest in sorted(held.items()) if wanted.get(name) != digest]

@@ -23,6 +23,7 @@ from torjail.freebsd.fstab import FstabEntries
 from torjail.freebsd.swap import SwapDevices
 from torjail.freebsd.sysctl import Sysctls
 from torjail.settings import parse_size
+from torjail.freebsd import readings
 
 SWAP_FILE = "/usr/swap0"
 SWAP_FILE_UNIT = 99
@@ -52,7 +53,7 @@ def _device_pattern(device):
 
 def _spare_bytes():
     """Free plus inactive memory: what can take pages back from a swap device that goes off."""
-    values = host.get_fact(Sysctls, names=MEMORY_SYSCTLS)
+    values = readings.fact(Sysctls, names=MEMORY_SYSCTLS)
     try:
         page = int(values["hw.pagesize"])
         return (int(values["vm.stats.vm.v_free_count"]) + int(values["vm.stats.vm.v_inactive_count"])) * page
@@ -86,9 +87,9 @@ def _refuse_plain_swap_files(entries):
 def apply(settings):
     """Encrypted swap now or from the next boot. Returns False when plain swap stays active after this run:
     an operation that fails then stops the deploy, and nothing after swap is planned."""
-    entries = host.get_fact(FstabEntries)
+    entries = readings.fact(FstabEntries)
     _refuse_plain_swap_files(entries)
-    active = {device["device"]: device for device in host.get_fact(SwapDevices)}
+    active = {device["device"]: device for device in readings.fact(SwapDevices)}
     devices = _wanted_devices(settings, entries)
     options = eli_options(settings)
     spare = None
@@ -144,7 +145,7 @@ def _swap_file(settings, active):
         line=_device_pattern(f"{device}.eli"),
         present=False,
     )
-    if not host.get_fact(File, path=SWAP_FILE):
+    if not readings.fact(File, path=SWAP_FILE):
         megabytes = parse_size(settings.swap_file_size) // 2**20
         partial = f"{SWAP_FILE}.torjail-new"
         # written in full (a sparse file would fail once the disk fills), readable by root only from the start

@@ -5,7 +5,6 @@ needs them, the jail started (its rc starts tor), and tor reloaded only when its
 deploy that changed torrc stopped before the reload (a marker beside the torrc says so).
 """
 
-from pyinfra import host
 from pyinfra.facts.files import File
 
 from torjail.freebsd import jail, jailfs, mount, pkg, service
@@ -13,6 +12,7 @@ from torjail.procedures.files import content_differs
 from torjail.freebsd.jail import Jails
 from torjail.render import exit_notice_path, jail_path, render_file
 from torjail.tasks import family, keys, restore
+from torjail.freebsd import readings
 
 TORRC = "/usr/local/etc/tor/torrc"
 RELOAD_OWED = TORRC + ".torjail-reload"
@@ -34,7 +34,7 @@ def verify_command():
 
 
 def apply(settings):
-    running = settings.jail_name in host.get_fact(Jails)
+    running = settings.jail_name in readings.fact(Jails)
     jail_args = (settings.jail_name, settings.jail_root, running)
     pkg.installed_in_jail(*jail_args, package="tor", name="tor package in the jail")
     for path in TOR_DIRECTORIES:
@@ -46,7 +46,7 @@ def apply(settings):
     new_keys = keys.placed(settings, running) or restored
     family_lines, new_family_key = family.apply(settings, running)
     owed = jail_path(settings, RELOAD_OWED) if running else None
-    reload_owed = running and bool(host.get_fact(File, path=owed))
+    reload_owed = running and bool(readings.fact(File, path=owed))
     content = render_file(settings, "torrc.j2", family=family_lines)
     rewritten = content_differs(jail_path(settings, TORRC), content)  # a chmod or chown alone reloads nothing
     torrc = jailfs.put(

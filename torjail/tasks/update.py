@@ -13,6 +13,7 @@ from pyinfra.api.exceptions import PyinfraError
 from torjail.freebsd import update
 from torjail.freebsd.jail import Jails
 from torjail.freebsd.update import BaseUpdates, PackageUpgrades
+from torjail.freebsd import readings
 
 KERNEL = "/boot/kernel/kernel"
 
@@ -38,7 +39,7 @@ def _versions(upgrades):
 
 def host_patched():
     """The host's base system and packages."""
-    updates = _fetched("the host", host.get_fact(BaseUpdates))
+    updates = _fetched("the host", readings.fact(BaseUpdates))
     name = "Host base system"
     if update.pending(updates):
         name += f" to {updates['version']} ({_files(updates)})"
@@ -46,18 +47,18 @@ def host_patched():
             logger.warning(f"{host.name}: the update replaces the kernel: it runs after a reboot, and a reboot "
                            "locks the relay's image: reboot when it suits, then run unlock.py")
     update.base_patched(name=name)
-    upgrades = host.get_fact(PackageUpgrades)
+    upgrades = readings.fact(PackageUpgrades)
     update.packages_upgraded(name="Host packages" + (f" ({_versions(upgrades)})" if upgrades else ""))
 
 
 def jail_patched(settings):
     """The jail's packages, then its userland; tor restarted with its package unless the jail restarts anyway."""
-    if settings.jail_name not in host.get_fact(Jails):
+    if settings.jail_name not in readings.fact(Jails):
         raise PyinfraError(f"{host.name}: jail {settings.jail_name} is not running (its image is locked after a "
                            "reboot): run unlock.py first; nothing was changed")
-    upgrades = host.get_fact(PackageUpgrades, jail=settings.jail_name)
+    upgrades = readings.fact(PackageUpgrades, jail=settings.jail_name)
     updates = _fetched(f"jail {settings.jail_name}",
-                       host.get_fact(BaseUpdates, basedir=settings.jail_root, release=settings.jail_release))
+                       readings.fact(BaseUpdates, basedir=settings.jail_root, release=settings.jail_release))
     userland = update.pending(updates)
     name = f"Jail {settings.jail_name} packages"
     if upgrades:

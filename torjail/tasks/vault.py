@@ -22,6 +22,7 @@ from torjail.freebsd.mount import MountPoints
 from torjail.freebsd.readings import read_once
 from torjail.procedures import image
 from torjail.secrets import geli_passphrase
+from torjail.freebsd import readings
 
 
 class VaultError(PyinfraError):
@@ -55,7 +56,7 @@ def _reading(settings):
     twice while planning (preflight, then apply)."""
 
     def read():
-        found = host.get_fact(image.ImageFiles, path=settings.image_path)
+        found = readings.fact(image.ImageFiles, path=settings.image_path)
         return _read_state(settings, found), found
 
     return read_once((image.ImageFiles, settings.image_path, settings.eli_device), read)
@@ -78,12 +79,12 @@ def _read_state(settings, found):
             f"{host.name}: {settings.image_path} exists but carries no GELI metadata: torjail cannot identify it "
             "and will not touch it. Move it away or set image_path to another file.")
     _require_own_unit(settings, held)
-    providers = host.get_fact(GeliProviders)
+    providers = readings.fact(GeliProviders)
     if settings.eli_device not in providers:
         _require_unit_free(settings)
         raise VaultLocked(f"{host.name}: {settings.image_path} is locked (GELI provider {settings.eli_device} not "
                           "attached): run `pyinfra inventory.py unlock.py` first, then deploy again")
-    mounted = host.get_fact(MountPoints).get(settings.jail_root)
+    mounted = readings.fact(MountPoints).get(settings.jail_root)
     if mounted and mounted["device"] != f"/dev/{settings.eli_device}":
         _refuse(settings, f"the jail root {settings.jail_root} is mounted from {mounted['device']}")
     _require_same_geli(settings, providers[settings.eli_device])
@@ -102,16 +103,16 @@ def _require_own_unit(settings, held):
 
 def _require_unit_free(settings):
     """md_unit attached to another file: attaching or discarding through it would reach someone else's image."""
-    units = host.get_fact(MdDevices)
+    units = readings.fact(MdDevices)
     if settings.md_device in units and units[settings.md_device]["file"] != settings.image_path:
         _refuse(settings, f"{settings.md_device} is attached to {_backing(units, settings.md_device)}")
 
 
 def _refuse_a_second_vault(settings, found):
     """No image at the path: stop if this host shows a vault anywhere (live, recorded, half-made, configured)."""
-    units = host.get_fact(MdDevices)
-    providers = host.get_fact(GeliProviders)
-    mounted = host.get_fact(MountPoints).get(settings.jail_root)
+    units = readings.fact(MdDevices)
+    providers = readings.fact(GeliProviders)
+    mounted = readings.fact(MountPoints).get(settings.jail_root)
     live = []
     if settings.md_device in units:
         live.append(f"{settings.md_device} is attached to {_backing(units, settings.md_device)}")
@@ -122,7 +123,7 @@ def _refuse_a_second_vault(settings, found):
         unit = device.removesuffix(".eli")
         source = f" (image {units[unit]['file']})" if unit in units and units[unit]["file"] else ""
         live.append(f"the jail root {settings.jail_root} is mounted from {mounted['device']}{source}")
-    if settings.jail_name in host.get_fact(Jails):
+    if settings.jail_name in readings.fact(Jails):
         live.append(f"the jail {settings.jail_name} is running")
     if live:
         _refuse(settings, "; ".join(live))
@@ -135,7 +136,7 @@ def _refuse_a_second_vault(settings, found):
         evidence.append(f"torjail's record {record} says an image was made there")
     if found["marker"] is not None:
         evidence.append(f"its marker {marker} is still there")
-    if host.get_fact(File, path=jail_conf):
+    if readings.fact(File, path=jail_conf):
         evidence.append(f"the jail {settings.jail_name} is configured ({jail_conf})")
     if evidence:
         leftovers = " ".join(path for path, shown in ((record, found["record"]),
