@@ -55,8 +55,6 @@ from pyinfra.api.util import get_kwargs_str
 from pyinfra.connectors.util import CommandOutput
 from pyinfra.context import ctx_host, ctx_state
 
-from torjail.freebsd.readings import UNANSWERED, Together
-
 STDIN_MARK = "< [stdin]"
 _GLOBAL_ARGUMENTS = {name for name, _ in all_global_arguments()}
 
@@ -100,8 +98,6 @@ class FactFixture:
         self.asked: list[tuple[str, str]] = []
 
     def value(self, cls: type, args=None, kwargs=None) -> Any:
-        if cls is Together:
-            return [self.answer(question, arguments) for question, arguments in (kwargs or {})["questions"]]
         if issubclass(cls, ShortFactBase):
             return cls().process_data(self.value(cls.fact, args, kwargs))
 
@@ -127,16 +123,6 @@ class FactFixture:
         if isinstance(cls().default(), set) and isinstance(value, list):
             value = set(value)
         return value
-
-
-    def answer(self, cls: type, arguments: dict) -> Any:
-        """One question of a Together reading: its value, or UNANSWERED when the fixture lacks it (the deploy then
-        asks the fact alone, and a missing fact stops the plan there, as it would without Together)."""
-        try:
-            return self.value(cls, kwargs=arguments)
-        except MissingFactError:
-            self.asked.pop()
-            return UNANSWERED
 
 
 @dataclass

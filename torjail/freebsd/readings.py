@@ -1,4 +1,4 @@
-"""Facts read once while nothing changes on the server, and many facts read with one remote command.
+"""Facts read once while nothing changes on the server.
 
 Every remote command costs a round trip, and operators deploy over links of 50 to 150 ms. pyinfra 3 does not cache
 facts: each `host.get_fact` runs its command again. A deploy plans every operation first (reading what each one
@@ -7,10 +7,7 @@ and nothing changes it during execution until an operation runs a command: so a 
 planning phase into the execution phase until the first operation that changed something (or failed), and is
 taken again after it.
 
-`fact(cls, **arguments)` is `host.get_fact` through that rule. `read_together(questions)` asks many facts in one
-command (the `Together` fact), so that the questions a deploy knows it will ask cost one round trip; whatever
-`Together` could not answer (a missing program, a failing command, output its fact could not process) is left
-for `fact` to ask alone, with pyinfra's own handling of the failure.
+`fact(cls, **arguments)` is `host.get_fact` through that rule.
 
 Operations read their facts before their first command: a reading taken inside an operation after one of its own
 commands ran would not see that command, since the change counts once the operation completes. Within one phase
@@ -21,19 +18,16 @@ planned for loading counts as loaded), and the execution phase starts from the r
 from __future__ import annotations
 
 import copy
-import secrets
 import weakref
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
 from pyinfra import host
-from pyinfra.api import FactBase, StringCommand
-from pyinfra.api.exceptions import FactProcessError
+from pyinfra.api import FactBase
 from pyinfra.context import ctx_host
 
 _T = TypeVar("_T")
 _readings: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-UNANSWERED = object()  # what Together gives for a question it left for its fact alone
 
 
 def _frozen(value: Any) -> Hashable:
@@ -46,7 +40,7 @@ def _frozen(value: Any) -> Hashable:
     return value
 
 
-def question_key(cls: type, arguments: dict) -> Hashable:
+def _question_key(cls: type, arguments: dict) -> Hashable:
     """The reading's key for a fact class and its arguments."""
     return (cls, _frozen(arguments))
 
@@ -88,13 +82,6 @@ class _Store:
         self.shared[phase] = (changes, value)
         return value
 
-    def fresh(self, key: Hashable) -> bool:
-        given = self.given.get(key)
-        return given is not None and given[0] == _changes(ctx_host.get())
-
-    def give(self, key: Hashable, value: Any) -> None:
-        self.given[key] = (_changes(ctx_host.get()), value)
-
 
 def _store() -> _Store:
     return _readings.setdefault(ctx_host.get(), _Store())
@@ -108,93 +95,4 @@ def read_once(key: Hashable, read: Callable[[], _T]) -> _T:
 
 def fact(cls: type[FactBase], **arguments) -> Any:
     """`host.get_fact(cls, **arguments)`, read again only after the server changed."""
-    return read_once(question_key(cls, arguments), lambda: host.get_fact(cls, **arguments))
-
-
-def _value_of(attribute, arguments: dict):
-    return attribute(**arguments) if callable(attribute) else attribute
-
-
-class Together(FactBase):
-    """
-    Returns the answers of several facts, read with one command: a list in the order of the questions, each the
-    value the fact gives (its default when its command printed nothing), or ``UNANSWERED`` when the fact's program
-    is missing, its command failed or its output did not process.
-
-    + questions: ``[(FactClass, {argument: value}), ...]``
-
-    .. code:: python
-
-        [{"kern.ipc.somaxconn": "4096"}, {"kernel", "geom_eli", "pf"}, UNANSWERED]
-
-    Each fact's output is framed by lines that carry a token drawn afresh for every reading: a file the jail
-    controls, printed by one of the facts, cannot forge the frame of another.
-    """
-
-    def command(self, questions) -> StringCommand:
-        self._token = secrets.token_hex(8)
-        self._facts = []
-        parts = []
-        for index, (cls, arguments) in enumerate(questions):
-            fact_object = cls()
-            self._facts.append(fact_object)
-            command = _value_of(fact_object.command, arguments)
-            required = _value_of(fact_object.requires_command, arguments)
-            begin = f"echo '@@{self._token} {index} begin';"
-            status = f"echo \"@@{self._token} {index} status $?\";"
-            if required:
-                parts += [begin, "if command -v", required, ">/dev/null 2>&1; then (", command, ");", status,
-                          f"else echo '@@{self._token} {index} missing'; fi;"]
-            else:
-                parts += [begin, "(", command, ");", status]
-        return StringCommand(*parts, "true")
-
-    @staticmethod
-    def default() -> list:
-        return []
-
-    def process(self, output: list[str]) -> list:
-        answers = [UNANSWERED] * len(self._facts)
-        frame = f"@@{self._token} "
-        index, lines = None, []
-        for line in output:
-            if not line.startswith(frame):
-                if index is not None:
-                    lines.append(line)
-                continue
-            words = line[len(frame):].split()
-            if len(words) >= 2 and words[1] == "begin":
-                index, lines = int(words[0]), []
-            elif len(words) == 3 and words[1] == "status" and index == int(words[0]):
-                if words[2] == "0":
-                    answers[index] = self._answer(self._facts[index], lines)
-                index = None
-            else:
-                index = None
-        return answers
-
-    @staticmethod
-    def _answer(fact_object: FactBase, lines: list[str]):
-        if not lines:
-            return fact_object.default()
-        try:
-            return fact_object.process(lines)
-        except FactProcessError:
-            return UNANSWERED
-
-
-def read_together(questions: list[tuple[type[FactBase], dict]]) -> None:
-    """Ask with one command every question of `questions` that has no reading since the server last changed; the
-    answers serve `fact` later (questions Together left unanswered are asked alone when `fact` needs them)."""
-    store = _store()
-    wanted = {}
-    for cls, arguments in questions:
-        key = question_key(cls, arguments)
-        if key not in wanted and not store.fresh(key):
-            wanted[key] = (cls, arguments)
-    if not wanted:
-        return
-    answers = host.get_fact(Together, questions=list(wanted.values()))
-    for key, answer in zip(wanted, answers):
-        if answer is not UNANSWERED:
-            store.give(key, answer)
+    return read_once(_question_key(cls, arguments), lambda: host.get_fact(cls, **arguments))
