@@ -14,6 +14,8 @@ import pytest
 import yaml
 from harness import STDIN_MARK, MissingFactError, plan, pyinfra_records
 
+from torjail.procedures.image import belongs_guard
+
 SAMPLE = Path(__file__).parent / "samples" / "unlock_sample.py"
 FIXTURES = Path(__file__).parent / "fixtures"
 PASSPHRASE = "Tr0ub4dor&3-never-printed"
@@ -31,6 +33,10 @@ def fixture_facts(name: str) -> dict:
 
 def test_fresh_server_plans_every_step_in_order():
     result = plan(SAMPLE, fixture=FIXTURES / "fresh.yaml")
+    guard, seal = belongs_guard("/var/jails/tor.img"), "tail -c 512 /var/jails/tor.img | sha256"
+    marker = "/var/jails/tor.img.torjail-incomplete"
+    created_tail = [command for command in result.commands if command.startswith("if [ -e /var/jails/tor.img ]")]
+    assert len(created_tail) == 1 and f"sha256 > {marker} && truncate -s 2G /var/jails/tor.img" in created_tail[0]
     assert result.commands == [
         "kldload -n geom_eli",
         "sysrc -f /boot/loader.conf geom_eli_load=YES",
@@ -38,14 +44,15 @@ def test_fresh_server_plans_every_step_in_order():
         "sysrc -f /etc/rc.conf jail_enable=YES",
         "sysctl kern.ipc.somaxconn=4096",
         "echo kern.ipc.somaxconn=4096 >> /etc/sysctl.conf",
-        "truncate -s 2G /var/jails/tor.img",
-        "mdconfig -a -t vnode -f /var/jails/tor.img -u 10",
-        f"geli init -e AES-XTS -l 256 -s 4096 -B none -J - md10 {STDIN_MARK}",
-        f"geli attach -j - md10 {STDIN_MARK}",
+        "test -d /var/jails || install -d -m 0700 /var/jails",
+        *created_tail,
+        f"{guard}mdconfig -a -t vnode -f /var/jails/tor.img -u 10",
+        f"{guard}geli init -e AES-XTS -l 256 -s 4096 -B none -J - md10 && {seal} > {marker} {STDIN_MARK}",
+        f"{guard}geli attach -j - md10 {STDIN_MARK}",
         "jail -f /etc/jail.conf.d/tor.conf -c tor",
     ]
     assert [op.name for op in result.operations][:2] == ["kld.module", "rc.value"]
-    assert "Create the image file" in [op.name for op in result.operations]
+    assert ["image.created", "image.encrypted"] == [op.name for op in result.operations if op.name.startswith("image.")]
 
 
 def test_converged_server_changes_nothing():
@@ -104,9 +111,9 @@ def test_passphrase_absent_from_everything_pyinfra_records(capsys, caplog):
     printed = capsys.readouterr()
     recorded += [printed.out, printed.err, caplog.text]
 
-    geli_ops = [op for op in result.operations if op.name.startswith("geli.")]
-    assert len(geli_ops) == 2 and all("passphrase=*MASKED*" in op.args or "*MASKED*" in op.args for op in geli_ops)
-    assert "geli.provider" in printed.err  # the dump really covers these operations
+    secret_ops = [op for op in result.operations if op.name == "image.encrypted"]
+    assert len(secret_ops) == 1 and "*MASKED*" in secret_ops[0].args
+    assert "image.encrypted" in printed.err  # the dump really covers this operation
     leaks = [text for text in recorded if PASSPHRASE in text]
     assert leaks == []
 
@@ -122,13 +129,13 @@ from torjail.freebsd import geli
 
 passphrase = HiddenValue(os.environ["SAMPLE_GELI_PASSPHRASE"])
 geli.provider("md10", passphrase, _ignore_errors=True)
-geli.initialized("md10", passphrase, _ignore_errors=True)
+geli.provider("md10", passphrase, detach_on_last_close=True, _ignore_errors=True)
 """
 
 GELI_SHIM = """\
 #!/bin/sh
-# stands in for FreeBSD's geli: `list` answers as without geom_eli; attach and init record a
-# digest of what came on standard input, then fail like a wrong key would
+# stands in for FreeBSD's geli: `list` answers as without geom_eli; each attach records a
+# digest of what came on standard input, then fails like a wrong key would
 if [ "$1" = list ]; then echo "geli: Command 'list' not available; try 'load' first." >&2; exit 1; fi
 sha256sum | cut -d' ' -f1 >> "$GELI_STDIN_DIGESTS"
 echo "geli: Wrong key for md10." >&2
@@ -161,7 +168,7 @@ def test_passphrase_absent_from_pyinfra_cli_output_at_full_verbosity(tmp_path):
         outputs.append(run.stdout + run.stderr)
     everything = "\n".join(outputs)
 
-    assert "geli attach -j - md10" in everything
+    assert "geli attach -j - md10" in everything and "geli attach -d -j - md10" in everything
     assert "Wrong key for md10" in everything, "the run really executed the shim"
     assert PASSPHRASE not in everything
     expected = hashlib.sha256(f"{PASSPHRASE}\n".encode()).hexdigest()

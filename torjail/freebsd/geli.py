@@ -1,10 +1,11 @@
 """GELI (geli(8)) encrypted providers, the GELI metadata inside an image file, and its metadata backup.
 
-The jail root lives on GELI over an md unit. Two facts keep us from ever running `geli init` on an
-image that already holds data: the attached providers (`geli list`), and the image file's own last
-sector, read without attaching anything.
+The jail root lives on GELI over an md unit. Two facts show what an image path holds before anything
+touches it: the attached providers (`geli list`), and the image file's own last sector, read without
+attaching anything (GELI keeps its metadata there). The image procedures (torjail.procedures.image) build
+on them so that `geli init` never runs on an image that already holds data.
 
-Passphrases travel only on standard input (`-J -` / `-j -`, one `StringCommand(..., _stdin=...)` per
+Passphrases travel only on standard input (`-j -`, one `StringCommand(..., _stdin=...)` per
 command) and must be given as pyinfra `HiddenValue`s, so pyinfra prints `*MASKED*` wherever it
 records an operation's arguments.
 """
@@ -286,59 +287,6 @@ class GeliImage(FactBase):
 
 def _image(state: str, size: int | None = None) -> dict:
     return {"state": state, "size": size, "md_unit": None, "seal": None}
-
-
-@operation()
-def initialized(
-    device: str,
-    passphrase: HiddenValue,
-    cipher: str = "AES-XTS",
-    key_length: int = 256,
-    sector_size: int = 4096,
-    backup: str = "none",
-    trim: bool = True,
-):
-    """
-    Write new GELI metadata on a device, refusing any device that already carries GELI metadata.
-
-    + device: provider to encrypt (``"md0"`` or ``"/dev/md0"``)
-    + passphrase: ``HiddenValue`` holding the passphrase, sent on standard input only (``-J -``)
-    + cipher: encryption algorithm (``-e``)
-    + key_length: key length in bits (``-l``)
-    + sector_size: sector size of the encrypted provider (``-s``)
-    + backup: where geli puts a metadata backup (``-B``); ``"none"`` keeps none on the server
-    + trim: pass TRIM through; ``False`` adds ``-T`` (hides how much of the image is used)
-
-    A device with an attached ``.eli`` provider, or an md unit whose image file carries GELI
-    metadata (``GeliImage``), stops the deploy with an error: ``geli init`` would destroy its keys.
-
-    **Example:**
-
-    .. code:: python
-
-        geli.initialized("md0", passphrase=HiddenValue(secret), key_length=256, sector_size=4096)
-    """
-    name = device_name(device)
-    secret = geli_passphrase_text(passphrase)
-
-    providers = host.get_fact(GeliProviders)
-    for provider, info in providers.items():
-        if provider == f"{name}.eli" or info.get("consumer") == name:
-            raise OperationError(f"{name} already carries GELI metadata ({provider} is attached); refusing geli init")
-
-    unit = host.get_fact(MdDevices).get(name)
-    if unit and unit["file"]:
-        image = host.get_fact(GeliImage, path=unit["file"])
-        if image["state"] == "geli":
-            raise OperationError(
-                f"{unit['file']} (attached as {name}) already carries GELI metadata; refusing geli init",
-            )
-
-    args: list = ["geli", "init", "-e", QuoteString(cipher), "-l", str(int(key_length)), "-s", str(int(sector_size))]
-    if not trim:
-        args.append("-T")
-    args.extend(["-B", QuoteString(backup), "-J", "-", QuoteString(name)])
-    yield StringCommand(*args, _stdin=secret)
 
 
 @operation()

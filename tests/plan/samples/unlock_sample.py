@@ -8,10 +8,10 @@ import os
 
 from pyinfra import host
 from pyinfra.api import HiddenValue
-from pyinfra.operations import server
 
 from torjail.freebsd import geli, jail, kld, md, rc, sysctl
 from torjail.freebsd.geli import GeliImage
+from torjail.procedures import image
 
 IMAGE = "/var/jails/tor.img"
 UNIT = 10
@@ -22,14 +22,13 @@ rc.value("dumpdev", "NO")
 rc.value("jail_enable", "YES")
 sysctl.value("kern.ipc.somaxconn", 4096, raise_only=True)
 
-image = host.get_fact(GeliImage, path=IMAGE)
-if image["state"] == "unknown":
+found = host.get_fact(GeliImage, path=IMAGE)
+if found["state"] == "unknown":
     raise RuntimeError(f"{IMAGE} exists but holds no GELI metadata: not touching it")
-if image["state"] == "absent":
-    server.shell(name="Create the image file", commands=[f"truncate -s 2G {IMAGE}"])
-
-md.device(UNIT, image=IMAGE)
-if image["state"] == "absent":
-    geli.initialized(f"md{UNIT}", passphrase, backup="none")
-geli.provider(f"md{UNIT}", passphrase)
+if found["state"] == "absent":
+    image.created(IMAGE, "2G")
+    image.encrypted(IMAGE, UNIT, passphrase)
+else:
+    md.device(UNIT, image=IMAGE)
+    geli.provider(f"md{UNIT}", passphrase)
 jail.jail("tor", config="/etc/jail.conf.d/tor.conf")
