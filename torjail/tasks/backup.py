@@ -72,5 +72,11 @@ def fetched(settings, fingerprint: str, fingerprint_ed25519: str):
 
     + settings: the host's Settings
     + fingerprint, fingerprint_ed25519: the relay's fingerprints, as read while planning
+
+    **Example:**
+
+    .. code:: python
+
+        backup.fetched(settings, *backup.fingerprints(settings))
     """
     yield FunctionCommand(_fetch, (settings, fingerprint, fingerprint_ed25519), {})
