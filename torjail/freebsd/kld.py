@@ -24,6 +24,10 @@ class KernelModules(FactBase):
     .. code:: python
 
         {"kernel", "geom_eli", "pf", "pflog"}
+
+    Ours rather than pyinfra's ``server.KernelModules``: that one asks ``server.Kernel`` (``uname``) first, one
+    more remote command each time it is read (pyinfra 3 keeps no facts between reads), and keys its result by
+    kldstat's file name (``geom_eli.ko``), while ``kldload -n`` and loader.conf's ``*_load`` speak of ``geom_eli``.
     """
 
     def command(self) -> str:

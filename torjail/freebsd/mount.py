@@ -18,6 +18,10 @@ class MountPoints(FactBase):
     .. code:: python
 
         {"/var/jails/tor": {"device": "/dev/md10.eli", "type": "ufs", "options": ["rw"]}}
+
+    Ours rather than pyinfra's ``server.Mounts``, which answers the same question: that one asks
+    ``server.Kernel`` (``uname``) first, one more remote command each time it is read (pyinfra 3 keeps no facts
+    between reads), and on FreeBSD reads ``mount -p --libxo json``; ours reads plain ``mount -p`` in one command.
     """
 
     def command(self) -> str:

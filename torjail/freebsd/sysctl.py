@@ -32,6 +32,10 @@ class Sysctls(FactBase):
 
     Values stay strings. ``-i`` leaves out names this kernel does not know (they are missing from
     the result) instead of failing the whole read.
+
+    Ours rather than pyinfra's ``server.Sysctl``: that one turns numbers into ints and values with spaces into
+    lists, while sysctl.conf and ``sysctl name=value`` hold strings that we compare as they are written; and
+    it hides every error behind ``2>/dev/null || true``, so a sysctl that cannot run reads as "nothing set".
     """
 
     def command(self, names: list[str]) -> StringCommand:
