@@ -1,5 +1,5 @@
 """End to end on a lab host, through the real pyinfra CLI over real SSH: deploy a fresh server, converge, preview a
-change, reboot (locked), unlock with a wrong and then the right passphrase.
+change, reboot (locked), unlock with a wrong and then the right passphrase, lock at once and unlock again.
 
 The tests run in file order on one lab host: each step starts from the state the previous one left.
 """
@@ -103,6 +103,28 @@ def test_unlock_starts_the_relay(relay):
 
 
 def test_deploy_after_unlock_changes_nothing(relay):
+    result = relay.pyinfra("deploy.py")
+    assert result.returncode == 0, result.stdout[-5000:]
+    assert changes(result.stdout) == 0, result.stdout[-5000:]
+
+
+def test_lock_locks_the_vault_at_once(relay):
+    """lock.py: as after a reboot, without one: the jail stopped, the image's root unmounted, GELI and md detached."""
+    result = relay.pyinfra("lock.py")
+    assert result.returncode == 0, result.stdout[-5000:]
+    assert changes(result.stdout) == 3, result.stdout[-5000:]
+    assert _jails(relay) == []
+    assert "md10.eli" not in relay.run("geli status")[1]
+    assert "md10" not in relay.run("mdconfig -l")[1].split()
+    assert "/var/jails/tor" not in relay.run("mount -p")[1]
+    again = relay.pyinfra("lock.py")
+    assert again.returncode == 0 and changes(again.stdout) == 0, again.stdout[-5000:]
+
+
+def test_unlock_after_lock_brings_back_the_same_relay(relay):
+    result = relay.pyinfra("unlock.py")
+    assert result.returncode == 0, result.stdout[-5000:]
+    assert _jails(relay) == ["tor"]
     result = relay.pyinfra("deploy.py")
     assert result.returncode == 0, result.stdout[-5000:]
     assert changes(result.stdout) == 0, result.stdout[-5000:]

@@ -1,4 +1,4 @@
-"""The deploy lock in deploy.py and unlock.py: a server whose lock another run holds gets no operation at all."""
+"""The deploy lock in deploy.py, unlock.py and lock.py: a server whose lock another run holds gets no operation at all."""
 
 import pytest
 from pyinfra.api.exceptions import PyinfraError
@@ -7,11 +7,13 @@ from test_deploy_plan import DEPLOY, plan_server
 from torjail.procedures.deploylock import DeployLock
 
 UNLOCK = DEPLOY.parent / "unlock.py"
+LOCK = DEPLOY.parent / "lock.py"
 HELD = {"deploylock.DeployLock": {"since": 1764763200, "sshd": 4242}}
 
 
 @pytest.mark.parametrize("deploy, fixture", [(DEPLOY, "deploy_fresh"), (DEPLOY, "deploy_converged"),
-                                             (UNLOCK, "unlock_locked")], ids=["deploy fresh", "deploy", "unlock"])
+                                             (UNLOCK, "unlock_locked"), (LOCK, "unlock_running")],
+                         ids=["deploy fresh", "deploy", "unlock", "lock"])
 def test_a_second_run_stops_before_anything_with_who_holds_the_lock(deploy, fixture):
     with pytest.raises(PyinfraError, match=r"^server: another deploy is running on server since 2025-12-03 "
                                            r"12:00:00 UTC \(its SSH session is sshd process 4242 there\); "
