@@ -5,7 +5,7 @@ providers attached with -d, which then detach, as on FreeBSD."""
 import os
 import sys
 
-from lab.freebsd import cli, geom, mounts, ufs
+from lab.freebsd import cli, fstab, geom, mounts, ufs
 
 USAGE = "usage: fsck_ffs [-BCdEFfnpRrSyZ] [-b block] [-c level] [-m mode] filesystem ..."
 EEXIT = 8
@@ -32,16 +32,8 @@ def _main(argv):
 
 
 def fstab_device(name):
-    """A mount point listed in /etc/fstab stands for its device."""
-    try:
-        with open("/etc/fstab") as handle:
-            for line in handle:
-                fields = line.split("#", 1)[0].split()
-                if len(fields) >= 2 and fields[1] == name:
-                    return fields[0]
-    except OSError:
-        pass
-    return name
+    """A mount point listed in /etc/fstab stands for its device (getfsfile(3))."""
+    return next((entry["spec"] for entry in fstab.entries("/etc/fstab") if entry["file"] == name), name)
 
 
 def fraction(stats, sb):
