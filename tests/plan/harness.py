@@ -55,6 +55,8 @@ from pyinfra.api.util import get_kwargs_str
 from pyinfra.connectors.util import CommandOutput
 from pyinfra.context import ctx_host, ctx_state
 
+from torjail.freebsd.readings import Survey
+
 STDIN_MARK = "< [stdin]"
 _GLOBAL_ARGUMENTS = {name for name, _ in all_global_arguments()}
 
@@ -96,6 +98,22 @@ class FactFixture:
         self.facts = facts
         self.classes: dict[str, type] = {}
         self.asked: list[tuple[str, str]] = []
+        self.surveyed: list[tuple[str, str]] = []
+
+    def survey(self, questions) -> dict[int, Any]:
+        """A Survey's answers: the questions the fixture has a value for (a survey question the deploy then
+        does not ask need not be in the fixture); recorded in ``surveyed``, not in ``asked``."""
+        answers = {}
+        for index, (cls, arguments) in enumerate(questions):
+            key = (fact_key(cls), fact_arguments(cls, None, arguments))
+            self.surveyed.append(key)
+            before = len(self.asked)
+            try:
+                answers[index] = self.value(cls, None, arguments)
+            except MissingFactError:
+                pass
+            del self.asked[before:]
+        return answers
 
     def value(self, cls: type, args=None, kwargs=None) -> Any:
         if issubclass(cls, ShortFactBase):
@@ -227,6 +245,8 @@ def _read_source(src: Any) -> str:
 @contextmanager
 def _patched(fixture: FactFixture, noops: list[str]):
     def get_fact(state, host, cls, args=None, kwargs=None, **_):
+        if cls is Survey:
+            return fixture.survey(kwargs["questions"])
         return fixture.value(cls, args, kwargs)
 
     def noop(self, description):

@@ -7,7 +7,9 @@ and nothing changes it during execution until an operation runs a command: so a 
 planning phase into the execution phase until the first operation that changed something (or failed), and is
 taken again after it.
 
-`fact(cls, **arguments)` is `host.get_fact` through that rule.
+`fact(cls, **arguments)` is `host.get_fact` through that rule. `survey(questions)` takes the readings of many
+facts with one remote command (the Survey fact), so that a run which changes nothing waits for one round trip
+where it would wait for one per fact; whatever the survey could not answer is read alone when asked, as before.
 
 Operations read their facts before their first command: a reading taken inside an operation after one of its own
 commands ran would not see that command, since the change counts once the operation completes. Within one phase
@@ -18,12 +20,14 @@ planned for loading counts as loaded), and the execution phase starts from the r
 from __future__ import annotations
 
 import copy
+import re
+import secrets
 import weakref
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
 from pyinfra import host
-from pyinfra.api import FactBase
+from pyinfra.api import FactBase, StringCommand
 from pyinfra.context import ctx_host
 
 _T = TypeVar("_T")
@@ -96,3 +100,84 @@ def read_once(key: Hashable, read: Callable[[], _T]) -> _T:
 def fact(cls: type[FactBase], **arguments) -> Any:
     """`host.get_fact(cls, **arguments)`, read again only after the server changed."""
     return read_once(_question_key(cls, arguments), lambda: host.get_fact(cls, **arguments))
+
+
+class Questions(tuple):
+    """The (fact class, arguments) pairs one survey answers; shown in pyinfra's log by their number alone."""
+
+    def __str__(self) -> str:
+        return f"{len(self)} facts"
+
+
+def _command(fact: FactBase, attribute: str, arguments: dict):
+    """A fact's command or requires_command for these arguments, as pyinfra makes it."""
+    value = getattr(fact, attribute)
+    return value(**arguments) if callable(value) else value
+
+
+class Survey(FactBase):
+    """
+    Several facts read by one remote command: each fact's command runs in its own subshell, as pyinfra would run
+    it alone, between two lines that carry a random token, the second with the command's exit status. Returns
+    ``{index of the question: value}`` for each fact whose command succeeded and whose output its class could
+    process; a fact that failed (its command missing, an error, output it could not read) has no value here and
+    is read alone when asked, so that pyinfra reports it as it always does. The survey itself always succeeds.
+
+    **Example:**
+
+    .. code:: python
+
+        host.get_fact(Survey, questions=Questions([(Jails, {}), (RcConf, {"path": "/etc/rc.conf", "jail": None})]))
+    """
+
+    def command(self, questions: Questions):
+        self.questions = list(questions)
+        self.facts = [cls() for cls, _ in self.questions]
+        self.token = f"torjail-survey-{secrets.token_hex(8)}"
+        parts: list = []
+        for index, (fact, (_, arguments)) in enumerate(zip(self.facts, self.questions)):
+            parts += ["echo", f"{self.token}-{index};"]
+            requires = _command(fact, "requires_command", dict(arguments))
+            if requires:
+                parts += ["command", "-v", requires, ">/dev/null", "2>&1", "&&"]
+            parts += ["(", _command(fact, "command", dict(arguments)), ")", "</dev/null;",
+                      "echo", f'"{self.token}-{index} $?";']
+        return StringCommand(*parts, "exit", "0")
+
+    def process(self, output):
+        answers: dict[int, Any] = {}
+        begins = {f"{self.token}-{index}": index for index in range(len(self.questions))}
+        current, lines = None, []
+        for line in output:
+            if current is None:
+                current, lines = begins.get(line), []
+                continue
+            end = re.fullmatch(rf"(.*){re.escape(self.token)}-{current} (\d+)", line)
+            if end is None:
+                lines.append(line)
+                continue
+            if end[1]:  # the command's last line had no newline
+                lines.append(end[1])
+            if end[2] == "0":
+                fact = self.facts[current]
+                try:
+                    answers[current] = fact.process(lines) if lines else fact.default()
+                except Exception:  # noqa: BLE001: read alone, pyinfra then reports the error as its own
+                    pass
+            current = None
+        return answers
+
+
+def survey(questions: list[tuple[type[FactBase], dict]]) -> None:
+    """Take the readings of `questions` ((fact class, arguments) pairs, as `fact` would be asked them) with one
+    remote command, those not already read since the server last changed; `fact` then answers them from here."""
+    store, current_host = _store(), ctx_host.get()
+    changes = _changes(current_host)
+    asked = [(cls, arguments) for cls, arguments in questions
+             if store.given.get(_question_key(cls, arguments), (None,))[0] != changes]
+    if not asked:
+        return
+    answers = host.get_fact(Survey, questions=Questions(asked), _ignore_errors=True)
+    for index, value in (answers or {}).items():
+        cls, arguments = asked[index]
+        store.given[_question_key(cls, arguments)] = (changes, copy.deepcopy(value))

@@ -61,7 +61,7 @@ def _is_integer(text: str | None) -> bool:
     return text is not None and re.match(r"^-?\d+$", text.strip()) is not None
 
 
-def _line_pattern(key: str) -> str:
+def line_pattern(key: str) -> str:
     # a basic regular expression (grep and sed) matching this key's line in sysctl.conf
     return "^" + re.sub(r"([.\[\]*^$\\])", r"\\\1", key) + "[[:space:]]*=.*$"
 
@@ -110,7 +110,7 @@ def value(key: str, value: str | int, raise_only: bool = False, persist: bool = 
 
     if not persist:
         return
-    pattern = _line_pattern(key)
+    pattern = line_pattern(key)
     if raise_only:
         lines = readings.fact(FindInFile, path=SYSCTL_CONF, pattern=pattern) or []
         persisted = [line.partition("=")[2].split("#")[0].strip() for line in lines]

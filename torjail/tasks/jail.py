@@ -55,9 +55,19 @@ def check_upgrade(settings, populated):
                            "nothing was changed")
 
 
+def release_cache(settings) -> str:
+    """Where the release's base.txz is kept on the host, checked against its pinned sha256."""
+    return f"{CACHE_DIR}/{settings.jail_release}-{settings.jail_arch}"
+
+
+def host_copies(settings) -> tuple[str, ...]:
+    """The host's files the jail gets copies of (an exit's resolv.conf is its own, for its local-unbound)."""
+    return ("/etc/localtime",) if settings.exit_relay else ("/etc/resolv.conf", "/etc/localtime")
+
+
 def apply(settings):
     check_release(settings)
-    cache = f"{CACHE_DIR}/{settings.jail_release}-{settings.jail_arch}"
+    cache = release_cache(settings)
     release.fetched(name=f"base.txz of {settings.jail_release} (pinned sha256)", url=settings.base_url, cache=cache,
                     sha256=settings.jail_release_sha256)
     running = settings.jail_name in readings.fact(Jails)
@@ -73,7 +83,7 @@ def apply(settings):
                          jail_name=settings.jail_name, config=settings.jail_conf_path,
                          device=f"/dev/{settings.eli_device}", running=running)
     jail = (settings.jail_name, settings.jail_root, running)
-    for path in ("/etc/localtime",) if settings.exit_relay else ("/etc/resolv.conf", "/etc/localtime"):
+    for path in host_copies(settings):
         jailfs.put(*jail, path, copy_of=path, name=f"Jail {path} from the host")
     jailfs.put(*jail, "/etc/rc.conf", content=render_file(settings, "jail-rc.conf.j2"), name="Jail rc.conf")
     if settings.exit_relay:

@@ -1,0 +1,50 @@
+"""The survey in deploy.py (torjail.tasks.survey), planned against a converged relay: one remote command answers
+what the steps ask, its list holds nothing they do not ask, and the plan is the same as without it."""
+
+from __future__ import annotations
+
+from unittest import mock
+
+from test_deploy_plan import passphrase, plan_server  # noqa: F401: the passphrase fixture, autouse
+
+from torjail.freebsd import readings
+
+
+def _run(survey_on: bool, fixture: str = "deploy_converged"):
+    if survey_on:
+        return plan_server(fixture)
+    with mock.patch.object(readings, "survey", lambda questions: None):
+        return plan_server(fixture)
+
+
+def test_the_steps_ask_nothing_alone_but_what_pyinfras_own_operations_read():
+    """After the deploy lock, the only facts read one by one are those pyinfra's files operations read
+    themselves (host.get_fact, not through torjail.freebsd.readings)."""
+    result = _run(True)
+    asked = result.fixture.asked
+    assert asked[0] == ("deploylock.DeployLock", "")
+    alone = [key for key, _ in asked[1:] if not key.startswith("files.")]
+    assert alone == []
+    assert len(result.fixture.surveyed) > 40
+
+
+def test_every_surveyed_question_is_one_the_steps_ask():
+    surveyed = set(_run(True).fixture.surveyed)
+    asked = set(_run(False).fixture.asked)
+    assert surveyed - asked == set()
+
+
+def test_the_plan_is_the_same_with_and_without_the_survey():
+    with_survey = _run(True)
+    without = _run(False)
+    assert [(op.names, op.commands, op.noops) for op in with_survey.operations] == \
+        [(op.names, op.commands, op.noops) for op in without.operations]
+
+
+def test_a_fresh_server_is_surveyed_after_the_lock_and_planned_as_without_it():
+    """On a fresh server most answers go stale once the first operation changes something: the plan (taken before
+    any change) is still the same, and the lock is still the first question."""
+    with_survey = _run(True, "deploy_fresh")
+    assert with_survey.fixture.asked[0] == ("deploylock.DeployLock", "")
+    without = _run(False, "deploy_fresh")
+    assert with_survey.commands == without.commands

@@ -1,0 +1,92 @@
+"""What a deploy reads from a converged server, read with one remote command before the steps ask it.
+
+A re-run that changes nothing would otherwise wait for a round trip per fact (about fifty of them), and operators
+deploy over links of 50 to 150 ms. The steps still ask every fact they need (torjail.freebsd.readings answers from
+the survey until an operation changes the server); a question listed here that a step no longer asks costs only
+its share of the one command, and one a step asks that is not listed here is read alone, as before. The plan
+test tests/plan/test_survey_plan.py keeps this list and the steps' questions the same on a converged relay.
+"""
+
+from pyinfra.facts.files import Directory, File, FindInFile, Sha1File
+
+from torjail.freebsd import readings, sysctl
+from torjail.freebsd.fstab import FstabEntries
+from torjail.freebsd.geli import GeliProviders
+from torjail.freebsd.jail import Jails
+from torjail.freebsd.jailfs import FileAttributes
+from torjail.freebsd.kld import KernelModules
+from torjail.freebsd.mount import MountPoints
+from torjail.freebsd.net import DefaultRouteInterface, Interfaces
+from torjail.freebsd.pf import PfRulesetLoaded, PfStatus
+from torjail.freebsd.pkg import JailPackages, PkgBootstrapped
+from torjail.freebsd.rc import RcConf
+from torjail.freebsd.service import ServiceRunning
+from torjail.freebsd.swap import SwapDevices
+from torjail.freebsd.system import DumpDevice, FreeBSDVersion
+from torjail.procedures.image import ImageFiles
+from torjail.procedures.pfguard import PfGuard
+from torjail.procedures.release import RootPopulated, VerifiedArchive
+from torjail.render import UNBOUND_CONF
+from torjail.tasks import base, firewall, jail, tor
+
+
+def _jail_files(settings) -> list[str]:
+    """The files the jail step places in the jail root, host copies first (torjail.tasks.jail)."""
+    placed = ["/etc/rc.conf", "/usr/local/etc/pkg/repos/FreeBSD.conf", jail.NEWSYSLOG_PATH, jail.CRONTAB_PATH,
+              tor.TORRC]
+    if settings.exit_relay:
+        placed += [UNBOUND_CONF, "/etc/resolv.conf"]
+    return [*jail.host_copies(settings), *placed]
+
+
+def questions(settings) -> list[tuple[type, dict]]:
+    """The (fact, arguments) pairs the deploy's steps ask of a converged relay, in the order they ask them."""
+    root = settings.jail_root
+    asked: list[tuple[type, dict]] = [
+        (ImageFiles, {"path": settings.image_path}),
+        (GeliProviders, {}),
+        (MountPoints, {}),
+        (DefaultRouteInterface, {}),
+        (Interfaces, {}),
+        (PkgBootstrapped, {}),
+        (sysctl.Sysctls, {"names": sorted({**base.FIXED_SYSCTLS, **base.RAISED_SYSCTLS})}),
+        *[(FindInFile, {"path": sysctl.SYSCTL_CONF, "pattern": sysctl.line_pattern(name)}) for name in base.RAISED_SYSCTLS],
+        (KernelModules, {}),
+        (RcConf, {"jail": None, "path": "/boot/loader.conf"}),
+        (RcConf, {"jail": None, "path": "/etc/rc.conf"}),
+        (DumpDevice, {}),
+        (ServiceRunning, {"jail": None, "service": "ntpd"}),
+        (FstabEntries, {}),
+        (SwapDevices, {}),
+        (FreeBSDVersion, {}),
+        (VerifiedArchive, {"cache": jail.release_cache(settings), "sha256": settings.jail_release_sha256}),
+        (Jails, {}),
+        (RootPopulated, {"root": root}),
+    ]
+    for path in jail.host_copies(settings):
+        asked.append((Sha1File, {"path": path}))
+    for path in _jail_files(settings):
+        asked += [(Sha1File, {"path": root + path}), (FileAttributes, {"path": root + path})]
+    asked += [
+        (ServiceRunning, {"jail": settings.jail_name, "service": "cron"}),
+        (JailPackages, {"jail_name": settings.jail_name, "root": root, "running": True}),
+        *[(Directory, {"path": root + path}) for path in tor.TOR_DIRECTORIES],
+        (File, {"path": root + tor.RELOAD_OWED}),
+        (ServiceRunning, {"jail": settings.jail_name, "service": "tor"}),
+        (PfStatus, {}),
+        (PfRulesetLoaded, {"path": firewall.PF_CONF}),
+        (PfGuard, {}),
+        (Sha1File, {"path": firewall.PF_CONF}),
+        (File, {"path": firewall.PF_CONF}),
+        (ServiceRunning, {"jail": None, "service": "pflog"}),
+        (ServiceRunning, {"jail": None, "service": "cron"}),
+    ]
+    if settings.exit_relay:
+        asked.append((ServiceRunning, {"jail": settings.jail_name, "service": "local_unbound"}))
+    return asked
+
+
+def apply(settings) -> None:
+    """Read what the deploy will ask, with one remote command (after the deploy lock: nothing else changes the
+    server from here on)."""
+    readings.survey(questions(settings))
