@@ -194,3 +194,26 @@ def test_a_plain_fstab_swap_file_stops_the_deploy_before_any_change():
     message = str(stopped.value)
     assert message.startswith("server: /etc/fstab swaps on the file /usr/swap0 through md99 in the clear")
     assert "swapoff /dev/md99 && mdconfig -d -u 99" in message and "set swap_file_size" in message
+
+
+CONVERGED_ENTRY = {"device": "/dev/ada0p3.eli", "mountpoint": "none", "fstype": "swap",
+                   "options": "sw,ealgo=AES-XTS,keylen=256,sectorsize=4096", "dump": 0, "pass": 0}
+FSTAB_OP = "Swap on /dev/ada0p3 through GELI one-time encryption (fstab)"
+ROOT_ENTRY = {"device": "/dev/ada0p2", "mountpoint": "/", "fstype": "ufs", "options": "rw", "dump": 1, "pass": 1}
+
+
+def test_fstab_already_written_is_read_from_the_fstab_reading_alone():
+    """The converged fstab line is known from the fstab the deploy read already: no grep of /etc/fstab."""
+    result = plan_server("deploy_converged")
+    assert not any(key == "files.FindInFile" and "/etc/fstab" in arguments
+                   for key, arguments in result.fixture.asked)
+    assert FSTAB_OP not in [op.name for op in result.operations]
+
+
+@pytest.mark.parametrize("entries", [
+    [ROOT_ENTRY, {**CONVERGED_ENTRY, "options": "sw,ealgo=AES-CBC,keylen=128,sectorsize=4096"}],
+    [ROOT_ENTRY, CONVERGED_ENTRY, CONVERGED_ENTRY],
+], ids=["other options", "twice"])
+def test_fstab_line_other_than_the_deploys_is_rewritten(entries):
+    result = plan_server("deploy_converged", **{"fstab.FstabEntries": {"path=/etc/fstab": entries}})
+    assert FSTAB_OP in [op.name for op in result.operations]

@@ -111,10 +111,13 @@ def value(key: str, value: str | int, raise_only: bool = False, persist: bool = 
     if not persist:
         return
     pattern = line_pattern(key)
+    lines = readings.fact(FindInFile, path=SYSCTL_CONF, pattern=pattern) or []
     if raise_only:
-        lines = readings.fact(FindInFile, path=SYSCTL_CONF, pattern=pattern) or []
         persisted = [line.partition("=")[2].split("#")[0].strip() for line in lines]
         if any(_is_integer(text) and int(text) >= int(wanted) for text in persisted):
             host.noop(f"{SYSCTL_CONF} already sets {key} to at least {wanted}")
             return
+    elif lines == [f"{key}={wanted}"]:  # what files.line would find, and leave as it is
+        host.noop(f"{SYSCTL_CONF} already sets {key}={wanted}")
+        return
     yield from files.line._inner(path=SYSCTL_CONF, line=pattern, replace=f"{key}={wanted}")

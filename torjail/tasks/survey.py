@@ -50,7 +50,8 @@ def questions(settings) -> list[tuple[type, dict]]:
         (Interfaces, {}),
         (PkgBootstrapped, {}),
         (sysctl.Sysctls, {"names": sorted({**base.FIXED_SYSCTLS, **base.RAISED_SYSCTLS})}),
-        *[(FindInFile, {"path": sysctl.SYSCTL_CONF, "pattern": sysctl.line_pattern(name)}) for name in base.RAISED_SYSCTLS],
+        *[(FindInFile, {"path": sysctl.SYSCTL_CONF, "pattern": sysctl.line_pattern(name)})
+          for name in [*base.RAISED_SYSCTLS, *base.FIXED_SYSCTLS]],
         (KernelModules, {}),
         (RcConf, {"jail": None, "path": "/boot/loader.conf"}),
         (RcConf, {"jail": None, "path": "/etc/rc.conf"}),

@@ -47,6 +47,14 @@ def _fstab_line(device, options):
     return f"{device}\tnone\tswap\t{options}\t0\t0"
 
 
+def _written(entries, encrypted, options):
+    """Whether fstab's one entry for the encrypted device is the line the deploy writes (read from the fstab
+    already read, so that a converged server is not asked again)."""
+    found = [entry for entry in entries if entry["device"] == encrypted]
+    wanted = {"device": encrypted, "mountpoint": "none", "fstype": "swap", "options": options, "dump": 0, "pass": 0}
+    return found == [wanted]
+
+
 def _device_pattern(device):
     return "^" + device.replace(".", "\\.") + "[[:space:]]"
 
@@ -97,12 +105,15 @@ def apply(settings):
     for device in devices:
         encrypted = device + ".eli"
         plain_entry = any(entry["device"] == device for entry in entries)
-        files.line(
-            name=f"Swap on {device} through GELI one-time encryption (fstab)",
-            path="/etc/fstab",
-            line=_device_pattern(device) if plain_entry else _device_pattern(encrypted),
-            replace=_fstab_line(encrypted, options),
-        )
+        if not plain_entry and _written(entries, encrypted, options):
+            host.noop(f"/etc/fstab already swaps on {encrypted} with {options}")
+        else:
+            files.line(
+                name=f"Swap on {device} through GELI one-time encryption (fstab)",
+                path="/etc/fstab",
+                line=_device_pattern(device) if plain_entry else _device_pattern(encrypted),
+                replace=_fstab_line(encrypted, options),
+            )
         if device in active:
             # every device switched live gives its pages back to memory: the next one must fit in what is left
             spare = _spare_bytes() if spare is None else spare
