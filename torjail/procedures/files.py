@@ -1,10 +1,15 @@
-"""Configuration files that must pass a check on the server before they replace the live one.
+"""Files on the host: configuration files that must pass a check on the server before they replace the live one,
+and pyinfra's files.put and files.directory answered from the deploy's readings when nothing is to change.
 
 torrc and pf.conf are never replaced by something their own program rejects: the new content goes to a staging
 file beside the live one, the check (`tor --verify-config`, `pfctl -nf`) runs on it, and only then does it move
 into place. With `--dry --diff` the diff against the live file is shown, as pyinfra's files.put shows it. A live
 file whose content already matches but whose mode or owner differs is corrected in place (chmod, chown), as
 files.put corrects it.
+
+`put` and `directory` are pyinfra's own operations, with one difference: a file or directory that is already as
+wanted is known from torjail.freebsd.readings (the deploy's survey), so a re-run that changes nothing does not
+ask the server again; anything else goes to pyinfra's operation as it is, diff included.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ from io import StringIO
 
 from pyinfra import host, logger
 from pyinfra.api import FileUploadCommand, QuoteString, StringCommand, operation
-from pyinfra.facts.files import File, Sha1File
+from pyinfra.facts.files import Directory, File, Sha1File
+from pyinfra.operations import files as pyinfra_files
 from pyinfra.operations.util import files as file_utils
 from pyinfra.operations.util.files import ensure_mode_int
 
@@ -118,3 +124,49 @@ def copied(src: str, dest: str):
         host.noop(f"{dest} is already a copy of {src}")
         return
     yield StringCommand("cp", "-p", QuoteString(src), QuoteString(dest))
+
+
+@operation()
+def put(dest: str, content: str, mode: str, user: str | None = None, group: str | None = None):
+    """
+    Place a file with this content, mode and owner, creating its directory: pyinfra's ``files.put``, except that
+    a file already as wanted is known from the deploy's readings.
+
+    + dest: the file
+    + content: the wanted content
+    + mode, user, group: as files.put takes them (owner and group as names)
+
+    **Example:**
+
+    .. code:: python
+
+        files.put("/etc/jail.conf.d/tor.conf", text, mode="644", user="root", group="wheel")
+    """
+    if readings.fact(File, path=dest) and not content_differs(dest, content) and \
+            not metadata_fixes(dest, mode, user, group):
+        host.noop(f"{dest} is already up to date")
+        return
+    yield from pyinfra_files.put._inner(src=StringIO(content), dest=dest, mode=mode, user=user, group=group,
+                                        create_remote_dir=True)
+
+
+@operation()
+def directory(path: str, mode: str):
+    """
+    A directory with this mode: pyinfra's ``files.directory``, except that one already as wanted is known from
+    the deploy's readings.
+
+    + path: the directory
+    + mode: its mode (octal digits)
+
+    **Example:**
+
+    .. code:: python
+
+        files.directory("/var/jails/tor", mode="755")
+    """
+    found = readings.fact(Directory, path=path)
+    if found and found["mode"] == ensure_mode_int(mode):
+        host.noop(f"directory {path} already exists")
+        return
+    yield from pyinfra_files.directory._inner(path=path, mode=mode)

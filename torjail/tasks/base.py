@@ -6,27 +6,20 @@ Tor needs a correct clock: a relay whose clock is off has its consensus and cert
 accounting periods drift), so base's ntpd runs, stepping a clock that is far off once at boot.
 """
 
-from io import StringIO
-
-from pyinfra.operations import files
-
 from torjail.freebsd import kld, pkg, rc, service, sysctl, system
+from torjail.procedures import files as host_files
 from torjail.render import render_file
 
 # Relay guide values: random IP ids always; limits only ever raised (a bigger server keeps its own values).
 FIXED_SYSCTLS = {"net.inet.ip.random_id": 1}
 RAISED_SYSCTLS = {"kern.ipc.somaxconn": 4096, "kern.ipc.nmbclusters": 262144, "kern.maxfiles": 65536}
 KERNEL_MODULES = ("geom_eli", "pf", "pflog")
+PKG_REPO_CONF = "/usr/local/etc/pkg/repos/FreeBSD.conf"
 
 
 def apply(settings):
-    files.put(
-        name="Package repository branch",
-        src=StringIO(render_file(settings, "pkg-repo.conf.j2")),
-        dest="/usr/local/etc/pkg/repos/FreeBSD.conf",
-        mode="644",
-        create_remote_dir=True,
-    )
+    host_files.put(name="Package repository branch", content=render_file(settings, "pkg-repo.conf.j2"),
+                   dest=PKG_REPO_CONF, mode="644")
     pkg.bootstrapped(name="Bootstrap pkg")
     every_key = tuple(sorted({**FIXED_SYSCTLS, **RAISED_SYSCTLS}))
     for key, value in FIXED_SYSCTLS.items():

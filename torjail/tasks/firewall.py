@@ -3,9 +3,7 @@ reload under a rollback guard that a fresh SSH login must cancel, then pf and pf
 a cron job that lets addresses out of <bruteforce> once sshd_block_seconds have passed.
 """
 
-from io import StringIO
-
-from pyinfra.operations import files, python
+from pyinfra.operations import python
 from pyinfra.operations.util import any_changed
 
 from torjail.procedures import files as checked_files
@@ -65,8 +63,8 @@ def apply(settings):
     else:  # host_logs without pflog: nothing of the relay's traffic is logged on the host's clear disk
         rc.value(name="No pflog at boot (host_logs)", variable="pflog_enable", value="NO")
         service.service(name="pflogd stopped (host_logs)", service="pflog", running=False)
-    files.put(name="cron job expiring <bruteforce> entries", src=StringIO(render_file(settings, "bruteforce.cron.j2")),
-              dest=BRUTEFORCE_CRON, mode="644", create_remote_dir=True)
+    checked_files.put(name="cron job expiring <bruteforce> entries", content=render_file(settings, "bruteforce.cron.j2"),
+                      dest=BRUTEFORCE_CRON, mode="644")
     # FreeBSD enables cron by default, but a server where it was turned off would keep every address in
     # <bruteforce> for good: the expiry needs cron, so the deploy says so in rc.conf and starts it.
     rc.value(name="cron at boot", variable="cron_enable", value="YES")

@@ -4,15 +4,13 @@ is locked after every boot). An exit resolves through its own local-unbound in t
 would see, and answer for, every exit lookup); other relays copy the host's resolv.conf.
 """
 
-from io import StringIO
 from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api.exceptions import PyinfraError
-from pyinfra.operations import files
 
 from torjail.freebsd import jailfs, net, rc, service
-from torjail.procedures import release
+from torjail.procedures import files as host_files, release
 from torjail.freebsd.jail import Jails
 from torjail.freebsd.system import FreeBSDVersion
 from torjail.render import UNBOUND_CONF, render_file
@@ -95,9 +93,8 @@ def apply(settings):
     if running:
         service.service(name="cron running in the jail (newsyslog)", service="cron", jail=settings.jail_name)
     jail_conf = render_file(settings, "jail.conf.j2")
-    files.put(name=f"jail.conf.d/{settings.jail_name}.conf", src=StringIO(jail_conf),
-              dest=settings.jail_conf_path, mode=JAIL_CONF_MODE, user=JAIL_CONF_USER, group=JAIL_CONF_GROUP,
-              create_remote_dir=True)
+    host_files.put(name=f"jail.conf.d/{settings.jail_name}.conf", content=jail_conf, dest=settings.jail_conf_path,
+                   mode=JAIL_CONF_MODE, user=JAIL_CONF_USER, group=JAIL_CONF_GROUP)
     _interface(settings)
     rc.value(name="jail_enable", variable="jail_enable", value="YES")
     boot_list = rc.current_values("/etc/rc.conf", None).get("jail_list", "").split()

@@ -26,7 +26,7 @@ from torjail.freebsd.system import DumpDevice, FreeBSDVersion
 from torjail.procedures.image import ImageFiles
 from torjail.procedures.pfguard import PfGuard
 from torjail.procedures.release import RootPopulated, VerifiedArchive
-from torjail.render import UNBOUND_CONF
+from torjail.render import BRUTEFORCE_CRON, UNBOUND_CONF
 from torjail.tasks import base, firewall, jail, tor
 
 
@@ -43,6 +43,7 @@ def questions(settings) -> list[tuple[type, dict]]:
     """The (fact, arguments) pairs the deploy's steps ask of a converged relay, in the order they ask them."""
     root = settings.jail_root
     asked: list[tuple[type, dict]] = [
+        *[(cls, {"path": base.PKG_REPO_CONF}) for cls in (File, Sha1File)],
         (ImageFiles, {"path": settings.image_path}),
         (GeliProviders, {}),
         (MountPoints, {}),
@@ -62,6 +63,7 @@ def questions(settings) -> list[tuple[type, dict]]:
         (FreeBSDVersion, {}),
         (VerifiedArchive, {"cache": jail.release_cache(settings), "sha256": settings.jail_release_sha256}),
         (Jails, {}),
+        (Directory, {"path": root}),
         (RootPopulated, {"root": root}),
     ]
     for path in jail.host_copies(settings):
@@ -69,6 +71,7 @@ def questions(settings) -> list[tuple[type, dict]]:
     for path in _jail_files(settings):
         asked += [(Sha1File, {"path": root + path}), (FileAttributes, {"path": root + path})]
     asked += [
+        *[(cls, {"path": settings.jail_conf_path}) for cls in (File, Sha1File)],
         (ServiceRunning, {"jail": settings.jail_name, "service": "cron"}),
         (JailPackages, {"jail_name": settings.jail_name, "root": root, "running": True}),
         *[(Directory, {"path": root + path}) for path in tor.TOR_DIRECTORIES],
@@ -80,6 +83,7 @@ def questions(settings) -> list[tuple[type, dict]]:
         (Sha1File, {"path": firewall.PF_CONF}),
         (File, {"path": firewall.PF_CONF}),
         (ServiceRunning, {"jail": None, "service": "pflog"}),
+        *[(cls, {"path": BRUTEFORCE_CRON}) for cls in (File, Sha1File)],
         (ServiceRunning, {"jail": None, "service": "cron"}),
     ]
     if settings.exit_relay:

@@ -8,11 +8,9 @@ made at the path, a marker without its image, the jail's configuration) stops th
 a new, empty vault and a new relay identity; so do GELI settings that differ from the image's own.
 """
 
-
 from pyinfra import host
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.facts.files import File
-from pyinfra.operations import files
 
 from torjail.freebsd import mount
 from torjail.freebsd.geli import GeliProviders
@@ -20,7 +18,7 @@ from torjail.freebsd.jail import Jails
 from torjail.freebsd.md import MdDevices
 from torjail.freebsd.mount import MountPoints
 from torjail.freebsd.readings import read_once
-from torjail.procedures import image
+from torjail.procedures import files as host_files, image
 from torjail.secrets import geli_passphrase
 from torjail.freebsd import readings
 
@@ -203,7 +201,7 @@ def apply(settings):
         # a vault made before torjail kept records, or moved here by hand: record it, so that a deploy that
         # later finds the path empty stops instead of making a new, empty vault
         image.recorded(name=f"Record of the image {settings.image_path}", image=settings.image_path)
-    files.directory(name=f"Mount point {settings.jail_root}", path=settings.jail_root, mode="755")
+    host_files.directory(name=f"Mount point {settings.jail_root}", path=settings.jail_root, mode="755")
     mount.mount(name=f"Jail root {settings.eli_device} on {settings.jail_root}", path=settings.jail_root,
                 device=f"/dev/{settings.eli_device}", options=("nosuid",))
     return current
