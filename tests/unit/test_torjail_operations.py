@@ -122,6 +122,56 @@ def test_copied_file():
     assert (op.commands, op.noops) == ([], ["/jail/etc/resolv.conf is already a copy of /etc/resolv.conf"])
 
 
+
+JAIL_CONF = "/etc/jail.conf.d/tor.conf"
+JAIL_CONF_TEXT = "tor { path = /var/jails/tor; }\n"
+ROOT_644 = {"user": "root", "group": "wheel", "mode": 644}
+
+
+def put_facts(found, sha1=files.content_sha1(JAIL_CONF_TEXT)):
+    return {"files.File": {f"path={JAIL_CONF}": found}, "files.Sha1File": {f"path={JAIL_CONF}": sha1},
+            "files.Directory": {"path=/etc/jail.conf.d": {"user": "root", "group": "wheel", "mode": 755},
+                                f"path={JAIL_CONF}": None},
+            "server.Which": {"command=md5sum": None, "command=sha1sum": None, "command=sha256sum": None}}
+
+
+def test_put_file_already_as_wanted_is_known_from_the_readings():
+    op = plan_operation(files.put, JAIL_CONF, JAIL_CONF_TEXT, mode="644", user="root", group="wheel",
+                        facts=put_facts(ROOT_644))
+    assert (op.commands, op.noops) == ([], [f"{JAIL_CONF} is already up to date"])
+
+
+@pytest.mark.parametrize("found, sha1, expected", [
+    (None, None, ["upload"]),
+    (ROOT_644, "0" * 40, ["upload"]),
+    ({**ROOT_644, "mode": 600}, None, ["chmod 644 /etc/jail.conf.d/tor.conf"]),
+    ({**ROOT_644, "user": "toor"}, None, ["chown root:wheel /etc/jail.conf.d/tor.conf"]),
+], ids=["missing", "other content", "other mode", "other owner"])
+def test_put_file_that_differs_goes_to_pyinfras_files_put(found, sha1, expected):
+    facts = put_facts(found, sha1 or files.content_sha1(JAIL_CONF_TEXT))
+    op = plan_operation(files.put, JAIL_CONF, JAIL_CONF_TEXT, mode="644", user="root", group="wheel", facts=facts)
+    if expected == ["upload"]:
+        assert op.uploads.get(JAIL_CONF) == JAIL_CONF_TEXT
+    else:
+        assert op.commands == expected and not op.uploads
+
+
+def test_directory_already_as_wanted_is_known_from_the_readings():
+    facts = {"files.Directory": {"path=/var/jails/tor": {"user": "root", "group": "wheel", "mode": 755}}}
+    op = plan_operation(files.directory, "/var/jails/tor", mode="755", facts=facts)
+    assert (op.commands, op.noops) == ([], ["directory /var/jails/tor already exists"])
+
+
+@pytest.mark.parametrize("found, expected", [
+    (None, ["mkdir -p /var/jails/tor", "chmod 755 /var/jails/tor"]),
+    ({"user": "root", "group": "wheel", "mode": 700}, ["chmod 755 /var/jails/tor"]),
+], ids=["missing", "other mode"])
+def test_directory_that_differs_goes_to_pyinfras_files_directory(found, expected):
+    op = plan_operation(files.directory, "/var/jails/tor", mode="755",
+                        facts={"files.Directory": {"path=/var/jails/tor": found}})
+    assert op.commands == expected
+
+
 # --- image ----------------------------------------------------------------------------------------------------
 
 # FreeBSD's sha256 (a digest of standard input alone), stat -f %z and df -k, standing in for the real ones.
