@@ -128,8 +128,9 @@ FRESH_SERVER = [
     f"mkdir -p {CACHE}",
     f"fetch -q -o {CACHE}/base.txz.part {RELEASE_URL}/base.txz",
     VERIFY_BASE,
-    f"test ! -e /var/jails/tor/.torjail-base && test ! -L /var/jails/tor/.torjail-base && tar -x -f {CACHE}/base.txz "
-    "-C /var/jails/tor --unlink && echo 14.3-RELEASE > /var/jails/tor/.torjail-base",
+    "lockf -k -t 900 /var/run/torjail-unpack.lock sh -c 'if [ -L /var/jails/tor/.torjail-base ]; then exit 1; fi; "
+    "if [ -e /var/jails/tor/.torjail-base ]; then [ \"$(cat /var/jails/tor/.torjail-base)\" = 14.3-RELEASE ]; exit; "
+    f"fi; tar -x -f {CACHE}/base.txz -C /var/jails/tor --unlink && echo 14.3-RELEASE > /var/jails/tor/.torjail-base'",
     "/bin/sh -c 'R=/var/jails/tor; for p in /var/jails/tor/etc /var/jails/tor/etc/resolv.conf /var/jails/"
     'tor/etc/resolv.conf.torjail-new; do if [ -L "$p" ]; then echo "$p is a symbolic link in the jail roo'
     't /var/jails/tor: not written through" >&2; exit 1; fi; done; set -e; mkdir -p "$R"/etc; rm -f "$R"/'

@@ -694,20 +694,50 @@ def test_release_fetch_noop_when_verified():
     assert (op.commands, op.noops) == ([], ["/c/base.txz is already downloaded and verified"])
 
 
+LOCKF = 'while getopts knst: option; do :; done; shift $((OPTIND - 1)); echo "lockf $1" >> "$LOG"; shift; exec "$@"\n'
+
+
 def test_release_unpacked_once_in_sh(tmp_path):
     root = tmp_path / "root"
     root.mkdir()
     op = plan_operation(release.unpacked, "/c", str(root), "14.3-RELEASE",
                         facts={"release.RootPopulated": {f"root={root}": None}})
-    shims = {"tar": RECORD}
+    shims = {"tar": RECORD, "lockf": LOCKF}
     assert sh(op.commands[0], tmp_path, shims).returncode == 0
-    assert logged(tmp_path) == [f"tar -x -f /c/base.txz -C {root} --unlink"]
+    assert logged(tmp_path) == [f"lockf {release.UNPACK_LOCK}", f"tar -x -f /c/base.txz -C {root} --unlink"]
     fact = sh(str(release.RootPopulated().command(str(root))), tmp_path)
     assert release.RootPopulated().process(fact.stdout.splitlines()) == "14.3-RELEASE"
-    assert sh(op.commands[0], tmp_path, shims).returncode == 1, "a completed root is never unpacked over"
     op = plan_operation(release.unpacked, "/c", str(root), "14.3-RELEASE",
                         facts={"release.RootPopulated": {f"root={root}": "14.3-RELEASE"}})
     assert op.commands == []
+
+
+def test_release_unpack_after_another_completed_it_unpacks_nothing(tmp_path):
+    """A deploy cut off mid-unpack leaves its tar running; the re-run, planned before that tar wrote the marker,
+    waits for it (lockf) and then finds the root completed with the same release: success, nothing unpacked over."""
+    root = tmp_path / "root"
+    root.mkdir()
+    op = plan_operation(release.unpacked, "/c", str(root), "14.3-RELEASE",
+                        facts={"release.RootPopulated": {f"root={root}": None}})
+    shims = {"tar": RECORD, "lockf": LOCKF}
+    (root / release.MARKER).write_text("14.3-RELEASE\n")
+    assert sh(op.commands[0], tmp_path, shims).returncode == 0
+    assert not any(line.startswith("tar") for line in logged(tmp_path))
+
+
+@pytest.mark.parametrize("marker", ["14.2-RELEASE", "link"])
+def test_release_unpack_never_goes_over_another_marker(tmp_path, marker):
+    root = tmp_path / "root"
+    root.mkdir()
+    op = plan_operation(release.unpacked, "/c", str(root), "14.3-RELEASE",
+                        facts={"release.RootPopulated": {f"root={root}": None}})
+    if marker == "link":
+        (tmp_path / "elsewhere").write_text("14.3-RELEASE\n")
+        (root / release.MARKER).symlink_to(tmp_path / "elsewhere")
+    else:
+        (root / release.MARKER).write_text(marker + "\n")
+    assert sh(op.commands[0], tmp_path, {"tar": RECORD, "lockf": LOCKF}).returncode == 1
+    assert not any(line.startswith("tar") for line in logged(tmp_path))
 
 
 # --- service --------------------------------------------------------------------------------------------------

@@ -19,6 +19,10 @@ from torjail.freebsd.jailfs import links_out_refused
 from torjail.freebsd import readings
 
 MARKER = ".torjail-base"
+# Unpacks take turns: a deploy cut off mid-unpack leaves its tar running on the server (sshd lets a command run
+# on), and the re-run's unpack waits for it, then finds the marker it wrote instead of unpacking over it.
+UNPACK_LOCK = "/var/run/torjail-unpack.lock"
+UNPACK_WAIT_SECONDS = 900
 # What a newer release's base.txz must not replace in a populated root: its users and groups (packages add their
 # own, tor's _tor among them), /var (the package database, tor's data) and root's home.
 KEPT_ON_UPGRADE = ("./var", "./root", "./etc/master.passwd", "./etc/passwd", "./etc/group", "./etc/pwd.db",
@@ -98,7 +102,9 @@ def fetched(url: str, cache: str, sha256: str):
 @operation()
 def unpacked(cache: str, root: str, release: str):
     """
-    Unpack the cached base.txz into a jail root that has not been completed yet, then write the marker.
+    Unpack the cached base.txz into a jail root that has not been completed yet, then write the marker; one
+    unpack at a time (lockf(1)): a root another unpack completed meanwhile with this release is left as it is,
+    any other marker (or a symbolic link in its place) fails the operation, and nothing is unpacked over it.
 
     + cache: the cache directory holding base.txz
     + root: the jail root (mounted)
@@ -113,12 +119,11 @@ def unpacked(cache: str, root: str, release: str):
     if readings.fact(RootPopulated, root=root):
         host.noop(f"{root} is already populated")
         return
-    marker = f"{root}/{MARKER}"
-    yield StringCommand(
-        "test", "!", "-e", QuoteString(marker), "&&", "test", "!", "-L", QuoteString(marker), "&&",
-        "tar", "-x", "-f", QuoteString(f"{cache}/base.txz"), "-C", QuoteString(root), "--unlink", "&&",
-        "echo", QuoteString(release), ">", QuoteString(marker),
-    )
+    marker = quote(f"{root}/{MARKER}")
+    script = (f"if [ -L {marker} ]; then exit 1; fi; "
+              f"if [ -e {marker} ]; then [ \"$(cat {marker})\" = {quote(release)} ]; exit; fi; "
+              f"tar -x -f {quote(f'{cache}/base.txz')} -C {quote(root)} --unlink && echo {quote(release)} > {marker}")
+    yield StringCommand("lockf", "-k", "-t", str(UNPACK_WAIT_SECONDS), UNPACK_LOCK, "sh", "-c", QuoteString(script))
 
 
 @operation()
