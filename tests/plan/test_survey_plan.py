@@ -48,3 +48,12 @@ def test_a_fresh_server_is_surveyed_after_the_lock_and_planned_as_without_it():
     assert with_survey.fixture.asked[0] == ("deploylock.DeployLock", "")
     without = _run(False, "deploy_fresh")
     assert with_survey.commands == without.commands
+
+
+def test_a_root_of_the_wanted_release_needs_no_archive_and_its_sha256_is_not_read():
+    """sha256 of base.txz reads the whole archive on the server: only a root still to unpack or upgrade needs it."""
+    result = _run(False)
+    assert ("release.VerifiedArchive", "") not in {(key, "") for key, _ in result.fixture.asked}
+    assert not any(op.name.startswith("base.txz of") for op in result.operations)
+    fresh = _run(False, "deploy_fresh")
+    assert any(key == "release.VerifiedArchive" for key, _ in fresh.fixture.asked)

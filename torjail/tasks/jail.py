@@ -66,10 +66,11 @@ def host_copies(settings) -> tuple[str, ...]:
 def apply(settings):
     check_release(settings)
     cache = release_cache(settings)
-    release.fetched(name=f"base.txz of {settings.jail_release} (pinned sha256)", url=settings.base_url, cache=cache,
-                    sha256=settings.jail_release_sha256)
     running = settings.jail_name in readings.fact(Jails)
     populated = readings.fact(release.RootPopulated, root=settings.jail_root)
+    if populated != settings.jail_release:  # a root of this release needs no archive (nor its sha256 read again)
+        release.fetched(name=f"base.txz of {settings.jail_release} (pinned sha256)", url=settings.base_url,
+                        cache=cache, sha256=settings.jail_release_sha256)
     if populated is None or populated == settings.jail_release:
         release.unpacked(name="Jail root from base.txz", cache=cache, root=settings.jail_root,
                          release=settings.jail_release)

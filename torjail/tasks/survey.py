@@ -25,7 +25,7 @@ from torjail.freebsd.swap import SwapDevices
 from torjail.freebsd.system import DumpDevice, FreeBSDVersion
 from torjail.procedures.image import ImageFiles
 from torjail.procedures.pfguard import PfGuard
-from torjail.procedures.release import RootPopulated, VerifiedArchive
+from torjail.procedures.release import RootPopulated
 from torjail.render import BRUTEFORCE_CRON, UNBOUND_CONF
 from torjail.tasks import base, firewall, jail, tor
 
@@ -61,7 +61,6 @@ def questions(settings) -> list[tuple[type, dict]]:
         (FstabEntries, {}),
         (SwapDevices, {}),
         (FreeBSDVersion, {}),
-        (VerifiedArchive, {"cache": jail.release_cache(settings), "sha256": settings.jail_release_sha256}),
         (Jails, {}),
         (Directory, {"path": root}),
         (RootPopulated, {"root": root}),
