@@ -129,7 +129,7 @@ def main(argv):
     _check(libc.umount2(b".", MNT_DETACH), "umount old root")
     os.chdir("/")
     env = {"PATH": "/sbin:/bin:/usr/sbin:/usr/bin", "HOME": "/", "TERM": "dumb"}
-    os.execve("/usr/libexec/lab/bin/python3", ["/usr/libexec/lab/bin/python3", "-I", "/sbin/init"], env)
+    os.execve("/usr/libexec/lab/bin/python3", ["/usr/libexec/lab/bin/python3", "-IS", "/sbin/init"], env)
 
 
 if __name__ == "__main__":

@@ -361,7 +361,9 @@ def _dress_config(root):
 
 # ----- the lab's own code, installed at every boot -----
 
-LAUNCHER = """#!/usr/libexec/lab/bin/python3 -I
+# -I: the lab's interpreter sees neither the environment's PYTHON* variables nor the caller's directory; -S: no
+# site module (the lab needs only the standard library, and every emulated command pays for its start).
+LAUNCHER = """#!/usr/libexec/lab/bin/python3 -IS
 {header}import sys
 sys.path.insert(0, "/usr/libexec/lab")
 from lab.freebsd.{package}.{module} import main

@@ -22,7 +22,7 @@ LIBRARY = "/lib/libcrypto.so.30"
 WORKDIR = "/var/db/freebsd-update"
 MARKER = b"USERLAND_VERSION = "
 
-LAUNCHER = """#!/usr/libexec/lab/bin/python3 -I
+LAUNCHER = """#!/usr/libexec/lab/bin/python3 -IS
 # freebsd-version(1) of the lab: USERLAND_VERSION below is what -u prints (FreeBSD hard-codes it the same way).
 import sys
 sys.path.insert(0, "/usr/libexec/lab")

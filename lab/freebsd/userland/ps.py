@@ -66,7 +66,7 @@ class Process:
             args = handle.read().rstrip(b"\0").split(b"\0")
         args = [a.decode(errors="replace") for a in args if a]
         self.lab_internal = JAIL_HOLDER in args
-        if args[:2] == [LAUNCHER, "-I"] and len(args) > 2:
+        if args[:2] == [LAUNCHER, "-IS"] and len(args) > 2:
             args = args[2:]  # a lab program shows as what it stands for: /bin/ps, not its interpreter
             self.comm = os.path.basename(args[0])[:COMMLEN]
         self.args = " ".join(args) or f"[{self.comm}]"

@@ -18,7 +18,7 @@ import time
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 LAB = os.path.join(REPO, "lab")
-LAUNCHER = """#!/usr/libexec/lab/bin/python3 -I
+LAUNCHER = """#!/usr/libexec/lab/bin/python3 -IS
 import sys
 sys.path.insert(0, "/usr/libexec/lab")
 from lab.freebsd.commands.{module} import main
