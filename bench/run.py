@@ -10,13 +10,15 @@ commands in the CLI's own process):
 - over a wide-area link (bench/wan.py: a relay that adds 0, 50 or 100 ms per round trip), the fresh deploy and
   the no-change re-run of one lab host, one run each, with our connection (TCP_NODELAY) and pyinfra's default
   one (Nagle on): remote commands, round trips the relay saw, round trips waited (the wall time added over the
-  0 ms run, divided by the added round trip) and wall time.
+  0 ms run, divided by the added round trip) and wall time; then both of four lab hosts at once at 100 ms, each
+  behind its own relay.
 Figures only: nothing here passes or fails on a time. The lab hosts (bench1..bench4) are destroyed at the end, as
 is anything they left from an earlier run. They take the lab indices given by --indices, or by
 TORJAIL_BENCH_INDICES (four comma-separated numbers, default 2,3,5,6: other work on the machine may use other
 ones), each when it is free.
 """
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -39,26 +41,27 @@ DEFAULT_INDICES = "2,3,5,6"
 WAN_ROUND_TRIPS_MS = (0, 50, 100)
 PASSPHRASE = "lab bench passphrase 91c4"
 RUN_SECONDS = 900
+OURS = "ours (TCP_NODELAY)"
 
 
 def quiet(text):
     pass
 
 
-def deploy(names, nagle=False, relay=None):
+def deploy(names, nagle=False, relays=()):
     """One run of `pyinfra lab/inventory.py deploy.py` against the lab hosts `names`: a dict of figures.
 
-    With a `relay` (bench/wan.py), the one lab host is reached through it, and the figures hold the round trips
-    the relay saw."""
+    With `relays` (bench/wan.py, one per name), each lab host is reached through its own, and the figures hold
+    the round trips the relays saw."""
     with tempfile.TemporaryDirectory() as directory:
         counts_file = os.path.join(directory, "counts.json")
-        connection = wan.connection_data(names[0], relay.port, directory) if relay else {}
+        connections = {name: wan.connection_data(name, relay.port, directory) for name, relay in zip(names, relays)}
         env = {**os.environ, "TORJAIL_LAB_HOST": ",".join(names), "TORJAIL_GELI_PASSPHRASE": PASSPHRASE,
-               "TORJAIL_BENCH_COUNTS": counts_file, "TORJAIL_LAB_SETTINGS": json.dumps(connection)}
+               "TORJAIL_BENCH_COUNTS": counts_file, "TORJAIL_LAB_HOST_SETTINGS": json.dumps(connections)}
         env.pop("TORJAIL_SSH_NAGLE", None)
         if nagle:
             env["TORJAIL_SSH_NAGLE"] = "1"
-        round_trips = relay.round_trips if relay else 0
+        round_trips = sum(relay.round_trips for relay in relays)
         started = time.monotonic()
         result = subprocess.run([sys.executable, str(COUNTED_PYINFRA), "lab/inventory.py", "deploy.py", "-y"],
                                 cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -71,7 +74,7 @@ def deploy(names, nagle=False, relay=None):
     return {"wall": wall, "facts": counts["fact"]["count"], "operations": counts["operation"]["count"],
             "uploads": counts["upload"]["count"], "commands": commands,
             "round_trip": sum(kind["seconds"] for kind in counts.values()) / max(commands, 1),
-            "round_trips": (relay.round_trips - round_trips) if relay else None,
+            "round_trips": (sum(relay.round_trips for relay in relays) - round_trips) if relays else None,
             "names": {kind: counts[kind]["names"] for kind in counts}}
 
 
@@ -106,17 +109,28 @@ def measure(repeats, indices):
 
 def measure_wan(indices):
     """The fresh deploy and the no-change re-run of one lab host through a delaying relay, at each round trip of
-    WAN_ROUND_TRIPS_MS, with our connection and with pyinfra's default one: (run, ms, connection, figures) rows."""
+    WAN_ROUND_TRIPS_MS, with our connection and with pyinfra's default one; then of four lab hosts at once, each
+    through its own relay, at the longest round trip with our connection: (run, ms, connection, figures) rows."""
     rows = []
     name = HOSTS[0]
-    for nagle, connection in ((False, "ours (TCP_NODELAY)"), (True, "pyinfra default")):
+    for nagle, connection in ((False, OURS), (True, "pyinfra default")):
         for round_trip_ms in WAN_ROUND_TRIPS_MS:
             fresh_hosts([name], indices)
-            target = (paths.address(host.read_state(name)["index"]), 22)
-            with wan.DelayRelay(target, round_trip_ms / 1000, lifetime=4 * RUN_SECONDS) as relay:
-                rows.append(("fresh deploy", round_trip_ms, connection, deploy([name], nagle, relay)))
-                rows.append(("no-change re-run", round_trip_ms, connection, deploy([name], nagle, relay)))
+            with wan.DelayRelay(_ssh_target(name), round_trip_ms / 1000, lifetime=4 * RUN_SECONDS) as relay:
+                rows.append(("fresh deploy", round_trip_ms, connection, deploy([name], nagle, [relay])))
+                rows.append(("no-change re-run", round_trip_ms, connection, deploy([name], nagle, [relay])))
+    round_trip_ms = WAN_ROUND_TRIPS_MS[-1]
+    fresh_hosts(HOSTS, indices)
+    with contextlib.ExitStack() as stack:
+        relays = [stack.enter_context(wan.DelayRelay(_ssh_target(name), round_trip_ms / 1000,
+                                                     lifetime=4 * RUN_SECONDS)) for name in HOSTS]
+        rows.append(("fresh deploy, 4 hosts at once", round_trip_ms, OURS, deploy(list(HOSTS), False, relays)))
+        rows.append(("no-change re-run, 4 hosts", round_trip_ms, OURS, deploy(list(HOSTS), False, relays)))
     return rows
+
+
+def _ssh_target(name):
+    return paths.address(host.read_state(name)["index"]), 22
 
 
 def markdown(header, lines):
@@ -144,7 +158,8 @@ def wan_table(rows):
                if round_trip_ms == 0}
     lines = []
     for label, round_trip_ms, connection, run in rows:
-        added = (run["wall"] - at_zero[label, connection]) / (round_trip_ms / 1000) if round_trip_ms else None
+        zero = at_zero.get((label, connection))
+        added = (run["wall"] - zero) / (round_trip_ms / 1000) if round_trip_ms and zero is not None else None
         lines.append((label, str(round_trip_ms), connection, str(run["commands"]), str(run["round_trips"]),
                       "-" if added is None else f"{added:.0f}", f"{run['wall']:.1f}"))
     header = ("run", "RTT ms", "connection", "commands", "round trips (relay)", "round trips waited", "wall s")
@@ -185,7 +200,7 @@ def main(argv=None):
           "the wall time of one.")
     print("\nremote commands of the no-change re-run, 1 host:")
     print(command_list(again))
-    print("\nover a wide-area link (bench/wan.py), 1 host, one run each:")
+    print("\nover a wide-area link (bench/wan.py), one run each:")
     print(wan_table(wan_rows))
     return 0
 

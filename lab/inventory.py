@@ -8,7 +8,8 @@ believes 198.18.N.2 is its public address, and takes base.txz from the lab's mir
 the sha256 pinned from the mirror's MANIFEST on this machine's disk, as an operator copies it from a signed
 announcement. Its secrets directory
 (the SSH host key record, say) lives with the lab host and goes with it: a new lab host of the same name has new
-host keys. TORJAIL_LAB_SETTINGS (JSON) changes settings for one run, e.g. '{"bandwidth_rate": "3 MBytes"}'.
+host keys. TORJAIL_LAB_SETTINGS (JSON) changes settings for one run, e.g. '{"bandwidth_rate": "3 MBytes"}';
+TORJAIL_LAB_HOST_SETTINGS (JSON, by lab host name) changes one host's, e.g. '{"bench2": {"ssh_port": 2202}}'.
 TORJAIL_LAB_ALIAS gives the one lab host another inventory name: a relay rebuilt on new hardware keeps its
 inventory entry while its address changes.
 """
@@ -65,9 +66,11 @@ def host_data(name):
     }
 
 
-def overrides():
-    """Settings to change for a run (a JSON object in TORJAIL_LAB_SETTINGS), e.g. to preview a change."""
-    return json.loads(os.environ.get("TORJAIL_LAB_SETTINGS", "{}"))
+def overrides(name):
+    """Settings to change for a run of the lab host `name`: the JSON object in TORJAIL_LAB_SETTINGS (every host,
+    e.g. to preview a change), then its entry in TORJAIL_LAB_HOST_SETTINGS (e.g. its own delaying relay)."""
+    per_host = json.loads(os.environ.get("TORJAIL_LAB_HOST_SETTINGS", "{}")).get(name, {})
+    return {**json.loads(os.environ.get("TORJAIL_LAB_SETTINGS", "{}")), **per_host}
 
 
 def inventory_name(name):
@@ -78,4 +81,4 @@ def inventory_name(name):
     return alias or name
 
 
-lab_hosts = [(inventory_name(name), {**host_data(name), **overrides()}) for name in _NAMES]
+lab_hosts = [(inventory_name(name), {**host_data(name), **overrides(name)}) for name in _NAMES]
