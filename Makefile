@@ -4,8 +4,8 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := tor openssh-server openssh-client nftables iproute2 debootstrap e2fsprogs util-linux xz-utils procps
-APT_COMMANDS := tor sshd ssh nft ip debootstrap mkfs.ext4 losetup unshare nsenter xz ps
+APT_PACKAGES := tor openssh-server openssh-client nftables iproute2 debootstrap e2fsprogs util-linux xz-utils procps gcc libc6-dev
+APT_COMMANDS := tor sshd ssh nft ip debootstrap mkfs.ext4 losetup unshare nsenter xz ps gcc
 
 .PHONY: demo test test-fast bench verify deps venv clean
 

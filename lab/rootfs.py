@@ -21,7 +21,7 @@ import subprocess
 import time
 
 from lab import paths
-from lab.freebsd import release, rootfiles
+from lab.freebsd import commandd, release, rootfiles
 
 LAB_PACKAGE = os.path.dirname(os.path.abspath(__file__))
 LIBEXEC = "usr/libexec/lab"
@@ -392,7 +392,27 @@ def _launcher(package, module):
         source = handle.read()
     # rc.d scripts written in Python carry rcorder(8) headers as comments; rcorder reads them from the launcher.
     header = "".join(match.group(0) + "\n" for match in RC_HEADER.finditer(source))
-    return LAUNCHER.format(header=header, package=package, module=module)
+    text = LAUNCHER.format(header=header, package=package, module=module)
+    if (package, module) in commandd.SERVED:
+        # Started by the resident command server (lab.freebsd.commandd); the rest of the file is the same
+        # launcher, which labcmd runs under python3 -IS where the server cannot serve.
+        text = f"#!/{LIBEXEC}/bin/labcmd {package} {module}\n" + text.split("\n", 1)[1]
+    return text
+
+
+def labcmd_binary():
+    """lab/freebsd/labcmd.c compiled (static: the lab root's libc is Debian's, not necessarily the machine's),
+    once per version of its source, in the lab directory."""
+    source = os.path.join(LAB_PACKAGE, "freebsd", "labcmd.c")
+    with open(source, "rb") as handle:
+        digest = hashlib.sha256(handle.read()).hexdigest()[:16]
+    binary = os.path.join(paths.lab_dir(), f"labcmd-{digest}")
+    if not os.path.exists(binary):
+        os.makedirs(paths.lab_dir(), exist_ok=True)
+        partial = f"{binary}.{os.getpid()}"
+        subprocess.run(["gcc", "-O2", "-Wall", "-Werror", "-static", "-o", partial, source], check=True)
+        os.replace(partial, binary)
+    return binary
 
 
 def _install_file(root, fbsd_path, content, mode=0o755):
@@ -420,6 +440,7 @@ def install_lab(root):
         for fbsd_path, script in read_manifest(os.path.join(scripts, "MANIFEST")):
             with open(os.path.join(scripts, script)) as handle:
                 _install_file(root, fbsd_path, handle.read(), 0o644 if fbsd_path == "/etc/rc.subr" else 0o755)
+    shutil.copy(labcmd_binary(), os.path.join(root, LIBEXEC, "bin", "labcmd"))
     for package in ("userland", "commands"):
         for fbsd_path, module in read_manifest(os.path.join(LAB_PACKAGE, "freebsd", package, "MANIFEST")):
             _install_file(root, fbsd_path, _launcher(package, module))

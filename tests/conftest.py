@@ -24,7 +24,7 @@ def lab_unavailable():
     """Why lab tests cannot run here, or None."""
     if os.geteuid() != 0:
         return "lab tests need root (network namespaces, mounts)"
-    for tool in ("ip", "unshare", "nsenter", "ssh", "ssh-keygen", "debootstrap", "xz"):
+    for tool in ("ip", "unshare", "nsenter", "ssh", "ssh-keygen", "debootstrap", "xz", "gcc"):
         if shutil.which(tool, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin") is None:
             return f"lab tests need {tool} (make deps installs it)"
     if not os.path.exists("/proc/self/ns/net"):

@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 
+COMMAND_SERVER = "/usr/libexec/lab/lab/freebsd/commandd.py"
+
 
 def _ignore(signum, frame):
     pass
@@ -24,6 +26,9 @@ def main(argv):
     signal.signal(signal.SIGTERM, _ignore)
     signal.signal(signal.SIGINT, _ignore)
     env = {"PATH": "/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin", "HOME": "/", "TERM": "dumb"}
+    # The lab's resident command server (lab.freebsd.commandd) comes first: the boot's commands start faster.
+    subprocess.Popen([sys.executable, "-IS", COMMAND_SERVER, "lab-commandd"], env=env, stdin=subprocess.DEVNULL,
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/", start_new_session=True)
     rc = subprocess.Popen(["/bin/sh", "/etc/rc", "autoboot"], env=env, stdin=subprocess.DEVNULL, cwd="/")
     while True:
         try:

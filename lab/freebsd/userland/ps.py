@@ -28,6 +28,9 @@ RIGHT = {"pid", "ppid", "pgid", "sid", "tpgid", "jid", "uid", "ruid", "gid", "rg
          "etimes", "rss", "vsz", "%cpu", "pcpu", "%mem", "pmem", "nice", "ni", "pri", "lwp", "nlwp"}
 DEFAULT = "pid,tt,stat,time,command"
 LAUNCHER = "/usr/libexec/lab/bin/python3"
+SERVED_LAUNCHER = "/usr/libexec/lab/bin/labcmd"  # `labcmd "PACKAGE MODULE" SCRIPT ARGS` (lab.freebsd.commandd)
+# The lab's resident command server (and its children while they start) is the lab's, not a process of FreeBSD.
+COMMAND_SERVER = "lab-commandd"
 # A lab jail's first process (and the unshare that started it) stands for the kernel's prison, not a process.
 JAIL_HOLDER = "lab.freebsd.jailinit"
 COMMLEN = 19  # MAXCOMLEN: the kernel keeps 19 characters of a command's name
@@ -65,8 +68,8 @@ class Process:
         with open(f"/proc/{pid}/cmdline", "rb") as handle:
             args = handle.read().rstrip(b"\0").split(b"\0")
         args = [a.decode(errors="replace") for a in args if a]
-        self.lab_internal = JAIL_HOLDER in args
-        if args[:2] == [LAUNCHER, "-IS"] and len(args) > 2:
+        self.lab_internal = JAIL_HOLDER in args or COMMAND_SERVER in args
+        if (args[:2] == [LAUNCHER, "-IS"] or args[:1] == [SERVED_LAUNCHER]) and len(args) > 2:
             args = args[2:]  # a lab program shows as what it stands for: /bin/ps, not its interpreter
             self.comm = os.path.basename(args[0])[:COMMLEN]
         self.args = " ".join(args) or f"[{self.comm}]"
