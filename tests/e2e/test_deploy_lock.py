@@ -24,7 +24,7 @@ NAME, INDEX = "h2a", 30
 HELD = "another deploy is running on"
 HOLDER_ALIVE = 'read -r locker _ < /var/run/torjail-deploy.holder && kill -0 "$locker"'
 # A pf.conf and a torrc change: the first deploy then checks and reloads both, pf under its guard with a fresh
-# login, long enough for the second one to ask for the lock meanwhile.
+# login, long enough for the test to see it holding the lock.
 WIDER_ADMINS = {"admin_networks": ["198.18.0.0/15", "192.0.2.0/24"], "bandwidth_rate": "2 MBytes"}
 
 
@@ -53,7 +53,13 @@ def test_a_second_deploy_stops_while_the_first_holds_the_lock(relay):
         while relay.run(HOLDER_ALIVE, timeout=30)[0] != 0:
             assert time.monotonic() < deadline and first.poll() is None, "the first deploy never took the lock"
             time.sleep(0.3)
-        second = relay.pyinfra("deploy.py", settings=WIDER_ADMINS)
+        # The first deploy waits (its pyinfra stopped, its SSH session open) while the second one runs: however
+        # fast the first one is, the second asks while the lock is held.
+        first.send_signal(signal.SIGSTOP)
+        try:
+            second = relay.pyinfra("deploy.py", settings=WIDER_ADMINS)
+        finally:
+            first.send_signal(signal.SIGCONT)
     finally:
         output, _ = first.communicate(timeout=900)
     assert first.returncode == 0 and changes(output) > 0, output[-5000:]
