@@ -22,7 +22,10 @@ pytestmark = pytest.mark.lab
 
 NAME, INDEX = "h2a", 30
 HELD = "another deploy is running on"
-HOLDER_ALIVE = 'read -r locker _ < /var/run/torjail-deploy.holder && kill -0 "$locker"'
+HOLDER = "cat /var/run/torjail-deploy.holder 2>/dev/null"
+# A holder other than the one named before (an earlier deploy's session may still be closing) and alive.
+NEW_HOLDER_ALIVE = ('read -r locker _ < /var/run/torjail-deploy.holder && [ "$locker" != "{before}" ] '
+                    '&& kill -0 "$locker"')
 # A pf.conf and a torrc change: the first deploy then checks and reloads both, pf under its guard with a fresh
 # login, long enough for the test to see it holding the lock.
 WIDER_ADMINS = {"admin_networks": ["198.18.0.0/15", "192.0.2.0/24"], "bandwidth_rate": "2 MBytes"}
@@ -47,10 +50,11 @@ def _deploy_in_background(relay, settings):
 
 
 def test_a_second_deploy_stops_while_the_first_holds_the_lock(relay):
+    before = (relay.run(HOLDER, timeout=30)[1].split() or [""])[0]
     first = _deploy_in_background(relay, WIDER_ADMINS)
     try:
         deadline = time.monotonic() + 60
-        while relay.run(HOLDER_ALIVE, timeout=30)[0] != 0:
+        while relay.run(NEW_HOLDER_ALIVE.format(before=before), timeout=30)[0] != 0:
             assert time.monotonic() < deadline and first.poll() is None, "the first deploy never took the lock"
             time.sleep(0.3)
         # The first deploy waits (its pyinfra stopped, its SSH session open) while the second one runs: however
