@@ -16,10 +16,11 @@ LOCK_FILE = "/var/run/torjail-deploy.lock"
 HOLDER_FILE = "/var/run/torjail-deploy.holder"
 WAIT_SECONDS = 3  # a holder notices the end of its session within a second: a quick re-run still gets the lock
 # Sets $sshd to the sshd process of this SSH session: the nearest ancestor of this shell run by sshd (its name
-# is sshd, or sshd-session since OpenSSH 9.8); empty outside an SSH session.
-FIND_SSHD = ('sshd=; p=$$; while [ "${p:-1}" -gt 1 ]; do '
-             'case "$(ps -o comm= -p "$p")" in sshd*) sshd=$p; break ;; esac; '
-             "p=$(ps -o ppid= -p \"$p\" | tr -d ' '); done")
+# is sshd, or sshd-session since OpenSSH 9.8); empty outside an SSH session. One ps(1) for the whole process
+# table, walked by awk(1), rather than two ps per ancestor.
+FIND_SSHD = ('sshd=$(ps -ax -o pid= -o ppid= -o comm= | awk -v p="$$" '
+             "'{ parent[$1] = $2; name[$1] = $3 } "
+             "END { for (n = 0; p > 1 && n < 64; n++) { if (name[p] ~ /^sshd/) { print p; exit }; p = parent[p] } }')")
 # The holder: records itself, then lives while the sshd process named in the holder file does.
 HOLDER = (f'echo "$PPID $1 $(date +%s)" > {HOLDER_FILE}.new && mv -f {HOLDER_FILE}.new {HOLDER_FILE} && '
           f'while read -r _ watched _ < {HOLDER_FILE} && kill -0 "$watched" 2>/dev/null; do sleep 1; done')
@@ -44,7 +45,7 @@ class DeployLock(FactBase):
                 "</dev/null >/dev/null 2>&1 & holder=$!; "
                 'while kill -0 "$holder" 2>/dev/null; do '
                 f'read -r locker _ < {HOLDER_FILE} 2>/dev/null; '
-                'if [ "$locker" = "$holder" ]; then echo acquired; exit 0; fi; sleep 0.2; done; '
+                'if [ "$locker" = "$holder" ]; then echo acquired; exit 0; fi; sleep 0.05; done; '
                 f'wait "$holder"; echo "held $(cat {HOLDER_FILE} 2>/dev/null)"')
 
     def requires_command(self) -> str:
