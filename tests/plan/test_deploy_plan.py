@@ -87,20 +87,23 @@ NEW_IMAGE = [
     f"instead of making a new, empty one.' > {RECORD} && rm -f {MARKER}",
 ]
 
+# the staged pf.conf checked, the previous one kept and the new one moved in: one remote command
+PF_CONF_CHECKED_AND_MOVED = (
+    "{ chown root:wheel /etc/pf.conf.torjail-new ; } && { chmod 600 /etc/pf.conf.torjail-new ; } && "
+    "{ pfctl -n -f /etc/pf.conf.torjail-new || { rm -f /etc/pf.conf.torjail-new ; exit 1 ; } ; } && "
+    "{ if [ -f /etc/pf.conf ]; then cp -p /etc/pf.conf /etc/pf.conf.torjail-previous; fi ; } && "
+    "{ mv -f /etc/pf.conf.torjail-new /etc/pf.conf ; }")
+
 FRESH_SERVER = [
     # base: pkg from the configured branch, relay sysctls, kernel modules now and at boot, no crash dumps, ntpd
     "mkdir -p /usr/local/etc/pkg/repos",
     "upload /usr/local/etc/pkg/repos/FreeBSD.conf",
     "chmod 644 /usr/local/etc/pkg/repos/FreeBSD.conf",
     "env ASSUME_ALWAYS_YES=yes pkg bootstrap -y",
-    "sysctl net.inet.ip.random_id=1",
-    "echo net.inet.ip.random_id=1 >> /etc/sysctl.conf",
-    "sysctl kern.ipc.somaxconn=4096",
-    "echo kern.ipc.somaxconn=4096 >> /etc/sysctl.conf",
-    "sysctl kern.ipc.nmbclusters=262144",
-    "echo kern.ipc.nmbclusters=262144 >> /etc/sysctl.conf",
-    "sysctl kern.maxfiles=65536",
-    "echo kern.maxfiles=65536 >> /etc/sysctl.conf",
+    "{ sysctl net.inet.ip.random_id=1 ; } && { echo net.inet.ip.random_id=1 >> /etc/sysctl.conf ; }",
+    "{ sysctl kern.ipc.somaxconn=4096 ; } && { echo kern.ipc.somaxconn=4096 >> /etc/sysctl.conf ; }",
+    "{ sysctl kern.ipc.nmbclusters=262144 ; } && { echo kern.ipc.nmbclusters=262144 >> /etc/sysctl.conf ; }",
+    "{ sysctl kern.maxfiles=65536 ; } && { echo kern.maxfiles=65536 >> /etc/sysctl.conf ; }",
     "kldload -n geom_eli",
     "sysrc -f /boot/loader.conf geom_eli_load=YES",
     "kldload -n pf",
@@ -120,8 +123,7 @@ FRESH_SERVER = [
     "swapon /dev/ada0p3.eli",
     # vault: a new image, its marker first; GELI with the passphrase on standard input; newfs drops the marker
     *NEW_IMAGE,
-    "mkdir -p /var/jails/tor",
-    "chmod 755 /var/jails/tor",
+    "{ mkdir -p /var/jails/tor ; } && { chmod 755 /var/jails/tor ; }",
     "mount -t ufs -o nosuid /dev/md10.eli /var/jails/tor",
     # jail: base.txz fetched and checked against the pinned sha256 (never the mirror's MANIFEST), unpacked; host files copied in and jail files
     # written by the host's shell, refused where a symbolic link would redirect them (the jail is not running)
@@ -173,15 +175,12 @@ FRESH_SERVER = [
     't > "$R"/etc/crontab.torjail-new; chmod 644 "$R"/etc/crontab.torjail-new; mv -f "$R"/etc/crontab.torjail-new "'
     '$R"/etc/crontab\' < /tmp/pyinfra-95b114d37c0e81e839114322a537732cd4f52587',
     'rm -f /tmp/pyinfra-95b114d37c0e81e839114322a537732cd4f52587',
-    'mkdir -p /etc/jail.conf.d',
-    'chown root:wheel /etc/jail.conf.d',
+    "{ mkdir -p /etc/jail.conf.d ; } && { chown root:wheel /etc/jail.conf.d ; }",
     'upload /etc/jail.conf.d/tor.conf',
-    'chown root:wheel /etc/jail.conf.d/tor.conf',
-    'chmod 644 /etc/jail.conf.d/tor.conf',
+    "{ chown root:wheel /etc/jail.conf.d/tor.conf ; } && { chmod 644 /etc/jail.conf.d/tor.conf ; }",
     'sysrc -f /etc/rc.conf cloned_interfaces=lo1',
     "sysrc -f /etc/rc.conf 'ifconfig_lo1_alias0=inet 10.0.0.1/32'",
-    'ifconfig lo1 create',
-    'ifconfig lo1 inet 10.0.0.1/32 alias',
+    "{ ifconfig lo1 create ; } && { ifconfig lo1 inet 10.0.0.1/32 alias ; }",
     'sysrc -f /etc/rc.conf jail_enable=YES',
     # tor: installed by the host's pkg under the root (-r, never -c), its directories, torrc (checked by preflight)
     'env ASSUME_ALWAYS_YES=yes pkg -r /var/jails/tor install -y tor',
@@ -207,11 +206,7 @@ FRESH_SERVER = [
     "jail -f /etc/jail.conf.d/tor.conf -c tor",
     # firewall: pf.conf checked, the previous one kept, guarded load, SSH check, cancel
     "upload /etc/pf.conf.torjail-new",
-    "chown root:wheel /etc/pf.conf.torjail-new",
-    "chmod 600 /etc/pf.conf.torjail-new",
-    "pfctl -n -f /etc/pf.conf.torjail-new || { rm -f /etc/pf.conf.torjail-new ; exit 1 ; }",
-    "if [ -f /etc/pf.conf ]; then cp -p /etc/pf.conf /etc/pf.conf.torjail-previous; fi",
-    "mv -f /etc/pf.conf.torjail-new /etc/pf.conf",
+    PF_CONF_CHECKED_AND_MOVED,
     GUARD_PF_OFF,
     "pfctl -f /etc/pf.conf",
     "daemon -f sh -c 'sleep 2; pfctl -e'",
@@ -450,8 +445,9 @@ def test_half_made_image_is_discarded_then_made_again():
     commands = result.commands
     start = commands.index(discard.commands[-1]) + 1
     assert commands[start:start + len(NEW_IMAGE)] == NEW_IMAGE
-    assert commands[start + len(NEW_IMAGE):start + len(NEW_IMAGE) + 3] == [
-        "mkdir -p /var/jails/tor", "chmod 755 /var/jails/tor", "mount -t ufs -o nosuid /dev/md10.eli /var/jails/tor"]
+    assert commands[start + len(NEW_IMAGE):start + len(NEW_IMAGE) + 2] == [
+        "{ mkdir -p /var/jails/tor ; } && { chmod 755 /var/jails/tor ; }",
+        "mount -t ufs -o nosuid /dev/md10.eli /var/jails/tor"]
     assert all(command.startswith(BELONGS) for command in commands if _is_destructive(command))
 
 
@@ -515,13 +511,7 @@ def test_changed_pf_conf_on_a_running_firewall_is_loaded_under_the_guard():
     result = plan_server("deploy_converged", **{"files.Sha1File": {"path=/etc/pf.conf": "0" * 40}})
     assert [(op.name, op.commands) for op in result.changed] == [
         ("pf.conf (checked by pfctl -nf)", [
-            "upload /etc/pf.conf.torjail-new",
-            "chown root:wheel /etc/pf.conf.torjail-new",
-            "chmod 600 /etc/pf.conf.torjail-new",
-            "pfctl -n -f /etc/pf.conf.torjail-new || { rm -f /etc/pf.conf.torjail-new ; exit 1 ; }",
-            "if [ -f /etc/pf.conf ]; then cp -p /etc/pf.conf /etc/pf.conf.torjail-previous; fi",
-            "mv -f /etc/pf.conf.torjail-new /etc/pf.conf",
-        ]),
+            "upload /etc/pf.conf.torjail-new", PF_CONF_CHECKED_AND_MOVED]),
         (GUARDED[0], [GUARD, "pfctl -f /etc/pf.conf"]),
         (GUARDED[1], ["function fresh_ssh_login"]),
         (GUARDED[2], [CANCEL]),

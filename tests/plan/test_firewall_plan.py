@@ -25,11 +25,11 @@ def test_a_pf_conf_never_loaded_does_not_become_the_rollback_target():
     """The guard puts back the previous file; the file in place was never loaded, so the last good copy (left
     by the deploy that was stopped) must stay the previous one."""
     changed = plan_server("deploy_converged", **NOT_LOADED, **{"files.Sha1File": {"path=/etc/pf.conf": "0" * 40}})
-    commands = operation(changed, "pf.conf (checked by pfctl -nf)").commands
-    assert KEEP_PREVIOUS not in commands and "mv -f /etc/pf.conf.torjail-new /etc/pf.conf" in commands
+    script = " ".join(operation(changed, "pf.conf (checked by pfctl -nf)").commands)
+    assert KEEP_PREVIOUS not in script and "mv -f /etc/pf.conf.torjail-new /etc/pf.conf" in script
     assert not operation(changed, GUARDED[0]).conditional
     loaded = plan_server("deploy_converged", **{"files.Sha1File": {"path=/etc/pf.conf": "0" * 40}})
-    assert KEEP_PREVIOUS in operation(loaded, "pf.conf (checked by pfctl -nf)").commands
+    assert KEEP_PREVIOUS in " ".join(operation(loaded, "pf.conf (checked by pfctl -nf)").commands)
 
 
 def test_the_bruteforce_expiry_runs_from_cron_every_minute_with_sshd_block_seconds():

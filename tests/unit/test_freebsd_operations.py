@@ -230,7 +230,8 @@ def sysctl_facts(current, lines=None, key="kern.ipc.somaxconn", wanted="4096"):
 
 def test_sysctl_value_sets_now_and_appends_its_own_line():
     op = plan_operation(sysctl.value, "kern.ipc.somaxconn", 4096, facts=sysctl_facts("128", []))
-    assert op.commands == ["sysctl kern.ipc.somaxconn=4096", "echo kern.ipc.somaxconn=4096 >> /etc/sysctl.conf"]
+    # one remote command: the line is written only when the value could be set
+    assert op.commands == ["{ sysctl kern.ipc.somaxconn=4096 ; } && { echo kern.ipc.somaxconn=4096 >> /etc/sysctl.conf ; }"]
 
 
 def test_sysctl_value_replaces_a_spaced_or_wrong_line():
@@ -266,8 +267,8 @@ def test_sysctl_raise_only_persists_the_higher_current_value():
 def test_sysctl_raise_only_raises_a_lower_value_and_line():
     facts = sysctl_facts("128", ["kern.ipc.somaxconn=1024"])
     op = plan_operation(sysctl.value, "kern.ipc.somaxconn", 4096, raise_only=True, facts=facts)
-    assert op.commands[0] == "sysctl kern.ipc.somaxconn=4096"
-    assert op.commands[1].startswith("sed -i")
+    assert len(op.commands) == 1
+    assert op.commands[0].startswith("{ sysctl kern.ipc.somaxconn=4096 ; } && { sed -i")
 
 
 def test_sysctl_without_persist_and_bad_input():

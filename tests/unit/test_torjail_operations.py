@@ -54,12 +54,12 @@ def test_checked_file_is_staged_checked_and_moved():
     op = plan_operation(files.checked, "/etc/pf.conf", "pass all\n", check=["pfctl", "-n", "-f", "{path}"],
                         mode="600", keep_previous="/etc/pf.conf.old",
                         facts={"files.Sha1File": {"path=/etc/pf.conf": None}})
-    assert op.commands == [
+    assert op.commands == [  # the upload, then one remote command: each step only when the one before succeeded
         "upload /etc/pf.conf.torjail-new",
-        "chmod 600 /etc/pf.conf.torjail-new",
-        "pfctl -n -f /etc/pf.conf.torjail-new || { rm -f /etc/pf.conf.torjail-new ; exit 1 ; }",
-        "if [ -f /etc/pf.conf ]; then cp -p /etc/pf.conf /etc/pf.conf.old; fi",
-        "mv -f /etc/pf.conf.torjail-new /etc/pf.conf",
+        "{ chmod 600 /etc/pf.conf.torjail-new ; } && "
+        "{ pfctl -n -f /etc/pf.conf.torjail-new || { rm -f /etc/pf.conf.torjail-new ; exit 1 ; } ; } && "
+        "{ if [ -f /etc/pf.conf ]; then cp -p /etc/pf.conf /etc/pf.conf.old; fi ; } && "
+        "{ mv -f /etc/pf.conf.torjail-new /etc/pf.conf ; }",
     ]
     assert op.uploads == {"/etc/pf.conf.torjail-new": "pass all\n"}
 
@@ -74,7 +74,7 @@ def test_checked_file_noop_when_the_content_is_there():
 @pytest.mark.parametrize("found, commands", [
     ({"user": "root", "group": "wheel", "mode": 644}, ["chmod 600 /etc/pf.conf"]),
     ({"user": "toor", "group": "wheel", "mode": 600}, ["chown root:wheel /etc/pf.conf"]),
-    ({"user": "toor", "group": "staff", "mode": 666}, ["chmod 600 /etc/pf.conf", "chown root:wheel /etc/pf.conf"]),
+    ({"user": "toor", "group": "staff", "mode": 666}, ["{ chmod 600 /etc/pf.conf ; } && { chown root:wheel /etc/pf.conf ; }"]),
     (False, []),  # not a regular file (a link to the right content): left as it was, as before
 ])
 def test_checked_file_of_the_right_content_gets_its_mode_and_owner_as_files_put_gives_them(found, commands):
@@ -90,8 +90,9 @@ def test_checked_file_of_the_right_content_gets_its_mode_and_owner_as_files_put_
 def test_checked_file_quotes_owner_and_paths():
     op = plan_operation(files.checked, "/srv/my dir/torrc", "x\n", check=["tor", "-f", "{path}"], user="256",
                         group="256", facts={"files.Sha1File": {"path=/srv/my dir/torrc": None}})
-    assert op.commands[1] == "chown 256:256 '/srv/my dir/torrc.torjail-new'"
-    assert op.commands[3] == "tor -f '/srv/my dir/torrc.torjail-new' || { rm -f '/srv/my dir/torrc.torjail-new' ; exit 1 ; }"
+    assert op.commands[1].startswith("{ chown 256:256 '/srv/my dir/torrc.torjail-new' ; } && ")
+    assert "{ tor -f '/srv/my dir/torrc.torjail-new' || { rm -f '/srv/my dir/torrc.torjail-new' ; exit 1 ; } ; }" \
+        in op.commands[1]
 
 
 @pytest.mark.parametrize("accepted", [True, False])
@@ -103,12 +104,14 @@ def test_checked_file_check_decides_in_sh(tmp_path, accepted):
                         facts={"files.Sha1File": {f"path={live}": "0" * 40}})
     (tmp_path / "pf.conf.torjail-new").write_text("new\n")  # what the upload puts there
     shims = {"checker": RECORD + ("exit 0\n" if accepted else "echo 'line 1: syntax error' >&2; exit 1\n")}
-    results = [sh(command, tmp_path, shims) for command in op.commands[1:]]
+    assert len(op.commands) == 2  # the upload, then the rest as one remote command
+    result = sh(op.commands[1], tmp_path, shims)
     if accepted:
-        assert [result.returncode for result in results] == [0, 0, 0, 0]
+        assert result.returncode == 0
         assert (live.read_text(), Path(f"{live}.prev").read_text()) == ("new\n", "old\n")
     else:
-        assert results[1].returncode == 1 and "syntax error" in results[1].stderr
+        assert result.returncode == 1 and "syntax error" in result.stderr
+        assert not Path(f"{live}.prev").exists()
         assert live.read_text() == "old\n" and not (tmp_path / "pf.conf.torjail-new").exists()
     assert logged(tmp_path) == [f"checker {tmp_path}/pf.conf.torjail-new"]
 
@@ -163,7 +166,7 @@ def test_directory_already_as_wanted_is_known_from_the_readings():
 
 
 @pytest.mark.parametrize("found, expected", [
-    (None, ["mkdir -p /var/jails/tor", "chmod 755 /var/jails/tor"]),
+    (None, ["{ mkdir -p /var/jails/tor ; } && { chmod 755 /var/jails/tor ; }"]),
     ({"user": "root", "group": "wheel", "mode": 700}, ["chmod 755 /var/jails/tor"]),
 ], ids=["missing", "other mode"])
 def test_directory_that_differs_goes_to_pyinfras_files_directory(found, expected):
@@ -526,7 +529,7 @@ def test_interfaces_from_ifconfig():
 
 
 @pytest.mark.parametrize("interfaces, commands", [
-    ({}, ["ifconfig lo1 create", "ifconfig lo1 inet 10.0.0.1/32 alias"]),
+    ({}, ["{ ifconfig lo1 create ; } && { ifconfig lo1 inet 10.0.0.1/32 alias ; }"]),
     ({"lo1": {"up": False, "inet": [], "inet6": []}}, ["ifconfig lo1 inet 10.0.0.1/32 alias"]),
     ({"lo1": {"up": True, "inet": ["10.0.0.1"], "inet6": []}}, []),
 ])

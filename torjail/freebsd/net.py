@@ -10,7 +10,7 @@ import re
 
 from pyinfra import host
 from pyinfra.api import FactBase, QuoteString, StringCommand, operation
-from . import readings
+from . import readings, shell
 
 _HEADER = re.compile(r"^([A-Za-z0-9_.]+): flags=")
 
@@ -88,6 +88,10 @@ def cloned_address(interface: str, address: str, prefix: int = 32):
 
         net.cloned_address("lo1", "10.0.0.1")
     """
+    yield from shell.joined(_cloned_address_commands(interface, address, prefix))
+
+
+def _cloned_address_commands(interface, address, prefix):
     interfaces = readings.fact(Interfaces)
     if interface not in interfaces:
         yield StringCommand("ifconfig", QuoteString(interface), "create")

@@ -14,7 +14,7 @@ from pyinfra.api import FactBase, OperationValueError, QuoteString, StringComman
 from pyinfra.facts.files import FindInFile
 from pyinfra.operations import files
 
-from . import readings
+from . import readings, shell
 
 SYSCTL_CONF = "/etc/sysctl.conf"
 _KEY = re.compile(r"^[A-Za-z0-9_%.-]+$")
@@ -92,6 +92,10 @@ def value(key: str, value: str | int, raise_only: bool = False, persist: bool = 
         sysctl.value("net.inet.ip.random_id", 1)
         sysctl.value("kern.ipc.somaxconn", 4096, raise_only=True)
     """
+    yield from shell.joined(_value_commands(key, value, raise_only, persist, read_with))
+
+
+def _value_commands(key, value, raise_only, persist, read_with):
     wanted = str(value)
     if not _KEY.match(key):
         raise OperationValueError(f"not a sysctl name: {key!r}")

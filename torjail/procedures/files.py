@@ -25,7 +25,7 @@ from pyinfra.operations.util import files as file_utils
 from pyinfra.operations.util.files import ensure_mode_int
 
 from torjail.freebsd.staging import STAGING_SUFFIX, content_sha1, show_diff
-from torjail.freebsd import readings
+from torjail.freebsd import readings, shell
 
 
 def content_differs(dest: str, content: str) -> bool:
@@ -79,6 +79,10 @@ def checked(dest: str, content: str, check: list, mode: str = "644", user: str |
         files.checked("/etc/pf.conf", text, check=["pfctl", "-n", "-f", "{path}"], mode="600", user="root",
                       group="wheel")
     """
+    yield from shell.joined(_checked_commands(dest, content, check, mode, user, group, keep_previous, owed))
+
+
+def _checked_commands(dest, content, check, mode, user, group, keep_previous, owed):
     if not content_differs(dest, content):
         fixes = metadata_fixes(dest, mode, user, group)
         if not fixes:
@@ -101,8 +105,6 @@ def checked(dest: str, content: str, check: list, mode: str = "644", user: str |
     if owed:
         yield StringCommand("touch", QuoteString(owed))
     yield StringCommand("mv", "-f", QuoteString(staging), QuoteString(dest))
-
-
 
 
 @operation()
@@ -146,8 +148,8 @@ def put(dest: str, content: str, mode: str, user: str | None = None, group: str 
             not metadata_fixes(dest, mode, user, group):
         host.noop(f"{dest} is already up to date")
         return
-    yield from pyinfra_files.put._inner(src=StringIO(content), dest=dest, mode=mode, user=user, group=group,
-                                        create_remote_dir=True)
+    yield from shell.joined(pyinfra_files.put._inner(src=StringIO(content), dest=dest, mode=mode, user=user,
+                                                     group=group, create_remote_dir=True))
 
 
 @operation()
@@ -169,4 +171,4 @@ def directory(path: str, mode: str):
     if found and found["mode"] == ensure_mode_int(mode):
         host.noop(f"directory {path} already exists")
         return
-    yield from pyinfra_files.directory._inner(path=path, mode=mode)
+    yield from shell.joined(pyinfra_files.directory._inner(path=path, mode=mode))
