@@ -76,6 +76,8 @@ class DelayRelay:
             connections.add(task)
             try:
                 await self._relay(reader, writer)
+            except asyncio.CancelledError:
+                pass  # the relay is closing: a connection it cuts short is no error (asyncio would log one)
             finally:
                 connections.discard(task)
 
