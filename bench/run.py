@@ -8,10 +8,10 @@ commands in the CLI's own process):
 - four fresh lab hosts deployed at once, against one;
 - the remote commands of the no-change re-run, by fact or operation: where its round trips go;
 - over a wide-area link (bench/wan.py: a relay that adds 0, 50 or 100 ms per round trip), the fresh deploy and
-  the no-change re-run of one lab host, one run each, with our connection (TCP_NODELAY) and pyinfra's default
-  one (Nagle on): remote commands, round trips the relay saw, round trips waited (the wall time added over the
-  0 ms run, divided by the added round trip) and wall time; then both of four lab hosts at once at 100 ms, each
-  behind its own relay.
+  the no-change re-run (the median of --repeats runs) of one lab host, with our connection (TCP_NODELAY) and
+  pyinfra's default one (Nagle on): remote commands, round trips the relay saw, round trips waited (the wall
+  time added over the 0 ms run, divided by the added round trip) and wall time; then both of four lab hosts at
+  once at 100 ms, each behind its own relay.
 Figures only: nothing here passes or fails on a time. The lab hosts (bench1..bench4) are destroyed at the end, as
 is anything they left from an earlier run. They take the lab indices given by --indices, or by
 TORJAIL_BENCH_INDICES (four comma-separated numbers, default 2,3,5,6: other work on the machine may use other
@@ -87,9 +87,10 @@ def fresh_hosts(names, indices):
         host.up(name, None if index in taken else index, log=quiet)
 
 
-def median_run(names, nagle, repeats):
-    """The run with the median wall time of `repeats` no-change re-runs."""
-    runs = sorted((deploy(names, nagle=nagle) for _ in range(repeats)), key=lambda run: run["wall"])
+def median_run(names, nagle, repeats, relays=()):
+    """The run with the median wall time of `repeats` no-change re-runs (through `relays`, as `deploy` takes
+    them)."""
+    runs = sorted((deploy(names, nagle=nagle, relays=relays) for _ in range(repeats)), key=lambda run: run["wall"])
     return runs[len(runs) // 2]
 
 
@@ -107,10 +108,11 @@ def measure(repeats, indices):
     return rows
 
 
-def measure_wan(indices):
-    """The fresh deploy and the no-change re-run of one lab host through a delaying relay, at each round trip of
-    WAN_ROUND_TRIPS_MS, with our connection and with pyinfra's default one; then of four lab hosts at once, each
-    through its own relay, at the longest round trip with our connection: (run, ms, connection, figures) rows."""
+def measure_wan(indices, repeats):
+    """The fresh deploy and the no-change re-run (the median of `repeats`) of one lab host through a delaying
+    relay, at each round trip of WAN_ROUND_TRIPS_MS, with our connection and with pyinfra's default one; then of
+    four lab hosts at once, each through its own relay, at the longest round trip with our connection: (run, ms,
+    connection, figures) rows."""
     rows = []
     name = HOSTS[0]
     for nagle, connection in ((False, OURS), (True, "pyinfra default")):
@@ -118,14 +120,16 @@ def measure_wan(indices):
             fresh_hosts([name], indices)
             with wan.DelayRelay(_ssh_target(name), round_trip_ms / 1000, lifetime=4 * RUN_SECONDS) as relay:
                 rows.append(("fresh deploy", round_trip_ms, connection, deploy([name], nagle, [relay])))
-                rows.append(("no-change re-run", round_trip_ms, connection, deploy([name], nagle, [relay])))
+                rows.append(("no-change re-run", round_trip_ms, connection,
+                             median_run([name], nagle, repeats, [relay])))
     round_trip_ms = WAN_ROUND_TRIPS_MS[-1]
     fresh_hosts(HOSTS, indices)
     with contextlib.ExitStack() as stack:
         relays = [stack.enter_context(wan.DelayRelay(_ssh_target(name), round_trip_ms / 1000,
                                                      lifetime=4 * RUN_SECONDS)) for name in HOSTS]
         rows.append(("fresh deploy, 4 hosts at once", round_trip_ms, OURS, deploy(list(HOSTS), False, relays)))
-        rows.append(("no-change re-run, 4 hosts", round_trip_ms, OURS, deploy(list(HOSTS), False, relays)))
+        rows.append(("no-change re-run, 4 hosts", round_trip_ms, OURS,
+                     median_run(list(HOSTS), False, repeats, relays)))
     return rows
 
 
@@ -186,8 +190,9 @@ def main(argv=None):
     host.require_root()
     os.environ["PATH"] = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
     try:
-        rows = measure(max(1, min(args.repeats, 9)), indices)
-        wan_rows = measure_wan(indices)
+        repeats = max(1, min(args.repeats, 9))
+        rows = measure(repeats, indices)
+        wan_rows = measure_wan(indices, repeats)
     finally:
         for name in HOSTS:
             host.destroy(name, log=quiet)
@@ -200,7 +205,7 @@ def main(argv=None):
           "the wall time of one.")
     print("\nremote commands of the no-change re-run, 1 host:")
     print(command_list(again))
-    print("\nover a wide-area link (bench/wan.py), one run each:")
+    print("\nover a wide-area link (bench/wan.py), one fresh deploy each, the median of the no-change re-runs:")
     print(wan_table(wan_rows))
     return 0
 
