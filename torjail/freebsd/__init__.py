@@ -23,4 +23,5 @@ torjail.procedures, built on these.
     jailfs  writing into a jail root so that the jail cannot redirect the write
     update  freebsd-update(8) and pkg-upgrade(8): patches for the host and its jails
     staging a file's new content staged beside the live one, its sha1 and its diff
+    shell   an operation's consecutive shell commands sent as one remote command
 """

@@ -10,6 +10,9 @@ files.put corrects it.
 `put` and `directory` are pyinfra's own operations, with one difference: a file or directory that is already as
 wanted is known from torjail.freebsd.readings (the deploy's survey), so a re-run that changes nothing does not
 ask the server again; anything else goes to pyinfra's operation as it is, diff included.
+
+Each of these operations sends its consecutive shell commands as one (torjail.freebsd.shell): a staged file is
+its upload and one command that checks it and moves it into place.
 """
 
 from __future__ import annotations
