@@ -55,6 +55,7 @@ from pyinfra.api.util import get_kwargs_str
 from pyinfra.connectors.util import CommandOutput
 from pyinfra.context import ctx_host, ctx_state
 
+from torjail.freebsd import readings
 from torjail.freebsd.readings import Survey
 
 STDIN_MARK = "< [stdin]"
@@ -264,6 +265,11 @@ def _evaluate(state: State, host: Host, fixture: FactFixture, executing: bool = 
     results = []
     was_executing = state.is_executing
     state.is_executing = executing
+    # the phase starts again from the readings as the server gave them: what the operations planned into them
+    # (a value set, a module loaded) counts once per phase, as in pyinfra's own planning and execution
+    store = readings._readings.get(host)
+    if store is not None:
+        store.shared.clear()
     try:
         with _patched(fixture, noops), ctx_state.use(state), ctx_host.use(host):
             for op_hash in state.get_op_order():

@@ -12,7 +12,10 @@ from pyinfra.api import HiddenValue, OperationError, OperationValueError
 
 from harness import MissingFactError, plan_calls, plan_operation
 
+from pyinfra.operations import server
+
 from torjail.freebsd import geli, jail, kld, md, rc, swap, sysctl
+from torjail.procedures import files as procedure_files
 
 IMAGE = "/var/jails/tor.img"
 PASSPHRASE = HiddenValue("correct horse battery staple")
@@ -165,22 +168,29 @@ def test_rc_value_refuses_bad_names(variable):
         plan_operation(rc.value, variable, "YES", facts=rc_facts({}))
 
 
-def test_rc_conf_is_read_once_and_again_only_after_an_operation_changed_the_server():
+def test_rc_conf_is_read_once_and_again_only_after_an_operation_changed_what_it_holds():
     def deploy():
         rc.value("pf_enable", "YES")
         rc.value("pflog_enable", "YES")
+        procedure_files.directory("/var/jails/tor", mode="755")
         rc.value("jail_enable", "YES")
+        server.shell("touch /etc/rc.conf.local")
+        rc.value("jail_list", "tor")
 
-    plan = plan_calls(deploy, facts=rc_facts({"pflog_enable": "YES"}))
+    facts = {**rc_facts({"pflog_enable": "YES"}), "files.Directory": {"path=/var/jails/tor": None}}
+    plan = plan_calls(deploy, facts=facts)
     assert [op.commands for op in plan.operations] == [
         ["sysrc -f /etc/rc.conf pf_enable=YES"],
         [],
+        ["{ mkdir -p /var/jails/tor ; } && { chmod 755 /var/jails/tor ; }"],
         ["sysrc -f /etc/rc.conf jail_enable=YES"],
+        ["touch /etc/rc.conf.local"],
+        ["sysrc -f /etc/rc.conf jail_list=tor"],
     ]
     assert plan.fixture.asked.count(("rc.RcConf", RC)) == 1
 
-    # execution starts from the planning reading (nothing has changed yet); the first operation runs sysrc, so
-    # the second reads rc.conf again, and the third reuses that reading, since the second changed nothing
+    # execution starts from the planning reading; sysrc updates the reading it changes, and the directory is
+    # another path, so rc.conf is read again only after the shell command, which says nothing of what it changes
     plan.pyinfra_commands(executing=True)
     assert plan.fixture.asked.count(("rc.RcConf", RC)) == 2
 

@@ -70,6 +70,10 @@ class FileAttributes(FactBase):
     def command(self, path):
         return f"if [ -f {quote(path)} ] && [ ! -L {quote(path)} ]; then stat -f '%Lp %u %g' {quote(path)}; fi"
 
+    @staticmethod
+    def reading_scopes(path):
+        return [readings.path_scope(path)]
+
     def process(self, output):
         words = " ".join(output).split()
         if len(words) != 3:
@@ -90,6 +94,17 @@ def attribute_fixes(found, mode, user, group) -> list[str] | None:
     return steps or None
 
 
+def _put_touches(jail_name, root, running, path, mode, content, copy_of, user, group, check, owed):
+    """The file, its staging file and the owed marker, under the jail root; with a check, everything: the check
+    is a program of the jail's, run as it runs."""
+    if check and running:
+        return None
+    base = root.rstrip("/")
+    return readings.touches(*[readings.path_scope(base + each)
+                              for each in (path, path + STAGING_SUFFIX, owed) if each])
+
+
+@readings.scoped(_put_touches)
 @operation()
 def put(jail_name: str, root: str, running: bool, path: str, mode: str = "644", content: str | None = None,
         copy_of: str | None = None, user: str | None = None, group: str | None = None, check: list | None = None,
@@ -152,6 +167,8 @@ def put(jail_name: str, root: str, running: bool, path: str, mode: str = "644", 
         yield StringCommand("rm", "-f", QuoteString(source))
 
 
+@readings.scoped(lambda jail_name, root, running, path, mode, user, group:
+                 readings.touches(readings.path_scope(root.rstrip("/") + path)))
 @operation()
 def directory(jail_name: str, root: str, running: bool, path: str, mode: str, user: str, group: str):
     """

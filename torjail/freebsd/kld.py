@@ -40,6 +40,10 @@ class KernelModules(FactBase):
     def default() -> set:
         return set()
 
+    @staticmethod
+    def reading_scopes():
+        return [("kld",)]
+
     def process(self, output: list[str]) -> set:
         modules = set()
         for line in output:
@@ -58,6 +62,14 @@ def loaded_modules() -> set:
     return readings.fact(KernelModules)
 
 
+def _touches(module, loaded, at_boot):
+    """A module brings its sysctls and interfaces (pf, pflog0) with it; module() updates the readings of the
+    loaded modules and of loader.conf as it plans."""
+    return readings.touches(("kld",), ("sysctl",), ("net",), readings.path_scope(LOADER_CONF),
+                            vouched=[(KernelModules, {}), (rc.RcConf, {"path": LOADER_CONF, "jail": None})])
+
+
+@readings.scoped(_touches)
 @operation()
 def module(module: str, loaded: bool = True, at_boot: bool = True):
     """

@@ -82,6 +82,11 @@ class RcConf(FactBase):
     def process(self, output: list[str]) -> dict:
         return parse_assignments(output)
 
+    @staticmethod
+    def reading_scopes(path: str = "/etc/rc.conf", jail: str | None = None):
+        # a jail's file is read inside the jail: its path on the host is not known here
+        return None if jail is not None else [readings.path_scope(path)]
+
 
 def current_values(path: str, jail: str | None) -> dict:
     """RcConf for this host and file, read again only once the server changed."""
@@ -95,6 +100,14 @@ def _check(variable: str, wanted: str) -> None:
         raise OperationValueError(f"{variable}: a value must be one line")
 
 
+def _touches(variable, value, path, jail, present):
+    """sysrc changes the one file, and value() updates its reading as it plans; a jail's file: everything."""
+    if jail is not None:
+        return None
+    return readings.touches(readings.path_scope(path), vouched=[(RcConf, {"path": path, "jail": jail})])
+
+
+@readings.scoped(_touches)
 @operation()
 def value(
     variable: str,
@@ -112,7 +125,8 @@ def value(
     + jail: change the file inside this jail (``sysrc -j``)
     + present: ``False`` removes the variable (``sysrc -x``)
 
-    The file is read once per run (``RcConf``); each variable should be set by one operation.
+    The file is read once per run (``RcConf``) and its reading updated with the value set, so that the next
+    value set in the same file needs no new reading; each variable should be set by one operation.
     (The first argument is not called ``name``: pyinfra reserves ``name=`` for an operation's title.)
 
     **Example:**
@@ -125,7 +139,8 @@ def value(
     """
     wanted = str(value)
     _check(variable, wanted)
-    current = current_values(path, jail).get(variable)
+    values = current_values(path, jail)
+    current = values.get(variable)
 
     args: list = ["sysrc"]
     if jail is not None:
@@ -136,9 +151,11 @@ def value(
         if current == wanted:
             host.noop(f"{variable} is already {wanted!r} in {path}")
             return
+        values[variable] = wanted
         yield StringCommand(*args, QuoteString(f"{variable}={wanted}"))
     else:
         if current is None:
             host.noop(f"{variable} is already unset in {path}")
             return
+        del values[variable]
         yield StringCommand(*args, "-x", QuoteString(variable))

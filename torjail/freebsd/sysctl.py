@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 
-from pyinfra import host
+from pyinfra import host, logger
 from pyinfra.api import FactBase, OperationValueError, QuoteString, StringCommand, operation
+from pyinfra.api.command import make_formatted_string_command
 from pyinfra.facts.files import FindInFile
-from pyinfra.operations import files
+from pyinfra.operations.util.files import generate_color_diff, sed_replace
 
 from . import readings, shell
 
@@ -45,6 +46,10 @@ class Sysctls(FactBase):
         return "sysctl"
 
     @staticmethod
+    def reading_scopes(names: list[str]):
+        return [("sysctl", name) for name in names]
+
+    @staticmethod
     def default() -> dict:
         return {}
 
@@ -72,6 +77,21 @@ def current_values(names: list[str]) -> dict:
     return readings.fact(Sysctls, names=list(names))
 
 
+def _persisted_line(key: str) -> dict:
+    """The arguments of the FindInFile question for this key's line in sysctl.conf."""
+    return {"path": SYSCTL_CONF, "pattern": line_pattern(key)}
+
+
+def _touches(key, value, raise_only, persist, read_with):
+    """`sysctl key=value` and this key's line in sysctl.conf; value() updates both readings as it plans, and the
+    lines of the other keys read with this one stay as they were."""
+    keys = sorted({key, *read_with})
+    return readings.touches(("sysctl", key), readings.path_scope(SYSCTL_CONF),
+                            vouched=[(Sysctls, {"names": keys}), *[(FindInFile, _persisted_line(other))
+                                                                   for other in keys]])
+
+
+@readings.scoped(_touches)
 @operation()
 def value(key: str, value: str | int, raise_only: bool = False, persist: bool = True, read_with: tuple = ()):
     """
@@ -102,7 +122,8 @@ def _value_commands(key, value, raise_only, persist, read_with):
     if raise_only and not _is_integer(wanted):
         raise OperationValueError(f"{key}: raise_only needs a number, not {wanted!r}")
 
-    current = current_values(sorted({key, *read_with})).get(key)
+    values = current_values(sorted({key, *read_with}))
+    current = values.get(key)
     if raise_only and _is_integer(current) and int(current) >= int(wanted):
         host.noop(f"{key} is already {current} (at least {wanted})")
         # what the next boot gets must not be lower than what the server has now either
@@ -110,18 +131,32 @@ def _value_commands(key, value, raise_only, persist, read_with):
     elif current == wanted:
         host.noop(f"{key} is already {wanted}")
     else:
+        values[key] = wanted
         yield StringCommand("sysctl", QuoteString(f"{key}={wanted}"))
 
     if not persist:
         return
     pattern = line_pattern(key)
-    lines = readings.fact(FindInFile, path=SYSCTL_CONF, pattern=pattern) or []
+    lines = readings.fact(FindInFile, **_persisted_line(key))
+    if lines is None:
+        lines = []
+    line = f"{key}={wanted}"
     if raise_only:
-        persisted = [line.partition("=")[2].split("#")[0].strip() for line in lines]
+        persisted = [found.partition("=")[2].split("#")[0].strip() for found in lines]
         if any(_is_integer(text) and int(text) >= int(wanted) for text in persisted):
             host.noop(f"{SYSCTL_CONF} already sets {key} to at least {wanted}")
             return
-    elif lines == [f"{key}={wanted}"]:  # what files.line would find, and leave as it is
-        host.noop(f"{SYSCTL_CONF} already sets {key}={wanted}")
+    elif lines == [line]:
+        host.noop(f"{SYSCTL_CONF} already sets {line}")
         return
-    yield from files.line._inner(path=SYSCTL_CONF, line=pattern, replace=f"{key}={wanted}")
+    if lines:
+        # as pyinfra's files.line replaces them: every line of this key becomes key=value
+        if host.state.config.DIFF:
+            host.log(f"Will replace lines in {SYSCTL_CONF}", logger.info)
+            for shown in generate_color_diff(list(lines), [line] * len(lines)):
+                logger.info("  %s", shown)
+        command = sed_replace(SYSCTL_CONF, pattern, line)
+    else:
+        command = make_formatted_string_command("echo {0} >> {1}", QuoteString(line), QuoteString(SYSCTL_CONF))
+    lines[:] = [line] * max(len(lines), 1)
+    yield command

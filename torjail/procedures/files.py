@@ -7,9 +7,10 @@ into place. With `--dry --diff` the diff against the live file is shown, as pyin
 file whose content already matches but whose mode or owner differs is corrected in place (chmod, chown), as
 files.put corrects it.
 
-`put` and `directory` are pyinfra's own operations, with one difference: a file or directory that is already as
-wanted is known from torjail.freebsd.readings (the deploy's survey), so a re-run that changes nothing does not
-ask the server again; anything else goes to pyinfra's operation as it is, diff included.
+`put` and `directory` send the commands of pyinfra's own operations, decided from torjail.freebsd.readings
+rather than from facts read again inside pyinfra's operation: a re-run that changes nothing does not ask the
+server again, and a fresh deploy does not read the same file three times. `put`, `directory` and
+`copied` change only their path (and the directories they create above it): the readings of other files stay.
 
 Each of these operations sends its consecutive shell commands as one (torjail.freebsd.shell): a staged file is
 its upload and one command that checks it and moves it into place.
@@ -17,13 +18,13 @@ its upload and one command that checks it and moves it into place.
 
 from __future__ import annotations
 
+import posixpath
 from shlex import quote
 from io import StringIO
 
 from pyinfra import host, logger
-from pyinfra.api import FileUploadCommand, QuoteString, StringCommand, operation
-from pyinfra.facts.files import Directory, File, Sha1File
-from pyinfra.operations import files as pyinfra_files
+from pyinfra.api import FileUploadCommand, OperationError, QuoteString, StringCommand, operation
+from pyinfra.facts.files import Directory, File, Link, Sha1File
 from pyinfra.operations.util import files as file_utils
 from pyinfra.operations.util.files import ensure_mode_int
 
@@ -110,6 +111,7 @@ def _checked_commands(dest, content, check, mode, user, group, keep_previous, ow
     yield StringCommand("mv", "-f", QuoteString(staging), QuoteString(dest))
 
 
+@readings.scoped(lambda src, dest: readings.touches(readings.path_scope(dest)))
 @operation()
 def copied(src: str, dest: str):
     """
@@ -131,11 +133,12 @@ def copied(src: str, dest: str):
     yield StringCommand("cp", "-p", QuoteString(src), QuoteString(dest))
 
 
+@readings.scoped(lambda dest, content, mode, user, group: readings.touches(readings.path_scope(dest)))
 @operation()
 def put(dest: str, content: str, mode: str, user: str | None = None, group: str | None = None):
     """
-    Place a file with this content, mode and owner, creating its directory: pyinfra's ``files.put``, except that
-    a file already as wanted is known from the deploy's readings.
+    Place a file with this content, mode and owner, creating its directory: the commands of pyinfra's
+    ``files.put`` (with ``create_remote_dir``), decided from the deploy's readings.
 
     + dest: the file
     + content: the wanted content
@@ -147,19 +150,47 @@ def put(dest: str, content: str, mode: str, user: str | None = None, group: str 
 
         files.put("/etc/jail.conf.d/tor.conf", text, mode="644", user="root", group="wheel")
     """
-    if readings.fact(File, path=dest) and not content_differs(dest, content) and \
-            not metadata_fixes(dest, mode, user, group):
-        host.noop(f"{dest} is already up to date")
-        return
-    yield from shell.joined(pyinfra_files.put._inner(src=StringIO(content), dest=dest, mode=mode, user=user,
-                                                     group=group, create_remote_dir=True))
+    yield from shell.joined(_put_commands(dest, content, mode, user, group))
 
 
+def _put_commands(dest, content, mode, user, group):
+    if readings.fact(File, path=dest):
+        if not content_differs(dest, content):
+            fixes = metadata_fixes(dest, mode, user, group)
+            if not fixes:
+                host.noop(f"{dest} is already up to date")
+            yield from fixes
+            return
+    elif readings.fact(Directory, path=dest):
+        raise OperationError(f"{dest} is a directory: a file cannot be placed there")
+    if host.state.config.DIFF:
+        show_diff(dest, content)
+    parent = posixpath.dirname(dest)
+    if parent:
+        yield from _parent_directory(parent, user, group)
+    yield FileUploadCommand(StringIO(content), dest, remote_temp_filename=host.get_temp_filename(dest))
+    if user or group:
+        yield file_utils.chown(dest, user, group)
+    yield file_utils.chmod(dest, ensure_mode_int(mode))
+
+
+def _parent_directory(path, user, group):
+    """The directory a placed file goes into, as files.put creates it: made with the file's owner when missing,
+    left as it is when it exists (a link to a directory included)."""
+    found = readings.fact(Directory, path=path)
+    if found is None:
+        yield StringCommand("mkdir", "-p", QuoteString(path))
+        if user or group:
+            yield file_utils.chown(path, user, group)
+    elif found is False and not readings.fact(Link, path=path):
+        raise OperationError(f"{path} exists and is not a directory")
+
+
+@readings.scoped(lambda path, mode: readings.touches(readings.path_scope(path)))
 @operation()
 def directory(path: str, mode: str):
     """
-    A directory with this mode: pyinfra's ``files.directory``, except that one already as wanted is known from
-    the deploy's readings.
+    A directory with this mode: the commands of pyinfra's ``files.directory``, decided from the deploy's readings.
 
     + path: the directory
     + mode: its mode (octal digits)
@@ -174,4 +205,7 @@ def directory(path: str, mode: str):
     if found and found["mode"] == ensure_mode_int(mode):
         host.noop(f"directory {path} already exists")
         return
-    yield from shell.joined(pyinfra_files.directory._inner(path=path, mode=mode))
+    if found is False:
+        raise OperationError(f"{path} exists and is not a directory")
+    commands = [] if found else [StringCommand("mkdir", "-p", QuoteString(path))]
+    yield from shell.joined([*commands, file_utils.chmod(path, ensure_mode_int(mode))])
