@@ -195,6 +195,25 @@ def test_rc_conf_is_read_once_and_again_only_after_an_operation_changed_what_it_
     assert plan.fixture.asked.count(("rc.RcConf", RC)) == 2
 
 
+def test_stale_surveyed_readings_are_read_again_together():
+    from torjail.freebsd import readings
+
+    def deploy():
+        readings.survey([(rc.RcConf, {"path": "/etc/rc.conf", "jail": None}),
+                         (rc.RcConf, {"path": "/boot/loader.conf", "jail": None})])
+        server.shell("true")
+        rc.value("pf_enable", "YES")
+        rc.value("geom_eli_load", "YES", path="/boot/loader.conf")
+
+    facts = {"rc.RcConf": {RC: {}, LOADER: {}}}
+    plan = plan_calls(deploy, facts=facts)
+    assert plan.fixture.asked == [] and len(plan.fixture.surveyed) == 2
+    # the shell command may have changed anything: the first rc.conf reading asked after it is read again with
+    # loader.conf's, in one survey, and loader.conf is then not read alone
+    plan.pyinfra_commands(executing=True)
+    assert plan.fixture.asked == [] and len(plan.fixture.surveyed) == 4
+
+
 # --- kld ------------------------------------------------------------------------------------------
 
 
