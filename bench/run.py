@@ -83,7 +83,7 @@ def fresh_hosts(names, indices):
     for name in names:
         host.destroy(name, log=quiet)
     for name, index in zip(names, indices):
-        taken = {host.read_state(other)["index"] for other in host.known_hosts()}
+        taken = {state["index"] for state in map(host.read_state, host.known_hosts()) if state}
         host.up(name, None if index in taken else index, log=quiet)
 
 

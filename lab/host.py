@@ -63,7 +63,7 @@ def _choose_index(name, wanted):
         if wanted is not None and wanted != state["index"]:
             raise LabError(f"lab host {name} already has index {state['index']} (destroy it to change)")
         return state["index"]
-    taken = {read_state(other)["index"] for other in known_hosts()}
+    taken = {state["index"] for state in map(read_state, known_hosts()) if state}
     if wanted is not None:
         if not 1 <= wanted <= paths.MAX_INDEX:
             raise LabError(f"index must be between 1 and {paths.MAX_INDEX}")
@@ -177,8 +177,11 @@ def up(name, index=None, log=print):
     hdir = paths.host_dir(name)
     for sub in ("disk", "work", "root"):
         os.makedirs(os.path.join(hdir, sub), exist_ok=True)
-    with open(_state_path(name), "w") as handle:
+    # written whole, then renamed: a host coming up beside this one may read it at any moment
+    partial = _state_path(name) + ".partial"
+    with open(partial, "w") as handle:
         json.dump({"name": name, "index": index}, handle)
+    os.replace(partial, _state_path(name))
     base = rootfs.ensure_base(log)
     ensure_key()
     network.ensure(name, index)
