@@ -100,21 +100,14 @@ FRESH_SERVER = [
     "upload /usr/local/etc/pkg/repos/FreeBSD.conf",
     "chmod 644 /usr/local/etc/pkg/repos/FreeBSD.conf",
     "env ASSUME_ALWAYS_YES=yes pkg bootstrap -y",
-    "{ sysctl net.inet.ip.random_id=1 ; } && { echo net.inet.ip.random_id=1 >> /etc/sysctl.conf ; }",
-    "{ sysctl kern.ipc.somaxconn=4096 ; } && { echo kern.ipc.somaxconn=4096 >> /etc/sysctl.conf ; }",
-    "{ sysctl kern.ipc.nmbclusters=262144 ; } && { echo kern.ipc.nmbclusters=262144 >> /etc/sysctl.conf ; }",
-    "{ sysctl kern.maxfiles=65536 ; } && { echo kern.maxfiles=65536 >> /etc/sysctl.conf ; }",
-    "kldload -n geom_eli",
-    "sysrc -f /boot/loader.conf geom_eli_load=YES",
-    "kldload -n pf",
-    "sysrc -f /boot/loader.conf pf_load=YES",
-    "kldload -n pflog",
-    "sysrc -f /boot/loader.conf pflog_load=YES",
-    "sysrc -f /etc/rc.conf dumpdev=NO",
-    "sysrc -f /etc/rc.conf savecore_enable=NO",
+    "{ sysctl net.inet.ip.random_id=1 kern.ipc.somaxconn=4096 kern.ipc.nmbclusters=262144 kern.maxfiles=65536 ; }"
+    " && { echo net.inet.ip.random_id=1 >> /etc/sysctl.conf ; } && { echo kern.ipc.somaxconn=4096 >> /etc/sysctl.conf"
+    " ; } && { echo kern.ipc.nmbclusters=262144 >> /etc/sysctl.conf ; } && { echo kern.maxfiles=65536 >>"
+    " /etc/sysctl.conf ; }",
+    "{ kldload -n geom_eli pf pflog ; } && { sysrc -f /boot/loader.conf geom_eli_load=YES pf_load=YES pflog_load=YES ; }",
+    "sysrc -f /etc/rc.conf dumpdev=NO savecore_enable=NO",
     "dumpon off",
-    "sysrc -f /etc/rc.conf ntpd_enable=YES",
-    "sysrc -f /etc/rc.conf ntpd_sync_on_start=YES",
+    "sysrc -f /etc/rc.conf ntpd_enable=YES ntpd_sync_on_start=YES",
     "service ntpd start",
     # swap: the fstab entry becomes .eli, and the live swap moves over (there is memory to spare)
     SWAP_FSTAB,
@@ -178,10 +171,8 @@ FRESH_SERVER = [
     "{ mkdir -p /etc/jail.conf.d ; } && { chown root:wheel /etc/jail.conf.d ; }",
     'upload /etc/jail.conf.d/tor.conf',
     "{ chown root:wheel /etc/jail.conf.d/tor.conf ; } && { chmod 644 /etc/jail.conf.d/tor.conf ; }",
-    'sysrc -f /etc/rc.conf cloned_interfaces=lo1',
-    "sysrc -f /etc/rc.conf 'ifconfig_lo1_alias0=inet 10.0.0.1/32'",
+    "sysrc -f /etc/rc.conf cloned_interfaces=lo1 'ifconfig_lo1_alias0=inet 10.0.0.1/32' jail_enable=YES",
     "{ ifconfig lo1 create ; } && { ifconfig lo1 inet 10.0.0.1/32 alias ; }",
-    'sysrc -f /etc/rc.conf jail_enable=YES',
     # tor: installed by the host's pkg under the root (-r, never -c), its directories, torrc (checked by preflight)
     'env ASSUME_ALWAYS_YES=yes pkg -r /var/jails/tor install -y tor',
     "/bin/sh -c 'R=/var/jails/tor; for p in /var/jails/tor/var /var/jails/tor/var/db /var/jails/tor/var/d"
@@ -212,15 +203,12 @@ FRESH_SERVER = [
     "daemon -f sh -c 'sleep 2; pfctl -e'",
     "function fresh_ssh_login",
     CANCEL,
-    "sysrc -f /etc/rc.conf pf_enable=YES",
-    "sysrc -f /etc/rc.conf pf_rules=/etc/pf.conf",
-    "sysrc -f /etc/rc.conf pflog_enable=YES",
-    "service pflog start",
     # cron lets addresses out of <bruteforce> after sshd_block_seconds; it runs (FreeBSD's default), so the
     # deploy only says so in rc.conf
+    "sysrc -f /etc/rc.conf pf_enable=YES pf_rules=/etc/pf.conf pflog_enable=YES cron_enable=YES",
+    "service pflog start",
     f"upload {CRON}",
     f"chmod 644 {CRON}",
-    "sysrc -f /etc/rc.conf cron_enable=YES",
 ]
 
 

@@ -44,13 +44,16 @@ def test_the_bruteforce_expiry_runs_from_cron_every_minute_with_sshd_block_secon
 def test_a_converged_server_with_its_cron_job_changes_nothing():
     assert plan_server("deploy_converged").changed == []
 
+RC_CONF = "jail=None, path=/etc/rc.conf"
+
 
 def test_a_server_with_cron_turned_off_gets_it_back():
     """Without cron nothing ever leaves <bruteforce>: a server where cron was turned off gets it enabled at
     boot and started now."""
     result = plan_server("deploy_converged", **{"service.ServiceRunning": {"jail=None, service=pflog": True,
                                                                            "jail=None, service=cron": False}},
-                         **{"rc.RcConf": {"jail=None, path=/etc/rc.conf": {"cron_enable": "NO"}}})
+                         **{"rc.RcConf": {RC_CONF: {**server("deploy_converged")["facts"]["rc.RcConf"][RC_CONF],
+                                                    "cron_enable": "NO"}}})
     commands = [command for op in result.changed for command in op.commands]
     assert "sysrc -f /etc/rc.conf cron_enable=YES" in commands and "service cron start" in commands
 
@@ -72,5 +75,5 @@ def test_host_logs_without_pflog_stop_pflogd_and_keep_it_off_at_boot():
     result = plan(DEPLOY, data={**server("deploy_converged")["data"], "host_logs": ["jail_console"]},
                   facts=server("deploy_converged")["facts"])
     changed = {op.name: op.commands for op in result.changed}
-    assert changed["No pflog at boot (host_logs)"] == ["sysrc -f /etc/rc.conf pflog_enable=NO"]
+    assert changed["pf, no pflog (host_logs) and cron at boot"] == ["sysrc -f /etc/rc.conf pflog_enable=NO"]
     assert changed["pflogd stopped (host_logs)"] == ["service pflog onestop"]

@@ -38,8 +38,7 @@ def test_fresh_server_plans_every_step_in_order():
     created_tail = [command for command in result.commands if command.startswith("if [ -e /var/jails/tor.img ]")]
     assert len(created_tail) == 1 and f"sha256 > {marker} && truncate -s 2G /var/jails/tor.img" in created_tail[0]
     assert result.commands == [
-        "kldload -n geom_eli",
-        "sysrc -f /boot/loader.conf geom_eli_load=YES",
+        "{ kldload -n geom_eli ; } && { sysrc -f /boot/loader.conf geom_eli_load=YES ; }",
         "sysrc -f /etc/rc.conf dumpdev=NO",
         "sysrc -f /etc/rc.conf jail_enable=YES",
         "{ sysctl kern.ipc.somaxconn=4096 ; } && { echo kern.ipc.somaxconn=4096 >> /etc/sysctl.conf ; }",

@@ -147,10 +147,8 @@ def test_swap_file_is_written_in_full_mode_0600_from_the_start_and_encrypted_by_
     assert commands[start + 1:commands.index(FILE_ON) + 1] == [
         "upload /usr/local/etc/rc.d/torjail_swapfile",
         "chmod 555 /usr/local/etc/rc.d/torjail_swapfile",
-        "sysrc -f /etc/rc.conf torjail_swapfile_enable=YES",
-        "sysrc -f /etc/rc.conf torjail_swapfile_path=/usr/swap0",
-        "sysrc -f /etc/rc.conf torjail_swapfile_unit=99",
-        "sysrc -f /etc/rc.conf 'torjail_swapfile_geli_flags=-e AES-XTS -l 256 -s 4096'",
+        "sysrc -f /etc/rc.conf torjail_swapfile_enable=YES torjail_swapfile_path=/usr/swap0 "
+        "torjail_swapfile_unit=99 'torjail_swapfile_geli_flags=-e AES-XTS -l 256 -s 4096'",
         FILE_ON,
     ]
     assert commands.index(FILE_ON) < first_vault_command(commands)

@@ -168,6 +168,19 @@ def test_rc_value_refuses_bad_names(variable):
         plan_operation(rc.value, variable, "YES", facts=rc_facts({}))
 
 
+def test_rc_values_set_what_differs_and_remove_what_is_there_in_one_command():
+    facts = rc_facts({"ntpd_enable": "YES", "jail_list": "tor", "dumpdev": "AUTO"})
+    op = plan_operation(rc.values, {"ntpd_enable": "YES", "dumpdev": "NO", "savecore_enable": "NO"},
+                        unset=("jail_list", "pf_rules"), facts=facts)
+    assert op.commands == ["{ sysrc -f /etc/rc.conf dumpdev=NO savecore_enable=NO ; } && "
+                           "{ sysrc -f /etc/rc.conf -x jail_list ; }"]
+    assert op.noops == ["ntpd_enable is already 'YES' in /etc/rc.conf", "pf_rules is already unset in /etc/rc.conf"]
+    op = plan_operation(rc.values, {"ntpd_enable": "YES"}, jail="tor", facts=rc_facts({}, "jail=tor, path=/etc/rc.conf"))
+    assert op.commands == ["sysrc -j tor -f /etc/rc.conf ntpd_enable=YES"]
+    with pytest.raises(OperationValueError):
+        plan_operation(rc.values, {"ntpd_enable": "YES", "x;reboot": "1"}, facts=rc_facts({}))
+
+
 def test_rc_conf_is_read_once_and_again_only_after_an_operation_changed_what_it_holds():
     def deploy():
         rc.value("pf_enable", "YES")
@@ -223,7 +236,7 @@ def kld_facts(modules, loader):
 
 def test_kld_module_loads_now_and_at_boot():
     op = plan_operation(kld.module, "geom_eli", facts=kld_facts(["kernel"], {}))
-    assert op.commands == ["kldload -n geom_eli", "sysrc -f /boot/loader.conf geom_eli_load=YES"]
+    assert op.commands == ["{ kldload -n geom_eli ; } && { sysrc -f /boot/loader.conf geom_eli_load=YES ; }"]
 
 
 def test_kld_module_noop_when_loaded_and_set():
@@ -236,11 +249,22 @@ def test_kld_module_only_the_missing_half():
     op = plan_operation(kld.module, "pf", facts=kld_facts(["kernel", "pf"], {"pf_load": "NO"}))
     assert op.commands == ["sysrc -f /boot/loader.conf pf_load=YES"]
     op = plan_operation(kld.module, "pf", at_boot=False, facts=kld_facts(["kernel"], {"pf_load": "YES"}))
-    assert op.commands == ["kldload -n pf", "sysrc -f /boot/loader.conf -x pf_load"]
+    assert op.commands == ["{ kldload -n pf ; } && { sysrc -f /boot/loader.conf -x pf_load ; }"]
     op = plan_operation(kld.module, "pf", loaded=False, at_boot=False, facts=kld_facts(["kernel", "pf"], {}))
     assert op.commands == ["kldunload pf"]
     with pytest.raises(OperationValueError):
         plan_operation(kld.module, "pf.ko", facts=kld_facts([], {}))
+
+
+def test_kld_modules_load_only_the_missing_ones_with_one_kldload():
+    op = plan_operation(kld.modules, ("geom_eli", "pf", "pflog"), facts=kld_facts(["kernel", "pf"], {"pf_load": "YES"}))
+    assert op.commands == ["{ kldload -n geom_eli pflog ; } && "
+                           "{ sysrc -f /boot/loader.conf geom_eli_load=YES pflog_load=YES ; }"]
+    op = plan_operation(kld.modules, ("pf", "pflog"), loaded=False, at_boot=False,
+                        facts=kld_facts(["kernel", "pf", "pflog"], {"pf_load": "YES"}))
+    assert op.commands == ["{ kldunload pf pflog ; } && { sysrc -f /boot/loader.conf -x pf_load ; }"]
+    with pytest.raises(OperationValueError):
+        plan_operation(kld.modules, ("pf", "../pf"), facts=kld_facts([], {}))
 
 
 # --- sysctl ---------------------------------------------------------------------------------------
@@ -307,6 +331,22 @@ def test_sysctl_without_persist_and_bad_input():
         plan_operation(sysctl.value, "kern.ipc.somaxconn", "lots", raise_only=True, facts=sysctl_facts("1"))
     with pytest.raises(OperationValueError):
         plan_operation(sysctl.value, "kern ipc", 1, facts=sysctl_facts("1"))
+
+
+def test_sysctl_values_set_what_differs_with_one_sysctl_and_persist_each_line():
+    names = "names=['kern.ipc.somaxconn', 'kern.maxfiles', 'net.inet.ip.random_id']"
+    somaxconn, maxfiles, random_id = (SYSCTL_LINE + sysctl.line_pattern(key) for key in
+                                      ("kern.ipc.somaxconn", "kern.maxfiles", "net.inet.ip.random_id"))
+    facts = {"sysctl.Sysctls": {names: {"kern.ipc.somaxconn": "8192", "kern.maxfiles": "1024",
+                                        "net.inet.ip.random_id": "0"}},
+             "files.FindInFile": {somaxconn: ["kern.ipc.somaxconn=8192"], maxfiles: [], random_id: []}}
+    op = plan_operation(sysctl.values, {"net.inet.ip.random_id": 1, "kern.ipc.somaxconn": 4096, "kern.maxfiles": 65536},
+                        raise_only=("kern.ipc.somaxconn", "kern.maxfiles"), facts=facts)
+    assert op.commands == ["{ sysctl net.inet.ip.random_id=1 kern.maxfiles=65536 ; } && "
+                           "{ echo net.inet.ip.random_id=1 >> /etc/sysctl.conf ; } && "
+                           "{ echo kern.maxfiles=65536 >> /etc/sysctl.conf ; }"]
+    with pytest.raises(OperationValueError, match="raise_only names 'kern.maxfiles'"):
+        plan_operation(sysctl.values, {"kern.ipc.somaxconn": 4096}, raise_only=("kern.maxfiles",), facts=facts)
 
 
 # --- swap -----------------------------------------------------------------------------------------

@@ -10,8 +10,7 @@ import re
 
 from pyinfra import host
 from pyinfra.api import FactBase, OperationValueError, QuoteString, StringCommand, operation
-from . import rc
-from . import readings
+from . import rc, readings, shell
 
 LOADER_CONF = "/boot/loader.conf"
 _MODULE = re.compile(r"^[A-Za-z0-9_]+$")
@@ -62,45 +61,81 @@ def loaded_modules() -> set:
     return readings.fact(KernelModules)
 
 
-def _touches(module, loaded, at_boot):
-    """A module brings its sysctls and interfaces (pf, pflog0) with it; module() updates the readings of the
-    loaded modules and of loader.conf as it plans."""
+def _touched():
+    """A module brings its sysctls and interfaces (pf, pflog0) with it; the operations update the readings of the
+    loaded modules and of loader.conf as they plan."""
     return readings.touches(("kld",), ("sysctl",), ("net",), readings.path_scope(LOADER_CONF),
                             vouched=[(KernelModules, {}), (rc.RcConf, {"path": LOADER_CONF, "jail": None})])
 
 
-@readings.scoped(_touches)
+def _modules_touch(modules, loaded, at_boot):
+    return _touched()
+
+
+def _module_touch(module, loaded, at_boot):
+    return _touched()
+
+
+@readings.scoped(_modules_touch)
+@operation()
+def modules(modules: tuple = (), loaded: bool = True, at_boot: bool = True):
+    """
+    Load (or unload) kernel modules now, and have the loader load them (or not) at boot, in one remote command.
+
+    + modules: module file names without ``.ko``, e.g. ``("geom_eli", "pf", "pflog")``
+    + loaded: ``True`` runs ``kldload -n`` for those not loaded, ``False`` runs ``kldunload`` for those loaded
+    + at_boot: ``True`` sets ``MODULE_load="YES"`` in /boot/loader.conf, ``False`` removes it
+
+    One ``kldload -n`` names every module still to load (it loads them in the order given, and stops at the first
+    that fails), and one ``sysrc`` sets what loader.conf lacks.
+
+    **Example:**
+
+    .. code:: python
+
+        kld.modules(("geom_eli", "pf", "pflog"))
+    """
+    yield from shell.joined(_commands(tuple(modules), loaded, at_boot))
+
+
+@readings.scoped(_module_touch)
 @operation()
 def module(module: str, loaded: bool = True, at_boot: bool = True):
     """
-    Load (or unload) a kernel module now, and have the loader load it (or not) at boot.
-
-    + module: module file name without ``.ko``, e.g. ``geom_eli``, ``pf``
-    + loaded: ``True`` runs ``kldload -n`` when it is not loaded, ``False`` runs ``kldunload``
-    + at_boot: ``True`` sets ``MODULE_load="YES"`` in /boot/loader.conf, ``False`` removes it
+    Load (or unload) a kernel module now, and have the loader load it (or not) at boot: ``modules`` with one.
 
     **Example:**
 
     .. code:: python
 
         kld.module("geom_eli")
-        kld.module("pf", at_boot=True)
+        kld.module("pf", at_boot=False)
     """
-    if not _MODULE.match(module):
-        raise OperationValueError(f"not a kernel module name: {module!r}")
+    yield from shell.joined(_commands((module,), loaded, at_boot))
 
-    modules = loaded_modules()
-    is_loaded = module in modules
-    if loaded and not is_loaded:
-        yield StringCommand("kldload", "-n", QuoteString(module))
-        modules.add(module)
-    elif not loaded and is_loaded:
-        yield StringCommand("kldunload", QuoteString(module))
-        modules.discard(module)
+
+def _commands(names: tuple, loaded: bool, at_boot: bool):
+    for name in names:
+        if not _MODULE.match(name):
+            raise OperationValueError(f"not a kernel module name: {name!r}")
+
+    present = loaded_modules()
+    if loaded:
+        missing = [name for name in names if name not in present]
+        if missing:
+            yield StringCommand("kldload", "-n", *[QuoteString(name) for name in missing])
+            present.update(missing)
     else:
-        host.noop(f"{module} is already {'loaded' if loaded else 'unloaded'}")
+        missing = [name for name in names if name in present]
+        if missing:
+            yield StringCommand("kldunload", *[QuoteString(name) for name in missing])
+            present.difference_update(missing)
+    for name in names:
+        if name not in missing:
+            host.noop(f"{name} is already {'loaded' if loaded else 'unloaded'}")
 
+    boot = [f"{name}_load" for name in names]
     if at_boot:
-        yield from rc.value._inner(f"{module}_load", "YES", path=LOADER_CONF)
+        yield from rc.values._inner({variable: "YES" for variable in boot}, path=LOADER_CONF)
     else:
-        yield from rc.value._inner(f"{module}_load", path=LOADER_CONF, present=False)
+        yield from rc.values._inner(path=LOADER_CONF, unset=tuple(boot))

@@ -13,7 +13,7 @@ import shlex
 from pyinfra import host
 from pyinfra.api import FactBase, OperationValueError, QuoteString, StringCommand, operation
 
-from . import readings
+from . import readings, shell
 
 _ASSIGNMENT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.]*)=(.*)$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
@@ -100,14 +100,53 @@ def _check(variable: str, wanted: str) -> None:
         raise OperationValueError(f"{variable}: a value must be one line")
 
 
-def _touches(variable, value, path, jail, present):
-    """sysrc changes the one file, and value() updates its reading as it plans; a jail's file: everything."""
+def _file_touched(path: str, jail: str | None):
+    """sysrc changes the one file, and the operations update its reading as they plan; a jail's file: everything."""
     if jail is not None:
         return None
     return readings.touches(readings.path_scope(path), vouched=[(RcConf, {"path": path, "jail": jail})])
 
 
-@readings.scoped(_touches)
+def _values_touch(assignments, path, jail, unset):
+    return _file_touched(path, jail)
+
+
+def _value_touch(variable, value, path, jail, present):
+    return _file_touched(path, jail)
+
+
+@readings.scoped(_values_touch)
+@operation()
+def values(
+    assignments: dict | None = None,
+    path: str = "/etc/rc.conf",
+    jail: str | None = None,
+    unset: tuple = (),
+):
+    """
+    Set several variables of one rc.conf-style file, and remove others, in one remote command.
+
+    + assignments: variable name -> wanted value (numbers are turned into strings)
+    + path: the file (``sysrc -f``)
+    + jail: change the file inside this jail (``sysrc -j``)
+    + unset: variables to remove (``sysrc -x``)
+
+    Only the variables whose value differs are set, with one ``sysrc`` naming them all (it takes any number of
+    ``name=value`` operands); the dry run lists each of them. The file is read once per run (``RcConf``) and its
+    reading updated as planned, so the next operation on the same file needs no new reading; each variable should
+    be set by one operation.
+
+    **Example:**
+
+    .. code:: python
+
+        rc.values({"ntpd_enable": "YES", "ntpd_sync_on_start": "YES"})
+        rc.values({"pf_load": "YES"}, path="/boot/loader.conf")
+    """
+    yield from shell.joined(_commands(dict(assignments or {}), path, jail, tuple(unset)))
+
+
+@readings.scoped(_value_touch)
 @operation()
 def value(
     variable: str,
@@ -125,9 +164,8 @@ def value(
     + jail: change the file inside this jail (``sysrc -j``)
     + present: ``False`` removes the variable (``sysrc -x``)
 
-    The file is read once per run (``RcConf``) and its reading updated with the value set, so that the next
-    value set in the same file needs no new reading; each variable should be set by one operation.
-    (The first argument is not called ``name``: pyinfra reserves ``name=`` for an operation's title.)
+    As ``values`` with one variable. (The first argument is not called ``name``: pyinfra reserves ``name=`` for
+    an operation's title.)
 
     **Example:**
 
@@ -137,25 +175,36 @@ def value(
         rc.value("geom_eli_load", "YES", path="/boot/loader.conf")
         rc.value("tor_enable", "YES", jail="tor")
     """
-    wanted = str(value)
-    _check(variable, wanted)
+    if present:
+        yield from _commands({variable: value}, path, jail, ())
+    else:
+        yield from _commands({}, path, jail, (variable,))
+
+
+def _commands(assignments: dict, path: str, jail: str | None, unset: tuple):
+    """One sysrc setting what differs and one removing what is there, the file's reading updated with both."""
+    wanted = {variable: str(text) for variable, text in assignments.items()}
+    for variable in [*wanted, *unset]:
+        _check(variable, wanted.get(variable, ""))
     values = current_values(path, jail)
-    current = values.get(variable)
 
     args: list = ["sysrc"]
     if jail is not None:
         args.extend(["-j", QuoteString(jail)])
     args.extend(["-f", QuoteString(path)])
 
-    if present:
-        if current == wanted:
-            host.noop(f"{variable} is already {wanted!r} in {path}")
-            return
-        values[variable] = wanted
-        yield StringCommand(*args, QuoteString(f"{variable}={wanted}"))
-    else:
-        if current is None:
+    changed = {variable: text for variable, text in wanted.items() if values.get(variable) != text}
+    removed = [variable for variable in unset if variable in values]
+    for variable, text in wanted.items():
+        if variable not in changed:
+            host.noop(f"{variable} is already {text!r} in {path}")
+    for variable in unset:
+        if variable not in removed:
             host.noop(f"{variable} is already unset in {path}")
-            return
-        del values[variable]
-        yield StringCommand(*args, "-x", QuoteString(variable))
+    if changed:
+        values.update(changed)
+        yield StringCommand(*args, *[QuoteString(f"{variable}={text}") for variable, text in changed.items()])
+    if removed:
+        for variable in removed:
+            del values[variable]
+        yield StringCommand(*args, "-x", *[QuoteString(variable) for variable in removed])

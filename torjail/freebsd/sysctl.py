@@ -82,28 +82,55 @@ def _persisted_line(key: str) -> dict:
     return {"path": SYSCTL_CONF, "pattern": line_pattern(key)}
 
 
-def _touches(key, value, raise_only, persist, read_with):
-    """`sysctl key=value` and this key's line in sysctl.conf; value() updates both readings as it plans, and the
-    lines of the other keys read with this one stay as they were."""
-    keys = sorted({key, *read_with})
-    return readings.touches(("sysctl", key), readings.path_scope(SYSCTL_CONF),
-                            vouched=[(Sysctls, {"names": keys}), *[(FindInFile, _persisted_line(other))
-                                                                   for other in keys]])
+def _touched(keys):
+    """`sysctl key=value` and the keys' lines in sysctl.conf; the operations update both readings as they plan."""
+    keys = sorted(keys)
+    return readings.touches(*[("sysctl", key) for key in keys], readings.path_scope(SYSCTL_CONF),
+                            vouched=[(Sysctls, {"names": keys}), *[(FindInFile, _persisted_line(key))
+                                                                   for key in keys]])
 
 
-@readings.scoped(_touches)
+def _values_touch(values, raise_only, persist):
+    return _touched(list(values or {}))
+
+
+def _value_touch(key, value, raise_only, persist):
+    return _touched([key])
+
+
+@readings.scoped(_values_touch)
 @operation()
-def value(key: str, value: str | int, raise_only: bool = False, persist: bool = True, read_with: tuple = ()):
+def values(values: dict | None = None, raise_only: tuple = (), persist: bool = True):
     """
-    Set a sysctl now and (by default) in /etc/sysctl.conf.
+    Set several sysctls now and (by default) in /etc/sysctl.conf, in one remote command.
 
-    + key: sysctl name, e.g. ``kern.ipc.somaxconn``
-    + value: wanted value
-    + raise_only: for numeric limits: never lower a value that is already higher, now or at the
+    + values: sysctl name -> wanted value
+    + raise_only: the names among them that are numeric limits: never lowered when already higher, now or at the
       next boot (/etc/sysctl.conf then keeps the higher of the current and the wanted value)
     + persist: keep a ``key=value`` line (no spaces, one per key) in /etc/sysctl.conf
-    + read_with: other sysctls set by other operations of the same deploy: one ``sysctl`` command reads them all
-      (each key must be set by one operation only)
+
+    One ``sysctl -i -e`` reads them all and one ``sysctl`` sets every value that differs; each line of sysctl.conf that differs is then replaced (or
+    appended) in the same command.
+
+    **Example:**
+
+    .. code:: python
+
+        sysctl.values({"net.inet.ip.random_id": 1, "kern.ipc.somaxconn": 4096},
+                      raise_only=("kern.ipc.somaxconn",))
+    """
+    values = dict(values or {})
+    for key in raise_only:
+        if key not in values:
+            raise OperationValueError(f"raise_only names {key!r}, which is not among the values")
+    yield from shell.joined(_commands(values, set(raise_only), persist))
+
+
+@readings.scoped(_value_touch)
+@operation()
+def value(key: str, value: str | int, raise_only: bool = False, persist: bool = True):
+    """
+    Set a sysctl now and (by default) in /etc/sysctl.conf: ``values`` with one key.
 
     **Example:**
 
@@ -112,30 +139,40 @@ def value(key: str, value: str | int, raise_only: bool = False, persist: bool = 
         sysctl.value("net.inet.ip.random_id", 1)
         sysctl.value("kern.ipc.somaxconn", 4096, raise_only=True)
     """
-    yield from shell.joined(_value_commands(key, value, raise_only, persist, read_with))
+    yield from shell.joined(_commands({key: value}, {key} if raise_only else set(), persist))
 
 
-def _value_commands(key, value, raise_only, persist, read_with):
-    wanted = str(value)
-    if not _KEY.match(key):
-        raise OperationValueError(f"not a sysctl name: {key!r}")
-    if raise_only and not _is_integer(wanted):
-        raise OperationValueError(f"{key}: raise_only needs a number, not {wanted!r}")
+def _commands(values: dict, raise_only: set, persist: bool):
+    wanted = {key: str(value) for key, value in values.items()}
+    for key, text in wanted.items():
+        if not _KEY.match(key):
+            raise OperationValueError(f"not a sysctl name: {key!r}")
+        if key in raise_only and not _is_integer(text):
+            raise OperationValueError(f"{key}: raise_only needs a number, not {text!r}")
 
-    values = current_values(sorted({key, *read_with}))
-    current = values.get(key)
-    if raise_only and _is_integer(current) and int(current) >= int(wanted):
-        host.noop(f"{key} is already {current} (at least {wanted})")
-        # what the next boot gets must not be lower than what the server has now either
-        wanted = str(int(current))
-    elif current == wanted:
-        host.noop(f"{key} is already {wanted}")
-    else:
-        values[key] = wanted
-        yield StringCommand("sysctl", QuoteString(f"{key}={wanted}"))
+    current_now = current_values(sorted(wanted))
+    changed = {}
+    for key, text in wanted.items():
+        current = current_now.get(key)
+        if key in raise_only and _is_integer(current) and int(current) >= int(text):
+            host.noop(f"{key} is already {current} (at least {text})")
+            # what the next boot gets must not be lower than what the server has now either
+            wanted[key] = str(int(current))
+        elif current == text:
+            host.noop(f"{key} is already {text}")
+        else:
+            changed[key] = text
+    if changed:
+        current_now.update(changed)
+        yield StringCommand("sysctl", *[QuoteString(f"{key}={text}") for key, text in changed.items()])
 
-    if not persist:
-        return
+    if persist:
+        for key, text in wanted.items():
+            yield from _persisted(key, text, key in raise_only)
+
+
+def _persisted(key: str, wanted: str, raise_only: bool):
+    """The command that makes sysctl.conf set `key=wanted` (at least `wanted` when raise_only), if any."""
     pattern = line_pattern(key)
     lines = readings.fact(FindInFile, **_persisted_line(key))
     if lines is None:

@@ -21,16 +21,12 @@ def apply(settings):
     host_files.put(name="Package repository branch", content=render_file(settings, "pkg-repo.conf.j2"),
                    dest=PKG_REPO_CONF, mode="644")
     pkg.bootstrapped(name="Bootstrap pkg")
-    every_key = tuple(sorted({**FIXED_SYSCTLS, **RAISED_SYSCTLS}))
-    for key, value in FIXED_SYSCTLS.items():
-        sysctl.value(name=f"sysctl {key}", key=key, value=value, read_with=every_key)
-    for key, value in RAISED_SYSCTLS.items():
-        sysctl.value(name=f"sysctl {key} (raise only)", key=key, value=value, raise_only=True, read_with=every_key)
-    for module in KERNEL_MODULES:
-        kld.module(name=f"Kernel module {module}", module=module)
-    rc.value(name="No crash dump device at boot", variable="dumpdev", value="NO")
-    rc.value(name="No savecore at boot", variable="savecore_enable", value="NO")
+    sysctl.values(name="Relay sysctls (limits raised only)", values={**FIXED_SYSCTLS, **RAISED_SYSCTLS},
+                  raise_only=tuple(RAISED_SYSCTLS))
+    kld.modules(name="Kernel modules now and at boot", modules=KERNEL_MODULES)
+    rc.values(name="No crash dump device and no savecore at boot",
+              assignments={"dumpdev": "NO", "savecore_enable": "NO"})
     system.dumps_off(name="Crash dumps off now")
-    rc.value(name="ntpd at boot", variable="ntpd_enable", value="YES")
-    rc.value(name="ntpd steps a clock far off at boot", variable="ntpd_sync_on_start", value="YES")
+    rc.values(name="ntpd at boot, stepping a clock far off",
+              assignments={"ntpd_enable": "YES", "ntpd_sync_on_start": "YES"})
     service.service(name="ntpd running", service="ntpd")

@@ -55,17 +55,16 @@ def apply(settings):
         python.call(name="A fresh SSH login still works", function=pfguard.fresh_ssh_login, **reload_needed)
         pfguard.guard_cancelled(name="Keep the new ruleset (cancel the rollback)", rules=PF_CONF, **reload_needed)
 
-    rc.value(name="pf at boot", variable="pf_enable", value="YES")
-    rc.value(name="pf rules file", variable="pf_rules", value=PF_CONF)
+    # host_logs without pflog: nothing of the relay's traffic is logged on the host's clear disk.
+    # FreeBSD enables cron by default, but a server where it was turned off would keep every address in
+    # <bruteforce> for good: the expiry needs cron, so the deploy says so in rc.conf and starts it.
+    rc.values(name="pf, " + ("pflog" if settings.pflog else "no pflog (host_logs)") + " and cron at boot",
+              assignments={"pf_enable": "YES", "pf_rules": PF_CONF, "pflog_enable": "YES" if settings.pflog else "NO",
+                           "cron_enable": "YES"})
     if settings.pflog:
-        rc.value(name="pflog at boot", variable="pflog_enable", value="YES")
         service.service(name="pflogd running", service="pflog")
-    else:  # host_logs without pflog: nothing of the relay's traffic is logged on the host's clear disk
-        rc.value(name="No pflog at boot (host_logs)", variable="pflog_enable", value="NO")
+    else:
         service.service(name="pflogd stopped (host_logs)", service="pflog", running=False)
     checked_files.put(name="cron job expiring <bruteforce> entries", content=render_file(settings, "bruteforce.cron.j2"),
                       dest=BRUTEFORCE_CRON, mode="644")
-    # FreeBSD enables cron by default, but a server where it was turned off would keep every address in
-    # <bruteforce> for good: the expiry needs cron, so the deploy says so in rc.conf and starts it.
-    rc.value(name="cron at boot", variable="cron_enable", value="YES")
     service.service(name="cron running", service="cron")

@@ -97,11 +97,6 @@ def apply(settings):
     host_files.put(name=f"jail.conf.d/{settings.jail_name}.conf", content=jail_conf, dest=settings.jail_conf_path,
                    mode=JAIL_CONF_MODE, user=JAIL_CONF_USER, group=JAIL_CONF_GROUP)
     _interface(settings)
-    rc.value(name="jail_enable", variable="jail_enable", value="YES")
-    boot_list = rc.current_values("/etc/rc.conf", None).get("jail_list", "").split()
-    if settings.jail_name in boot_list:
-        rc.value(name=f"Jail {settings.jail_name} out of the boot list (locked image)", variable="jail_list",
-                 value=" ".join(name for name in boot_list if name != settings.jail_name))
 
 
 def _resolver(settings, jail):
@@ -120,12 +115,19 @@ def _resolver(settings, jail):
 
 
 def _interface(settings):
-    """The cloned loopback with the jail address, now and at boot: jail(8) needs it to exist before `jail -c`."""
-    cloned = rc.current_values("/etc/rc.conf", None).get("cloned_interfaces", "").split()
+    """The cloned loopback with the jail address, at boot and now (jail(8) needs it to exist before `jail -c`), and
+    jail_enable without the jail in the boot list (its image is locked after every boot)."""
+    current = rc.current_values("/etc/rc.conf", None)
+    cloned = current.get("cloned_interfaces", "").split()
     if settings.jail_interface not in cloned:
         cloned.append(settings.jail_interface)
-    rc.value(name="Cloned interfaces at boot", variable="cloned_interfaces", value=" ".join(cloned))
-    rc.value(name=f"Jail address on {settings.jail_interface} at boot",
-             variable=f"ifconfig_{settings.jail_interface}_alias0", value=f"inet {settings.jail_ip}/32")
+    assignments = {"cloned_interfaces": " ".join(cloned),
+                   f"ifconfig_{settings.jail_interface}_alias0": f"inet {settings.jail_ip}/32",
+                   "jail_enable": "YES"}
+    boot_list = current.get("jail_list", "").split()
+    if settings.jail_name in boot_list:
+        assignments["jail_list"] = " ".join(name for name in boot_list if name != settings.jail_name)
+    rc.values(name=f"{settings.jail_interface} with {settings.jail_ip} and jail_enable at boot, "
+                   f"{settings.jail_name} not in jail_list", assignments=assignments)
     net.cloned_address(name=f"{settings.jail_interface} with {settings.jail_ip}", interface=settings.jail_interface,
                        address=settings.jail_ip)

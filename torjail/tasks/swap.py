@@ -172,9 +172,9 @@ def _swap_file(settings, active):
         dest=SWAP_FILE_SCRIPT,
         mode="555",
     )
-    for variable, value in (("torjail_swapfile_enable", "YES"), ("torjail_swapfile_path", SWAP_FILE),
-                            ("torjail_swapfile_unit", str(SWAP_FILE_UNIT)),
-                            ("torjail_swapfile_geli_flags", geli_flags(settings))):
-        rc.value(name=f"rc.conf {variable}", variable=variable, value=value)
+    rc.values(name="rc.conf torjail_swapfile_*",
+              assignments={"torjail_swapfile_enable": "YES", "torjail_swapfile_path": SWAP_FILE,
+                           "torjail_swapfile_unit": str(SWAP_FILE_UNIT),
+                           "torjail_swapfile_geli_flags": geli_flags(settings)})
     if f"/dev/{device}.eli" not in active:
         server.shell(name=f"Swap on /dev/{device}.eli", commands=["service torjail_swapfile start"])
