@@ -138,15 +138,14 @@ FRESH_SERVER = [
     'localtime.torjail-new; umask 077; cat > "$R"/etc/localtime.torjail-new; chmod 644 "$R"/etc/localtime'
     '.torjail-new; mv -f "$R"/etc/localtime.torjail-new "$R"/etc/localtime\' < /etc/localtime',
     'upload /tmp/pyinfra-f895c8c42b0f3cd1952d2dcabc8f78321f20168f',
-    "/bin/sh -c 'R=/var/jails/tor; for p in /var/jails/tor/etc /var/jails/tor/etc/rc.conf /var/jails/tor/"
+    "{ /bin/sh -c 'R=/var/jails/tor; for p in /var/jails/tor/etc /var/jails/tor/etc/rc.conf /var/jails/tor/"
     'etc/rc.conf.torjail-new; do if [ -L "$p" ]; then echo "$p is a symbolic link in the jail root /var/j'
     'ails/tor: not written through" >&2; exit 1; fi; done; set -e; mkdir -p "$R"/etc; rm -f "$R"/etc/rc.c'
     'onf.torjail-new; umask 077; cat > "$R"/etc/rc.conf.torjail-new; chmod 644 "$R"/etc/rc.conf.torjail-n'
     'ew; mv -f "$R"/etc/rc.conf.torjail-new "$R"/etc/rc.conf\' < /tmp/pyinfra-f895c8c42b0f3cd1952d2dcabc8f'
-    '78321f20168f',
-    'rm -f /tmp/pyinfra-f895c8c42b0f3cd1952d2dcabc8f78321f20168f',
+    '78321f20168f' " ; } ; placed=$?; rm -f /tmp/pyinfra-f895c8c42b0f3cd1952d2dcabc8f78321f20168f ; [ $placed -eq 0 ]",
     'upload /tmp/pyinfra-8e49ad055123832ef6144f336e6800931af0afec',
-    "/bin/sh -c 'R=/var/jails/tor; for p in /var/jails/tor/usr /var/jails/tor/usr/local /var/jails/tor/us"
+    "{ /bin/sh -c 'R=/var/jails/tor; for p in /var/jails/tor/usr /var/jails/tor/usr/local /var/jails/tor/us"
     'r/local/etc /var/jails/tor/usr/local/etc/pkg /var/jails/tor/usr/local/etc/pkg/repos /var/jails/tor/u'
     'sr/local/etc/pkg/repos/FreeBSD.conf /var/jails/tor/usr/local/etc/pkg/repos/FreeBSD.conf.torjail-new;'
     ' do if [ -L "$p" ]; then echo "$p is a symbolic link in the jail root /var/jails/tor: not written th'
@@ -154,20 +153,17 @@ FRESH_SERVER = [
     'c/pkg/repos/FreeBSD.conf.torjail-new; umask 077; cat > "$R"/usr/local/etc/pkg/repos/FreeBSD.conf.tor'
     'jail-new; chmod 644 "$R"/usr/local/etc/pkg/repos/FreeBSD.conf.torjail-new; mv -f "$R"/usr/local/etc/'
     'pkg/repos/FreeBSD.conf.torjail-new "$R"/usr/local/etc/pkg/repos/FreeBSD.conf\' < /tmp/pyinfra-8e49ad0'
-    '55123832ef6144f336e6800931af0afec',
-    'rm -f /tmp/pyinfra-8e49ad055123832ef6144f336e6800931af0afec',
+    '55123832ef6144f336e6800931af0afec' " ; } ; placed=$?; rm -f /tmp/pyinfra-8e49ad055123832ef6144f336e6800931af0afec ; [ $placed -eq 0 ]",
     # the jail's newsyslog rotates tor's log (files/tor-newsyslog.conf)
     'upload /tmp/pyinfra-3a2e38d4fef7586329e2ed2e3181b23f46bf1ea5',
-    '/bin/sh -c \'R=/var/jails/tor; for p in /var/jails/tor/usr /var/jails/tor/usr/local /var/jails/tor/usr/local/etc /var/jails/tor/usr/local/etc/newsyslog.conf.d /var/jails/tor/usr/local/etc/newsyslog.conf.d/tor.conf /var/jails/tor/usr/local/etc/newsyslog.conf.d/tor.conf.torjail-new; do if [ -L "$p" ]; then echo "$p is a symbolic link in the jail root /var/jails/tor: not written through" >&2; exit 1; fi; done; set -e; mkdir -p "$R"/usr/local/etc/newsyslog.conf.d; rm -f "$R"/usr/local/etc/newsyslog.conf.d/tor.conf.torjail-new; umask 077; cat > "$R"/usr/local/etc/newsyslog.conf.d/tor.conf.torjail-new; chmod 644 "$R"/usr/local/etc/newsyslog.conf.d/tor.conf.torjail-new; mv -f "$R"/usr/local/etc/newsyslog.conf.d/tor.conf.torjail-new "$R"/usr/local/etc/newsyslog.conf.d/tor.conf\' < /tmp/pyinfra-3a2e38d4fef7586329e2ed2e3181b23f46bf1ea5',
-    'rm -f /tmp/pyinfra-3a2e38d4fef7586329e2ed2e3181b23f46bf1ea5',
+    "{ " '/bin/sh -c \'R=/var/jails/tor; for p in /var/jails/tor/usr /var/jails/tor/usr/local /var/jails/tor/usr/local/etc /var/jails/tor/usr/local/etc/newsyslog.conf.d /var/jails/tor/usr/local/etc/newsyslog.conf.d/tor.conf /var/jails/tor/usr/local/etc/newsyslog.conf.d/tor.conf.torjail-new; do if [ -L "$p" ]; then echo "$p is a symbolic link in the jail root /var/jails/tor: not written through" >&2; exit 1; fi; done; set -e; mkdir -p "$R"/usr/local/etc/newsyslog.conf.d; rm -f "$R"/usr/local/etc/newsyslog.conf.d/tor.conf.torjail-new; umask 077; cat > "$R"/usr/local/etc/newsyslog.conf.d/tor.conf.torjail-new; chmod 644 "$R"/usr/local/etc/newsyslog.conf.d/tor.conf.torjail-new; mv -f "$R"/usr/local/etc/newsyslog.conf.d/tor.conf.torjail-new "$R"/usr/local/etc/newsyslog.conf.d/tor.conf\' < /tmp/pyinfra-3a2e38d4fef7586329e2ed2e3181b23f46bf1ea5' " ; } ; placed=$?; rm -f /tmp/pyinfra-3a2e38d4fef7586329e2ed2e3181b23f46bf1ea5 ; [ $placed -eq 0 ]",
     # the jail's cron runs that newsyslog and nothing else (files/jail-crontab)
     'upload /tmp/pyinfra-95b114d37c0e81e839114322a537732cd4f52587',
-    '/bin/sh -c \'R=/var/jails/tor; for p in /var/jails/tor/etc /var/jails/tor/etc/crontab /var/jails/tor/etc/cront'
+    "{ " '/bin/sh -c \'R=/var/jails/tor; for p in /var/jails/tor/etc /var/jails/tor/etc/crontab /var/jails/tor/etc/cront'
     'ab.torjail-new; do if [ -L "$p" ]; then echo "$p is a symbolic link in the jail root /var/jails/tor: not writte'
     'n through" >&2; exit 1; fi; done; set -e; mkdir -p "$R"/etc; rm -f "$R"/etc/crontab.torjail-new; umask 077; ca'
     't > "$R"/etc/crontab.torjail-new; chmod 644 "$R"/etc/crontab.torjail-new; mv -f "$R"/etc/crontab.torjail-new "'
-    '$R"/etc/crontab\' < /tmp/pyinfra-95b114d37c0e81e839114322a537732cd4f52587',
-    'rm -f /tmp/pyinfra-95b114d37c0e81e839114322a537732cd4f52587',
+    '$R"/etc/crontab\' < /tmp/pyinfra-95b114d37c0e81e839114322a537732cd4f52587' " ; } ; placed=$?; rm -f /tmp/pyinfra-95b114d37c0e81e839114322a537732cd4f52587 ; [ $placed -eq 0 ]",
     "{ mkdir -p /etc/jail.conf.d ; } && { chown root:wheel /etc/jail.conf.d ; }",
     'upload /etc/jail.conf.d/tor.conf',
     "{ chown root:wheel /etc/jail.conf.d/tor.conf ; } && { chmod 644 /etc/jail.conf.d/tor.conf ; }",
@@ -184,14 +180,13 @@ FRESH_SERVER = [
     'itten through" >&2; exit 1; fi; done; set -e; mkdir -p "$R"/var/log/tor; chown 256:256 "$R"/var/log/'
     'tor; chmod 700 "$R"/var/log/tor\'',
     'upload /tmp/pyinfra-d43a274cc04de96e7da73f8a6170602432b95c44',
-    "/bin/sh -c 'R=/var/jails/tor; for p in /var/jails/tor/usr /var/jails/tor/usr/local /var/jails/tor/us"
+    "{ /bin/sh -c 'R=/var/jails/tor; for p in /var/jails/tor/usr /var/jails/tor/usr/local /var/jails/tor/us"
     'r/local/etc /var/jails/tor/usr/local/etc/tor /var/jails/tor/usr/local/etc/tor/torrc /var/jails/tor/u'
     'sr/local/etc/tor/torrc.torjail-new; do if [ -L "$p" ]; then echo "$p is a symbolic link in the jail '
     'root /var/jails/tor: not written through" >&2; exit 1; fi; done; set -e; mkdir -p "$R"/usr/local/etc'
     '/tor; rm -f "$R"/usr/local/etc/tor/torrc.torjail-new; umask 077; cat > "$R"/usr/local/etc/tor/torrc.'
     'torjail-new; chown 0:0 "$R"/usr/local/etc/tor/torrc.torjail-new; chmod 644 "$R"/usr/local/etc/tor/torrc.torjail-new; mv -f "$R"/usr/local/etc/tor/torrc.'
-    'torjail-new "$R"/usr/local/etc/tor/torrc\' < /tmp/pyinfra-d43a274cc04de96e7da73f8a6170602432b95c44',
-    'rm -f /tmp/pyinfra-d43a274cc04de96e7da73f8a6170602432b95c44',
+    'torjail-new "$R"/usr/local/etc/tor/torrc\' < /tmp/pyinfra-d43a274cc04de96e7da73f8a6170602432b95c44' " ; } ; placed=$?; rm -f /tmp/pyinfra-d43a274cc04de96e7da73f8a6170602432b95c44 ; [ $placed -eq 0 ]",
     # the jail mounts its own root: the deploy's mount goes before jail -c
     "umount /var/jails/tor",
     "jail -f /etc/jail.conf.d/tor.conf -c tor",
@@ -415,7 +410,7 @@ def test_unlocked_image_with_the_jail_stopped_is_mounted_and_the_jail_started():
         "mount -t ufs -o nosuid /dev/md10.eli /var/jails/tor")
     torrc = operation(result, "torrc (checked by tor --verify-config in the jail)")
     assert not [command for command in commands if "chroot" in command or "--verify-config" in command]
-    assert torrc.commands[1].startswith("/bin/sh -c 'R=/var/jails/tor; for p in /var/jails/tor/usr ")
+    assert torrc.commands[1].startswith("{ /bin/sh -c 'R=/var/jails/tor; for p in /var/jails/tor/usr ")
     after_torrc = commands[commands.index(torrc.commands[-1]) + 1:]
     assert after_torrc[:2] == ["umount /var/jails/tor", "jail -f /etc/jail.conf.d/tor.conf -c tor"]
 
@@ -453,7 +448,7 @@ def test_changed_torrc_is_verified_in_the_running_jail_then_reloaded():
     assert [(op.name, op.commands) for op in result.changed] == [
         ("torrc (checked by tor --verify-config in the jail)", [
             "upload /tmp/pyinfra-d43a274cc04de96e7da73f8a6170602432b95c44",
-            "jexec tor /bin/sh -c 'R=; set -e; mkdir -p \"$R\"/usr/local/etc/tor; "
+            "{ " "jexec tor /bin/sh -c 'R=; set -e; mkdir -p \"$R\"/usr/local/etc/tor; "
             "rm -f \"$R\"/usr/local/etc/tor/torrc.torjail-new; umask 077; "
             "cat > \"$R\"/usr/local/etc/tor/torrc.torjail-new; chown 0:0 \"$R\"/usr/local/etc/tor/torrc.torjail-new; "
             "chmod 644 \"$R\"/usr/local/etc/tor/torrc.torjail-new; "
@@ -461,8 +456,7 @@ def test_changed_torrc_is_verified_in_the_running_jail_then_reloaded():
             "{ rm -f /usr/local/etc/tor/torrc.torjail-new; exit 1; }; }; "
             "touch \"$R\"/usr/local/etc/tor/torrc.torjail-reload; "
             "mv -f \"$R\"/usr/local/etc/tor/torrc.torjail-new \"$R\"/usr/local/etc/tor/torrc' "
-            "< /tmp/pyinfra-d43a274cc04de96e7da73f8a6170602432b95c44",
-            "rm -f /tmp/pyinfra-d43a274cc04de96e7da73f8a6170602432b95c44",
+            "< /tmp/pyinfra-d43a274cc04de96e7da73f8a6170602432b95c44" " ; } ; placed=$?; rm -f /tmp/pyinfra-d43a274cc04de96e7da73f8a6170602432b95c44 ; [ $placed -eq 0 ]",
         ]),
         ("Reload tor (torrc changed)", [RELOAD]),
     ]

@@ -91,3 +91,30 @@ def test_a_fix_of_a_stopped_jails_file_refuses_a_planted_link(tmp_path):
     ran = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True, timeout=10)
     assert ran.returncode == 1 and "is a symbolic link in the jail root" in ran.stderr
     assert (outside / "rc.conf").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("planted", [False, True])
+def test_the_uploaded_file_is_removed_whether_the_file_was_placed_or_refused(tmp_path, planted):
+    """One remote command places the file and removes pyinfra's uploaded temporary copy, and a refusal (a planted
+    link) neither leaves that copy behind nor reads as success."""
+    root, outside = tmp_path / "root", tmp_path / "host"
+    (root / "etc").mkdir(parents=True)
+    outside.mkdir()
+    if planted:
+        (root / "etc" / "rc.conf").symlink_to(outside / "rc.conf")
+    dest = f"{root}/etc/rc.conf"
+    op = plan_operation(jailfs.put, "tor", str(root), False, "/etc/rc.conf", content="jail\n",
+                        facts={"files.Sha1File": {f"path={dest}": None}})
+    upload, command = op.commands
+    temp = upload.removeprefix("upload ")
+    uploaded = tmp_path / "uploaded"
+    uploaded.write_text("jail\n")
+    ran = subprocess.run(["/bin/sh", "-c", command.replace(temp, str(uploaded))], capture_output=True, text=True,
+                         timeout=10)
+    assert not uploaded.exists()
+    if planted:
+        assert ran.returncode == 1 and "is a symbolic link in the jail root" in ran.stderr
+        assert not (outside / "rc.conf").exists()
+    else:
+        assert ran.returncode == 0, ran.stderr
+        assert (root / "etc" / "rc.conf").read_text() == "jail\n"

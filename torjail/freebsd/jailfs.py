@@ -162,9 +162,13 @@ def put(jail_name: str, root: str, running: bool, path: str, mode: str = "644", 
     steps.append(f"mv -f \"$R\"{quote(staging)} \"$R\"{quote(path)}")
     script = "set -e; " + "; ".join(steps)
     guarded = [path, staging] + ([owed] if owed else [])
-    yield StringCommand(*shell(jail_name, root, running, script, guarded), "<", QuoteString(source))
-    if content is not None:
-        yield StringCommand("rm", "-f", QuoteString(source))
+    placed = StringCommand(*shell(jail_name, root, running, script, guarded), "<", QuoteString(source))
+    if content is None:
+        yield placed
+        return
+    # the uploaded temporary file goes in the same remote command, whether the file was placed or refused
+    yield StringCommand("{", placed, ";", "}", ";", "placed=$?;", "rm", "-f", QuoteString(source), ";",
+                        "[ $placed -eq 0 ]")
 
 
 @readings.scoped(lambda jail_name, root, running, path, mode, user, group:
