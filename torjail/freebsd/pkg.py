@@ -30,6 +30,11 @@ class PkgBootstrapped(FactBase):
     def process(self, output: list[str]):
         return output == ["yes"]
 
+    @staticmethod
+    def reading_scopes():
+        # pkg -N: the real pkg under /usr/local/sbin and its database
+        return [readings.path_scope("/usr/local/sbin/pkg"), readings.path_scope("/var/db/pkg")]
+
 
 def _target(jail_name: str, root: str, running: bool) -> list:
     return ["-j", QuoteString(jail_name)] if running else ["-r", QuoteString(root)]
@@ -57,6 +62,12 @@ class JailPackages(FactBase):
         return dict(line.split(" ", 1) for line in output if " " in line)
 
 
+def _bootstrap_touches():
+    """pkg bootstrap installs pkg under /usr/local, its database and its cache."""
+    return readings.touches(*[readings.path_scope(path) for path in ("/usr/local", "/var/db/pkg", "/var/cache/pkg")])
+
+
+@readings.scoped(_bootstrap_touches)
 @operation()
 def bootstrapped():
     """

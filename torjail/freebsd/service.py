@@ -35,7 +35,22 @@ class ServiceRunning(FactBase):
     def process(self, output: list[str]):
         return output == ["running"]
 
+    @staticmethod
+    def reading_scopes(service: str, jail: str | None = None):
+        return [("service", jail, service)]
 
+
+def _touches(service, running, jail):
+    """A host service's start or stop: its own state, and what rc scripts may bring along (pflog's loads its module
+    and brings pflog0 up), pid files and logs. A jail's service writes inside the jail root, a path not known here:
+    everything."""
+    if jail is not None:
+        return None
+    return readings.touches(("service", None, service), ("kld",), ("net",), readings.path_scope("/var/run"),
+                            readings.path_scope("/var/log"))
+
+
+@readings.scoped(_touches)
 @operation()
 def service(service: str, running: bool = True, jail: str | None = None):
     """

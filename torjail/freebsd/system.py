@@ -51,7 +51,12 @@ class DumpDevice(FactBase):
         device = output[0].strip() if output else ""
         return None if device in ("", "/dev/null") else device
 
+    @staticmethod
+    def reading_scopes():
+        return [("dump",)]
 
+
+@readings.scoped(lambda: readings.touches(("dump",)))
 @operation()
 def dumps_off():
     """

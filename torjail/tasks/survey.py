@@ -4,8 +4,11 @@ A re-run that changes nothing would otherwise wait for a round trip per fact (ab
 deploy over links of 50 to 150 ms. The steps still ask every fact they need (torjail.freebsd.readings answers from
 the survey until an operation changes the server); a question listed here that a step no longer asks costs only
 its share of the one command, and one a step asks that is not listed here is read alone, as before. The plan
-test tests/plan/test_survey_plan.py keeps this list and the steps' questions the same on a converged relay.
+test tests/plan/test_survey_plan.py keeps this list within what the steps ask of a converged relay or a fresh
+server.
 """
+
+import posixpath
 
 from pyinfra.facts.files import Directory, File, FindInFile, Sha1File
 
@@ -15,6 +18,7 @@ from torjail.freebsd.geli import GeliProviders
 from torjail.freebsd.jail import Jails
 from torjail.freebsd.jailfs import FileAttributes
 from torjail.freebsd.kld import KernelModules
+from torjail.freebsd.md import MdDevices
 from torjail.freebsd.mount import MountPoints
 from torjail.freebsd.net import DefaultRouteInterface, Interfaces
 from torjail.freebsd.pf import PfRulesetLoaded, PfStatus
@@ -39,12 +43,21 @@ def _jail_files(settings) -> list[str]:
     return [*jail.host_copies(settings), *placed]
 
 
+def _placed_on_the_host(dest: str) -> list[tuple[type, dict]]:
+    """What placing a host file asks (torjail.procedures.files.put): the file, and on a server without it yet the
+    destination and its directory."""
+    return [*[(cls, {"path": dest}) for cls in (File, Sha1File)],
+            *[(Directory, {"path": path}) for path in (dest, posixpath.dirname(dest))]]
+
+
 def questions(settings) -> list[tuple[type, dict]]:
-    """The (fact, arguments) pairs the deploy's steps ask of a converged relay, in the order they ask them."""
+    """The (fact, arguments) pairs the deploy's steps ask of a converged relay, in the order they ask them, and
+    those only a fresh server is asked where one command can answer them before the first change."""
     root = settings.jail_root
     asked: list[tuple[type, dict]] = [
-        *[(cls, {"path": base.PKG_REPO_CONF}) for cls in (File, Sha1File)],
+        *_placed_on_the_host(base.PKG_REPO_CONF),
         (ImageFiles, {"path": settings.image_path}),
+        (MdDevices, {}),
         (GeliProviders, {}),
         (MountPoints, {}),
         (DefaultRouteInterface, {}),
@@ -70,7 +83,7 @@ def questions(settings) -> list[tuple[type, dict]]:
     for path in _jail_files(settings):
         asked += [(Sha1File, {"path": root + path}), (FileAttributes, {"path": root + path})]
     asked += [
-        *[(cls, {"path": settings.jail_conf_path}) for cls in (File, Sha1File)],
+        *_placed_on_the_host(settings.jail_conf_path),
         (ServiceRunning, {"jail": settings.jail_name, "service": "cron"}),
         (JailPackages, {"jail_name": settings.jail_name, "root": root, "running": True}),
         *[(Directory, {"path": root + path}) for path in tor.TOR_DIRECTORIES],
@@ -82,7 +95,7 @@ def questions(settings) -> list[tuple[type, dict]]:
         (Sha1File, {"path": firewall.PF_CONF}),
         (File, {"path": firewall.PF_CONF}),
         (ServiceRunning, {"jail": None, "service": "pflog"}),
-        *[(cls, {"path": BRUTEFORCE_CRON}) for cls in (File, Sha1File)],
+        *_placed_on_the_host(BRUTEFORCE_CRON),
         (ServiceRunning, {"jail": None, "service": "cron"}),
     ]
     if settings.exit_relay:
