@@ -120,9 +120,8 @@ FRESH_SERVER = [
     "mount -t ufs -o nosuid /dev/md10.eli /var/jails/tor",
     # jail: base.txz fetched and checked against the pinned sha256 (never the mirror's MANIFEST), unpacked; host files copied in and jail files
     # written by the host's shell, refused where a symbolic link would redirect them (the jail is not running)
-    f"mkdir -p {CACHE}",
-    f"fetch -q -o {CACHE}/base.txz.part {RELEASE_URL}/base.txz",
-    VERIFY_BASE,
+    f"{{ mkdir -p {CACHE} ; }} && {{ fetch -q -o {CACHE}/base.txz.part {RELEASE_URL}/base.txz ; }} && "
+    f"{{ {VERIFY_BASE} ; }}",
     "lockf -k -t 900 /var/run/torjail-unpack.lock sh -c 'if [ -L /var/jails/tor/.torjail-base ]; then exit 1; fi; "
     "if [ -e /var/jails/tor/.torjail-base ]; then [ \"$(cat /var/jails/tor/.torjail-base)\" = 14.3-RELEASE ]; exit; "
     f"fi; tar -x -f {CACHE}/base.txz -C /var/jails/tor --unlink && echo 14.3-RELEASE > /var/jails/tor/.torjail-base'",

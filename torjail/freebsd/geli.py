@@ -105,6 +105,10 @@ class GeliProviders(FactBase):
     def default() -> dict:
         return {}
 
+    @staticmethod
+    def reading_scopes():
+        return [("geli",)]
+
     def process(self, output: list[str]) -> dict:
         providers: dict[str, dict] = {}
         geom: dict | None = None

@@ -72,6 +72,10 @@ class Jails(FactBase):
     def default() -> dict:
         return {}
 
+    @staticmethod
+    def reading_scopes():
+        return [("jail",)]
+
     def process(self, output: list[str]) -> dict:
         jails = {}
         for line in output:
@@ -100,8 +104,18 @@ def _jail_command(action: str, jail_name: str, config: str | None) -> StringComm
     return StringCommand(*args)
 
 
+def _touches(jail_name, running, config, root):
+    """A jail's start or stop: the running jails, their mounts (its root, devfs), addresses, its services, its
+    console log, and what its rc changes under its root; without the root known: everything."""
+    if root is None:
+        return None
+    return readings.touches(("jail",), ("mount",), ("net",), ("service", jail_name), readings.path_scope(root),
+                            readings.path_scope("/var/log"))
+
+
+@readings.scoped(_touches)
 @operation()
-def jail(jail_name: str, running: bool = True, config: str | None = None):
+def jail(jail_name: str, running: bool = True, config: str | None = None, root: str | None = None):
     """
     Start (create) a jail defined in a configuration file, or stop (remove) it.
 
@@ -109,6 +123,8 @@ def jail(jail_name: str, running: bool = True, config: str | None = None):
     + running: ``False`` stops the jail, running its exec.stop and unmounting what it mounted
     + config: jail.conf(5) file defining it (``-f``), e.g. ``/etc/jail.conf.d/tor.conf``;
       without it jail(8) reads ``/etc/jail.conf``
+    + root: the jail's root on the host (its ``path``), when known: the deploy's readings of the rest of the host
+      then stay good across the start or stop
 
     **Example:**
 

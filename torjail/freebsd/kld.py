@@ -62,9 +62,9 @@ def loaded_modules() -> set:
 
 
 def _touched():
-    """A module brings its sysctls and interfaces (pf, pflog0) with it; the operations update the readings of the
-    loaded modules and of loader.conf as they plan."""
-    return readings.touches(("kld",), ("sysctl",), ("net",), readings.path_scope(LOADER_CONF),
+    """A module brings its sysctls, interfaces (pflog0) and devices (/dev/pf: pf's state reads otherwise) with it;
+    the operations update the readings of the loaded modules and of loader.conf as they plan."""
+    return readings.touches(("kld",), ("sysctl",), ("net",), ("pf",), readings.path_scope(LOADER_CONF),
                             vouched=[(KernelModules, {}), (rc.RcConf, {"path": LOADER_CONF, "jail": None})])
 
 

@@ -42,7 +42,17 @@ class MountPoints(FactBase):
                 mounts[fields[1]] = {"device": fields[0], "type": fields[2], "options": fields[3].split(",")}
         return mounts
 
+    @staticmethod
+    def reading_scopes():
+        return [("mount",)]
 
+
+def _touches(path, device, mounted, fstype, options, assume_mounted):
+    """The mount table, and every file below the mount point (another filesystem shows there now)."""
+    return readings.touches(("mount",), readings.path_scope(path))
+
+
+@readings.scoped(_touches)
 @operation()
 def mount(path: str, device: str | None = None, mounted: bool = True, fstype: str = "ufs",
           options: tuple[str, ...] = (), assume_mounted: bool = False):

@@ -37,6 +37,10 @@ class DefaultRouteInterface(FactBase):
                 return value.strip()
         return None
 
+    @staticmethod
+    def reading_scopes():
+        return [("net",)]
+
 
 class Interfaces(FactBase):
     """
@@ -70,7 +74,12 @@ class Interfaces(FactBase):
                 current[words[0]].append(words[1].split("%")[0])
         return interfaces
 
+    @staticmethod
+    def reading_scopes():
+        return [("net",)]
 
+
+@readings.scoped(lambda interface, address, prefix: readings.touches(("net",)))
 @operation()
 def cloned_address(interface: str, address: str, prefix: int = 32):
     """
@@ -80,7 +89,7 @@ def cloned_address(interface: str, address: str, prefix: int = 32):
     + address: IPv4 address for the alias
     + prefix: prefix length of the alias
 
-    The rc.conf side (``cloned_interfaces``, ``ifconfig_lo1_alias0``) is set with ``rc.value``.
+    The rc.conf side (``cloned_interfaces``, ``ifconfig_lo1_alias0``) is set with ``rc.values``.
 
     **Example:**
 

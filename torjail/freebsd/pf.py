@@ -34,6 +34,11 @@ class PfStatus(FactBase):
     def default() -> dict:
         return {"loaded": False, "enabled": False, "debug": None}
 
+    @staticmethod
+    def reading_scopes():
+        # pf's state: changed by loading pf.ko and by pfctl (the pf operations declare nothing: everything)
+        return [("pf",)]
+
     def process(self, output: list[str]) -> dict:
         status = {"loaded": True, "enabled": False, "debug": None}
         for line in output:

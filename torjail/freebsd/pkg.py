@@ -61,6 +61,11 @@ class JailPackages(FactBase):
     def process(self, output: list[str]) -> dict:
         return dict(line.split(" ", 1) for line in output if " " in line)
 
+    @staticmethod
+    def reading_scopes(jail_name: str, root: str, running: bool):
+        # the jail's package database, asked inside the jail while it runs
+        return [readings.path_scope(f"{root}/var/db/pkg"), ("jail",)]
+
 
 def _bootstrap_touches():
     """pkg bootstrap installs pkg under /usr/local, its database and its cache."""
@@ -85,6 +90,7 @@ def bootstrapped():
     yield StringCommand("env", "ASSUME_ALWAYS_YES=yes", "pkg", "bootstrap", "-y")
 
 
+@readings.scoped(lambda jail_name, root, running, package: readings.touches(readings.path_scope(root)))
 @operation()
 def installed_in_jail(jail_name: str, root: str, running: bool, package: str):
     """

@@ -84,7 +84,21 @@ class SwapDevices(FactBase):
             devices.append({"device": fields[0], "blocks": int(fields[1]), "used": int(fields[2])})
         return devices
 
+    @staticmethod
+    def reading_scopes():
+        return [("swap",)]
 
+
+def _touches(device, enabled, options):
+    """The swap devices, and GELI providers: `geli onetime` attaches one (loading geom_eli if needed), and a
+    one-time provider detaches by itself once swapoff lets it go. Turning a plain device off changes only the
+    swap devices, whose reading device() updates as it plans."""
+    if not enabled and not _device_path(device).endswith(".eli"):
+        return readings.touches(("swap",), vouched=[(SwapDevices, {})])
+    return readings.touches(("swap",), ("geli",), ("kld",))
+
+
+@readings.scoped(_touches)
 @operation()
 def device(device: str, enabled: bool = True, options: str = "sw"):
     """
@@ -104,11 +118,13 @@ def device(device: str, enabled: bool = True, options: str = "sw"):
         swap.device("/dev/ada0p3.eli", options="sw,ealgo=AES-XTS,keylen=256,sectorsize=4096")
     """
     path = _device_path(device)
-    is_on = any(active["device"] == path for active in readings.fact(SwapDevices))
+    active = readings.fact(SwapDevices)
+    is_on = any(each["device"] == path for each in active)
     if enabled == is_on:
         host.noop(f"swap on {path} is already {'on' if enabled else 'off'}")
         return
     if not enabled:
+        active[:] = [each for each in active if each["device"] != path]
         yield StringCommand("swapoff", QuoteString(path))
         return
 

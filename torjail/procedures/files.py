@@ -58,6 +58,13 @@ def metadata_fixes(dest: str, mode: str | None, user: str | None, group: str | N
     return commands
 
 
+def _checked_touches(dest, content, check, mode, user, group, keep_previous, owed):
+    """The file, its staging copy, the copy it keeps and its marker (the check reads the staging file only)."""
+    return readings.touches(*[readings.path_scope(path) for path in (dest, dest + STAGING_SUFFIX, keep_previous, owed)
+                              if path])
+
+
+@readings.scoped(_checked_touches)
 @operation()
 def checked(dest: str, content: str, check: list, mode: str = "644", user: str | None = None,
             group: str | None = None, keep_previous: str | None = None, owed: str | None = None):

@@ -16,7 +16,7 @@ from pyinfra.api import FactBase, QuoteString, StringCommand, operation
 
 from torjail.freebsd.jail import while_stopped
 from torjail.freebsd.jailfs import links_out_refused
-from torjail.freebsd import readings
+from torjail.freebsd import readings, shell
 
 MARKER = ".torjail-base"
 # Unpacks take turns: a deploy cut off mid-unpack leaves its tar running on the server (sshd lets a command run
@@ -70,6 +70,7 @@ class RootPopulated(FactBase):
         return output[0].strip() if output and output[0].strip() else None
 
 
+@readings.scoped(lambda url, cache, sha256: readings.touches(readings.path_scope(cache)))
 @operation()
 def fetched(url: str, cache: str, sha256: str):
     """
@@ -90,13 +91,15 @@ def fetched(url: str, cache: str, sha256: str):
         host.noop(f"{cache}/base.txz is already downloaded and verified")
         return
     archive, part = f"{cache}/base.txz", f"{cache}/base.txz.part"
-    yield StringCommand("mkdir", "-p", QuoteString(cache))
-    yield StringCommand("fetch", "-q", "-o", QuoteString(part), QuoteString(f"{url}/base.txz"))
     mismatch = quote(f"{url}/base.txz does not match the pinned sha256 (setting 'jail_release_sha256')")
-    yield StringCommand(
-        f"if [ \"$(sha256 -q {quote(part)})\" = {quote(sha256)} ]; then mv -f {quote(part)} {quote(archive)}; "
-        f"else rm -f {quote(part)}; echo {mismatch} >&2; exit 1; fi",
-    )
+    yield from shell.joined([
+        StringCommand("mkdir", "-p", QuoteString(cache)),
+        StringCommand("fetch", "-q", "-o", QuoteString(part), QuoteString(f"{url}/base.txz")),
+        StringCommand(
+            f"if [ \"$(sha256 -q {quote(part)})\" = {quote(sha256)} ]; then mv -f {quote(part)} {quote(archive)}; "
+            f"else rm -f {quote(part)}; echo {mismatch} >&2; exit 1; fi",
+        ),
+    ])
 
 
 @operation()

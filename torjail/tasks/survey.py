@@ -85,7 +85,8 @@ def questions(settings) -> list[tuple[type, dict]]:
     asked += [
         *_placed_on_the_host(settings.jail_conf_path),
         (ServiceRunning, {"jail": settings.jail_name, "service": "cron"}),
-        (JailPackages, {"jail_name": settings.jail_name, "root": root, "running": True}),
+        *[(JailPackages, {"jail_name": settings.jail_name, "root": root, "running": running})
+          for running in (True, False)],
         *[(Directory, {"path": root + path}) for path in tor.TOR_DIRECTORIES],
         (File, {"path": root + tor.RELOAD_OWED}),
         (ServiceRunning, {"jail": settings.jail_name, "service": "tor"}),

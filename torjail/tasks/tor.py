@@ -71,5 +71,5 @@ def apply(settings):
         mount.mount(name="Hand the jail root to the jail's own mount", path=settings.jail_root, mounted=False,
                     assume_mounted=True)
         jail.jail(name=f"Start jail {settings.jail_name}", jail_name=settings.jail_name,
-                  config=settings.jail_conf_path)
+                  config=settings.jail_conf_path, root=settings.jail_root)
 
