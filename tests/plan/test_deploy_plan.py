@@ -11,6 +11,7 @@ import copy
 import hashlib
 import re
 from pathlib import Path
+import shlex
 from shlex import quote
 from unittest import mock
 
@@ -87,8 +88,23 @@ NEW_IMAGE = [
     f"instead of making a new, empty one.' > {RECORD} && rm -f {MARKER}",
 ]
 
-# the staged pf.conf checked, the previous one kept and the new one moved in: one remote command
+
+
+def written(path: str) -> str:
+    """The commands that write a host file's content (sent inline) readable by root only, at its staging path."""
+    return f"{{ rm -f {path}.torjail-new ; }} && {{ ( umask 077 && printf %s CONTENT > {path}.torjail-new ) ; }}"
+
+
+def placed(path: str, mode: str, owner: str = "") -> str:
+    """A host file written, given its owner and mode and moved into place (torjail.procedures.files.put)."""
+    chown = f"{{ chown {owner} {path}.torjail-new ; }} && " if owner else ""
+    return (f"{written(path)} && {chown}{{ chmod {mode} {path}.torjail-new ; }} && "
+            f"{{ mv -f {path}.torjail-new {path} ; }}")
+
+
+# pf.conf written at its staging path, checked, the previous one kept and the new one moved in: one remote command
 PF_CONF_CHECKED_AND_MOVED = (
+    written("/etc/pf.conf") + " && "
     "{ chown root:wheel /etc/pf.conf.torjail-new ; } && { chmod 600 /etc/pf.conf.torjail-new ; } && "
     "{ pfctl -n -f /etc/pf.conf.torjail-new || { rm -f /etc/pf.conf.torjail-new ; exit 1 ; } ; } && "
     "{ if [ -f /etc/pf.conf ]; then cp -p /etc/pf.conf /etc/pf.conf.torjail-previous; fi ; } && "
@@ -96,9 +112,7 @@ PF_CONF_CHECKED_AND_MOVED = (
 
 FRESH_SERVER = [
     # base: pkg from the configured branch, relay sysctls, kernel modules now and at boot, no crash dumps, ntpd
-    "mkdir -p /usr/local/etc/pkg/repos",
-    "upload /usr/local/etc/pkg/repos/FreeBSD.conf",
-    "chmod 644 /usr/local/etc/pkg/repos/FreeBSD.conf",
+    "{ mkdir -p /usr/local/etc/pkg/repos ; } && " + placed("/usr/local/etc/pkg/repos/FreeBSD.conf", "644"),
     "env ASSUME_ALWAYS_YES=yes pkg bootstrap -y",
     "{ sysctl net.inet.ip.random_id=1 kern.ipc.somaxconn=4096 kern.ipc.nmbclusters=262144 kern.maxfiles=65536 ; }"
     " && { echo net.inet.ip.random_id=1 >> /etc/sysctl.conf ; } && { echo kern.ipc.somaxconn=4096 >> /etc/sysctl.conf"
@@ -136,36 +150,38 @@ FRESH_SERVER = [
     'ar/jails/tor: not written through" >&2; exit 1; fi; done; set -e; mkdir -p "$R"/etc; rm -f "$R"/etc/'
     'localtime.torjail-new; umask 077; cat > "$R"/etc/localtime.torjail-new; chmod 644 "$R"/etc/localtime'
     '.torjail-new; mv -f "$R"/etc/localtime.torjail-new "$R"/etc/localtime\' < /etc/localtime',
-    'upload /tmp/pyinfra-f895c8c42b0f3cd1952d2dcabc8f78321f20168f',
-    "{ /bin/sh -c 'R=/var/jails/tor; for p in /var/jails/tor/etc /var/jails/tor/etc/rc.conf /var/jails/tor/"
-    'etc/rc.conf.torjail-new; do if [ -L "$p" ]; then echo "$p is a symbolic link in the jail root /var/j'
-    'ails/tor: not written through" >&2; exit 1; fi; done; set -e; mkdir -p "$R"/etc; rm -f "$R"/etc/rc.c'
-    'onf.torjail-new; umask 077; cat > "$R"/etc/rc.conf.torjail-new; chmod 644 "$R"/etc/rc.conf.torjail-n'
-    'ew; mv -f "$R"/etc/rc.conf.torjail-new "$R"/etc/rc.conf\' < /tmp/pyinfra-f895c8c42b0f3cd1952d2dcabc8f'
-    '78321f20168f' " ; } ; placed=$?; rm -f /tmp/pyinfra-f895c8c42b0f3cd1952d2dcabc8f78321f20168f ; [ $placed -eq 0 ]",
-    'upload /tmp/pyinfra-8e49ad055123832ef6144f336e6800931af0afec',
-    "{ /bin/sh -c 'R=/var/jails/tor; for p in /var/jails/tor/usr /var/jails/tor/usr/local /var/jails/tor/us"
-    'r/local/etc /var/jails/tor/usr/local/etc/pkg /var/jails/tor/usr/local/etc/pkg/repos /var/jails/tor/u'
-    'sr/local/etc/pkg/repos/FreeBSD.conf /var/jails/tor/usr/local/etc/pkg/repos/FreeBSD.conf.torjail-new;'
-    ' do if [ -L "$p" ]; then echo "$p is a symbolic link in the jail root /var/jails/tor: not written th'
-    'rough" >&2; exit 1; fi; done; set -e; mkdir -p "$R"/usr/local/etc/pkg/repos; rm -f "$R"/usr/local/et'
-    'c/pkg/repos/FreeBSD.conf.torjail-new; umask 077; cat > "$R"/usr/local/etc/pkg/repos/FreeBSD.conf.tor'
-    'jail-new; chmod 644 "$R"/usr/local/etc/pkg/repos/FreeBSD.conf.torjail-new; mv -f "$R"/usr/local/etc/'
-    'pkg/repos/FreeBSD.conf.torjail-new "$R"/usr/local/etc/pkg/repos/FreeBSD.conf\' < /tmp/pyinfra-8e49ad0'
-    '55123832ef6144f336e6800931af0afec' " ; } ; placed=$?; rm -f /tmp/pyinfra-8e49ad055123832ef6144f336e6800931af0afec ; [ $placed -eq 0 ]",
+    "printf %s CONTENT | /bin/sh -c 'R=/var/jails/tor; for p in /var/jails/tor/etc /var/jails/tor/etc"
+    '/rc.conf /var/jails/tor/etc/rc.conf.torjail-new; do if [ -L "$p" ]; then echo "$p is a symbolic '
+    'link in the jail root /var/jails/tor: not written through" >&2; exit 1; fi; done; set -e; mkdir '
+    '-p "$R"/etc; rm -f "$R"/etc/rc.conf.torjail-new; umask 077; cat > "$R"/etc/rc.conf.torjail-new; '
+    'chmod 644 "$R"/etc/rc.conf.torjail-new; mv -f "$R"/etc/rc.conf.torjail-new "$R"/etc/rc.conf\'',
+    "printf %s CONTENT | /bin/sh -c 'R=/var/jails/tor; for p in /var/jails/tor/usr /var/jails/tor/usr"
+    '/local /var/jails/tor/usr/local/etc /var/jails/tor/usr/local/etc/pkg /var/jails/tor/usr/local/et'
+    'c/pkg/repos /var/jails/tor/usr/local/etc/pkg/repos/FreeBSD.conf /var/jails/tor/usr/local/etc/pkg'
+    '/repos/FreeBSD.conf.torjail-new; do if [ -L "$p" ]; then echo "$p is a symbolic link in the jail'
+    ' root /var/jails/tor: not written through" >&2; exit 1; fi; done; set -e; mkdir -p "$R"/usr/loca'
+    'l/etc/pkg/repos; rm -f "$R"/usr/local/etc/pkg/repos/FreeBSD.conf.torjail-new; umask 077; cat > "'
+    '$R"/usr/local/etc/pkg/repos/FreeBSD.conf.torjail-new; chmod 644 "$R"/usr/local/etc/pkg/repos/Fre'
+    'eBSD.conf.torjail-new; mv -f "$R"/usr/local/etc/pkg/repos/FreeBSD.conf.torjail-new "$R"/usr/loca'
+    "l/etc/pkg/repos/FreeBSD.conf'",
     # the jail's newsyslog rotates tor's log (files/tor-newsyslog.conf)
-    'upload /tmp/pyinfra-3a2e38d4fef7586329e2ed2e3181b23f46bf1ea5',
-    "{ " '/bin/sh -c \'R=/var/jails/tor; for p in /var/jails/tor/usr /var/jails/tor/usr/local /var/jails/tor/usr/local/etc /var/jails/tor/usr/local/etc/newsyslog.conf.d /var/jails/tor/usr/local/etc/newsyslog.conf.d/tor.conf /var/jails/tor/usr/local/etc/newsyslog.conf.d/tor.conf.torjail-new; do if [ -L "$p" ]; then echo "$p is a symbolic link in the jail root /var/jails/tor: not written through" >&2; exit 1; fi; done; set -e; mkdir -p "$R"/usr/local/etc/newsyslog.conf.d; rm -f "$R"/usr/local/etc/newsyslog.conf.d/tor.conf.torjail-new; umask 077; cat > "$R"/usr/local/etc/newsyslog.conf.d/tor.conf.torjail-new; chmod 644 "$R"/usr/local/etc/newsyslog.conf.d/tor.conf.torjail-new; mv -f "$R"/usr/local/etc/newsyslog.conf.d/tor.conf.torjail-new "$R"/usr/local/etc/newsyslog.conf.d/tor.conf\' < /tmp/pyinfra-3a2e38d4fef7586329e2ed2e3181b23f46bf1ea5' " ; } ; placed=$?; rm -f /tmp/pyinfra-3a2e38d4fef7586329e2ed2e3181b23f46bf1ea5 ; [ $placed -eq 0 ]",
+    "printf %s CONTENT | /bin/sh -c 'R=/var/jails/tor; for p in /var/jails/tor/usr /var/jails/tor/usr"
+    '/local /var/jails/tor/usr/local/etc /var/jails/tor/usr/local/etc/newsyslog.conf.d /var/jails/tor'
+    '/usr/local/etc/newsyslog.conf.d/tor.conf /var/jails/tor/usr/local/etc/newsyslog.conf.d/tor.conf.'
+    'torjail-new; do if [ -L "$p" ]; then echo "$p is a symbolic link in the jail root /var/jails/tor'
+    ': not written through" >&2; exit 1; fi; done; set -e; mkdir -p "$R"/usr/local/etc/newsyslog.conf'
+    '.d; rm -f "$R"/usr/local/etc/newsyslog.conf.d/tor.conf.torjail-new; umask 077; cat > "$R"/usr/lo'
+    'cal/etc/newsyslog.conf.d/tor.conf.torjail-new; chmod 644 "$R"/usr/local/etc/newsyslog.conf.d/tor'
+    '.conf.torjail-new; mv -f "$R"/usr/local/etc/newsyslog.conf.d/tor.conf.torjail-new "$R"/usr/local'
+    "/etc/newsyslog.conf.d/tor.conf'",
     # the jail's cron runs that newsyslog and nothing else (files/jail-crontab)
-    'upload /tmp/pyinfra-95b114d37c0e81e839114322a537732cd4f52587',
-    "{ " '/bin/sh -c \'R=/var/jails/tor; for p in /var/jails/tor/etc /var/jails/tor/etc/crontab /var/jails/tor/etc/cront'
-    'ab.torjail-new; do if [ -L "$p" ]; then echo "$p is a symbolic link in the jail root /var/jails/tor: not writte'
-    'n through" >&2; exit 1; fi; done; set -e; mkdir -p "$R"/etc; rm -f "$R"/etc/crontab.torjail-new; umask 077; ca'
-    't > "$R"/etc/crontab.torjail-new; chmod 644 "$R"/etc/crontab.torjail-new; mv -f "$R"/etc/crontab.torjail-new "'
-    '$R"/etc/crontab\' < /tmp/pyinfra-95b114d37c0e81e839114322a537732cd4f52587' " ; } ; placed=$?; rm -f /tmp/pyinfra-95b114d37c0e81e839114322a537732cd4f52587 ; [ $placed -eq 0 ]",
-    "{ mkdir -p /etc/jail.conf.d ; } && { chown root:wheel /etc/jail.conf.d ; }",
-    'upload /etc/jail.conf.d/tor.conf',
-    "{ chown root:wheel /etc/jail.conf.d/tor.conf ; } && { chmod 644 /etc/jail.conf.d/tor.conf ; }",
+    "printf %s CONTENT | /bin/sh -c 'R=/var/jails/tor; for p in /var/jails/tor/etc /var/jails/tor/etc"
+    '/crontab /var/jails/tor/etc/crontab.torjail-new; do if [ -L "$p" ]; then echo "$p is a symbolic '
+    'link in the jail root /var/jails/tor: not written through" >&2; exit 1; fi; done; set -e; mkdir '
+    '-p "$R"/etc; rm -f "$R"/etc/crontab.torjail-new; umask 077; cat > "$R"/etc/crontab.torjail-new; '
+    'chmod 644 "$R"/etc/crontab.torjail-new; mv -f "$R"/etc/crontab.torjail-new "$R"/etc/crontab\'',
+    "{ mkdir -p /etc/jail.conf.d ; } && { chown root:wheel /etc/jail.conf.d ; } && "
+    + placed("/etc/jail.conf.d/tor.conf", "644", "root:wheel"),
     "sysrc -f /etc/rc.conf cloned_interfaces=lo1 'ifconfig_lo1_alias0=inet 10.0.0.1/32' jail_enable=YES",
     "{ ifconfig lo1 create ; } && { ifconfig lo1 inet 10.0.0.1/32 alias ; }",
     # tor: installed by the host's pkg under the root (-r, never -c), its directories, torrc (checked by preflight)
@@ -178,19 +194,18 @@ FRESH_SERVER = [
     'log/tor; do if [ -L "$p" ]; then echo "$p is a symbolic link in the jail root /var/jails/tor: not wr'
     'itten through" >&2; exit 1; fi; done; set -e; mkdir -p "$R"/var/log/tor; chown 256:256 "$R"/var/log/'
     'tor; chmod 700 "$R"/var/log/tor\'',
-    'upload /tmp/pyinfra-d43a274cc04de96e7da73f8a6170602432b95c44',
-    "{ /bin/sh -c 'R=/var/jails/tor; for p in /var/jails/tor/usr /var/jails/tor/usr/local /var/jails/tor/us"
-    'r/local/etc /var/jails/tor/usr/local/etc/tor /var/jails/tor/usr/local/etc/tor/torrc /var/jails/tor/u'
-    'sr/local/etc/tor/torrc.torjail-new; do if [ -L "$p" ]; then echo "$p is a symbolic link in the jail '
-    'root /var/jails/tor: not written through" >&2; exit 1; fi; done; set -e; mkdir -p "$R"/usr/local/etc'
-    '/tor; rm -f "$R"/usr/local/etc/tor/torrc.torjail-new; umask 077; cat > "$R"/usr/local/etc/tor/torrc.'
-    'torjail-new; chown 0:0 "$R"/usr/local/etc/tor/torrc.torjail-new; chmod 644 "$R"/usr/local/etc/tor/torrc.torjail-new; mv -f "$R"/usr/local/etc/tor/torrc.'
-    'torjail-new "$R"/usr/local/etc/tor/torrc\' < /tmp/pyinfra-d43a274cc04de96e7da73f8a6170602432b95c44' " ; } ; placed=$?; rm -f /tmp/pyinfra-d43a274cc04de96e7da73f8a6170602432b95c44 ; [ $placed -eq 0 ]",
+    "printf %s CONTENT | /bin/sh -c 'R=/var/jails/tor; for p in /var/jails/tor/usr /var/jails/tor/usr"
+    '/local /var/jails/tor/usr/local/etc /var/jails/tor/usr/local/etc/tor /var/jails/tor/usr/local/et'
+    'c/tor/torrc /var/jails/tor/usr/local/etc/tor/torrc.torjail-new; do if [ -L "$p" ]; then echo "$p'
+    ' is a symbolic link in the jail root /var/jails/tor: not written through" >&2; exit 1; fi; done;'
+    ' set -e; mkdir -p "$R"/usr/local/etc/tor; rm -f "$R"/usr/local/etc/tor/torrc.torjail-new; umask '
+    '077; cat > "$R"/usr/local/etc/tor/torrc.torjail-new; chown 0:0 "$R"/usr/local/etc/tor/torrc.torj'
+    'ail-new; chmod 644 "$R"/usr/local/etc/tor/torrc.torjail-new; mv -f "$R"/usr/local/etc/tor/torrc.'
+    'torjail-new "$R"/usr/local/etc/tor/torrc\'',
     # the jail mounts its own root: the deploy's mount goes before jail -c
     "umount /var/jails/tor",
     "jail -f /etc/jail.conf.d/tor.conf -c tor",
     # firewall: pf.conf checked, the previous one kept, guarded load, SSH check, cancel
-    "upload /etc/pf.conf.torjail-new",
     PF_CONF_CHECKED_AND_MOVED,
     GUARD_PF_OFF,
     "pfctl -f /etc/pf.conf",
@@ -201,8 +216,7 @@ FRESH_SERVER = [
     # deploy only says so in rc.conf
     "sysrc -f /etc/rc.conf pf_enable=YES pf_rules=/etc/pf.conf pflog_enable=YES cron_enable=YES",
     "service pflog start",
-    f"upload {CRON}",
-    f"chmod 644 {CRON}",
+    placed(CRON, "644"),
 ]
 
 
@@ -252,9 +266,16 @@ def plan_server(name: str, deploy=DEPLOY, **facts):
     return plan(deploy, data=fixture["data"], facts=_merge_facts(fixture["facts"], facts))
 
 
+# a file's content sent inside the command that writes it into the jail (torjail.freebsd.jailfs.put)
+INLINE_CONTENT = re.compile(r"printf %s '(?:[^']|'\"'\"')*'")
+
+
 def stable(commands: list[str]) -> list[str]:
-    """Commands with the timestamp of pyinfra's sed backup file replaced by BACKUP."""
-    return [re.sub(r"(sed -i\.)(\d+)(.* rm -f \S+\.)\2\b", r"\1BACKUP\3BACKUP", command) for command in commands]
+    """Commands with the timestamp of pyinfra's sed backup file replaced by BACKUP, and a jail file's content sent
+    inline by CONTENT (the rendering tests and the host checks read what it holds)."""
+    return [INLINE_CONTENT.sub("printf %s CONTENT",
+                               re.sub(r"(sed -i\.)(\d+)(.* rm -f \S+\.)\2\b", r"\1BACKUP\3BACKUP", command))
+            for command in commands]
 
 
 def operation(result, name: str):
@@ -409,7 +430,8 @@ def test_unlocked_image_with_the_jail_stopped_is_mounted_and_the_jail_started():
         "mount -t ufs -o nosuid /dev/md10.eli /var/jails/tor")
     torrc = operation(result, "torrc (checked by tor --verify-config in the jail)")
     assert not [command for command in commands if "chroot" in command or "--verify-config" in command]
-    assert torrc.commands[1].startswith("{ /bin/sh -c 'R=/var/jails/tor; for p in /var/jails/tor/usr ")
+    assert stable(torrc.commands)[0].startswith(
+        "printf %s CONTENT | /bin/sh -c 'R=/var/jails/tor; for p in /var/jails/tor/usr ")
     after_torrc = commands[commands.index(torrc.commands[-1]) + 1:]
     assert after_torrc[:2] == ["umount /var/jails/tor", "jail -f /etc/jail.conf.d/tor.conf -c tor"]
 
@@ -444,18 +466,18 @@ def test_image_without_geli_metadata_stops_the_deploy(planned_operations):
 
 def test_changed_torrc_is_verified_in_the_running_jail_then_reloaded():
     result = plan_server("deploy_converged", **{"files.Sha1File": {f"path={TORRC}": "0" * 40}})
-    assert [(op.name, op.commands) for op in result.changed] == [
+    # the new torrc goes to the server inside the command that writes it: no upload, no copy in the host's /tmp
+    sent = INLINE_CONTENT.match(result.changed[0].commands[0]).group(0)
+    assert shlex.split(sent)[:2] == ["printf", "%s"] and "\nNickname TestRelay\n" in shlex.split(sent)[2]
+    assert [(op.name, stable(op.commands)) for op in result.changed] == [
         ("torrc (checked by tor --verify-config in the jail)", [
-            "upload /tmp/pyinfra-d43a274cc04de96e7da73f8a6170602432b95c44",
-            "{ " "jexec tor /bin/sh -c 'R=; set -e; mkdir -p \"$R\"/usr/local/etc/tor; "
-            "rm -f \"$R\"/usr/local/etc/tor/torrc.torjail-new; umask 077; "
-            "cat > \"$R\"/usr/local/etc/tor/torrc.torjail-new; chown 0:0 \"$R\"/usr/local/etc/tor/torrc.torjail-new; "
-            "chmod 644 \"$R\"/usr/local/etc/tor/torrc.torjail-new; "
-            "{ /usr/local/bin/tor --verify-config -f /usr/local/etc/tor/torrc.torjail-new --User _tor || "
-            "{ rm -f /usr/local/etc/tor/torrc.torjail-new; exit 1; }; }; "
-            "touch \"$R\"/usr/local/etc/tor/torrc.torjail-reload; "
-            "mv -f \"$R\"/usr/local/etc/tor/torrc.torjail-new \"$R\"/usr/local/etc/tor/torrc' "
-            "< /tmp/pyinfra-d43a274cc04de96e7da73f8a6170602432b95c44" " ; } ; placed=$?; rm -f /tmp/pyinfra-d43a274cc04de96e7da73f8a6170602432b95c44 ; [ $placed -eq 0 ]",
+            'printf %s CONTENT | jexec tor /bin/sh -c \'R=; set -e; mkdir -p "$R"/usr/local/etc/tor; rm -f "$R'
+            '"/usr/local/etc/tor/torrc.torjail-new; umask 077; cat > "$R"/usr/local/etc/tor/torrc.torjail-new'
+            '; chown 0:0 "$R"/usr/local/etc/tor/torrc.torjail-new; chmod 644 "$R"/usr/local/etc/tor/torrc.tor'
+            'jail-new; { /usr/local/bin/tor --verify-config -f /usr/local/etc/tor/torrc.torjail-new --User _t'
+            'or || { rm -f /usr/local/etc/tor/torrc.torjail-new; exit 1; }; }; touch "$R"/usr/local/etc/tor/t'
+            'orrc.torjail-reload; mv -f "$R"/usr/local/etc/tor/torrc.torjail-new "$R"/usr/local/etc/tor/torrc'
+            "'",
         ]),
         ("Reload tor (torrc changed)", [RELOAD]),
     ]
@@ -490,9 +512,8 @@ GUARDED = ["Load pf.conf under a rollback guard", "A fresh SSH login still works
 
 def test_changed_pf_conf_on_a_running_firewall_is_loaded_under_the_guard():
     result = plan_server("deploy_converged", **{"files.Sha1File": {"path=/etc/pf.conf": "0" * 40}})
-    assert [(op.name, op.commands) for op in result.changed] == [
-        ("pf.conf (checked by pfctl -nf)", [
-            "upload /etc/pf.conf.torjail-new", PF_CONF_CHECKED_AND_MOVED]),
+    assert [(op.name, stable(op.commands)) for op in result.changed] == [
+        ("pf.conf (checked by pfctl -nf)", [PF_CONF_CHECKED_AND_MOVED]),
         (GUARDED[0], [GUARD, "pfctl -f /etc/pf.conf"]),
         (GUARDED[1], ["function fresh_ssh_login"]),
         (GUARDED[2], [CANCEL]),

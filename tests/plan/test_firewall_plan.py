@@ -3,8 +3,11 @@
 Helpers and fixtures are those of test_deploy_plan (deploy_converged.yaml: pf enabled, running its pf.conf).
 """
 
+import shlex
+
 from harness import plan
-from test_deploy_plan import CANCEL, CRON, DEPLOY, GUARD, GUARDED, operation, plan_server, server
+from test_deploy_plan import (CANCEL, CRON, DEPLOY, GUARD, GUARDED, INLINE_CONTENT, operation, placed, plan_server,
+                              server, stable)
 
 NOT_LOADED = {"pf.PfRulesetLoaded": {"path=/etc/pf.conf": False}}
 KEEP_PREVIOUS = "if [ -f /etc/pf.conf ]; then cp -p /etc/pf.conf /etc/pf.conf.torjail-previous; fi"
@@ -35,14 +38,15 @@ def test_a_pf_conf_never_loaded_does_not_become_the_rollback_target():
 def test_the_bruteforce_expiry_runs_from_cron_every_minute_with_sshd_block_seconds():
     result = plan_server("deploy_converged", **{"files.Sha1File": {f"path={CRON}": "0" * 40}})
     (expiry,) = [op for op in result.changed]
-    assert expiry.commands == [f"upload {CRON}", f"chmod 644 {CRON}"]
-    lines = expiry.uploads[CRON].splitlines()
+    assert stable(expiry.commands) == [placed(CRON, "644")]
+    lines = shlex.split(INLINE_CONTENT.search(expiry.commands[0]).group(0))[2].splitlines()
     assert lines[0].startswith("# Managed by torjail")
     assert "*\t*\t*\t*\t*\troot\tpfctl -q -t bruteforce -T expire 3600 2>/dev/null" in lines
 
 
 def test_a_converged_server_with_its_cron_job_changes_nothing():
     assert plan_server("deploy_converged").changed == []
+
 
 RC_CONF = "jail=None, path=/etc/rc.conf"
 

@@ -5,7 +5,7 @@ copying the host's resolv.conf."""
 import hashlib
 
 from harness import plan
-from test_deploy_plan import DEPLOY, _merge_facts, execute, operation, passphrase, server  # noqa: F401 (autouse)
+from test_deploy_plan import DEPLOY, _merge_facts, execute, operation, passphrase, server, stable  # noqa: F401 (autouse)
 
 from torjail.render import render_file
 from torjail.settings import build_settings
@@ -35,8 +35,8 @@ def test_a_running_exit_jail_gets_local_unbound_started_before_its_resolv_conf_n
     assert names.index(CONFIGURED) < names.index(STARTED) < names.index(RESOLV), names
     assert "Jail /etc/resolv.conf from the host" not in [op.name for op in result.operations]
     assert operation(result, STARTED).commands == ["service -j tor local_unbound start"]
-    assert all(command.startswith(("upload ", "{ jexec tor /bin/sh -c "))
-               for name in (CONFIGURED, RESOLV) for command in operation(result, name).commands)
+    assert all(command.startswith("printf %s CONTENT | jexec tor /bin/sh -c ")
+               for name in (CONFIGURED, RESOLV) for command in stable(operation(result, name).commands))
     assert RELOADED not in names  # started with the new configuration
 
 

@@ -8,7 +8,7 @@ from pyinfra.api import StringCommand
 
 from harness import plan_operation
 
-from torjail.freebsd import jailfs
+from torjail.freebsd import jailfs, staging
 
 
 def _run(root, path, content, tmp_path):
@@ -94,27 +94,34 @@ def test_a_fix_of_a_stopped_jails_file_refuses_a_planted_link(tmp_path):
 
 
 @pytest.mark.parametrize("planted", [False, True])
-def test_the_uploaded_file_is_removed_whether_the_file_was_placed_or_refused(tmp_path, planted):
-    """One remote command places the file and removes pyinfra's uploaded temporary copy, and a refusal (a planted
-    link) neither leaves that copy behind nor reads as success."""
+@pytest.mark.parametrize("content", ["jail 'quoted' $HOME \\n\n", "x" * staging.INLINE_LIMIT + "\n"],
+                         ids=["sent inline", "uploaded"])
+def test_content_is_sent_inline_or_uploaded_and_the_upload_removed_whether_placed_or_refused(tmp_path, planted,
+                                                                                           content):
+    """Small content goes inside the one command that writes it (nothing in the host's /tmp); larger content is
+    uploaded, and the same command removes pyinfra's uploaded copy whether the file was placed or refused (a
+    planted link): a refusal neither leaves that copy behind nor reads as success."""
     root, outside = tmp_path / "root", tmp_path / "host"
     (root / "etc").mkdir(parents=True)
     outside.mkdir()
     if planted:
         (root / "etc" / "rc.conf").symlink_to(outside / "rc.conf")
     dest = f"{root}/etc/rc.conf"
-    op = plan_operation(jailfs.put, "tor", str(root), False, "/etc/rc.conf", content="jail\n",
+    op = plan_operation(jailfs.put, "tor", str(root), False, "/etc/rc.conf", content=content,
                         facts={"files.Sha1File": {f"path={dest}": None}})
-    upload, command = op.commands
-    temp = upload.removeprefix("upload ")
     uploaded = tmp_path / "uploaded"
-    uploaded.write_text("jail\n")
-    ran = subprocess.run(["/bin/sh", "-c", command.replace(temp, str(uploaded))], capture_output=True, text=True,
-                         timeout=10)
+    if len(content) < staging.INLINE_LIMIT:
+        (command,) = op.commands
+        assert command.startswith("printf %s ")
+    else:
+        upload, command = op.commands
+        uploaded.write_text(content)
+        command = command.replace(upload.removeprefix("upload "), str(uploaded))
+    ran = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True, timeout=10)
     assert not uploaded.exists()
     if planted:
         assert ran.returncode == 1 and "is a symbolic link in the jail root" in ran.stderr
         assert not (outside / "rc.conf").exists()
     else:
         assert ran.returncode == 0, ran.stderr
-        assert (root / "etc" / "rc.conf").read_text() == "jail\n"
+        assert (root / "etc" / "rc.conf").read_text() == content

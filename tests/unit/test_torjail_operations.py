@@ -18,7 +18,7 @@ from pyinfra.api.exceptions import PyinfraError
 
 from harness import STDIN_MARK, plan_calls, plan_operation
 
-from torjail.freebsd import mount, net, pkg, service, system
+from torjail.freebsd import mount, net, pkg, service, staging, system
 from torjail.procedures import deploylock, files, image, pfguard, release
 
 IMAGE = "/var/jails/tor.img"
@@ -54,14 +54,28 @@ def test_checked_file_is_staged_checked_and_moved():
     op = plan_operation(files.checked, "/etc/pf.conf", "pass all\n", check=["pfctl", "-n", "-f", "{path}"],
                         mode="600", keep_previous="/etc/pf.conf.old",
                         facts={"files.Sha1File": {"path=/etc/pf.conf": None}})
-    assert op.commands == [  # the upload, then one remote command: each step only when the one before succeeded
-        "upload /etc/pf.conf.torjail-new",
+    assert op.commands == [  # one remote command, the content in it: each step only when the one before succeeded
+        "{ rm -f /etc/pf.conf.torjail-new ; } && "
+        "{ ( umask 077 && printf %s 'pass all\n' > /etc/pf.conf.torjail-new ) ; } && "
         "{ chmod 600 /etc/pf.conf.torjail-new ; } && "
         "{ pfctl -n -f /etc/pf.conf.torjail-new || { rm -f /etc/pf.conf.torjail-new ; exit 1 ; } ; } && "
         "{ if [ -f /etc/pf.conf ]; then cp -p /etc/pf.conf /etc/pf.conf.old; fi ; } && "
         "{ mv -f /etc/pf.conf.torjail-new /etc/pf.conf ; }",
     ]
-    assert op.uploads == {"/etc/pf.conf.torjail-new": "pass all\n"}
+    assert op.uploads == {}
+
+
+def test_checked_file_too_large_to_send_inline_is_uploaded_to_its_staging_path():
+    content = "pass all\n" * (staging.INLINE_LIMIT // 9)
+    op = plan_operation(files.checked, "/etc/pf.conf", content, check=["pfctl", "-n", "-f", "{path}"], mode="600",
+                        facts={"files.Sha1File": {"path=/etc/pf.conf": None}})
+    assert op.commands == [
+        "upload /etc/pf.conf.torjail-new",
+        "{ chmod 600 /etc/pf.conf.torjail-new ; } && "
+        "{ pfctl -n -f /etc/pf.conf.torjail-new || { rm -f /etc/pf.conf.torjail-new ; exit 1 ; } ; } && "
+        "{ mv -f /etc/pf.conf.torjail-new /etc/pf.conf ; }",
+    ]
+    assert op.uploads == {"/etc/pf.conf.torjail-new": content}
 
 
 def test_checked_file_noop_when_the_content_is_there():
@@ -90,9 +104,10 @@ def test_checked_file_of_the_right_content_gets_its_mode_and_owner_as_files_put_
 def test_checked_file_quotes_owner_and_paths():
     op = plan_operation(files.checked, "/srv/my dir/torrc", "x\n", check=["tor", "-f", "{path}"], user="256",
                         group="256", facts={"files.Sha1File": {"path=/srv/my dir/torrc": None}})
-    assert op.commands[1].startswith("{ chown 256:256 '/srv/my dir/torrc.torjail-new' ; } && ")
+    (command,) = op.commands
+    assert " && { chown 256:256 '/srv/my dir/torrc.torjail-new' ; } && " in command
     assert "{ tor -f '/srv/my dir/torrc.torjail-new' || { rm -f '/srv/my dir/torrc.torjail-new' ; exit 1 ; } ; }" \
-        in op.commands[1]
+        in command
 
 
 @pytest.mark.parametrize("accepted", [True, False])
@@ -102,10 +117,10 @@ def test_checked_file_check_decides_in_sh(tmp_path, accepted):
     live.write_text("old\n")
     op = plan_operation(files.checked, str(live), "new\n", check=["checker", "{path}"], keep_previous=f"{live}.prev",
                         facts={"files.Sha1File": {f"path={live}": "0" * 40}})
-    (tmp_path / "pf.conf.torjail-new").write_text("new\n")  # what the upload puts there
+    (tmp_path / "pf.conf.torjail-new").write_text("left by an interrupted deploy\n")
     shims = {"checker": RECORD + ("exit 0\n" if accepted else "echo 'line 1: syntax error' >&2; exit 1\n")}
-    assert len(op.commands) == 2  # the upload, then the rest as one remote command
-    result = sh(op.commands[1], tmp_path, shims)
+    (command,) = op.commands  # the content written, checked and moved into place: one remote command
+    result = sh(command, tmp_path, shims)
     if accepted:
         assert result.returncode == 0
         assert (live.read_text(), Path(f"{live}.prev").read_text()) == ("new\n", "old\n")
@@ -144,19 +159,34 @@ def test_put_file_already_as_wanted_is_known_from_the_readings():
     assert (op.commands, op.noops) == ([], [f"{JAIL_CONF} is already up to date"])
 
 
+WRITTEN = ("{ rm -f /etc/jail.conf.d/tor.conf.torjail-new ; } && { ( umask 077 && printf %s 'tor { path = "
+           "/var/jails/tor; }\n' > /etc/jail.conf.d/tor.conf.torjail-new ) ; } && "
+           "{ chown root:wheel /etc/jail.conf.d/tor.conf.torjail-new ; } && "
+           "{ chmod 644 /etc/jail.conf.d/tor.conf.torjail-new ; } && "
+           "{ mv -f /etc/jail.conf.d/tor.conf.torjail-new /etc/jail.conf.d/tor.conf ; }")
+
+
 @pytest.mark.parametrize("found, sha1, expected", [
-    (None, None, ["upload"]),
-    (ROOT_644, "0" * 40, ["upload"]),
+    (None, None, [WRITTEN]),
+    (ROOT_644, "0" * 40, [WRITTEN]),
     ({**ROOT_644, "mode": 600}, None, ["chmod 644 /etc/jail.conf.d/tor.conf"]),
     ({**ROOT_644, "user": "toor"}, None, ["chown root:wheel /etc/jail.conf.d/tor.conf"]),
 ], ids=["missing", "other content", "other mode", "other owner"])
-def test_put_file_that_differs_goes_to_pyinfras_files_put(found, sha1, expected):
+def test_put_file_that_differs_gets_the_commands_of_pyinfras_files_put_in_one(found, sha1, expected):
+    """The content goes inside the command (written readable by root only, then given its owner and mode, then
+    moved into place), or only the mode or owner that differs is fixed."""
     facts = put_facts(found, sha1 or files.content_sha1(JAIL_CONF_TEXT))
     op = plan_operation(files.put, JAIL_CONF, JAIL_CONF_TEXT, mode="644", user="root", group="wheel", facts=facts)
-    if expected == ["upload"]:
-        assert op.uploads.get(JAIL_CONF) == JAIL_CONF_TEXT
-    else:
-        assert op.commands == expected and not op.uploads
+    assert op.commands == expected and not op.uploads
+
+
+def test_put_file_too_large_to_send_inline_is_uploaded_as_pyinfras_files_put_does():
+    content = "x" * (staging.INLINE_LIMIT + 1)
+    op = plan_operation(files.put, JAIL_CONF, content, mode="644", user="root", group="wheel",
+                        facts=put_facts(None, None))
+    assert op.commands == ["upload /etc/jail.conf.d/tor.conf",
+                           "{ chown root:wheel /etc/jail.conf.d/tor.conf ; } && { chmod 644 /etc/jail.conf.d/tor.conf ; }"]
+    assert op.uploads == {JAIL_CONF: content}
 
 
 def test_directory_already_as_wanted_is_known_from_the_readings():

@@ -20,7 +20,7 @@ from pyinfra import host, logger
 from pyinfra.api import FactBase, FileUploadCommand, QuoteString, StringCommand, operation
 from pyinfra.facts.files import Directory, Sha1File
 
-from .staging import STAGING_SUFFIX, content_sha1, show_diff
+from .staging import STAGING_SUFFIX, content_sha1, inline, show_diff
 from . import readings
 
 
@@ -116,7 +116,8 @@ def put(jail_name: str, root: str, running: bool, path: str, mode: str = "644", 
     + path: the file inside the jail (absolute)
     + mode, user, group: of the placed file (user and group as numbers: the host may not know the jail's users); a
       file of the right content with another mode or owner gets a chmod or chown, as pyinfra's files.put gives it
-    + content: the wanted content; or copy_of: a host file whose bytes are wanted
+    + content: the wanted content (sent inside the command that writes it, up to ``staging.INLINE_LIMIT``; uploaded
+      first when larger); or copy_of: a host file whose bytes are wanted
     + check: a command run inside the running jail on the staging file (``{path}``) before it moves into place;
       skipped while the jail does not run (the jail's binaries never run outside it)
     + owed: a jail path created just before the file moves into place (as torjail.procedures.files.checked does)
@@ -144,8 +145,9 @@ def put(jail_name: str, root: str, running: bool, path: str, mode: str = "644", 
         return
     if host.state.config.DIFF and content is not None:
         show_diff(dest, content)
+    sent = inline(content)
     source = copy_of
-    if content is not None:
+    if content is not None and sent is None:
         source = host.get_temp_filename(dest)
         yield FileUploadCommand(StringIO(content), source, remote_temp_filename=host.get_temp_filename(source))
     staging = path + STAGING_SUFFIX
@@ -162,7 +164,11 @@ def put(jail_name: str, root: str, running: bool, path: str, mode: str = "644", 
     steps.append(f"mv -f \"$R\"{quote(staging)} \"$R\"{quote(path)}")
     script = "set -e; " + "; ".join(steps)
     guarded = [path, staging] + ([owed] if owed else [])
-    placed = StringCommand(*shell(jail_name, root, running, script, guarded), "<", QuoteString(source))
+    writer = StringCommand(*shell(jail_name, root, running, script, guarded))
+    if sent is not None:
+        yield StringCommand(sent, "|", writer)
+        return
+    placed = StringCommand(writer, "<", QuoteString(source))
     if content is None:
         yield placed
         return

@@ -109,8 +109,8 @@ def values(values: dict | None = None, raise_only: tuple = (), persist: bool = T
       next boot (/etc/sysctl.conf then keeps the higher of the current and the wanted value)
     + persist: keep a ``key=value`` line (no spaces, one per key) in /etc/sysctl.conf
 
-    One ``sysctl -i -e`` reads them all and one ``sysctl`` sets every value that differs; each line of sysctl.conf that differs is then replaced (or
-    appended) in the same command.
+    One ``sysctl -i -e`` reads them all and one ``sysctl`` sets every value that differs; each line of sysctl.conf
+    that differs is then replaced (or appended) in the same command.
 
     **Example:**
 

@@ -12,8 +12,9 @@ rather than from facts read again inside pyinfra's operation: a re-run that chan
 server again, and a fresh deploy does not read the same file three times. `put`, `directory` and
 `copied` change only their path (and the directories they create above it): the readings of other files stay.
 
-Each of these operations sends its consecutive shell commands as one (torjail.freebsd.shell): a staged file is
-its upload and one command that checks it and moves it into place.
+Each of these operations sends its consecutive shell commands as one (torjail.freebsd.shell), and a file's content
+goes inside that command (torjail.freebsd.staging.inline): placing or checking a file is one remote command, its
+upload first only when the content is too large to go inline.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pyinfra.facts.files import Directory, File, Link, Sha1File
 from pyinfra.operations.util import files as file_utils
 from pyinfra.operations.util.files import ensure_mode_int
 
-from torjail.freebsd.staging import STAGING_SUFFIX, content_sha1, show_diff
+from torjail.freebsd.staging import STAGING_SUFFIX, content_sha1, inline, show_diff
 from torjail.freebsd import readings, shell
 
 
@@ -104,8 +105,7 @@ def _checked_commands(dest, content, check, mode, user, group, keep_previous, ow
     if host.state.config.DIFF:
         show_diff(dest, content)
     staging = dest + STAGING_SUFFIX
-    source = StringIO(content)
-    yield FileUploadCommand(source, staging, remote_temp_filename=host.get_temp_filename(staging))
+    yield from _written(content, staging)
     if user or group:
         yield StringCommand("chown", QuoteString(f"{user or ''}{':' + group if group else ''}"), QuoteString(staging))
     yield StringCommand("chmod", QuoteString(mode), QuoteString(staging))
@@ -140,7 +140,8 @@ def copied(src: str, dest: str):
     yield StringCommand("cp", "-p", QuoteString(src), QuoteString(dest))
 
 
-@readings.scoped(lambda dest, content, mode, user, group: readings.touches(readings.path_scope(dest)))
+@readings.scoped(lambda dest, content, mode, user, group: readings.touches(readings.path_scope(dest),
+                                                                          readings.path_scope(dest + STAGING_SUFFIX)))
 @operation()
 def put(dest: str, content: str, mode: str, user: str | None = None, group: str | None = None):
     """
@@ -175,10 +176,28 @@ def _put_commands(dest, content, mode, user, group):
     parent = posixpath.dirname(dest)
     if parent:
         yield from _parent_directory(parent, user, group)
-    yield FileUploadCommand(StringIO(content), dest, remote_temp_filename=host.get_temp_filename(dest))
+    if inline(content) is None:
+        yield FileUploadCommand(StringIO(content), dest, remote_temp_filename=host.get_temp_filename(dest))
+        target = dest
+    else:
+        target = dest + STAGING_SUFFIX
+        yield from _written(content, target)
     if user or group:
-        yield file_utils.chown(dest, user, group)
-    yield file_utils.chmod(dest, ensure_mode_int(mode))
+        yield file_utils.chown(target, user, group)
+    yield file_utils.chmod(target, ensure_mode_int(mode))
+    if target != dest:
+        yield StringCommand("mv", "-f", QuoteString(target), QuoteString(dest))
+
+
+def _written(content: str, path: str):
+    """`content` into `path`, readable by root only until its mode is set: sent inside the command when it is small
+    enough (torjail.freebsd.staging.inline), uploaded otherwise."""
+    sent = inline(content)
+    if sent is None:
+        yield FileUploadCommand(StringIO(content), path, remote_temp_filename=host.get_temp_filename(path))
+        return
+    yield StringCommand("rm", "-f", QuoteString(path))
+    yield StringCommand("(", "umask", "077", "&&", sent, ">", QuoteString(path), ")")
 
 
 def _parent_directory(path, user, group):
