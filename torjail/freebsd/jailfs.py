@@ -117,7 +117,7 @@ def put(jail_name: str, root: str, running: bool, path: str, mode: str = "644", 
     + mode, user, group: of the placed file (user and group as numbers: the host may not know the jail's users); a
       file of the right content with another mode or owner gets a chmod or chown, as pyinfra's files.put gives it
     + content: the wanted content (sent inside the command that writes it, up to ``staging.INLINE_LIMIT``; uploaded
-      first when larger); or copy_of: a host file whose bytes are wanted
+      first when larger: never a secret); or copy_of: a host file whose bytes are wanted
     + check: a command run inside the running jail on the staging file (``{path}``) before it moves into place;
       skipped while the jail does not run (the jail's binaries never run outside it)
     + owed: a jail path created just before the file moves into place (as torjail.procedures.files.checked does)

@@ -27,7 +27,10 @@ INLINE_LIMIT = 32 * 1024
 
 
 def inline(content: str | None) -> StringCommand | None:
-    """`printf %s CONTENT`, to pipe into the command that writes it, or None when the content must be uploaded."""
+    """`printf %s CONTENT`, to pipe into the command that writes it, or None when the content must be uploaded.
+
+    The content is then part of the command's text, which pyinfra shows at high verbosity: configuration only,
+    never a secret (keys and passphrases go on standard input, as torjail.procedures.torkeys sends them)."""
     if content is None or len(quote(quote(content))) > INLINE_LIMIT:
         return None
     return StringCommand("printf", "%s", QuoteString(content))

@@ -146,10 +146,12 @@ def copied(src: str, dest: str):
 def put(dest: str, content: str, mode: str, user: str | None = None, group: str | None = None):
     """
     Place a file with this content, mode and owner, creating its directory: the commands of pyinfra's
-    ``files.put`` (with ``create_remote_dir``), decided from the deploy's readings.
+    ``files.put`` (with ``create_remote_dir``), decided from the deploy's readings, with the content sent inside
+    them (written at a staging path readable by root only, then given its owner and mode and moved into place) or,
+    when too large for that, uploaded as files.put does.
 
     + dest: the file
-    + content: the wanted content
+    + content: the wanted content (configuration: never a secret, see torjail.freebsd.staging.inline)
     + mode, user, group: as files.put takes them (owner and group as names)
 
     **Example:**
