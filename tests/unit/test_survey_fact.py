@@ -81,3 +81,26 @@ def test_each_survey_has_its_own_token():
 
 def test_questions_show_in_the_log_by_their_number():
     assert str(Questions([(Empty, {}), (Failing, {})])) == "2 facts"
+
+
+class Counted(FactBase):
+    """A command that says how often it ran (the file counts), read as lines or as their number."""
+
+    def command(self, path):
+        return f"echo ran >> {path}; echo a; echo b"
+
+    def process(self, output):
+        return list(output)
+
+
+class CountedLength(Counted):
+    def process(self, output):
+        return len(output)
+
+
+def test_questions_with_the_same_command_run_it_once_and_each_reads_it_with_its_own_class(tmp_path):
+    """As pyinfra's File and Directory of one path: one run, two readings."""
+    path = tmp_path / "runs"
+    answers = surveyed([(Counted, {"path": path}), (Lines, {"text": "x\\n"}), (CountedLength, {"path": path})])
+    assert answers == {0: ["a", "b"], 1: ["x"], 2: 2}
+    assert path.read_text() == "ran\n"

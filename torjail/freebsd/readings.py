@@ -237,19 +237,26 @@ class Survey(FactBase):
         self.questions = list(questions)
         self.facts = [cls() for cls, _ in self.questions]
         self.token = f"torjail-survey-{secrets.token_hex(8)}"
+        # questions whose command is the same (pyinfra's File and Directory of one path) run it once
+        self.sources: list[int] = []
+        first: dict[tuple, int] = {}
         parts: list = []
         for index, (fact, (_, arguments)) in enumerate(zip(self.facts, self.questions)):
-            parts += ["echo", f"{self.token}-{index};"]
             requires = _command(fact, "requires_command", dict(arguments))
+            command = _command(fact, "command", dict(arguments))
+            source = first.setdefault((str(requires), str(command)), index)
+            self.sources.append(source)
+            if source != index:
+                continue
+            parts += ["echo", f"{self.token}-{index};"]
             if requires:
                 parts += ["command", "-v", requires, ">/dev/null", "2>&1", "&&"]
-            parts += ["(", _command(fact, "command", dict(arguments)), ")", "</dev/null;",
-                      "echo", f'"{self.token}-{index} $?";']
+            parts += ["(", command, ")", "</dev/null;", "echo", f'"{self.token}-{index} $?";']
         return StringCommand(*parts, "exit", "0")
 
     def process(self, output):
-        answers: dict[int, Any] = {}
-        begins = {f"{self.token}-{index}": index for index in range(len(self.questions))}
+        succeeded: dict[int, list[str]] = {}
+        begins = {f"{self.token}-{index}": index for index in set(self.sources)}
         current, lines = None, []
         for line in output:
             if current is None:
@@ -262,12 +269,17 @@ class Survey(FactBase):
             if end[1]:  # the command's last line had no newline
                 lines.append(end[1])
             if end[2] == "0":
-                fact = self.facts[current]
-                try:
-                    answers[current] = fact.process(lines) if lines else fact.default()
-                except Exception:  # noqa: BLE001: read alone, pyinfra then reports the error as its own
-                    pass
+                succeeded[current] = lines
             current = None
+        answers: dict[int, Any] = {}
+        for index, source in enumerate(self.sources):
+            if source not in succeeded:
+                continue
+            fact, lines = self.facts[index], succeeded[source]
+            try:
+                answers[index] = fact.process(list(lines)) if lines else fact.default()
+            except Exception:  # noqa: BLE001: read alone, pyinfra then reports the error as its own
+                pass
         return answers
 
 
