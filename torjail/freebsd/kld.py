@@ -61,14 +61,22 @@ def loaded_modules() -> set:
     return readings.fact(KernelModules)
 
 
-def _touched(**_):
+def _touched():
     """A module brings its sysctls, interfaces (pflog0) and devices (/dev/pf: pf's state reads otherwise) with it;
     the operations update the readings of the loaded modules and of loader.conf as they plan."""
     return readings.touches(("kld",), ("sysctl",), ("net",), ("pf",), readings.path_scope(LOADER_CONF),
                             vouched=[(KernelModules, {}), (rc.RcConf, {"path": LOADER_CONF, "jail": None})])
 
 
-@readings.scoped(_touched)
+def _modules_touch(modules, loaded, at_boot):
+    return _touched()
+
+
+def _module_touch(module, loaded, at_boot):
+    return _touched()
+
+
+@readings.scoped(_modules_touch)
 @operation()
 def modules(modules: tuple = (), loaded: bool = True, at_boot: bool = True):
     """
@@ -90,7 +98,7 @@ def modules(modules: tuple = (), loaded: bool = True, at_boot: bool = True):
     yield from shell.joined(_commands(tuple(modules), loaded, at_boot))
 
 
-@readings.scoped(_touched)
+@readings.scoped(_module_touch)
 @operation()
 def module(module: str, loaded: bool = True, at_boot: bool = True):
     """

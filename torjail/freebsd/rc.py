@@ -100,14 +100,22 @@ def _check(variable: str, wanted: str) -> None:
         raise OperationValueError(f"{variable}: a value must be one line")
 
 
-def _file_touched(path: str, jail: str | None, **_):
+def _file_touched(path: str, jail: str | None):
     """sysrc changes the one file, and the operations update its reading as they plan; a jail's file: everything."""
     if jail is not None:
         return None
     return readings.touches(readings.path_scope(path), vouched=[(RcConf, {"path": path, "jail": jail})])
 
 
-@readings.scoped(_file_touched)
+def _values_touch(assignments, path, jail, unset):
+    return _file_touched(path, jail)
+
+
+def _value_touch(variable, value, path, jail, present):
+    return _file_touched(path, jail)
+
+
+@readings.scoped(_values_touch)
 @operation()
 def values(
     assignments: dict | None = None,
@@ -138,7 +146,7 @@ def values(
     yield from shell.joined(_commands(dict(assignments or {}), path, jail, tuple(unset)))
 
 
-@readings.scoped(_file_touched)
+@readings.scoped(_value_touch)
 @operation()
 def value(
     variable: str,
