@@ -39,11 +39,19 @@ class Relay:
         there, as an operator's preview does)."""
         env = {**os.environ, "TORJAIL_LAB_HOST": self.name, "TORJAIL_GELI_PASSPHRASE": passphrase}
         env["TORJAIL_LAB_SETTINGS"] = json.dumps(settings or {})
-        return subprocess.run(
-            [PYINFRA, "lab/inventory.py", deploy_file, *(["-y"] if yes else []), *args], cwd=ROOT, env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout,
-        )
+        try:
+            return subprocess.run(
+                [PYINFRA, "lab/inventory.py", deploy_file, *(["-y"] if yes else []), *args], cwd=ROOT, env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout,
+            )
+        except subprocess.TimeoutExpired as expired:
+            output = expired.output or b""
+            output = output.decode(errors="replace") if isinstance(output, bytes) else output
+            raise AssertionError(
+                f"pyinfra {deploy_file} on {self.name} still running after {timeout} s; its output so far:\n"
+                f"{output[-6000:]}"
+            ) from None
 
     def reboot(self):
         host.reboot(self.name, log=lambda text: None)

@@ -1,9 +1,12 @@
 """service(8): run an rc.d script of /etc/rc.d or /usr/local/etc/rc.d with a clean environment, list the
-scripts (-l), the boot order (-r) or the enabled ones (-e), or do any of that inside a jail (-j runs
-`jexec -l JAIL service ...`, as FreeBSD's service does)."""
+scripts (-l), the boot order (-r) or the enabled ones (-e), or do any of that inside a jail (-j).
+
+As FreeBSD's service(8), a shell script, it becomes what it runs: `exec env -i HOME=/ PATH=... SCRIPT ARGS`
+for one script, `exec jexec -l JAIL /usr/sbin/service ARGS` for a jail. Only -e and -R run scripts as
+children (cli.child_status). It works in /, as every rc.d script expects.
+"""
 
 import os
-import subprocess
 import sys
 
 from lab.freebsd import cli, rcorder
@@ -46,13 +49,12 @@ def boot_order():
 
 
 def enabled(path):
-    result = subprocess.run(["/bin/sh", "-c", ENABLED_CHECK, "sh", path], env=CLEAN_ENV,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return result.returncode == 0
+    return cli.child_status(["/bin/sh", "-c", ENABLED_CHECK, "sh", path], CLEAN_ENV, quiet=True) == 0
 
 
 def _main(argv):
     opts, args = cli.parse("service", argv[1:], "ehj:lrRv", USAGE)
+    os.chdir("/")
     flags = {opt for opt, _value in opts}
     jail = dict(opts).get("-j")
     if "-h" in flags:
@@ -60,7 +62,8 @@ def _main(argv):
         return 0
     if jail is not None:
         rest = [opt if not value else f"{opt}{value}" for opt, value in opts if opt != "-j"] + args
-        return subprocess.run(["/usr/sbin/jexec", "-l", jail, "/usr/sbin/service", *rest]).returncode
+        sys.stdout.flush()
+        os.execv("/usr/sbin/jexec", ["jexec", "-l", jail, "/usr/sbin/service", *rest])
     if "-e" in flags:
         for path in boot_order():
             if enabled(path):
@@ -78,7 +81,9 @@ def _main(argv):
         status = 0
         for path in boot_order():
             if path.startswith("/usr/local/etc/rc.d/") and enabled(path):
-                status |= run(path, ["restart"], "-v" in flags)
+                if "-v" in flags:
+                    print(f"{path} is located in {os.path.dirname(path)}")
+                status |= cli.child_status([path, "restart"], CLEAN_ENV)
         return status
     if not args:
         print(USAGE, file=sys.stderr)
@@ -87,13 +92,15 @@ def _main(argv):
     for directory in RC_DIRS:
         path = os.path.join(directory, script)
         if os.path.isfile(path) and os.access(path, os.X_OK):
-            return run(path, args[1:], "-v" in flags)
+            run(path, args[1:], "-v" in flags)
     print(f"{script} does not exist in /etc/rc.d or the local startup", file=sys.stderr)
     print("directories (/usr/local/etc/rc.d), or is not executable", file=sys.stderr)
     return 1
 
 
 def run(path, arguments, verbose):
+    """Become the script, in / with the clean environment (never returns)."""
     if verbose:
         print(f"{path} is located in {os.path.dirname(path)}")
-    return subprocess.run([path, *arguments], env=CLEAN_ENV, cwd="/").returncode
+    sys.stdout.flush()
+    os.execve(path, [path, *arguments], CLEAN_ENV)

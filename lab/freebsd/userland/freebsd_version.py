@@ -10,10 +10,9 @@ in the order kernel, running, userland, jails, whatever the order of the flags.
 import getopt
 import os
 import re
-import subprocess
 import sys
 
-from lab.freebsd import release
+from lab.freebsd import cli, release
 from lab.freebsd.userland import version
 
 USAGE = "usage: freebsd-version [-kru] [-j jail]"
@@ -65,14 +64,14 @@ def main(argv, userland=None):
             print(found)
     sys.stdout.flush()
     if "r" in flags:
-        result = subprocess.run(["sysctl", "-n", "kern.osrelease"])
-        if result.returncode:
-            return result.returncode
+        status = cli.child_status(["sysctl", "-n", "kern.osrelease"])
+        if status:
+            return status
     if "u" in flags:
         print(userland or version.VERSION)
     sys.stdout.flush()
     for jail in jails:
-        result = subprocess.run(["jexec", "--", jail, "freebsd-version"])
-        if result.returncode:
-            return result.returncode
+        status = cli.child_status(["jexec", "--", jail, "freebsd-version"])
+        if status:
+            return status
     return 0
