@@ -2,8 +2,8 @@
 
 A relay rebuilt after a seizure (TORJAIL_SEIZED, see torjail.tasks.seizure) leaves its old records behind first.
 Then the server must present the SSH host key recorded at its first deploy (recorded now when there is
-none, see torjail.hostkey), then one deploy at a time: the server's deploy lock, and what the steps will ask read
-with one command (torjail.tasks.survey). Order matters: the base
+none, see torjail.hostkey), then one command takes the server's deploy lock (one deploy at a time) and reads what
+the steps will ask (torjail.tasks.survey). Order matters: the base
 (modules, sysctls), encrypted swap, the encrypted image (the vault), the jail populated in it, tor inside the
 jail, then the firewall. While plain swap is still active (too little free memory to move it now), nothing after
 swap runs: the vault's keys and tor wait for the reboot into encrypted swap. Every step reads the validated
@@ -18,8 +18,8 @@ from torjail.tasks import base, firewall, jail, lock, preflight, seizure, survey
 
 seizure.apply()  # TORJAIL_SEIZED: retire what this machine kept of a seized relay, first
 hostkey.pinned(settings_for(host), host.connector)
-lock.acquire()
-survey.apply(settings_for(host))  # what the steps will ask, read with one command
+survey.apply(settings_for(host))  # the deploy lock, then what the steps will ask: one command
+lock.acquire()  # or stop with who holds it
 settings = preflight.apply()  # ext_if resolved to the server's interface
 base.apply(settings)
 if swap.apply(settings):  # False while plain swap stays active: fstab is written, the rest waits for a reboot

@@ -22,8 +22,10 @@ def test_a_second_run_stops_before_anything_with_who_holds_the_lock(deploy, fixt
 
 
 def test_the_lock_is_the_first_thing_a_deploy_asks_the_server():
+    """As the first question of the survey, the one remote command of a converged relay's re-run."""
     result = plan_server("deploy_converged")
-    assert result.fixture.asked[0] == ("deploylock.DeployLock", "")
+    assert result.fixture.surveyed[0] == ("deploylock.DeployLock", "")
+    assert result.fixture.asked == []
 
 
 @pytest.mark.parametrize("output, holder", [

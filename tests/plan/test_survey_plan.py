@@ -17,14 +17,13 @@ def _run(survey_on: bool, fixture: str = "deploy_converged"):
         return plan_server(fixture)
 
 
-def test_after_the_lock_the_survey_answers_every_question():
-    """After the deploy lock, the only facts read one by one are those pyinfra's files operations read
-    themselves (host.get_fact, not through torjail.freebsd.readings): fstab and sysctl.conf lines already written
-are known from the survey's readings."""
+def test_one_survey_takes_the_lock_and_answers_every_question():
+    """The deploy lock is the survey's first question, and no fact is read one by one: not even those pyinfra's
+    files operations read themselves (host.get_fact, not through torjail.freebsd.readings), since fstab and
+    sysctl.conf lines already written are known from the survey's readings."""
     result = _run(True)
-    asked = result.fixture.asked
-    assert asked[0] == ("deploylock.DeployLock", "")
-    assert asked[1:] == []
+    assert result.fixture.surveyed[0] == ("deploylock.DeployLock", "")
+    assert result.fixture.asked == []
     assert len(result.fixture.surveyed) > 40
 
 
@@ -42,12 +41,13 @@ def test_the_plan_is_the_same_with_and_without_the_survey():
         [(op.names, op.commands, op.noops) for op in without.operations]
 
 
-def test_a_fresh_server_is_surveyed_after_the_lock_and_planned_as_without_it():
+def test_a_fresh_server_is_surveyed_with_the_lock_first_and_planned_as_without_it():
     """On a fresh server most answers go stale once the first operation changes something: the plan (taken before
     any change) is still the same, and the lock is still the first question."""
     with_survey = _run(True, "deploy_fresh")
-    assert with_survey.fixture.asked[0] == ("deploylock.DeployLock", "")
+    assert with_survey.fixture.surveyed[0] == ("deploylock.DeployLock", "")
     without = _run(False, "deploy_fresh")
+    assert without.fixture.asked[0] == ("deploylock.DeployLock", "")
     assert with_survey.commands == without.commands
 
 

@@ -8,7 +8,9 @@ Parameter names are checked against those jail(8) knows and values against their
 import ipaddress
 import re
 
-from lark import Lark, Transformer, exceptions
+from lark import Transformer, exceptions
+
+from torjail.checks import parsers
 
 GRAMMAR = r"""
     start: (param | jail)*
@@ -24,6 +26,7 @@ GRAMMAR = r"""
     %ignore WS
     %ignore COMMENT
 """
+_PARSER = parsers.lalr("jail.conf", GRAMMAR)
 
 INTEGER_PARAMS = {
     "securelevel": (-1, 3), "enforce_statfs": (0, 2), "children.max": (0, 1 << 30),
@@ -98,7 +101,7 @@ def _check_param(name, values, line):
 def check_jail_conf(text):
     """Return the problems of a jail.conf text (empty when jail(8) would read it)."""
     try:
-        tree = Lark(GRAMMAR, parser="lalr").parse(text)
+        tree = _PARSER.parse(text)
     except exceptions.UnexpectedInput as error:
         return [f"line {error.line}: syntax error near {text.splitlines()[error.line - 1].strip()!r}"]
     problems = []

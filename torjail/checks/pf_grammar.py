@@ -16,12 +16,14 @@ Cross-statement and whole-rule checks live in pf_rules.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
-from lark import Lark, Token, Tree
+from lark import Token, Tree
 from lark.exceptions import UnexpectedInput, UnexpectedToken
 from lark.lexer import Lexer
 
+from torjail.checks import parsers
 from torjail.checks import pf_values as values
 from torjail.checks.pf_lexer import KEYWORD_BY_TYPE, PUNCTUATION
 
@@ -36,7 +38,8 @@ class _TokenFeeder(Lexer):
         yield from data
 
 
-_PARSER = Lark.open("pf.lark", rel_to=__file__, parser="lalr", lexer=_TokenFeeder, start="statement")
+_PARSER = parsers.lalr("pf", grammar_file=os.path.join(os.path.dirname(__file__), "pf.lark"), lexer=_TokenFeeder,
+                       start="statement")
 # The token types some rule takes: a pfctl keyword outside them is outside the subset.
 _GRAMMAR_TERMINALS = frozenset(symbol.name for rule in _PARSER.rules for symbol in rule.expansion if symbol.is_term)
 

@@ -1,7 +1,8 @@
 """One deploy at a time on a server: an flock(2) lock held by lockf(1) for as long as the deploy's SSH session.
 
-The lock is taken when the deploy starts reading the server (before its first fact, as a fact itself: a
-converged server gets no operation at all, and the lock must cover the reading as much as the changing). A
+The lock is taken when the deploy starts reading the server (a fact itself, the first question of the deploy's
+survey, so that a converged server gets one remote command in all: the lock must cover the reading as much as
+the changing). A
 holder runs detached under `lockf -k` and watches the sshd process of the deploy's SSH session: when that
 session ends -- the deploy finished, was interrupted or lost its connection and sshd noticed -- the holder
 ends and lockf releases the lock. The holder file names the lockf process, the sshd process it watches and

@@ -27,6 +27,7 @@ from torjail.freebsd.rc import RcConf
 from torjail.freebsd.service import ServiceRunning
 from torjail.freebsd.swap import SwapDevices
 from torjail.freebsd.system import DumpDevice, FreeBSDVersion
+from torjail.procedures.deploylock import DeployLock
 from torjail.procedures.image import ImageFiles
 from torjail.procedures.pfguard import PfGuard
 from torjail.procedures.release import RootPopulated
@@ -55,6 +56,7 @@ def questions(settings) -> list[tuple[type, dict]]:
     those only a fresh server is asked where one command can answer them before the first change."""
     root = settings.jail_root
     asked: list[tuple[type, dict]] = [
+        (DeployLock, {}),  # first: the lock is taken before anything else is read (torjail.tasks.lock)
         *_placed_on_the_host(base.PKG_REPO_CONF),
         (ImageFiles, {"path": settings.image_path}),
         (MdDevices, {}),
@@ -105,6 +107,7 @@ def questions(settings) -> list[tuple[type, dict]]:
 
 
 def apply(settings) -> None:
-    """Read what the deploy will ask, with one remote command (after the deploy lock: nothing else changes the
-    server from here on)."""
+    """Take the deploy lock and read what the deploy will ask, with one remote command: the lock is its first
+    question, so nothing else changes the server while the rest is read (unless another run holds the lock, and
+    then torjail.tasks.lock stops the deploy before any step uses the readings)."""
     readings.survey(questions(settings))
