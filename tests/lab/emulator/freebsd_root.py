@@ -111,6 +111,14 @@ class PrivateRoot:
                 fields = line.split()
                 if len(fields) == 2:
                     self.write(fields[0], LAUNCHER.format(module=fields[1]), 0o755)
+        # the lab's shell-script commands (service); the tests write the rc.d scripts they need themselves
+        scripts = os.path.join(LAB, "freebsd", "userland", "scripts")
+        with open(os.path.join(scripts, "MANIFEST")) as handle:
+            for line in handle:
+                fields = line.split()
+                if len(fields) == 2 and not fields[0].startswith(("#", "/etc/")):
+                    with open(os.path.join(scripts, fields[1])) as script:
+                        self.write(fields[0], script.read(), 0o755)
 
     def run(self, *argv, input=None, timeout=60):
         """Run a command in the private root; returns CompletedProcess with text output."""
