@@ -46,7 +46,7 @@ class DeployLock(FactBase):
                 "</dev/null >/dev/null 2>&1 & holder=$!; "
                 'while kill -0 "$holder" 2>/dev/null; do '
                 f'read -r locker _ < {HOLDER_FILE} 2>/dev/null; '
-                'if [ "$locker" = "$holder" ]; then echo acquired; exit 0; fi; sleep 0.05; done; '
+                'if [ "$locker" = "$holder" ]; then echo acquired; exit 0; fi; sleep 0.01; done; '
                 f'wait "$holder"; echo "held $(cat {HOLDER_FILE} 2>/dev/null)"')
 
     def requires_command(self) -> str:
