@@ -61,22 +61,14 @@ def loaded_modules() -> set:
     return readings.fact(KernelModules)
 
 
-def _touched():
+def _touched(**_):
     """A module brings its sysctls, interfaces (pflog0) and devices (/dev/pf: pf's state reads otherwise) with it;
     the operations update the readings of the loaded modules and of loader.conf as they plan."""
     return readings.touches(("kld",), ("sysctl",), ("net",), ("pf",), readings.path_scope(LOADER_CONF),
                             vouched=[(KernelModules, {}), (rc.RcConf, {"path": LOADER_CONF, "jail": None})])
 
 
-def _modules_touch(modules, loaded, at_boot):
-    return _touched()
-
-
-def _module_touch(module, loaded, at_boot):
-    return _touched()
-
-
-@readings.scoped(_modules_touch)
+@readings.scoped(_touched)
 @operation()
 def modules(modules: tuple = (), loaded: bool = True, at_boot: bool = True):
     """
@@ -98,7 +90,7 @@ def modules(modules: tuple = (), loaded: bool = True, at_boot: bool = True):
     yield from shell.joined(_commands(tuple(modules), loaded, at_boot))
 
 
-@readings.scoped(_module_touch)
+@readings.scoped(_touched)
 @operation()
 def module(module: str, loaded: bool = True, at_boot: bool = True):
     """

@@ -100,22 +100,14 @@ def _check(variable: str, wanted: str) -> None:
         raise OperationValueError(f"{variable}: a value must be one line")
 
 
-def _file_touched(path: str, jail: str | None):
+def _file_touched(path: str, jail: str | None, **_):
     """sysrc changes the one file, and the operations update its reading as they plan; a jail's file: everything."""
     if jail is not None:
         return None
     return readings.touches(readings.path_scope(path), vouched=[(RcConf, {"path": path, "jail": jail})])
 
 
-def _values_touch(assignments, path, jail, unset):
-    return _file_touched(path, jail)
-
-
-def _value_touch(variable, value, path, jail, present):
-    return _file_touched(path, jail)
-
-
-@readings.scoped(_values_touch)
+@readings.scoped(_file_touched)
 @operation()
 def values(
     assignments: dict | None = None,
@@ -146,7 +138,7 @@ def values(
     yield from shell.joined(_commands(dict(assignments or {}), path, jail, tuple(unset)))
 
 
-@readings.scoped(_value_touch)
+@readings.scoped(_file_touched)
 @operation()
 def value(
     variable: str,

@@ -105,7 +105,7 @@ def _checked_commands(dest, content, check, mode, user, group, keep_previous, ow
     if host.state.config.DIFF:
         show_diff(dest, content)
     staging = dest + STAGING_SUFFIX
-    yield from _written(content, staging)
+    yield from _written(content, staging, inline(content))
     if user or group:
         yield StringCommand("chown", QuoteString(f"{user or ''}{':' + group if group else ''}"), QuoteString(staging))
     yield StringCommand("chmod", QuoteString(mode), QuoteString(staging))
@@ -178,12 +178,10 @@ def _put_commands(dest, content, mode, user, group):
     parent = posixpath.dirname(dest)
     if parent:
         yield from _parent_directory(parent, user, group)
-    if inline(content) is None:
-        yield FileUploadCommand(StringIO(content), dest, remote_temp_filename=host.get_temp_filename(dest))
-        target = dest
-    else:
-        target = dest + STAGING_SUFFIX
-        yield from _written(content, target)
+    sent = inline(content)
+    # uploaded as files.put uploads it, or sent inline to a staging path moved into place once it has its mode
+    target = dest if sent is None else dest + STAGING_SUFFIX
+    yield from _written(content, target, sent)
     if user or group:
         yield file_utils.chown(target, user, group)
     yield file_utils.chmod(target, ensure_mode_int(mode))
@@ -191,10 +189,9 @@ def _put_commands(dest, content, mode, user, group):
         yield StringCommand("mv", "-f", QuoteString(target), QuoteString(dest))
 
 
-def _written(content: str, path: str):
-    """`content` into `path`, readable by root only until its mode is set: sent inside the command when it is small
-    enough (torjail.freebsd.staging.inline), uploaded otherwise."""
-    sent = inline(content)
+def _written(content: str, path: str, sent):
+    """`content` into `path`: uploaded, or (`sent`: torjail.freebsd.staging.inline) written by the command itself,
+    readable by root only until its mode is set."""
     if sent is None:
         yield FileUploadCommand(StringIO(content), path, remote_temp_filename=host.get_temp_filename(path))
         return
