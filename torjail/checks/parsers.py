@@ -31,10 +31,8 @@ def _cache_directory() -> Path | None:
     return directory
 
 
-def lalr(name: str, grammar: str | None = None, *, grammar_file: str | None = None, **options) -> Lark:
-    """A lalr Lark parser of `grammar` (or of `grammar_file`, a path), its tables cached under `name`."""
+def lalr(name: str, grammar: str, **options) -> Lark:
+    """A lalr Lark parser of `grammar`, its tables cached under `name`."""
     directory = _cache_directory()
     cache = str(directory / f"{name}.lark-cache") if directory else False
-    if grammar_file is not None:
-        return Lark.open(grammar_file, parser="lalr", cache=cache, **options)
     return Lark(grammar, parser="lalr", cache=cache, **options)

@@ -16,8 +16,8 @@ Cross-statement and whole-rule checks live in pf_rules.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from lark import Token, Tree
 from lark.exceptions import UnexpectedInput, UnexpectedToken
@@ -38,8 +38,7 @@ class _TokenFeeder(Lexer):
         yield from data
 
 
-_PARSER = parsers.lalr("pf", grammar_file=os.path.join(os.path.dirname(__file__), "pf.lark"), lexer=_TokenFeeder,
-                       start="statement")
+_PARSER = parsers.lalr("pf", (Path(__file__).parent / "pf.lark").read_text(), lexer=_TokenFeeder, start="statement")
 # The token types some rule takes: a pfctl keyword outside them is outside the subset.
 _GRAMMAR_TERMINALS = frozenset(symbol.name for rule in _PARSER.rules for symbol in rule.expansion if symbol.is_term)
 

@@ -16,6 +16,8 @@ import subprocess
 import tempfile
 import time
 
+from lab.rootfs import read_manifest
+
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 LAB = os.path.join(REPO, "lab")
 LAUNCHER = """#!/usr/libexec/lab/bin/python3 -IS
@@ -106,19 +108,14 @@ class PrivateRoot:
             return handle.read()
 
     def install_commands(self):
-        with open(os.path.join(LAB, "freebsd", "commands", "MANIFEST")) as handle:
-            for line in handle:
-                fields = line.split()
-                if len(fields) == 2:
-                    self.write(fields[0], LAUNCHER.format(module=fields[1]), 0o755)
+        for fbsd_path, module in read_manifest(os.path.join(LAB, "freebsd", "commands", "MANIFEST")):
+            self.write(fbsd_path, LAUNCHER.format(module=module), 0o755)
         # the lab's shell-script commands (service); the tests write the rc.d scripts they need themselves
         scripts = os.path.join(LAB, "freebsd", "userland", "scripts")
-        with open(os.path.join(scripts, "MANIFEST")) as handle:
-            for line in handle:
-                fields = line.split()
-                if len(fields) == 2 and not fields[0].startswith(("#", "/etc/")):
-                    with open(os.path.join(scripts, fields[1])) as script:
-                        self.write(fields[0], script.read(), 0o755)
+        for fbsd_path, script in read_manifest(os.path.join(scripts, "MANIFEST")):
+            if not fbsd_path.startswith("/etc/"):
+                with open(os.path.join(scripts, script)) as handle:
+                    self.write(fbsd_path, handle.read(), 0o755)
 
     def run(self, *argv, input=None, timeout=60):
         """Run a command in the private root; returns CompletedProcess with text output."""
