@@ -25,13 +25,12 @@ class UsageError(Exception):
         self.status = status
 
 
-def child_status(argv, env=None, quiet=False):
-    """The exit status of argv (found on PATH) run as a child, its output discarded when quiet. Forks and execs
-    directly: importing the subprocess module alone costs a command as much as the interpreter's start."""
-    actions = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_WRONLY, 0) for fd in (1, 2)] if quiet else []
+def child_status(argv):
+    """The exit status of argv (found on PATH) run as a child. Spawned directly: importing the subprocess module
+    alone costs a command as much as the interpreter's start."""
     sys.stdout.flush()
     sys.stderr.flush()
-    pid = os.posix_spawnp(argv[0], argv, os.environ if env is None else env, file_actions=actions)
+    pid = os.posix_spawnp(argv[0], argv, os.environ)
     return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 
 
