@@ -1,10 +1,11 @@
 """A private root for testing the emulated FreeBSD commands without a whole lab host.
 
-An overlay of the machine's / (read-only lower layer, a tmpfs upper layer) in its own mount and PID
-namespaces, with a fresh tmpfs /dev and /.kernel, the lab package at /usr/libexec/lab/lab and a launcher at
-the FreeBSD path of every MANIFEST entry, as the lab host has them. Commands run chrooted into it through
-nsenter. Loop devices are global, so teardown runs /usr/libexec/lab/halt and then clears any loop the kernel
-state still names.
+An overlay of the machine's / (read-only lower layer, a tmpfs upper layer) in its own mount and PID namespaces,
+with a fresh tmpfs /dev and /.kernel, an empty /usr/local and /tmp as a fresh FreeBSD has them (nothing the
+machine keeps there, which may change under the overlay while a test runs), the lab package at
+/usr/libexec/lab/lab and a launcher at the FreeBSD path of every MANIFEST entry, as the lab host has them.
+Commands run chrooted into it through nsenter. Loop devices are global, so teardown runs /usr/libexec/lab/halt and
+then clears any loop the kernel state still names.
 """
 
 import fcntl
@@ -33,6 +34,8 @@ mount -t tmpfs lab-layers "$LAYERS"
 mkdir "$LAYERS/upper" "$LAYERS/work"
 mount -t overlay overlay -o "lowerdir=/,upperdir=$LAYERS/upper,workdir=$LAYERS/work" "$ROOT"
 mount -t tmpfs tmpfs "$ROOT/dev"
+mount -t tmpfs local "$ROOT/usr/local"
+mount -t tmpfs -o mode=1777 tmp "$ROOT/tmp"
 for node in "null c 1 3" "zero c 1 5" "random c 1 8" "urandom c 1 9" "loop-control c 10 237"; do
     set -- $node; mknod -m 666 "$ROOT/dev/$1" $2 $3 $4
 done

@@ -22,6 +22,8 @@ mount -t tmpfs lab-layers "$LAYERS"
 mkdir "$LAYERS/upper" "$LAYERS/work"
 mount -t overlay overlay -o "lowerdir=/,upperdir=$LAYERS/upper,workdir=$LAYERS/work" "$ROOT"
 mount -t tmpfs tmpfs "$ROOT/dev"
+mount -t tmpfs local "$ROOT/usr/local"
+mount -t tmpfs -o mode=1777 tmp "$ROOT/tmp"
 for node in "null c 1 3" "zero c 1 5" "random c 1 8" "urandom c 1 9"; do
     set -- $node; mknod -m 666 "$ROOT/dev/$1" $2 $3 $4
 done
