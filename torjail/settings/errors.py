@@ -24,15 +24,20 @@ def format_problem(host_name, setting, message):
 
 
 def problems_from(host_name, error):
-    """Every problem of a pydantic ValidationError, each as one line naming the host and the setting; the checks
-    across settings report theirs as a list of (setting, message) in one ValueError."""
+    """Every problem of a pydantic ValidationError, each as one line naming the host and the setting."""
+    return [format_problem(host_name, setting, message) for setting, message in setting_problems(error)]
+
+
+def setting_problems(error):
+    """Every problem of a pydantic ValidationError as (setting, message); the checks across settings report theirs
+    as a list of (setting, message) in one ValueError."""
     problems = []
     for item in error.errors():
         loc = [str(part) for part in item["loc"]]
         ctx = item.get("ctx") or {}
         inner = ctx.get("error")
         if isinstance(inner, ValueError) and isinstance(inner.args[0], list):
-            problems += [format_problem(host_name, name, message) for name, message in inner.args[0]]
+            problems += inner.args[0]
             continue
         setting = loc[0] if loc else "?"
         if item["type"] == "missing":
@@ -43,7 +48,7 @@ def problems_from(host_name, error):
             message = str(inner)
         else:
             message = f"expected {_expected_from(item)}, got {item.get('input')!r}"
-        problems.append(format_problem(host_name, setting, message))
+        problems.append((setting, message))
     return problems
 
 

@@ -15,29 +15,22 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from torjail.budget import BudgetError, Plan, make_plan, parse_traffic, tor_amount
 from torjail.exitpolicy import parse_rule, policy_problems
 from torjail.settings.values import (
-    AbsolutePath, Port, expect_interface_name, expect_network, expect_port, expect_torrc_value, parse_size,
-    parse_tor_amount,
+    AbsolutePath, Command, EnvName, ImageSize, JailAddress, JailName, MdUnit, Port, expect_interface_name, expect_network, expect_port,
+    expect_torrc_value, parse_size, parse_tor_amount,
 )
 
-MIN_IMAGE_BYTES = 2 * 2**30  # a FreeBSD base system plus tor and its state
-MAX_IMAGE_BYTES = 2 * 2**40
-
-# Networks a relay's public address can never be in, and the private ranges a jail address must come from.
+# Networks a relay's public address can never be in.
 NOT_PUBLIC_V4 = [ipaddress.ip_network(n) for n in (
     "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
     "192.168.0.0/16", "224.0.0.0/4", "240.0.0.0/4",
 )]
-PRIVATE_V4 = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
 
 # Every pattern is applied with fullmatch and spells digits [0-9] (see torjail.settings.values).
 NICKNAME = re.compile(r"[A-Za-z0-9]{1,19}")
-JAIL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
-JAIL_NAME_MAX = 238  # jail_NAME_console.log must fit NAME_MAX (255)
 RELEASE = re.compile(r"([1-9][0-9]*)\.(0|[1-9][0-9]*)-RELEASE")
 SHA256 = re.compile(r"[0-9a-f]{64}")
 ACCOUNTING_START = re.compile(r"(day|week|month)(?: ([0-9]{1,2}))? ([0-9]{2}):([0-9]{2})")
 RATE = re.compile(r"([1-9][0-9]{0,8})/([1-9][0-9]{0,8})")
-ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MIRROR = re.compile(r"https://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~/-]*)?")
 SWAP_DEVICE = re.compile(r"/dev/[A-Za-z0-9/._-]+")
 ADDRESS = re.compile(r"[0-9A-Fa-f:.]+")  # no %zone: a forwarder is not link-local
@@ -283,17 +276,7 @@ class Settings(BaseModel):
         return value
 
     # Jail
-    jail_name: str = "tor"
-
-    @field_validator("jail_name")
-    @classmethod
-    def _jail_name(cls, value):
-        if not JAIL_NAME.fullmatch(value) or value.isdigit() or len(value) > JAIL_NAME_MAX:
-            raise ValueError(f"expected a jail name of letters, digits, '_' and '-', not starting with '-', not all "
-                             f"digits (jail(8) reads those as a jail id), no '.' (a child jail), at most "
-                             f"{JAIL_NAME_MAX} characters, got {value!r}")
-        return value
-
+    jail_name: JailName = "tor"
     jail_interface: str = "lo1"
 
     @field_validator("jail_interface")
@@ -303,19 +286,7 @@ class Settings(BaseModel):
             raise ValueError(f"expected a cloned loopback interface like lo1 (not lo0), got {value!r}")
         return value
 
-    jail_ip: str = "10.0.0.1"
-
-    @field_validator("jail_ip")
-    @classmethod
-    def _jail_ip(cls, value):
-        try:
-            address = ipaddress.IPv4Address(value)
-        except ValueError:
-            raise ValueError(f"expected a private IPv4 address like 10.0.0.1, got {value!r}") from None
-        if not any(address in net for net in PRIVATE_V4):
-            raise ValueError(f"expected a private IPv4 address (10/8, 172.16/12, 192.168/16), got {value}")
-        return value
-
+    jail_ip: JailAddress = "10.0.0.1"
     jail_root: AbsolutePath = "/var/jails/tor"
     jail_release: str = "14.3-RELEASE"
 
@@ -352,45 +323,13 @@ class Settings(BaseModel):
 
     # Encrypted image (the vault)
     image_path: AbsolutePath = "/var/jails/tor.img"
-    image_size: str = "8G"
-
-    @field_validator("image_size")
-    @classmethod
-    def _image_size(cls, value):
-        size = parse_size(value)
-        if not MIN_IMAGE_BYTES <= size <= MAX_IMAGE_BYTES:
-            raise ValueError(f"expected a size from 2G to 2T (a base system needs 2G), got {value!r}")
-        return value
-
-    md_unit: int = 10
-
-    @field_validator("md_unit")
-    @classmethod
-    def _md_unit(cls, value):
-        if not 0 <= value <= 99:
-            raise ValueError(f"expected an md unit number 0-99, got {value!r}")
-        return value
-
+    image_size: ImageSize = "8G"
+    md_unit: MdUnit = 10
     geli_cipher: Literal["AES-XTS", "AES-CBC", "Camellia-CBC"] = "AES-XTS"
     geli_key_length: Literal[128, 256] = 256
     geli_sector_size: Literal[512, 1024, 2048, 4096, 8192] = 4096
-    geli_passphrase_env: str = "TORJAIL_GELI_PASSPHRASE"
-
-    @field_validator("geli_passphrase_env")
-    @classmethod
-    def _passphrase_env(cls, value):
-        if not ENV_NAME.fullmatch(value):
-            raise ValueError(f"expected the NAME of an environment variable (not the passphrase), got a bad name")
-        return value
-
-    geli_passphrase_command: list[str] | None = None
-
-    @field_validator("geli_passphrase_command")
-    @classmethod
-    def _passphrase_command(cls, value):
-        if value is not None and (not value or not all(value) or any("\0" in word for word in value)):
-            raise ValueError("expected a command as a list of words, like ['pass', 'show', 'torjail/relay1']")
-        return value
+    geli_passphrase_env: EnvName = "TORJAIL_GELI_PASSPHRASE"
+    geli_passphrase_command: Command | None = None
 
     # Swap
     swap_devices: Literal["detect"] | list[str] = "detect"

@@ -2,7 +2,8 @@
 
 A size for truncate(1) and mdconfig(8), an amount in tor's units, an interface name, an absolute path, a pf
 network, a torrc value, a port: each read the same way wherever a setting holds one, so each has one function here.
-`Port` and `AbsolutePath` carry the checks of settings that share them as the types of their fields.
+`Port`, `AbsolutePath` and the jail's own types carry the checks of settings that share them (a host's first jail
+and each of its listed jails) as the types of their fields.
 """
 
 import ipaddress
@@ -25,6 +26,12 @@ INTERFACE = re.compile(r"[a-z][a-z0-9_]*[0-9]+")
 IFNAMSIZ = 16  # an interface name has at most 15 characters
 ABSOLUTE_PATH = re.compile(r"(/[A-Za-z0-9._+-]+)+")
 NETWORK = re.compile(r"([0-9A-Fa-f:.]+)(?:/(0|[1-9][0-9]{0,2}))?")
+JAIL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
+JAIL_NAME_MAX = 238  # jail_NAME_console.log must fit NAME_MAX (255)
+PRIVATE_V4 = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
+MIN_IMAGE_BYTES = 2 * 2**30  # a FreeBSD base system plus tor and its state
+MAX_IMAGE_BYTES = 2 * 2**40
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def parse_size(value):
@@ -102,6 +109,61 @@ def expect_port(value, allow_zero=False):
     return value
 
 
-# The checks settings share, as the types of their fields: or_port and sshd_port, jail_root and image_path.
+def expect_jail_name(value):
+    """A name jail(8) takes for a jail of its own (not a jail id, not a child jail) and that names its files."""
+    if not JAIL_NAME.fullmatch(value) or value.isdigit() or len(value) > JAIL_NAME_MAX:
+        raise ValueError(f"expected a jail name of letters, digits, '_' and '-', not starting with '-', not all "
+                         f"digits (jail(8) reads those as a jail id), no '.' (a child jail), at most "
+                         f"{JAIL_NAME_MAX} characters, got {value!r}")
+    return value
+
+
+def expect_jail_address(value):
+    """A jail's address on the cloned loopback: private IPv4, which pf redirects to and NATs from."""
+    try:
+        address = ipaddress.IPv4Address(value)
+    except ValueError:
+        raise ValueError(f"expected a private IPv4 address like 10.0.0.1, got {value!r}") from None
+    if not any(address in net for net in PRIVATE_V4):
+        raise ValueError(f"expected a private IPv4 address (10/8, 172.16/12, 192.168/16), got {value}")
+    return value
+
+
+def expect_image_size(value):
+    """The size of an encrypted image: room for a base system, at most what mdconfig is asked for here."""
+    size = parse_size(value)
+    if not MIN_IMAGE_BYTES <= size <= MAX_IMAGE_BYTES:
+        raise ValueError(f"expected a size from 2G to 2T (a base system needs 2G), got {value!r}")
+    return value
+
+
+def expect_md_unit(value):
+    if not 0 <= value <= 99:
+        raise ValueError(f"expected an md unit number 0-99, got {value!r}")
+    return value
+
+
+def expect_env_name(value):
+    """The NAME of an environment variable (one that holds the GELI passphrase: never the passphrase itself)."""
+    if not ENV_NAME.fullmatch(value):
+        raise ValueError("expected the NAME of an environment variable (not the passphrase), got a bad name")
+    return value
+
+
+def expect_command(value):
+    """A command as a list of words, run without a shell (one that prints the GELI passphrase)."""
+    if not value or not all(value) or any("\0" in word for word in value):
+        raise ValueError("expected a command as a list of words, like ['pass', 'show', 'torjail/relay1']")
+    return value
+
+
+# The checks settings share, as the types of their fields: or_port and sshd_port, jail_root and image_path, and
+# the settings every jail has (its name, address, image size, md unit and where its passphrase comes from).
 Port = Annotated[int, AfterValidator(expect_port)]
 AbsolutePath = Annotated[str, AfterValidator(expect_absolute_path)]
+JailName = Annotated[str, AfterValidator(expect_jail_name)]
+JailAddress = Annotated[str, AfterValidator(expect_jail_address)]
+ImageSize = Annotated[str, AfterValidator(expect_image_size)]
+MdUnit = Annotated[int, AfterValidator(expect_md_unit)]
+EnvName = Annotated[str, AfterValidator(expect_env_name)]
+Command = Annotated[list[str], AfterValidator(expect_command)]
