@@ -51,6 +51,8 @@ jail_release_sha256 = None         # required by deploy.py: sha256 of that relea
 jail_arch = "amd64"                # amd64 or arm64
 release_mirror = "https://download.freebsd.org/releases"  # base.txz comes from <mirror>/<arch>/<release>/
 pkg_branch = "quarterly"           # package branch for host and jail: quarterly or latest
+jails = None                       # None: one relay jail from these settings; or a list of the host's jails,
+                                   # each a dict with its kind ("relay" or "onion-service"), see README "Several jails"
 
 # --- Encrypted image (the vault) ----------------------------------------------------------------------------
 image_path = "/var/jails/tor.img"  # the image file on the host's disk; never re-initialised once it exists

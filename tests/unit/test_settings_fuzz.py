@@ -119,6 +119,21 @@ STRATEGIES = {
     "metrics_port": st.one_of(st.none(), st.integers(-1, 70000), st.sampled_from([9001, 22, 9035])),
     "metrics_networks": st.lists(NETWORK, max_size=3),
 }
+JAIL_ENTRY = st.one_of(
+    st.fixed_dictionaries(
+        {"kind": st.just("relay"), "jail_name": STRATEGIES["jail_name"], "jail_ip": STRATEGIES["jail_ip"],
+         "md_unit": STRATEGIES["md_unit"], "relay_nickname": STRATEGIES["relay_nickname"]},
+        optional={"or_port": STRATEGIES["or_port"], "dir_port": STRATEGIES["dir_port"],
+                  "public_ipv6": STRATEGIES["public_ipv6"], "accounting_max": STRATEGIES["accounting_max"],
+                  "exit_relay": STRATEGIES["exit_relay"], "image_path": PATH, "traffic_quota": TRAFFIC}),
+    st.fixed_dictionaries(
+        {"kind": st.just("onion-service"), "jail_name": STRATEGIES["jail_name"], "jail_ip": STRATEGIES["jail_ip"],
+         "md_unit": STRATEGIES["md_unit"], "onion_ports": st.lists(st.integers(-1, 70000), max_size=3)},
+        optional={"service_packages": st.lists(TEXT, max_size=2), "service_rc": st.lists(TEXT, max_size=2),
+                  "relay_nickname": STRATEGIES["relay_nickname"]}),
+    st.sampled_from([{}, {"kind": "bridge"}, "relay", {"kind": "relay"}]),
+)
+STRATEGIES["jails"] = st.one_of(st.none(), st.lists(JAIL_ENTRY, min_size=0, max_size=3))
 
 OVERRIDES = st.lists(st.sampled_from(sorted(STRATEGIES)), min_size=1, max_size=4, unique=True).flatmap(
     lambda names: st.fixed_dictionaries({name: STRATEGIES[name] for name in names}))
@@ -179,7 +194,8 @@ def test_whatever_the_loader_accepts_renders_into_files_their_checkers_accept():
         if settings is None:
             return
         outcomes["accepted"] += 1
-        _assert_renders_valid_files(settings)
+        for relay in settings.relays:
+            _assert_renders_valid_files(relay)
 
     loader_and_checkers_agree()
     assert outcomes["accepted"] >= 30 and outcomes["refused"] >= 30, outcomes

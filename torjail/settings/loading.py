@@ -8,7 +8,7 @@ import os
 
 from pydantic import ValidationError
 
-from torjail.settings.errors import SettingsError, problems_from
+from torjail.settings.errors import SettingsError, format_problem, problems_from
 from torjail.settings.model import Settings
 
 # Host data keys that belong to pyinfra itself (connection settings), not to torjail.
@@ -24,11 +24,24 @@ def build_settings(host_name, data):
         raise SettingsError(problems_from(host_name, error)) from None
 
 
+def relay_settings(host_name, data):
+    """The Settings of the one relay jail a host runs: the host's own when it lists no jails, else the one relay of
+    its `jails`. A host listing several jails is validated (every problem reported), then refused here: the deploy,
+    unlock, backup, status and checks run one relay jail per host."""
+    settings = build_settings(host_name, data)
+    jails = settings.jail_settings
+    if len(jails) == 1 and settings.relays:
+        return settings.relays[0]
+    kinds = ", ".join(f"{jail.jail_name} ({getattr(jail, 'kind', 'relay')})" for jail in jails)
+    raise SettingsError([format_problem(host_name, "jails", f"lists {len(jails)} jails ({kinds}), valid as a "
+                                        "list; but torjail deploys one relay jail per host so far: list one relay")])
+
+
 def settings_for(host):
-    """Settings of a pyinfra host, validated once per host and cached on it."""
+    """Settings of a pyinfra host's relay, validated once per host and cached on it."""
     cached = host.data.get("_torjail_settings")
     if cached is None:
-        cached = build_settings(host.name, host.data.dict())
+        cached = relay_settings(host.name, host.data.dict())
         host.data._torjail_settings = cached
     return cached
 
@@ -38,7 +51,7 @@ def settings_for_inventory(inventory):
     result, problems = {}, []
     for host in inventory:
         try:
-            result[host.name] = build_settings(host.name, host.data.dict())
+            result[host.name] = relay_settings(host.name, host.data.dict())
         except SettingsError as error:
             problems += error.problems
     if problems:

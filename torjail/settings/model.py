@@ -8,12 +8,16 @@ import ipaddress
 import os
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator,
+)
 
 from torjail.budget import BudgetError, Plan, make_plan, parse_traffic, tor_amount
 from torjail.exitpolicy import parse_rule, policy_problems
+from torjail.settings import jails as listed
+from torjail.settings.errors import setting_problems
 from torjail.settings.values import (
     AbsolutePath, Command, EnvName, ImageSize, JailAddress, JailName, MdUnit, Port, expect_interface_name, expect_network, expect_port,
     expect_torrc_value, parse_size, parse_tor_amount,
@@ -63,23 +67,24 @@ def _repositories():
     return roots
 
 
-class Settings(BaseModel):
+class Settings(listed.JailLayout, BaseModel):
     """Everything torjail needs to know about one relay host, in the order the README documents it.
 
     Each setting is followed by its own check; the checks across settings come after the last setting, then the
     values tasks and templates derive from the settings."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    _jail_views: list = PrivateAttr(default_factory=list)  # with `jails`: each jail's own settings, as listed
 
     host_name: str
 
     # Relay identity
-    relay_nickname: str
+    relay_nickname: str | None = None  # required, unless the host lists its jails (each relay has its own)
 
     @field_validator("relay_nickname")
     @classmethod
     def _nickname(cls, value):
-        if not NICKNAME.fullmatch(value):
+        if value is not None and not NICKNAME.fullmatch(value):
             raise ValueError(f"expected 1-19 letters or digits (tor's rule), got {value!r}")
         return value
 
@@ -321,6 +326,16 @@ class Settings(BaseModel):
 
     pkg_branch: Literal["quarterly", "latest"] = "quarterly"
 
+    # Several jails (torjail.settings.jails): None, one relay jail from the settings above and below
+    jails: list[dict[str, Any]] | None = None
+
+    @field_validator("jails")
+    @classmethod
+    def _jails(cls, value):
+        if value is not None and not value:
+            raise ValueError("expected None (one relay jail from the host's settings) or a list of jails")
+        return value
+
     # Encrypted image (the vault)
     image_path: AbsolutePath = "/var/jails/tor.img"
     image_size: ImageSize = "8G"
@@ -441,15 +456,24 @@ class Settings(BaseModel):
 
     @model_validator(mode="after")
     def _settings_agree(self):
-        problems = [problem for check in (
-            self._ports_differ, self._metrics_port_and_networks_together, self._jail_ip_not_public,
-            self._exit_notice_on_an_exit_with_dir_port, self._exit_resolvers_on_an_exit, self._exit_policy_of_an_exit,
-            self._burst_at_least_rate, self._md_unit_free_of_swap, self._traffic_fits_quota,
-            self._age_recipient_for_offline_keys, self._image_outside_jail_root,
-        ) for problem in check()]
+        if self.jails is not None:
+            problems = self._jails_agree()
+        else:
+            problems = [problem for check in (
+                self._nickname_given, self._ports_differ, self._metrics_port_and_networks_together,
+                self._jail_ip_not_public, self._exit_notice_on_an_exit_with_dir_port, self._exit_resolvers_on_an_exit,
+                self._exit_policy_of_an_exit, self._burst_at_least_rate, self._md_unit_free_of_swap,
+                self._traffic_fits_quota, self._age_recipient_for_offline_keys, self._image_outside_jail_root,
+            ) for problem in check()]
         if problems:
             raise ValueError(problems)
         return self
+
+    def _nickname_given(self):
+        if self.relay_nickname is None:
+            return [("relay_nickname", "is required and has no default; set it in inventory.py or group_data (or "
+                                       "list the host's jails, each relay with its own)")]
+        return []
 
     def _ports_differ(self):
         """ORPort, DirPort, sshd and MetricsPort each need a port of their own (0 and None are off)."""
@@ -512,19 +536,8 @@ class Settings(BaseModel):
 
     def _md_unit_free_of_swap(self):
         """The image's md unit must be free of swap: the swap file's unit, or an md device listed as swap."""
-        from torjail.tasks.swap import SWAP_FILE_UNIT
-
-        problems = []
-        if self.swap_file_size is not None and self.md_unit == SWAP_FILE_UNIT:
-            problems.append(("md_unit", f"expected a unit other than {SWAP_FILE_UNIT}: the swap file "
-                                        f"(swap_file_size) is attached as md{SWAP_FILE_UNIT}"))
-        if self.swap_devices != "detect":
-            own = re.compile(rf"/dev/md{self.md_unit}(?![0-9])")
-            for device in self.swap_devices:
-                if own.match(device):
-                    problems.append(("md_unit", f"expected a unit other than {self.md_unit}: swap_devices lists "
-                                                f"{device} on md{self.md_unit}"))
-        return problems
+        return [("md_unit", message)
+                for message in listed.md_unit_swap_problems(self.md_unit, self.swap_file_size, self.swap_devices)]
 
     def _traffic_fits_quota(self):
         """The quota's plan, with the explicit accounting settings in it, must fit the quota (torjail.budget)."""
@@ -558,7 +571,62 @@ class Settings(BaseModel):
                                    "the image holds the jail root")]
         return []
 
+    def _jails_agree(self):
+        """Each listed jail's own settings (a relay's Settings made from the host's and its entry's, or an
+        OnionService), then the checks across them (torjail.settings.jails); problems name the entry."""
+        views, problems = [], []
+        relays = sum(1 for entry in self.jails if isinstance(entry, dict) and entry.get("kind") == "relay")
+        for index, entry in enumerate(self.jails):
+            shape = listed.entry_problems(index, entry)
+            if shape:
+                problems += shape
+                continue
+            try:
+                views.append(self._relay(entry, relays) if entry["kind"] == "relay" else self._onion_service(entry))
+            except ValidationError as error:
+                problems += [(f"jails[{index}].{name}" if name in entry else f"{name} (for jails[{index}])", message)
+                             for name, message in setting_problems(error)]
+        if not problems:
+            problems = listed.across_jails(views, self)
+        self._jail_views = views
+        return problems
+
+    def _host_values(self, leave_out):
+        return {name: getattr(self, name) for name in type(self).model_fields
+                if name not in leave_out and name != "jails"}
+
+    def _relay(self, entry, relays):
+        """A listed relay's Settings: the host's, less what is each jail's own, with the entry's over them and an
+        even share of the host's traffic quota and reserve."""
+        values = {**self._host_values(listed.OWN_RELAY_SETTINGS), **listed.derived_paths(entry["jail_name"])}
+        if self.traffic_quota is not None:
+            values["traffic_quota"] = f"{parse_traffic(self.traffic_quota) // relays} B"
+            if self.traffic_reserve is not None:
+                values["traffic_reserve"] = f"{parse_traffic(self.traffic_reserve) // relays} B"
+        values.update({name: value for name, value in entry.items() if name != "kind"})
+        return Settings(**values)
+
+    def _onion_service(self, entry):
+        values = {name: getattr(self, name) for name in ("image_size", "geli_passphrase_env",
+                                                          "geli_passphrase_command")}
+        return listed.OnionService(**{**values, **listed.derived_paths(entry["jail_name"]), **entry})
+
     # Values derived from the settings, for tasks and templates.
+
+    @property
+    def jail_settings(self):
+        """Every jail of the host in the list's order: a relay's own Settings or an OnionService; the host itself,
+        as its one relay, when it lists no jails."""
+        return [self] if self.jails is None else list(self._jail_views)
+
+    @property
+    def relays(self):
+        """The Settings of each relay of the host."""
+        return [jail for jail in self.jail_settings if isinstance(jail, Settings)]
+
+    @property
+    def onion_services(self):
+        return [jail for jail in self.jail_settings if isinstance(jail, listed.OnionService)]
 
     def _plan(self):
         def amount(value):
@@ -609,30 +677,13 @@ class Settings(BaseModel):
         return "jail_console" in self.host_logs
 
     @property
-    def md_device(self):
-        return f"md{self.md_unit}"
-
-    @property
-    def eli_device(self):
-        return f"md{self.md_unit}.eli"
-
-    @property
-    def jail_conf_path(self):
-        """The jail's own jail.conf(5) file, which every `jail -f` names."""
-        return f"/etc/jail.conf.d/{self.jail_name}.conf"
-
-    @property
     def base_url(self):
         return f"{self.release_mirror}/{self.jail_arch}/{self.jail_release}"
-
-    @property
-    def image_bytes(self):
-        return parse_size(self.image_size)
 
     def with_ext_if(self, interface):
         """These settings with ext_if set to an interface name: what "detect" stands for on the server (the deploy's
         preflight), or the interface a preview is rendered with."""
-        return self.model_copy(update={"ext_if": interface})
+        return Settings(**{**{name: getattr(self, name) for name in type(self).model_fields}, "ext_if": interface})
 
     @property
     def sshd_rate_parts(self):

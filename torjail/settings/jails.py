@@ -1,0 +1,211 @@
+"""A host's jails: the relays and onion services one server runs, each in a jail on its own encrypted image.
+
+A host without `jails` runs one relay jail made from its flat settings, as every host did before it could list
+jails. A host with `jails` lists each jail as a dict with its `kind`:
+
+    relay          a Tor relay as today: its own nickname, ports, image and keys. It takes every setting of the
+                   host as its default (release, GELI cipher, exit, accounting...), and may set those of
+                   RELAY_SETTINGS for itself; the host's traffic_quota is split evenly among its relays.
+    onion-service  a service (a web server, a proxy) in its own jail, published only as an onion service through
+                   its own tor: no listener on the public address.
+
+What is a jail's own is never taken from the host: its name, address and md unit are required in every entry, its
+root and image default to /var/jails/NAME and /var/jails/NAME.img (today's /var/jails/tor and tor.img for a jail
+named tor), so a host going from one jail to a list keeps its first jail's image where it is.
+
+This module holds what an entry may say, the onion service's model and the checks across jails; the Settings
+model (torjail.settings.model) builds each relay's own Settings from the host's and the entry's.
+"""
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from torjail.settings.values import (
+    AbsolutePath, Command, EnvName, ImageSize, JailAddress, JailName, MdUnit, Port, parse_size,
+)
+
+KINDS = ("relay", "onion-service")
+MAX_RELAYS_PER_IPV4 = 8  # tor's directory authorities list at most 8 relays per IPv4 address
+
+# Every jail's own settings: required in each entry, or derived from its name; never the host's.
+REQUIRED = ("jail_name", "jail_ip", "md_unit")
+JAIL_SETTINGS = {*REQUIRED, "jail_root", "image_path", "image_size", "geli_passphrase_env", "geli_passphrase_command"}
+# A relay's settings an entry may set for itself; of these, OWN_RELAY_SETTINGS are never taken from the host.
+RELAY_SETTINGS = JAIL_SETTINGS | {
+    "relay_nickname", "relay_contact", "public_ipv6", "or_port", "dir_port", "metrics_port", "metrics_networks",
+    "identity", "signing_key_lifetime_days", "exit_relay", "exit_policy", "exit_notice", "exit_resolvers",
+    "accounting_max", "accounting_rule", "bandwidth_rate", "bandwidth_burst",
+}
+OWN_RELAY_SETTINGS = {*REQUIRED, "relay_nickname", "jail_root", "image_path", "public_ipv6", "metrics_port",
+                      "metrics_networks"}
+ONION_SETTINGS = JAIL_SETTINGS | {"onion_ports", "service_packages", "service_rc"}
+PACKAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")  # a pkg(8) package name, like nginx or py311-foo
+RC_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # an rc.d script's name, as rc.conf's NAME_enable spells it
+
+
+def derived_paths(name):
+    """Where a listed jail's root and image are unless its entry says: beside today's single jail's."""
+    return {"jail_root": f"/var/jails/{name}", "image_path": f"/var/jails/{name}.img"}
+
+
+def md_unit_swap_problems(md_unit, swap_file_size, swap_devices):
+    """An image's md unit must be free of swap: the swap file's unit, or an md device listed as swap."""
+    from torjail.tasks.swap import SWAP_FILE_UNIT
+
+    problems = []
+    if swap_file_size is not None and md_unit == SWAP_FILE_UNIT:
+        problems.append(f"expected a unit other than {SWAP_FILE_UNIT}: the swap file (swap_file_size) is attached "
+                        f"as md{SWAP_FILE_UNIT}")
+    if swap_devices != "detect":
+        own = re.compile(rf"/dev/md{md_unit}(?![0-9])")
+        problems += [f"expected a unit other than {md_unit}: swap_devices lists {device} on md{md_unit}"
+                     for device in swap_devices if own.match(device)]
+    return problems
+
+
+class JailLayout:
+    """Names and devices every jail derives from its settings (a relay's Settings and an OnionService alike)."""
+
+    @property
+    def md_device(self):
+        return f"md{self.md_unit}"
+
+    @property
+    def eli_device(self):
+        return f"md{self.md_unit}.eli"
+
+    @property
+    def jail_conf_path(self):
+        """The jail's own jail.conf(5) file, which every `jail -f` names."""
+        return f"/etc/jail.conf.d/{self.jail_name}.conf"
+
+    @property
+    def image_bytes(self):
+        return parse_size(self.image_size)
+
+
+class OnionService(JailLayout, BaseModel):
+    """An onion-service jail: its own image and address, the packages and rc.d services it runs, and the ports
+    its tor publishes as an onion service (each to the same port on the jail's address)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    kind: Literal["onion-service"]
+    jail_name: JailName
+    jail_ip: JailAddress
+    md_unit: MdUnit
+    jail_root: AbsolutePath
+    image_path: AbsolutePath
+    image_size: ImageSize
+    geli_passphrase_env: EnvName
+    geli_passphrase_command: Command | None = None
+    onion_ports: list[Port]
+
+    @field_validator("onion_ports")
+    @classmethod
+    def _onion_ports(cls, value):
+        if not value:
+            raise ValueError("expected at least one port the onion service publishes, like [80]")
+        if len(set(value)) != len(value):
+            raise ValueError(f"expected each port once, got {value!r}")
+        return value
+
+    service_packages: list[str] = []
+
+    @field_validator("service_packages")
+    @classmethod
+    def _packages(cls, value):
+        for name in value:
+            if not PACKAGE.fullmatch(name):
+                raise ValueError(f"expected pkg(8) package names like nginx, got {name!r}")
+        return value
+
+    service_rc: list[str] = []
+
+    @field_validator("service_rc")
+    @classmethod
+    def _rc_names(cls, value):
+        for name in value:
+            if not RC_NAME.fullmatch(name) or name == "tor":
+                raise ValueError(f"expected rc.d service names like nginx (tor is the jail's own), got {name!r}")
+        return value
+
+
+def entry_problems(index, entry):
+    """What is wrong with the shape of one entry of `jails` before its settings are read: its kind, settings it may
+    not set, and the ones it must."""
+    where = f"jails[{index}]"
+    if not isinstance(entry, dict):
+        return [(where, f"expected a dict of one jail's settings with its 'kind', got {entry!r}")]
+    kind = entry.get("kind")
+    if kind not in KINDS:
+        return [(f"{where}.kind", f"expected one of {', '.join(map(repr, KINDS))}, got {kind!r}")]
+    allowed = RELAY_SETTINGS if kind == "relay" else ONION_SETTINGS
+    problems = []
+    for name in sorted(set(entry) - allowed - {"kind"}):
+        problems.append((f"{where}.{name}", "is not a setting of one jail (a host setting belongs beside jails, "
+                                            "and applies to every jail; a typo?)"))
+    for name in (*REQUIRED, *(("relay_nickname",) if kind == "relay" else ())):
+        if name not in entry:
+            problems.append((f"{where}.{name}", "is required in every jail of the list"))
+    return problems
+
+
+def _distinct(jails, attribute, what):
+    """Every jail's `attribute` differs from the others' (None aside)."""
+    problems, seen = [], {}
+    for index, jail in enumerate(jails):
+        value = getattr(jail, attribute, None)
+        if value is None:
+            continue
+        if value in seen:
+            problems.append((f"jails[{index}].{attribute}", f"expected {what} of its own, got {value!r} as "
+                                                            f"jails[{seen[value]}] has"))
+        seen.setdefault(value, index)
+    return problems
+
+
+def across_jails(jails, host):
+    """The checks across a host's jails (relay Settings and OnionService alike, in the list's order), with the
+    host's Settings for what they share (sshd's port, swap, the family). A relay's Settings checked its own
+    md unit against swap; an onion service's is checked here."""
+    problems = []
+    for index, jail in enumerate(jails):
+        if isinstance(jail, OnionService):
+            problems += [(f"jails[{index}].md_unit", message) for message in
+                         md_unit_swap_problems(jail.md_unit, host.swap_file_size, host.swap_devices)]
+    for attribute, what in (("jail_name", "a name"), ("jail_ip", "an address"), ("md_unit", "an md unit"),
+                            ("image_path", "an image"), ("jail_root", "a root"),
+                            ("relay_nickname", "a nickname"), ("public_ipv6", "an IPv6 address")):
+        problems += _distinct(jails, attribute, what)
+    roots = [(index, jail.jail_root.rstrip("/") + "/") for index, jail in enumerate(jails)]
+    for index, jail in enumerate(jails):
+        for other, root in roots:
+            if other == index:
+                continue
+            if jail.image_path.startswith(root):
+                problems.append((f"jails[{index}].image_path", f"expected a path outside the root of "
+                                                               f"jails[{other}] ({root.rstrip('/')})"))
+            if (jail.jail_root.rstrip("/") + "/").startswith(root):
+                problems.append((f"jails[{index}].jail_root", f"expected a root outside the root of "
+                                                              f"jails[{other}] ({root.rstrip('/')})"))
+    relays = [(index, jail) for index, jail in enumerate(jails) if not isinstance(jail, OnionService)]
+    if len(relays) > MAX_RELAYS_PER_IPV4:
+        problems.append(("jails", f"expected at most {MAX_RELAYS_PER_IPV4} relays on the host's one public IPv4 "
+                                  f"address (tor's directory authorities list no more), got {len(relays)}"))
+    taken = {host.sshd_port: "sshd_port"}
+    for index, relay in relays:
+        for name in ("or_port", "dir_port"):
+            port = getattr(relay, name)
+            if not port:
+                continue
+            if port in taken:
+                problems.append((f"jails[{index}].{name}", f"expected a port of its own on the public address, got "
+                                                           f"{port} as {taken[port]} has"))
+            taken.setdefault(port, f"jails[{index}].{name}")
+    if len(relays) > 1 and host.family is None:
+        problems.append(("family", "is required for a host with several relays: tor asks that relays run by one "
+                                   "operator declare each other as a family"))
+    return problems
