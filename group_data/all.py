@@ -4,7 +4,7 @@
 # Secrets never go here: the GELI passphrase comes from an environment variable, a command or a prompt.
 
 # --- Relay identity -----------------------------------------------------------------------------------------
-# relay_nickname = "MyRelay"       # required per host: 1-19 letters or digits
+# relay_nickname = "MyRelay"       # required per host (with jails: per relay instead): 1-19 letters or digits
 # relay_contact = "admin@example.org"  # required per host: ContactInfo, one printable line, no '#', no trailing backslash
 # public_ipv4 = "203.0.113.10"     # required per host: the address the relay advertises (pf redirects it to the jail)
 public_ipv6 = None                 # the relay's own global IPv6 address (held by the jail itself), or None

@@ -89,10 +89,12 @@ def test_a_jails_own_settings_are_never_the_hosts():
     ({"dir_port": 9030}, ("jails[1].dir_port", "as jails[0].dir_port has")),
     ({"or_port": 22}, ("sshd_port (for jails[1])", "expected a port different from or_port (22)")),
     ({"or_port": 9030}, ("jails[1].or_port", "got 9030 as jails[0].dir_port has")),
-    ({"bogus": 1}, ("jails[1].bogus", "is not a setting of one jail")),
-    ({"public_ipv4": "198.51.100.8"}, ("jails[1].public_ipv4", "is not a setting of one jail")),
-    ({"traffic_quota": "1 TB"}, ("jails[1].traffic_quota", "is not a setting of one jail")),
-    ({"family": "other"}, ("jails[1].family", "is not a setting of one jail")),
+    ({"bogus": 1}, ("jails[1].bogus", "is not a torjail setting (a typo?)")),
+    ({"public_ipv4": "198.51.100.8"}, ("jails[1].public_ipv4", "is a setting of the whole host: set it beside "
+                                                               "jails, for every jail")),
+    ({"traffic_quota": "1 TB"}, ("jails[1].traffic_quota", "is a setting of the whole host")),
+    ({"family": "other"}, ("jails[1].family", "is a setting of the whole host")),
+    ({"onion_ports": [80]}, ("jails[1].onion_ports", "is not a setting of a jail of kind 'relay'")),
     ({"kind": "bridge"}, ("jails[1].kind", "expected one of 'relay', 'onion-service', got 'bridge'")),
     ({"relay_nickname": "bad name"}, ("jails[1].relay_nickname", "expected 1-19 letters or digits")),
     ({"jail_ip": "8.8.8.8"}, ("jails[1].jail_ip", "expected a private IPv4 address")),
@@ -115,8 +117,7 @@ def test_a_relay_entry_names_its_own_jail(missing):
 def test_an_onion_service_is_checked_as_a_jail_of_its_own():
     found = problems(FIRST, {**ONION, "md_unit": 10, "onion_ports": [80, 80], "service_rc": ["tor"],
                              "relay_nickname": "Web"})
-    assert "multi.example.org: setting 'jails[1].relay_nickname': is not a setting of one jail (a host setting " \
-           "belongs beside jails, and applies to every jail; a typo?)" in found
+    assert "multi.example.org: setting 'jails[1].relay_nickname': is not a setting of a jail of kind 'onion-service'" in found
     found = problems(FIRST, {**ONION, "onion_ports": [80, 80], "service_rc": ["tor"]})
     assert any("'jails[1].onion_ports': expected each port once" in problem for problem in found), found
     assert any("'jails[1].service_rc': expected rc.d service names" in problem for problem in found), found

@@ -133,9 +133,9 @@ class OnionService(JailLayout, BaseModel):
         return value
 
 
-def entry_problems(index, entry):
+def entry_problems(index, entry, host_settings):
     """What is wrong with the shape of one entry of `jails` before its settings are read: its kind, settings it may
-    not set, and the ones it must."""
+    not set (`host_settings`: the names of every setting of a host), and the ones it must."""
     where = f"jails[{index}]"
     if not isinstance(entry, dict):
         return [(where, f"expected a dict of one jail's settings with its 'kind', got {entry!r}")]
@@ -145,8 +145,13 @@ def entry_problems(index, entry):
     allowed = RELAY_SETTINGS if kind == "relay" else ONION_SETTINGS
     problems = []
     for name in sorted(set(entry) - allowed - {"kind"}):
-        problems.append((f"{where}.{name}", "is not a setting of one jail (a host setting belongs beside jails, "
-                                            "and applies to every jail; a typo?)"))
+        if name in RELAY_SETTINGS | ONION_SETTINGS:
+            why = f"is not a setting of a jail of kind '{kind}'"
+        elif name in host_settings:
+            why = "is a setting of the whole host: set it beside jails, for every jail"
+        else:
+            why = "is not a torjail setting (a typo?); see README 'Several jails' for a jail's settings"
+        problems.append((f"{where}.{name}", why))
     for name in (*REQUIRED, *(("relay_nickname",) if kind == "relay" else ())):
         if name not in entry:
             problems.append((f"{where}.{name}", "is required in every jail of the list"))

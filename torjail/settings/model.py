@@ -577,7 +577,7 @@ class Settings(listed.JailLayout, BaseModel):
         views, problems = [], []
         relays = sum(1 for entry in self.jails if isinstance(entry, dict) and entry.get("kind") == "relay")
         for index, entry in enumerate(self.jails):
-            shape = listed.entry_problems(index, entry)
+            shape = listed.entry_problems(index, entry, type(self).model_fields)
             if shape:
                 problems += shape
                 continue
