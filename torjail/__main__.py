@@ -19,19 +19,21 @@ import sys
 from pathlib import Path
 
 from torjail import chart, status
-from torjail.budget import decimal_amount, tor_amount
+from torjail.budget import decimal_amount, parse_traffic, tor_amount
 from torjail.checks import KINDS, check_file, check_text
 from torjail.checks.torrc import TorNotFound, check_torrc_settings
 from torjail.family import torrc_lines
 from torjail.render import PREVIEW_EXT_IF, render_all
-from torjail.settings import SettingsError, expect_interface_name, load_inventory, settings_for_inventory
+from torjail.settings import (
+    SettingsError, build_settings, expect_interface_name, load_inventory, relay_settings, settings_for_inventory,
+)
 from torjail.survey import survey
 
 
-def _load(inventory_path):
+def _load(inventory_path, build=relay_settings):
     if not Path(inventory_path).is_file():
         raise SettingsError([f"inventory file not found: {inventory_path}"])
-    return settings_for_inventory(load_inventory(inventory_path))
+    return settings_for_inventory(load_inventory(inventory_path), build)
 
 
 def _detect_note(settings):
@@ -130,9 +132,9 @@ def report(args):
     return 1 if any(row["next"] for row in rows) else 0
 
 
-def budget_lines(settings):
-    """What `python -m torjail budget` prints for one relay."""
-    name, plan = settings.host_name, settings.plan
+def budget_lines(settings, name=None):
+    """What `python -m torjail budget` prints for one relay (`name`: how its lines begin, its host's name)."""
+    name, plan = name or settings.host_name, settings.plan
     if plan is None:
         traffic = settings.torrc_traffic
         accounting = f"AccountingMax {traffic['AccountingMax']}" if traffic["AccountingMax"] else "no accounting"
@@ -153,9 +155,26 @@ def budget_lines(settings):
     ]
 
 
+def host_budget_lines(settings):
+    """A host's relays, each as budget_lines, its listed relays named HOST/JAIL; a host whose quota is split
+    among several relays ends with what they use together."""
+    if settings.jails is None:
+        return budget_lines(settings)
+    relays = settings.relays
+    lines = [line for relay in relays for line in budget_lines(relay, f"{settings.host_name}/{relay.jail_name}")]
+    if settings.traffic_quota is not None and len(relays) > 1:
+        quota = parse_traffic(settings.traffic_quota)
+        available = quota - parse_traffic(settings.traffic_reserve or "0 B")
+        worst = sum(relay.plan.worst_month for relay in relays)
+        lines.append(f"{settings.host_name}: quota {decimal_amount(quota)} a month split evenly among "
+                     f"{len(relays)} relays: together a worst-case month of {decimal_amount(worst)} ({worst} bytes) "
+                     f"of {decimal_amount(available)} ({available} bytes) available")
+    return lines
+
+
 def budget(args):
-    for settings in _load(args.inventory).values():
-        print("\n".join(budget_lines(settings)))
+    for settings in _load(args.inventory, build_settings).values():
+        print("\n".join(host_budget_lines(settings)))
     return 0
 
 

@@ -198,3 +198,29 @@ def test_budget_command_refuses_bad_settings(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1 and "relay1: setting 'traffic_quota': expected a quota that carries" in \
         result.stderr
+
+
+def test_budget_command_shows_a_hosts_quota_split_among_its_relays(tmp_path):
+    """Each listed relay plans for its even share of the host's quota and reserve; together they fit the host's."""
+    host = {**{key: value for key, value in BASE.items() if key != "relay_nickname"}, "traffic_quota": "4 TB",
+            "traffic_reserve": "10 GB", "family": "fleet",
+            "age_recipient": "age19s9uupdwtthy8lqxy2uefcjzyrffx9wu0dmfxjec8dzjnehea38q7hxyad", "jails": [
+                {"kind": "relay", "jail_name": "tor", "jail_ip": "10.0.0.1", "md_unit": 10, "relay_nickname": "A"},
+                {"kind": "relay", "jail_name": "tor2", "jail_ip": "10.0.0.2", "md_unit": 11, "relay_nickname": "B",
+                 "or_port": 9002, "dir_port": 0},
+                {"kind": "onion-service", "jail_name": "web", "jail_ip": "10.0.0.3", "md_unit": 12,
+                 "onion_ports": [80]}]}
+    inventory = tmp_path / "inventory.py"
+    inventory.write_text(f"relays = [('multi', {host!r})]\n")
+    result = subprocess.run([sys.executable, "-m", "torjail", "budget", str(inventory)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 13
+    for jail in ("tor", "tor2"):
+        assert f"multi/{jail}: quota 2.0000 TB a month (2000000000000 bytes, both directions counted)" in lines
+        assert f"multi/{jail}: reserve 5.0000 GB a month (5000000000 bytes) for other services" in lines
+        assert f"multi/{jail}: worst-case month 1.9911 TB (1991186841600 bytes) of 1.9950 TB (1995000000000 " \
+               "bytes) available" in lines
+    assert lines[-1] == ("multi: quota 4.0000 TB a month split evenly among 2 relays: together a worst-case month "
+                         "of 3.9823 TB (3982373683200 bytes) of 3.9900 TB (3990000000000 bytes) available")

@@ -46,12 +46,13 @@ def settings_for(host):
     return cached
 
 
-def settings_for_inventory(inventory):
-    """Settings of every host of a pyinfra inventory; all problems of all hosts are reported together."""
+def settings_for_inventory(inventory, build=relay_settings):
+    """Settings of every host of a pyinfra inventory (by default its one relay's; `build_settings` gives each
+    host's own, with all its jails); all problems of all hosts are reported together."""
     result, problems = {}, []
     for host in inventory:
         try:
-            result[host.name] = relay_settings(host.name, host.data.dict())
+            result[host.name] = build(host.name, host.data.dict())
         except SettingsError as error:
             problems += error.problems
     if problems:
