@@ -117,7 +117,8 @@ def test_a_relay_entry_names_its_own_jail(missing):
 def test_an_onion_service_is_checked_as_a_jail_of_its_own():
     found = problems(FIRST, {**ONION, "md_unit": 10, "onion_ports": [80, 80], "service_rc": ["tor"],
                              "relay_nickname": "Web"})
-    assert "multi.example.org: setting 'jails[1].relay_nickname': is not a setting of a jail of kind 'onion-service'" in found
+    assert "multi.example.org: setting 'jails[1].relay_nickname': is not a setting of a jail of kind " \
+           "'onion-service'" in found
     found = problems(FIRST, {**ONION, "onion_ports": [80, 80], "service_rc": ["tor"]})
     assert any("'jails[1].onion_ports': expected each port once" in problem for problem in found), found
     assert any("'jails[1].service_rc': expected rc.d service names" in problem for problem in found), found

@@ -19,8 +19,8 @@ from torjail.exitpolicy import parse_rule, policy_problems
 from torjail.settings import jails as listed
 from torjail.settings.errors import setting_problems
 from torjail.settings.values import (
-    AbsolutePath, Command, EnvName, ImageSize, JailAddress, JailName, MdUnit, Port, expect_interface_name, expect_network, expect_port,
-    expect_torrc_value, parse_size, parse_tor_amount,
+    AbsolutePath, Command, EnvName, ImageSize, JailAddress, JailName, MdUnit, Port, expect_interface_name,
+    expect_network, expect_port, expect_torrc_value, parse_size, parse_tor_amount,
 )
 
 # Networks a relay's public address can never be in.
@@ -68,7 +68,9 @@ def _repositories():
 
 
 class Settings(listed.JailLayout, BaseModel):
-    """Everything torjail needs to know about one relay host, in the order the README documents it.
+    """Everything torjail needs to know about one relay host, in the order the README documents it: the host and
+    its one relay jail, or, when it lists its `jails`, the host's settings that every jail takes as its defaults
+    (each listed relay is a Settings of its own, see `relays`).
 
     Each setting is followed by its own check; the checks across settings come after the last setting, then the
     values tasks and templates derive from the settings."""
