@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from torjail.budget import parse_traffic
-from torjail.settings import SettingsError, build_settings, relay_settings
+from torjail.settings import Settings, SettingsError, build_settings, relay_settings
 
 HOST = {"identity": "on-relay", "relay_contact": "ops@example.org", "public_ipv4": "198.51.100.7",
         "family": "fleet", "age_recipient": "age19s9uupdwtthy8lqxy2uefcjzyrffx9wu0dmfxjec8dzjnehea38q7hxyad"}
@@ -64,25 +64,33 @@ def test_an_entry_overrides_the_hosts_settings_for_its_jail_only():
     assert (second.exit_relay, second.image_size, second.geli_passphrase_env) == (True, "16G", "SECOND_PASS")
 
 
-def test_a_jails_own_settings_are_never_the_hosts():
-    """Name, address, md unit, nickname, IPv6 and MetricsPort belong to one jail: the host's flat values are not
-    copied into the listed jails."""
-    settings = host(FIRST, SECOND, public_ipv6="2001:db8::7", metrics_port=9035, metrics_networks=["198.51.100.0/24"],
-                    jail_root="/var/jails/elsewhere", image_path="/srv/other.img")
-    for relay in settings.relays:
-        assert relay.public_ipv6 is None and relay.metrics_port is None
-        assert relay.jail_root == f"/var/jails/{relay.jail_name}"
-        assert relay.image_path == f"/var/jails/{relay.jail_name}.img"
+@pytest.mark.parametrize("setting, value", [
+    ("jail_name", "relay"), ("jail_ip", "10.0.0.9"), ("md_unit", 20), ("jail_root", "/data/tor"),
+    ("image_path", "/data/tor.img"), ("relay_nickname", "Old"), ("public_ipv6", "2001:db8::7"),
+    ("metrics_port", 9035), ("metrics_networks", ["198.51.100.0/24"]),
+])
+def test_a_jails_own_setting_given_for_the_host_is_refused_not_dropped(setting, value):
+    """Moving flat settings into a list: a non-default image_path left at the host would give the listed jail a
+    new, empty vault at /var/jails/NAME.img; it must move into the entry."""
+    assert f"multi.example.org: setting '{setting}': is each listed jail's own: with jails, set it in the jail's " \
+           "entry (here it would go unused)" in problems(FIRST, SECOND, **{setting: value})
+    assert host(FIRST, SECOND, **{setting: Settings.model_fields[setting].default}).relays  # the default is fine
 
 
 @pytest.mark.parametrize("second, expected", [
     ({"jail_name": "tor"}, ("jails[1].jail_name", "expected a name of its own, got 'tor' as jails[0] has")),
     ({"jail_ip": "10.0.0.1"}, ("jails[1].jail_ip", "expected an address of its own")),
     ({"md_unit": 10}, ("jails[1].md_unit", "expected an md unit of its own")),
-    ({"image_path": "/var/jails/tor.img"}, ("jails[1].image_path", "expected an image of its own")),
-    ({"image_path": "/var/jails/tor/second.img"}, ("jails[1].image_path",
-                                                  "expected a path outside the root of jails[0] (/var/jails/tor)")),
-    ({"jail_root": "/var/jails/tor/inner"}, ("jails[1].jail_root", "expected a root outside the root of jails[0]")),
+    ({"image_path": "/var/jails/tor.img"}, ("jails[1].image_path", "expected a path apart from jails[0]'s "
+                                                                   "image_path (/var/jails/tor.img)")),
+    ({"image_path": "/var/jails/tor/second.img"}, ("jails[1].image_path", "expected a path apart from jails[0]'s "
+                                                                          "jail_root (/var/jails/tor)")),
+    ({"image_path": "/var/jails/tor"}, ("jails[1].image_path", "apart from jails[0]'s jail_root")),
+    ({"jail_root": "/var/jails/tor/inner"}, ("jails[1].jail_root", "apart from jails[0]'s jail_root")),
+    ({"jail_root": "/var/jails/tor.img/x"}, ("jails[1].jail_root", "apart from jails[0]'s image_path")),
+    ({"relay_nickname": "FIRST"}, ("jails[1].relay_nickname", "expected a nickname of its own")),
+    ({"metrics_port": 9001, "metrics_networks": ["198.51.100.0/24"]},
+     ("jails[1].metrics_port", "got 9001 as jails[0].or_port has")),
     ({"relay_nickname": "First"}, ("jails[1].relay_nickname", "expected a nickname of its own")),
     ({"or_port": 9001}, ("jails[1].or_port", "expected a port of its own on the public address, got 9001 as "
                                              "jails[0].or_port has")),
@@ -139,6 +147,37 @@ def test_a_problem_of_a_host_setting_names_the_jail_it_breaks():
     found = problems(FIRST, {**SECOND, "exit_relay": False}, exit_notice=True, dir_port=9030)
     assert any(problem.startswith("multi.example.org: setting 'exit_notice (for jails[0])': expected False unless")
                for problem in found), found
+
+
+def test_two_relays_metrics_ports_are_apart_on_the_public_address():
+    metrics = {"metrics_port": 9035, "metrics_networks": ["198.51.100.0/24"]}
+    assert "multi.example.org: setting 'jails[1].metrics_port': expected a port of its own on the public address, " \
+           "got 9035 as jails[0].metrics_port has" in problems({**FIRST, **metrics}, {**SECOND, **metrics})
+    assert host({**FIRST, **metrics}, {**SECOND, **metrics, "metrics_port": 9036}).relays[1].metrics_port == 9036
+
+
+def test_an_onion_services_image_is_apart_from_its_own_root():
+    found = problems(FIRST, {**ONION, "image_path": "/var/jails/web/web.img"})
+    assert "multi.example.org: setting 'jails[1].image_path': expected a path apart from its own jail_root " \
+           "(/var/jails/web), got /var/jails/web/web.img" in found
+
+
+def test_an_entry_that_is_not_a_dict_is_named_by_its_place():
+    found = problems(FIRST, 1)
+    assert any(problem.startswith("multi.example.org: setting 'jails[1]': ") for problem in found), found
+
+
+def test_a_list_holds_at_most_one_jail_per_md_unit():
+    assert "multi.example.org: setting 'jails': expected None (one relay jail from the host's settings) or a list " \
+           "of 1 to 100 jails (one md unit each), got 101" in problems(*[ONION] * 101)
+
+
+def test_the_reserve_share_is_rounded_up_so_the_relays_fit_the_quota_together():
+    settings = host(FIRST, SECOND, {**SECOND, "jail_name": "tor3", "jail_ip": "10.0.0.4", "md_unit": 13,
+                                    "relay_nickname": "Third", "or_port": 9003},
+                    traffic_quota="3 TB", traffic_reserve="2 B")
+    assert [relay.traffic_reserve for relay in settings.relays] == ["1 B"] * 3
+    assert sum(relay.plan.worst_month for relay in settings.relays) <= parse_traffic("3 TB") - 2
 
 
 def test_every_problem_of_every_entry_at_once():
@@ -203,9 +242,12 @@ def test_a_host_of_several_jails_is_refused_by_the_tools_for_one_relay_before_an
     assert "lists 1 jails (web (onion-service))" in caught.value.problems[0]
 
 
-def test_ext_if_resolved_reaches_every_jail():
-    settings = host(FIRST, SECOND).with_ext_if("vtnet0")
-    assert settings.ext_if == "vtnet0" and [relay.ext_if for relay in settings.relays] == ["vtnet0", "vtnet0"]
+@pytest.mark.parametrize("interface", ["vtnet0", "vlan100"])
+def test_ext_if_resolved_reaches_every_jail(interface):
+    """What the server's default route names, as preflight resolves "detect" (a VLAN interface among them)."""
+    settings = host(FIRST, SECOND).with_ext_if(interface)
+    assert settings.ext_if == interface and [relay.ext_if for relay in settings.relays] == [interface] * 2
+    assert build_settings("one", {**HOST, "relay_nickname": "A"}).with_ext_if("em0.100").ext_if == "em0.100"
 
 
 def test_the_readmes_example_host_is_valid_as_it_says():

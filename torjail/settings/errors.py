@@ -40,6 +40,8 @@ def setting_problems(error):
             problems += inner.args[0]
             continue
         setting = loc[0] if loc else "?"
+        if setting == "jails" and len(loc) > 1:
+            setting = f"jails[{loc[1]}]"  # an entry that is not a dict
         if item["type"] == "missing":
             message = "is required and has no default; set it in inventory.py or group_data"
         elif item["type"] == "extra_forbidden":

@@ -28,6 +28,7 @@ from torjail.settings.values import (
 
 KINDS = ("relay", "onion-service")
 MAX_RELAYS_PER_IPV4 = 8  # tor's directory authorities list at most 8 relays per IPv4 address
+MAX_JAILS = 100  # one md unit each, 0-99
 
 # Every jail's own settings: required in each entry, or derived from its name; never the host's.
 REQUIRED = ("jail_name", "jail_ip", "md_unit")
@@ -137,8 +138,6 @@ def entry_problems(index, entry, host_settings):
     """What is wrong with the shape of one entry of `jails` before its settings are read: its kind, settings it may
     not set (`host_settings`: the names of every setting of a host), and the ones it must."""
     where = f"jails[{index}]"
-    if not isinstance(entry, dict):
-        return [(where, f"expected a dict of one jail's settings with its 'kind', got {entry!r}")]
     kind = entry.get("kind")
     if kind not in KINDS:
         return [(f"{where}.kind", f"expected one of {', '.join(map(repr, KINDS))}, got {kind!r}")]
@@ -158,17 +157,50 @@ def entry_problems(index, entry, host_settings):
     return problems
 
 
-def _distinct(jails, attribute, what):
-    """Every jail's `attribute` differs from the others' (None aside)."""
+def _distinct(jails, attribute, what, key=lambda value: value):
+    """Every jail's `attribute` differs from the others' (None aside), compared as `key` reads it."""
     problems, seen = [], {}
     for index, jail in enumerate(jails):
         value = getattr(jail, attribute, None)
         if value is None:
             continue
-        if value in seen:
+        if key(value) in seen:
             problems.append((f"jails[{index}].{attribute}", f"expected {what} of its own, got {value!r} as "
-                                                            f"jails[{seen[value]}] has"))
-        seen.setdefault(value, index)
+                                                            f"jails[{seen[key(value)]}] has"))
+        seen.setdefault(key(value), index)
+    return problems
+
+
+def _paths_apart(jails):
+    """No jail's image or root is, or lies inside, another image or root of the host: its own root included
+    for an image (the image holds the root), and every path of the other jails."""
+    paths = [(index, name, getattr(jail, name)) for index, jail in enumerate(jails)
+             for name in ("jail_root", "image_path")]
+    problems = []
+    for index, name, path in paths:
+        for other, other_name, other_path in paths:
+            if (other, other_name) == (index, name) or (other == index and name == "jail_root"):
+                continue
+            if path == other_path or path.startswith(other_path + "/"):
+                owner = "its own" if other == index else f"jails[{other}]'s"
+                problems.append((f"jails[{index}].{name}", f"expected a path apart from {owner} {other_name} "
+                                                           f"({other_path}), got {path}"))
+                break
+    return problems
+
+
+def _public_ports_apart(relays, sshd_port):
+    """pf redirects each relay's ORPort, DirPort and MetricsPort on the one public address: one port, one use."""
+    problems, taken = [], {sshd_port: "sshd_port"}
+    for index, relay in relays:
+        for name in ("or_port", "dir_port", "metrics_port"):
+            port = getattr(relay, name)
+            if not port:
+                continue
+            if port in taken:
+                problems.append((f"jails[{index}].{name}", f"expected a port of its own on the public address, got "
+                                                           f"{port} as {taken[port]} has"))
+            taken.setdefault(port, f"jails[{index}].{name}")
     return problems
 
 
@@ -182,34 +214,15 @@ def across_jails(jails, host):
             problems += [(f"jails[{index}].md_unit", message) for message in
                          md_unit_swap_problems(jail.md_unit, host.swap_file_size, host.swap_devices)]
     for attribute, what in (("jail_name", "a name"), ("jail_ip", "an address"), ("md_unit", "an md unit"),
-                            ("image_path", "an image"), ("jail_root", "a root"),
-                            ("relay_nickname", "a nickname"), ("public_ipv6", "an IPv6 address")):
+                            ("public_ipv6", "an IPv6 address")):
         problems += _distinct(jails, attribute, what)
-    roots = [(index, jail.jail_root.rstrip("/") + "/") for index, jail in enumerate(jails)]
-    for index, jail in enumerate(jails):
-        for other, root in roots:
-            if other == index:
-                continue
-            if jail.image_path.startswith(root):
-                problems.append((f"jails[{index}].image_path", f"expected a path outside the root of "
-                                                               f"jails[{other}] ({root.rstrip('/')})"))
-            if (jail.jail_root.rstrip("/") + "/").startswith(root):
-                problems.append((f"jails[{index}].jail_root", f"expected a root outside the root of "
-                                                              f"jails[{other}] ({root.rstrip('/')})"))
+    problems += _distinct(jails, "relay_nickname", "a nickname", key=str.casefold)  # tor ignores case in them
+    problems += _paths_apart(jails)
     relays = [(index, jail) for index, jail in enumerate(jails) if not isinstance(jail, OnionService)]
     if len(relays) > MAX_RELAYS_PER_IPV4:
         problems.append(("jails", f"expected at most {MAX_RELAYS_PER_IPV4} relays on the host's one public IPv4 "
                                   f"address (tor's directory authorities list no more), got {len(relays)}"))
-    taken = {host.sshd_port: "sshd_port"}
-    for index, relay in relays:
-        for name in ("or_port", "dir_port"):
-            port = getattr(relay, name)
-            if not port:
-                continue
-            if port in taken:
-                problems.append((f"jails[{index}].{name}", f"expected a port of its own on the public address, got "
-                                                           f"{port} as {taken[port]} has"))
-            taken.setdefault(port, f"jails[{index}].{name}")
+    problems += _public_ports_apart(relays, host.sshd_port)
     if len(relays) > 1 and host.family is None:
         problems.append(("family", "is required for a host with several relays: tor asks that relays run by one "
                                    "operator declare each other as a family"))

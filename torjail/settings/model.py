@@ -334,8 +334,9 @@ class Settings(listed.JailLayout, BaseModel):
     @field_validator("jails")
     @classmethod
     def _jails(cls, value):
-        if value is not None and not value:
-            raise ValueError("expected None (one relay jail from the host's settings) or a list of jails")
+        if value is not None and not 1 <= len(value) <= listed.MAX_JAILS:
+            raise ValueError(f"expected None (one relay jail from the host's settings) or a list of 1 to "
+                             f"{listed.MAX_JAILS} jails (one md unit each), got {len(value)}")
         return value
 
     # Encrypted image (the vault)
@@ -576,8 +577,8 @@ class Settings(listed.JailLayout, BaseModel):
     def _jails_agree(self):
         """Each listed jail's own settings (a relay's Settings made from the host's and its entry's, or an
         OnionService), then the checks across them (torjail.settings.jails); problems name the entry."""
-        views, problems = [], []
-        relays = sum(1 for entry in self.jails if isinstance(entry, dict) and entry.get("kind") == "relay")
+        views, problems = [], self._own_settings_left_at_the_host()
+        relays = sum(1 for entry in self.jails if entry.get("kind") == "relay")
         for index, entry in enumerate(self.jails):
             shape = listed.entry_problems(index, entry, type(self).model_fields)
             if shape:
@@ -593,6 +594,13 @@ class Settings(listed.JailLayout, BaseModel):
         self._jail_views = views
         return problems
 
+    def _own_settings_left_at_the_host(self):
+        """A jail's own setting given for a host with jails would go unused (a moved image_path, say, would leave
+        the listed jail with a new, empty vault): it belongs in the entry."""
+        return [(name, "is each listed jail's own: with jails, set it in the jail's entry (here it would go unused)")
+                for name in sorted(listed.OWN_RELAY_SETTINGS)
+                if getattr(self, name) != type(self).model_fields[name].default]
+
     def _host_values(self, leave_out):
         return {name: getattr(self, name) for name in type(self).model_fields
                 if name not in leave_out and name != "jails"}
@@ -604,7 +612,7 @@ class Settings(listed.JailLayout, BaseModel):
         if self.traffic_quota is not None:
             values["traffic_quota"] = f"{parse_traffic(self.traffic_quota) // relays} B"
             if self.traffic_reserve is not None:
-                values["traffic_reserve"] = f"{parse_traffic(self.traffic_reserve) // relays} B"
+                values["traffic_reserve"] = f"{-(-parse_traffic(self.traffic_reserve) // relays)} B"  # rounded up
         values.update({name: value for name, value in entry.items() if name != "kind"})
         return Settings(**values)
 
@@ -685,7 +693,10 @@ class Settings(listed.JailLayout, BaseModel):
     def with_ext_if(self, interface):
         """These settings with ext_if set to an interface name: what "detect" stands for on the server (the deploy's
         preflight), or the interface a preview is rendered with."""
-        return Settings(**{**{name: getattr(self, name) for name in type(self).model_fields}, "ext_if": interface})
+        copy = self.model_copy(update={"ext_if": interface})
+        copy._jail_views = [view.with_ext_if(interface) if isinstance(view, Settings) else view
+                            for view in self._jail_views]
+        return copy
 
     @property
     def sshd_rate_parts(self):
