@@ -37,7 +37,7 @@ SERVED = {
         "df", "dumpon", "fsck", "fsck_ufs", "geli", "ifconfig", "kldload", "kldstat", "kldunload", "jls",
         "mdconfig", "mount", "netstat", "newfs", "pfctl", "pkg", "route", "sockstat", "swapctl", "swapinfo",
         "swapoff", "swapon", "sysctl", "sysrc", "umount")
-} | {("userland", name) for name in ("date", "md5", "sed", "stat", "uname")}
+} | {("userland", name) for name in ("date", "md5", "ps", "sed", "stat", "uname")}
 REQUEST_SECONDS = 5
 FDS = 4  # stdin, stdout, stderr, working directory
 

@@ -28,6 +28,8 @@ SAME_RESULT = [
     ("ifconfig lo0", "/sbin/ifconfig"),
     ("date -u -r 86400 +%Y-%m-%d", "/bin/date"),
     ("sha256 -s abc", "/sbin/sha256"),
+    ("ps -p 1 -o pid= -o user= -o comm=", "/bin/ps"),
+    ("ps -o nosuchkeyword", "/bin/ps"),
 ]
 
 
@@ -38,7 +40,7 @@ def _direct(command, path):
 
 
 def test_a_served_command_starts_through_labcmd_and_shows_as_itself(lab_run):
-    status, out, err = lab_run("head -n 1 /sbin/sysctl /usr/bin/stat /bin/ps; " + FIFO + " && "
+    status, out, err = lab_run("head -n 1 /sbin/sysctl /usr/bin/stat /bin/ps /usr/bin/lockf; " + FIFO + " && "
                                "{ md5 fifo & p=$!; sleep 0.5; "
                                "tr '\\000' ' ' < /proc/$p/cmdline; echo; ps -o command= -p $p; ps -ax -o command; "
                                "kill $p; wait $p; }; " + FIND_SERVER + "; rm -r /tmp/served")
@@ -46,9 +48,11 @@ def test_a_served_command_starts_through_labcmd_and_shows_as_itself(lab_run):
     lines = out.splitlines()
     assert "#!/usr/libexec/lab/bin/labcmd commands sysctl" in lines
     assert "#!/usr/libexec/lab/bin/labcmd userland stat" in lines
-    assert "#!/usr/libexec/lab/bin/python3 -IS" in lines  # ps reads its own parent's tree: not served
+    assert "#!/usr/libexec/lab/bin/labcmd userland ps" in lines  # and shows itself once, as the caller
+    assert "#!/usr/libexec/lab/bin/python3 -IS" in lines  # lockf holds its lock for its child: not served
     assert "/usr/libexec/lab/bin/labcmd userland md5 /sbin/md5 fifo " in lines
     assert lines.count("/sbin/md5 fifo") == 2  # ps -p and ps -ax: as FreeBSD's ps shows md5, once
+    assert lines.count("/bin/ps -ax -o command") == 1  # a served ps lists itself once, as the caller
     assert not any("commandd" in line for line in lines if not line.startswith("servers="))
     assert "servers=1" in lines  # the server, and no child of it left
 
