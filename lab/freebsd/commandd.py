@@ -9,7 +9,8 @@ runs the command's `main(argv)` as its launcher would. The caller is lab/freebsd
 the shell started, forwards signals to the child and ends with the child's exit status or signal.
 
 Only commands whose behaviour does not depend on being the caller's process are served (SERVED): nothing that
-daemonises, holds locks for a child, enters a jail or reads its own parent. The others, and any request the
+daemonises, holds locks for a child or reads its own parent. jexec is served: it execs nsenter, which enters the
+jail's namespaces from whichever process runs it, and the jailed command sees the same jail either way. The others, and any request the
 server should not take (a LAB_* variable that redirects the emulation, as the lab's own tests set; a caller with
 a controlling terminal, on which geli may prompt), run as before, in their own interpreter. Only root reaches
 the socket (mode 0600 in /.kernel, which every boot mounts afresh); a jail's root has no /.kernel, so commands
@@ -34,7 +35,7 @@ MARK = "lab-commandd"
 # (package, module) of the served commands: see the module docstring for what may be served.
 SERVED = {
     ("commands", name) for name in (
-        "df", "dumpon", "fsck", "fsck_ufs", "geli", "ifconfig", "kldload", "kldstat", "kldunload", "jls",
+        "df", "dumpon", "fsck", "fsck_ufs", "geli", "ifconfig", "jexec", "kldload", "kldstat", "kldunload", "jls",
         "mdconfig", "mount", "netstat", "newfs", "pfctl", "pkg", "route", "sockstat", "swapctl", "swapinfo",
         "swapoff", "swapon", "sysctl", "sysrc", "umount")
 } | {("userland", name) for name in ("date", "md5", "ps", "sed", "stat", "uname")}
