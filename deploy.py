@@ -6,8 +6,9 @@ none, see torjail.hostkey), then one command takes the server's deploy lock (one
 the steps will ask (torjail.tasks.survey). Order matters: the base
 (modules, sysctls), encrypted swap, the encrypted image (the vault), the jail populated in it, tor inside the
 jail, then the firewall. While plain swap is still active (too little free memory to move it now), nothing after
-swap runs: the vault's keys and tor wait for the reboot into encrypted swap. Every step reads the validated
-settings of the host, nothing else.
+swap runs: the vault's keys and tor wait for the reboot into encrypted swap. A host listing several relay jails
+gets each one's vault and jail, then their addresses on the cloned loopback, each one's tor, and one pf.conf for
+them all. Every step reads the validated settings of the host or of one of its relays, nothing else.
 """
 
 from pyinfra import host
@@ -20,10 +21,13 @@ seizure.apply()  # TORJAIL_SEIZED: retire what this machine kept of a seized rel
 hostkey.pinned(settings_for(host), host.connector)
 survey.apply(settings_for(host))  # the deploy lock, then what the steps will ask: one command
 lock.acquire()  # or stop with who holds it
-settings = preflight.apply()  # ext_if resolved to the server's interface
+settings = preflight.apply()  # the host's, ext_if resolved to the server's interface; each relay in .relays
 base.apply(settings)
 if swap.apply(settings):  # False while plain swap stays active: fstab is written, the rest waits for a reboot
-    vault.apply(settings)
-    jail.apply(settings)
-    tor.apply(settings)
+    for relay in settings.relays:
+        vault.apply(relay)
+        jail.apply(relay)
+    jail.addresses(settings)
+    for relay in settings.relays:
+        tor.apply(relay)
     firewall.apply(settings)

@@ -1,4 +1,4 @@
-"""Lock a relay's vault now, without a reboot: `pyinfra inventory.py lock.py`.
+"""Lock a relay host's vaults (every relay jail's) now, without a reboot: `pyinfra inventory.py lock.py`.
 
 For when the server should hold nothing readable from this moment on (a provider's notice, a move, an alarm):
 stops the jail (tor shuts down through the jail's rc.shutdown, and jail(8) unmounts the encrypted root it
@@ -19,10 +19,11 @@ settings = settings_for(host)
 without_nagle(host.connector)
 lock.acquire()  # never while a deploy changes the server
 
-if settings.jail_name in readings.fact(Jails):
-    jail.jail(name=f"Stop jail {settings.jail_name} (tor shuts down, jail(8) unmounts its root)",
-              jail_name=settings.jail_name, running=False, config=settings.jail_conf_path)
-else:
-    mount.mount(name=f"Unmount {settings.jail_root}", path=settings.jail_root, mounted=False)
-geli.provider(name=f"Lock {settings.eli_device}", device=settings.md_device, attached=False)
-md.device(name=f"Detach {settings.md_device} from {settings.image_path}", unit=settings.md_unit, present=False)
+for relay in settings.relays:
+    if relay.jail_name in readings.fact(Jails):
+        jail.jail(name=f"Stop jail {relay.jail_name} (tor shuts down, jail(8) unmounts its root)",
+                  jail_name=relay.jail_name, running=False, config=relay.jail_conf_path)
+    else:
+        mount.mount(name=f"Unmount {relay.jail_root}", path=relay.jail_root, mounted=False)
+    geli.provider(name=f"Lock {relay.eli_device}", device=relay.md_device, attached=False)
+    md.device(name=f"Detach {relay.md_device} from {relay.image_path}", unit=relay.md_unit, present=False)

@@ -22,14 +22,18 @@ settings = settings_for(host)
 hostkey.pinned(settings, host.connector)
 without_nagle(host.connector)
 lock.acquire()
-if not settings.offline_master_key:
+relays = [relay for relay in settings.relays if relay.offline_master_key]
+if not relays:
     raise PyinfraError(f"{host.name}: setting 'identity' is 'on-relay': tor renews its own signing key there")
-keys.require_no_master_key(settings)
-if settings.jail_name not in host.get_fact(Jails):
-    raise PyinfraError(f"{host.name}: jail {settings.jail_name} is not running (unlock.py first); nothing was changed")
-due, why = keys.renewal_due(settings)
-if due:
-    keys.install(settings, True, lambda: identity.relay_keys(settings, renewal=True))
-    service.reloaded(name=f"Reload tor (new signing key: {why})", service="tor", jail=settings.jail_name)
-else:
-    host.noop(f"{why}: no renewal due")
+for relay in relays:  # everything checked before any key is made
+    keys.require_no_master_key(relay)
+    if relay.jail_name not in host.get_fact(Jails):
+        raise PyinfraError(f"{host.name}: jail {relay.jail_name} is not running (unlock.py first); nothing was "
+                           "changed")
+for relay in relays:
+    due, why = keys.renewal_due(relay)
+    if due:
+        keys.install(relay, True, lambda relay=relay: identity.relay_keys(relay, renewal=True))
+        service.reloaded(name=f"Reload tor (new signing key: {why})", service="tor", jail=relay.jail_name)
+    else:
+        host.noop(f"{why}: no renewal due" + ("" if len(relays) == 1 else f" ({relay.jail_name})"))

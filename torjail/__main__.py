@@ -25,12 +25,12 @@ from torjail.checks.torrc import TorNotFound, check_torrc_settings
 from torjail.family import torrc_lines
 from torjail.render import PREVIEW_EXT_IF, render_all
 from torjail.settings import (
-    SettingsError, build_settings, expect_interface_name, load_inventory, relay_settings, settings_for_inventory,
+    SettingsError, build_settings, expect_interface_name, host_settings, load_inventory, settings_for_inventory,
 )
 from torjail.survey import survey
 
 
-def _load(inventory_path, build=relay_settings):
+def _load(inventory_path, build=host_settings):
     if not Path(inventory_path).is_file():
         raise SettingsError([f"inventory file not found: {inventory_path}"])
     return settings_for_inventory(load_inventory(inventory_path), build)
@@ -41,6 +41,12 @@ def _detect_note(settings):
         return (f"{settings.host_name}: note: ext_if is 'detect': previewed with {PREVIEW_EXT_IF}; "
                 "the deploy uses the interface of the server's default route")
     return None
+
+
+def _family(all_settings):
+    """A relay's torrc family lines among every relay of the inventory (`all_settings`: each host's)."""
+    relays = [relay for settings in all_settings.values() for relay in settings.relays]
+    return lambda relay: torrc_lines(relay, relays)
 
 
 def file_problems(host_name, generated):
@@ -81,7 +87,7 @@ def check(args):
     all_settings = _load(args.paths[0])
     failed = False
     for name, settings in all_settings.items():
-        files = render_all(settings, family=torrc_lines(settings, all_settings.values()))
+        files = render_all(settings, family=_family(all_settings))
         problems = [problem for generated in files for problem in file_problems(name, generated)]
         for problem in problems:
             print(problem, file=sys.stderr)
@@ -103,7 +109,7 @@ def render(args):
     if note:
         print(note, file=sys.stderr)
     out = Path(args.out)
-    for generated in render_all(settings, family=torrc_lines(settings, all_settings.values())):
+    for generated in render_all(settings, family=_family(all_settings)):
         target = out / generated.path.lstrip("/")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(generated.content)

@@ -37,7 +37,7 @@ class BackupError(PyinfraError):
 
 @dataclass(frozen=True)
 class Backup:
-    host_name: str
+    host_name: str  # the relay's name (relay_name): its host's, or HOST/JAIL for another listed relay
     made: str  # UTC, ISO 8601
     settings: dict
     fingerprint: str  # RSA identity, 40 hex digits as tor writes it
@@ -64,7 +64,7 @@ def make(settings, keys, fingerprint, fingerprint_ed25519, geli_metadata, now=No
         if not KEY_NAME.fullmatch(name):
             raise BackupError(f"{settings.host_name}: not a key file name: {name!r}")
     made = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() if now is None else now))
-    return Backup(settings.host_name, made, {name: getattr(settings, name) for name in SETTINGS}, fingerprint,
+    return Backup(settings.relay_name, made, {name: getattr(settings, name) for name in SETTINGS}, fingerprint,
                   fingerprint_ed25519, dict(keys), geli_metadata)
 
 
@@ -106,7 +106,7 @@ def unpack(data, source):
 
 def write(settings, backup):
     """Encrypt backup to the host's age_recipient into a new file of secrets_dir/<host>/; returns its path."""
-    folder = identity.private_directory(identity.host_dir(settings))
+    folder = identity.private_directory(identity.relay_dir(settings))
     path = folder / f"backup-{backup.made.replace('-', '').replace(':', '')}.tar.age"
     try:
         identity.write_encrypted(path, pack(backup), settings.age_recipient)

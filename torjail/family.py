@@ -27,7 +27,7 @@ from pathlib import Path
 import pyrage
 
 from torjail.checks.torrc import tor_binary
-from torjail.identity import IdentityError, age_identity, private_directory, write_encrypted
+from torjail.identity import IdentityError, age_identity, private_directory, relay_dir, write_encrypted
 
 # pyinfra plans its hosts side by side (gevent greenlets, threading patched to match): one relay at a time makes
 # the family's key or writes a record, so a family never gets two keys.
@@ -172,7 +172,7 @@ def torrc_lines(settings, peers):
         return None
     fingerprints = []
     for peer in peers:
-        if peer.family == settings.family and peer.host_name != settings.host_name:
+        if peer.family == settings.family and peer.relay_name != settings.relay_name:
             found = recorded_fingerprint(peer)
             if found is not None and found[1] not in fingerprints:
                 fingerprints.append(found[1])
@@ -180,7 +180,7 @@ def torrc_lines(settings, peers):
 
 
 def _record_path(settings):
-    return Path(settings.secrets_dir) / settings.host_name / "fingerprint"
+    return relay_dir(settings) / "fingerprint"
 
 
 def _write_private(path, text, replace=False):

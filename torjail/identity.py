@@ -35,8 +35,17 @@ class IdentityError(PyinfraError):
 
 
 def host_dir(settings):
-    """Where one relay's encrypted master key lives."""
+    """This machine's records of one host: its SSH host key, its relays' keys and backups (torjail.seizure retires
+    the whole directory)."""
     return Path(settings.secrets_dir) / settings.host_name
+
+
+def relay_dir(settings):
+    """Where one relay's encrypted master key, fingerprint and backups live: the host's directory for its first
+    relay (relay_name is the host's name), else jails/JAIL inside it, so a host's records stay in one place."""
+    if settings.relay_name == settings.host_name:
+        return host_dir(settings)
+    return host_dir(settings) / "jails" / settings.jail_name
 
 
 def private_directory(path):
@@ -112,16 +121,16 @@ def keygen(lifetime_days, master=None):
 
 
 def has_master(settings):
-    return (host_dir(settings) / f"{MASTER_SECRET}.age").exists()
+    return (relay_dir(settings) / f"{MASTER_SECRET}.age").exists()
 
 
 def relay_keys(settings, environ=None, renewal=False):
     """{file name: bytes} the relay gets (signing key, certificate, master public key), from the host's master key
     in the secrets directory (decrypted with the operator's age identity), or, except for a renewal, from a
     master key made now and kept there encrypted."""
-    directory = host_dir(settings)
+    directory = relay_dir(settings)
     if renewal and not has_master(settings):
-        raise IdentityError(f"{settings.host_name}: no master key to renew from: {directory / MASTER_SECRET}.age "
+        raise IdentityError(f"{settings.relay_name}: no master key to renew from: {directory / MASTER_SECRET}.age "
                             "does not exist (secrets_dir)")
     if has_master(settings):
         identity = age_identity(settings.host_name, environ)

@@ -55,45 +55,68 @@ def exit_notice_path():
     return "/usr/local/etc/tor/tor-exit-notice.html"
 
 
-def planned_files(settings):
-    """(server path, kind, template) of every file this host gets, in deploy order."""
+def relay_files(relay):
+    """(server path, kind, template) of every file one relay's jail gets, in deploy order."""
     files = [
-        ("/usr/local/etc/pkg/repos/FreeBSD.conf", "pkg.conf", "pkg-repo.conf.j2"),
-        (settings.jail_conf_path, "jail.conf", "jail.conf.j2"),
-        (jail_path(settings, "/etc/rc.conf"), "rc.conf", "jail-rc.conf.j2"),
+        (relay.jail_conf_path, "jail.conf", "jail.conf.j2"),
+        (jail_path(relay, "/etc/rc.conf"), "rc.conf", "jail-rc.conf.j2"),
     ]
-    if settings.exit_relay:
-        files += [(jail_path(settings, UNBOUND_CONF), "unbound.conf", "local-unbound.conf.j2"),
-                  (jail_path(settings, "/etc/resolv.conf"), "resolv.conf", "jail-resolv.conf.j2")]
+    if relay.exit_relay:
+        files += [(jail_path(relay, UNBOUND_CONF), "unbound.conf", "local-unbound.conf.j2"),
+                  (jail_path(relay, "/etc/resolv.conf"), "resolv.conf", "jail-resolv.conf.j2")]
     files += [
-        (jail_path(settings, "/usr/local/etc/pkg/repos/FreeBSD.conf"), "pkg.conf", "pkg-repo.conf.j2"),
-        (jail_path(settings, "/usr/local/etc/tor/torrc"), "torrc", "torrc.j2"),
+        (jail_path(relay, "/usr/local/etc/pkg/repos/FreeBSD.conf"), "pkg.conf", "pkg-repo.conf.j2"),
+        (jail_path(relay, "/usr/local/etc/tor/torrc"), "torrc", "torrc.j2"),
     ]
-    if settings.exit_notice:
-        files.append((jail_path(settings, exit_notice_path()), "html", "tor-exit-notice.html.j2"))
-    files.append(("/etc/pf.conf", "pf.conf", "pf.conf.j2"))
-    files.append((BRUTEFORCE_CRON, "crontab", "bruteforce.cron.j2"))
+    if relay.exit_notice:
+        files.append((jail_path(relay, exit_notice_path()), "html", "tor-exit-notice.html.j2"))
     return files
+
+
+HOST_FIRST = [("/usr/local/etc/pkg/repos/FreeBSD.conf", "pkg.conf", "pkg-repo.conf.j2")]
+HOST_LAST = [("/etc/pf.conf", "pf.conf", "pf.conf.j2"), (BRUTEFORCE_CRON, "crontab", "bruteforce.cron.j2")]
+
+
+def planned_files(settings):
+    """(server path, kind, template) of every file this host gets, in deploy order: the host's package
+    repository, each relay's files, then pf.conf (every relay's rules) and the <bruteforce> cron job."""
+    return [*HOST_FIRST, *[file for relay in settings.relays for file in relay_files(relay)], *HOST_LAST]
+
+
+def relay_ports(relay):
+    """The ports pf redirects to a relay's jail: its ORPort, and its DirPort when it has one."""
+    return [relay.or_port] + ([relay.dir_port] if relay.dir_port else [])
+
+
+def _pf_relays(settings):
+    """Each relay of the host as pf.conf names it: its Settings, its ports, and the suffix of its macros and
+    tables (none for the first, so a host of one relay keeps the names it always had; 2, 3... for the others)."""
+    return [{"s": relay, "ports": relay_ports(relay), "n": "" if index == 0 else index + 1}
+            for index, relay in enumerate(settings.relays)]
 
 
 def render_file(settings, template, family=None):
     """Render one template for one host; `family` the torrc's family lines (torjail.family.torrc_lines), None
     outside a family. Settings whose ext_if is still "detect" (a preview) are rendered with PREVIEW_EXT_IF."""
     ext_if = PREVIEW_EXT_IF if settings.ext_if == "detect" else settings.ext_if
-    relay_ports = [settings.or_port] + ([settings.dir_port] if settings.dir_port else [])
     return _environment().get_template(template).render(
         s=settings,
         header=_header(template, html=template.endswith(".html.j2")),
         ext_if=ext_if,
-        relay_ports=relay_ports,
+        relays=_pf_relays(settings),
         exit_notice_path=exit_notice_path(),
         family=family,
     )
 
 
 def render_all(settings, family=None):
-    """Every generated file of one host, in deploy order."""
-    return [
-        GeneratedFile(path, kind, template, render_file(settings, template, family))
-        for path, kind, template in planned_files(settings)
-    ]
+    """Every generated file of one host, in deploy order; `family` gives a relay's torrc family lines from its
+    Settings (torjail.family.torrc_lines), None for none. Each relay's files are rendered from its own Settings,
+    the host's (pf.conf, which names every relay) from the host's."""
+    def lines(relay):
+        return None if family is None else family(relay)
+    host_files = [(settings, None, file) for file in HOST_FIRST]
+    relays = [(relay, lines(relay), file) for relay in settings.relays for file in relay_files(relay)]
+    last = [(settings, None, file) for file in HOST_LAST]
+    return [GeneratedFile(path, kind, template, render_file(owner, template, family_lines))
+            for owner, family_lines, (path, kind, template) in [*host_files, *relays, *last]]

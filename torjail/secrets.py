@@ -36,29 +36,31 @@ def _from_command(settings):
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.TimeoutExpired) as error:
-        raise PassphraseError(f"{settings.host_name}: {source} could not run: {type(error).__name__}") from None
+        raise PassphraseError(f"{settings.relay_name}: {source} could not run: {type(error).__name__}") from None
     if result.returncode != 0:
-        raise PassphraseError(f"{settings.host_name}: {source} exited {result.returncode}")
-    return _validated(settings.host_name, source, result.stdout.split("\n", 1)[0])
+        raise PassphraseError(f"{settings.relay_name}: {source} exited {result.returncode}")
+    return _validated(settings.relay_name, source, result.stdout.split("\n", 1)[0])
 
 
 def geli_passphrase(settings, environ=None, interactive=None):
-    """The host's GELI passphrase: the environment variable named in the settings, else the command, else a prompt."""
-    if settings.host_name in _CACHE:
-        return _CACHE[settings.host_name]
+    """A relay's GELI passphrase: the environment variable named in the settings, else the command, else a
+    prompt. Asked once per host and source: the relays of a host that share the host's passphrase settings get
+    one prompt, a jail whose entry names its own variable or command gets its own (named HOST/JAIL)."""
+    key = (settings.host_name, settings.geli_passphrase_env, tuple(settings.geli_passphrase_command or ()))
+    if key in _CACHE:
+        return _CACHE[key]
     environ = os.environ if environ is None else environ
     interactive = sys.stdin.isatty() if interactive is None else interactive
-    name = settings.geli_passphrase_env
+    name, relay = settings.geli_passphrase_env, settings.relay_name
     if environ.get(name):
-        secret = _validated(settings.host_name, f"environment variable {name}", environ[name])
+        secret = _validated(relay, f"environment variable {name}", environ[name])
     elif settings.geli_passphrase_command:
         secret = _from_command(settings)
     elif interactive:
-        secret = _validated(settings.host_name, "the prompt",
-                            getpass.getpass(f"GELI passphrase for {settings.host_name}: "))
+        secret = _validated(relay, "the prompt", getpass.getpass(f"GELI passphrase for {relay}: "))
     else:
         raise PassphraseError(
-            f"{settings.host_name}: no GELI passphrase: set the environment variable {name}, "
+            f"{relay}: no GELI passphrase: set the environment variable {name}, "
             "or the setting geli_passphrase_command, or run from a terminal to be prompted")
-    _CACHE[settings.host_name] = secret
+    _CACHE[key] = secret
     return secret

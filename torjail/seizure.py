@@ -19,8 +19,9 @@ def retired_dir(settings, moment):
 
 
 def retire(settings, moment):
-    """Move the seized relay's kept files and its family's aside; returns (old fingerprint or None, moved paths)."""
-    old = family.recorded_fingerprint(settings)
+    """Move the seized host's kept files (every relay's: `<host>/` holds them all) and its family's aside; returns
+    ({relay name: old fingerprint or None} of each relay of the host, moved paths)."""
+    old = {relay.relay_name: family.recorded_fingerprint(relay) for relay in settings.relays}
     moved = []
     target = retired_dir(settings, moment)
     sources = [(identity.host_dir(settings), target / settings.host_name)]

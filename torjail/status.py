@@ -66,7 +66,7 @@ def _swap(devices):
 def collect(host, settings, now=None):
     """The status of one connected relay as a dict (JSON-ready); every answer not had is None."""
     now = time.time() if now is None else now
-    row = {"host": host.name, "reachable": True, "error": None}
+    row = {"host": settings.relay_name, "reachable": True, "error": None}
     if settings.eli_device in host.get_fact(GeliProviders):
         row["image"] = "unlocked"
     else:

@@ -1,5 +1,6 @@
-"""The status of every relay of an inventory: one SSH connection per relay through pyinfra's API, all relays at
-once (pyinfra's gevent pool), and a relay that cannot be reached is a row of its own rather than an abort."""
+"""The status of every relay of an inventory: one SSH connection per host through pyinfra's API, all hosts at
+once (pyinfra's gevent pool), one row per relay (a host listing several relays gives several), and a host that
+cannot be reached is a row of its own rather than an abort."""
 
 from __future__ import annotations
 
@@ -11,26 +12,34 @@ from torjail import status
 
 
 def _one(state, host, settings):
+    """The rows of one host's relays (`settings`: the host's)."""
     with ctx_state.use(state), ctx_host.use(host):
         try:
             host.connect(show_errors=False, raise_exceptions=True)
         except ConnectError as error:
-            return status.unreachable(host.name, str(error.args[0]) if error.args else "cannot connect")
+            return [status.unreachable(host.name, str(error.args[0]) if error.args else "cannot connect")]
         state.activate_host(host)
         try:
-            return status.collect(host, settings)
+            return [_relay_row(host, relay) for relay in settings.relays]
         except PyinfraError as error:
-            return status.unreachable(host.name, f"lost while asking: {error}")
-        except Exception as error:  # noqa: BLE001 (one relay's unreadable answer is its own row, not the end)
-            return status.unreadable(host.name, f"{type(error).__name__}: {error}")
+            return [status.unreachable(host.name, f"lost while asking: {error}")]
         finally:
             host.disconnect()
 
 
+def _relay_row(host, relay):
+    try:
+        return status.collect(host, relay)
+    except PyinfraError:
+        raise
+    except Exception as error:  # noqa: BLE001 (one relay's unreadable answer is its own row, not the end)
+        return status.unreadable(relay.relay_name, f"{type(error).__name__}: {error}")
+
+
 def survey(inventory, all_settings):
-    """The status rows of every host in the inventory, in inventory order."""
+    """The status rows of every relay in the inventory, in inventory order (`all_settings`: each host's)."""
     state = State(check_for_changes=False)
     state.init(inventory, Config())
     hosts = list(inventory)
     greenlets = [state.pool.spawn(_one, state, host, all_settings[host.name]) for host in hosts]
-    return [greenlet.get() for greenlet in greenlets]
+    return [row for greenlet in greenlets for row in greenlet.get()]

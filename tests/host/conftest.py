@@ -26,6 +26,8 @@ def pytest_addoption(parser):
                     help="pyinfra inventory holding the server's settings (default: inventory.py)")
     group.addoption("--inventory-host", default=None,
                     help="the server's name in the inventory, when --hosts reaches it under another name")
+    group.addoption("--jail", default=None,
+                    help="the relay jail to check, when the server runs several (one run per jail)")
     group.addoption("--outside", action="store_true", default=False,
                     help="also run the checks made from this machine against the server's public address")
 
@@ -53,6 +55,12 @@ def settings(request):
     return host_checks.settings_for_run(request.config)
 
 
+@pytest.fixture(scope="session")
+def server_settings(request):
+    """The validated Settings of the whole server (every relay jail's), for what the host holds once."""
+    return host_checks.server_for_run(request.config)
+
+
 @pytest.fixture(scope="module")
 def ext_if(host, settings):
     """The external interface: the setting, or the interface of the server's IPv4 default route."""
@@ -65,11 +73,12 @@ def ext_if(host, settings):
 
 
 @pytest.fixture(scope="module")
-def rendered(request, settings, ext_if):
-    """Every file the deploy generates for this server (a family's torrc from this machine's records, as the
-    deploy renders it): server path -> content."""
-    family = torrc_lines(settings, host_checks.fleet_for_run(request.config))
-    return {generated.path: generated.content for generated in render_all(settings.with_ext_if(ext_if), family=family)}
+def rendered(request, server_settings, ext_if):
+    """Every file the deploy generates for this server, every relay's (a family's torrc from this machine's
+    records, as the deploy renders it): server path -> content."""
+    fleet = host_checks.fleet_for_run(request.config)
+    return {generated.path: generated.content for generated in
+            render_all(server_settings.with_ext_if(ext_if), family=lambda relay: torrc_lines(relay, fleet))}
 
 
 def sysrc_value(host, variable, path=None):

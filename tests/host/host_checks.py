@@ -37,6 +37,7 @@ PF_RULE_WORDS = ("scrub", "match", "antispoof", "block", "pass", "nat", "rdr", "
 
 _STASH_SETTINGS = pytest.StashKey[object]()
 _STASH_FLEET = pytest.StashKey[list]()
+_STASH_SERVER = pytest.StashKey[object]()
 
 
 # --------------------------------------------------------------------------------- the server and its settings
@@ -66,11 +67,12 @@ def inventory_host_name(inventory, wanted: str) -> str:
 
 
 def settings_for_run(config):
-    """Settings of the one server this run checks, or None without --hosts (then every host check is skipped)."""
+    """Settings of the one relay this run checks (the server's only relay, or the one --jail names), or None
+    without --hosts (then every host check is skipped)."""
     if _STASH_SETTINGS in config.stash:
         return config.stash[_STASH_SETTINGS]
     specs = host_specs(config)
-    settings, fleet = None, []
+    settings, server, fleet = None, None, []
     if specs:
         if len(specs) != 1:
             raise pytest.UsageError("the host checks verify one server per run: give exactly one --hosts")
@@ -78,10 +80,30 @@ def settings_for_run(config):
         inventory = load_inventory(os.path.abspath(config.getoption("inventory", None) or DEFAULT_INVENTORY))
         name = config.getoption("inventory_host", None) or inventory_host_name(inventory, spec_host_name(specs[0]))
         every = settings_for_inventory(inventory)
-        settings, fleet = every[name], list(every.values())
+        server, fleet = every[name], [relay for host in every.values() for relay in host.relays]
+        settings = _relay_of_run(config, server)
     config.stash[_STASH_SETTINGS] = settings
+    config.stash[_STASH_SERVER] = server
     config.stash[_STASH_FLEET] = fleet
     return settings
+
+
+def _relay_of_run(config, server):
+    """The relay --jail names among the server's, or its only one."""
+    wanted = config.getoption("jail", None)
+    names = [relay.jail_name for relay in server.relays]
+    if wanted is None and len(names) == 1:
+        return server.relays[0]
+    if wanted in names:
+        return server.relays[names.index(wanted)]
+    raise pytest.UsageError(f"{server.host_name} runs the relay jails {', '.join(names)}: give the one to check "
+                            "with --jail NAME (one run per jail)")
+
+
+def server_for_run(config):
+    """Settings of the whole server of this run (every relay's, for pf.conf and the cloned loopback)."""
+    settings_for_run(config)
+    return config.stash[_STASH_SERVER]
 
 
 def fleet_for_run(config):

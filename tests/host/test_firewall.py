@@ -19,6 +19,7 @@ from host_checks import (
     pf_tables,
     require_jail_running,
     run_with_input,
+    server_for_run,
     settings_for_run,
 )
 from torjail.freebsd.net import Interfaces
@@ -34,15 +35,17 @@ CONNECT_TIMEOUT = 5
 CLOSED_PORT_CANDIDATES = (23, 25, 3389, 8080)
 
 
-def rc_variables(settings):
-    """rc.conf variable -> (how to compare, wanted value) for pf, pflog and the jail's loopback."""
+def rc_variables(settings, server):
+    """rc.conf variable -> (how to compare, wanted value) for pf, pflog and the jail's loopback (the jail's
+    alias is numbered by its place among the server's relays)."""
     interface = settings.jail_interface
+    alias = [relay.jail_name for relay in server.relays].index(settings.jail_name)
     return {
         "pf_enable": ("equals", "YES"),
         "pf_rules": ("equals", PF_CONF),
         "pflog_enable": ("equals", "YES" if settings.pflog else "NO"),
         "cloned_interfaces": ("lists", interface),
-        f"ifconfig_{interface}_alias0": ("equals", f"inet {settings.jail_ip}/32"),
+        f"ifconfig_{interface}_alias{alias}": ("equals", f"inet {settings.jail_ip}/32"),
     }
 
 
@@ -57,10 +60,12 @@ def open_ports(settings):
 def pytest_generate_tests(metafunc):
     settings = settings_for_run(metafunc.config)
     if "rc_variable" in metafunc.fixturenames:
-        metafunc.parametrize("rc_variable", list(rc_variables(settings)) if settings else [])
+        metafunc.parametrize("rc_variable", list(rc_variables(settings, server_for_run(metafunc.config)))
+                             if settings else [])
     if "pf_table" in metafunc.fixturenames:
         # table definitions do not depend on the external interface, so the preview rendering names them
-        metafunc.parametrize("pf_table", pf_tables(render_file(settings, "pf.conf.j2")) if settings else [])
+        metafunc.parametrize("pf_table", pf_tables(render_file(server_for_run(metafunc.config), "pf.conf.j2"))
+                             if settings else [])
     if "open_port" in metafunc.fixturenames:
         items = open_ports(settings) if settings else []
         metafunc.parametrize("open_port", items, ids=[name for name, _ in items])
@@ -161,9 +166,9 @@ def test_bruteforce_expiry_cron_job(host, settings):
     assert result.rc == 0, f"cron does not run, so nothing expires: {result.stdout}{result.stderr}"
 
 
-def test_rc_variable(sysrc, settings, rc_variable):
+def test_rc_variable(sysrc, settings, server_settings, rc_variable):
     """What rc.conf lacks is gone after a reboot: pf off, no pflog, no jail address."""
-    how, wanted = rc_variables(settings)[rc_variable]
+    how, wanted = rc_variables(settings, server_settings)[rc_variable]
     value = sysrc(rc_variable)
     if how == "lists":
         assert wanted in (value or "").split(), f"{rc_variable}={value!r} does not list {wanted}"

@@ -1,12 +1,21 @@
 """A host's settings moved into a `jails` list of one relay plan exactly what its flat settings plan, on a fresh
-server and on a converged one (nothing touches the image already there); a list of several jails stops deploy.py,
-unlock.py, lock.py and backup.py before any operation, naming the setting."""
+server and on a converged one (nothing touches the image already there). A host of two relays gets each one's
+image, jail, address and tor, one passphrase read and one pf.conf for both; adding the second never touches the
+first's image. An onion-service jail stops every tool before any operation, and so does a list that would leave
+the flat relay's records behind."""
+
+import copy
+import re
+from pathlib import Path
 
 import pytest
-from harness import plan
-from test_deploy_plan import DEPLOY, passphrase, planned_operations, server, stable  # noqa: F401: fixtures
+from harness import STDIN_MARK, plan
+from pyinfra.api.exceptions import PyinfraError
+from test_deploy_plan import DEPLOY, _merge_facts, passphrase, planned_operations, server, stable  # noqa: F401: fixtures
 
-from torjail.settings import SettingsError
+from torjail import family, secrets
+from torjail.render import render_file
+from torjail.settings import SettingsError, build_settings
 
 TOOLS = DEPLOY.parent
 LISTED = {"kind": "relay", "jail_name": "tor", "jail_ip": "10.0.0.1", "md_unit": 10, "relay_nickname": "TestRelay"}
@@ -33,15 +42,125 @@ def test_one_listed_relay_plans_what_the_flat_settings_plan(fixture):
     assert flat  # the fixtures plan operations: the comparison is not of two empty plans
 
 
+FLEET = {"family": "fleet", "age_recipient": "age19s9uupdwtthy8lqxy2uefcjzyrffx9wu0dmfxjec8dzjnehea38q7hxyad"}
+ONION = {"kind": "onion-service", "jail_name": "web", "jail_ip": "10.0.0.3", "md_unit": 12, "onion_ports": [80]}
+FIRST_JAIL = re.compile(r"(?<=/var/jails/)tor(?=[/.,]|$)|(?<=jail\.conf\.d/)tor(?=\.conf)|(?<=jail_name=)tor(?=,|$)"
+                        r"|(?<=jail=)tor(?=,|$)")
+
+
+def second_jail(text):
+    """A fact's argument key (or value) of the first jail, said of the second (tor2)."""
+    return FIRST_JAIL.sub("tor2", text) if isinstance(text, str) else text
+
+
+def with_fresh_second_jail(facts):
+    """The fixture's facts, and for the second relay (tor2) what a fresh server answers about the first: no
+    image, no root, no files. Facts without arguments (md units, providers, mounts, jails) are the server's."""
+    fresh = server("deploy_fresh")["facts"]
+    merged = copy.deepcopy(facts)
+    for name, values in fresh.items():
+        if isinstance(values, dict) and values and all("=" in key for key in values):
+            for key, value in values.items():
+                if second_jail(key) != key:
+                    merged.setdefault(name, {}).setdefault(second_jail(key), copy.deepcopy(value))
+    return merged
+
+
+@pytest.fixture
+def fleet(tmp_path, monkeypatch):
+    """A family of this machine's own (the key made in tmp_path by the real tor --keygen-family)."""
+    monkeypatch.setattr(family, "_MADE_HERE", {})
+    return {**FLEET, "secrets_dir": str(tmp_path / "secrets")}
+
+
+def family_facts():
+    """Neither relay has run tor yet (no fingerprint) nor holds the family key."""
+    return {"files.FileContents": {f"path=/var/jails/{name}/var/db/tor/fingerprint": None for name in ("tor", "tor2")},
+            "files.Sha256File": {f"path=/var/jails/{name}/var/db/tor/keys/fleet.secret_family_key": None
+                                 for name in ("tor", "tor2")}}
+
+
+def plan_two(fixture, fleet):
+    loaded = server(fixture)
+    data = as_list({**loaded["data"], **fleet}, LISTED, SECOND)
+    return plan(DEPLOY, data=data, facts=with_fresh_second_jail(_merge_facts(loaded["facts"], family_facts())))
+
+
+def commands_of(result):
+    return [command for op in result.operations for command in stable(op.commands)]
+
+
+@pytest.mark.parametrize("fixture", ["deploy_fresh", "deploy_converged"])
+def test_two_relays_each_get_their_image_jail_and_tor_and_pf_redirects_both(fixture, fleet):
+    result = plan_two(fixture, fleet)
+    commands = commands_of(result)
+    names = [op.name for op in result.operations]
+    # the second relay's own vault: its image made once, GELI on its own md unit, its passphrase on stdin
+    made = [command for command in commands if "/var/jails/tor2.img" in command and "geli init" in command]
+    assert len(made) == 1 and made[0].endswith(STDIN_MARK) and "md11" in made[0]
+    assert "jail -f /etc/jail.conf.d/tor2.conf -c tor2" in commands
+    assert "Jail root md11.eli on /var/jails/tor2" in names
+    # both addresses on lo1, numbered in the list's order, the interface created at most once
+    assert (("sysrc -f /etc/rc.conf cloned_interfaces=lo1 'ifconfig_lo1_alias0=inet 10.0.0.1/32' "
+             "'ifconfig_lo1_alias1=inet 10.0.0.2/32' jail_enable=YES") if fixture == "deploy_fresh" else
+            "sysrc -f /etc/rc.conf 'ifconfig_lo1_alias1=inet 10.0.0.2/32'") in commands
+    assert sum(command.count("ifconfig lo1 create") for command in commands) == (fixture == "deploy_fresh")
+    assert any("ifconfig lo1 inet 10.0.0.2/32 alias" in command for command in commands)
+    # tor2's own torrc, and one pf.conf that redirects each relay's ports to its own jail
+    assert any("/var/jails/tor2/usr/local/etc/tor/torrc" in command for command in commands)
+    assert names.index("Start jail tor2") > names.index("lo1 with 10.0.0.1, 10.0.0.2")
+    assert "pf.conf (checked by pfctl -nf)" in names
+    settings = build_settings("server", as_list({**server(fixture)["data"], **fleet}, LISTED, SECOND))
+    pf_conf = render_file(settings.with_ext_if("vtnet0"), "pf.conf.j2")
+    for rule in ("rdr on $ext_if inet proto tcp from any to $ext_ip port $relay_ports -> $jail_ip",
+                 "rdr on $ext_if inet proto tcp from any to $ext_ip port $relay_ports2 -> $jail_ip2",
+                 "nat on $ext_if inet from $jail_ip2 to any -> $ext_ip",
+                 "block in quick log on lo0 from $jail_ip2 to ! $jail_ip2",
+                 "pass in on $ext_if inet proto tcp from any to $jail_ip2 port $relay_ports2 flags S/SA keep state"):
+        assert rule in pf_conf.splitlines()
+    assert 'jail_ip2 = "10.0.0.2"' in pf_conf and 'relay_ports2 = "{ 9002 }"' in pf_conf
+
+
+def test_a_second_relay_added_to_a_converged_host_never_touches_the_first_image(fleet):
+    """Going from one relay to two: the first relay's image, GELI provider and mount are left as they are."""
+    result = plan_two("deploy_converged", fleet)
+    first = [command for command in commands_of(result)
+             if re.search(r"md10(?![0-9])|/var/jails/tor\.img|/var/jails/tor(?![0-9])\b", command)
+             and any(word in command for word in ("mdconfig", "geli", "newfs", "truncate", "dd ", "mount "))]
+    assert first == []
+    vault_ops = [op for op in result.operations if op.name in ("Jail root md10.eli on /var/jails/tor",
+                                                                "Mount point /var/jails/tor")]
+    assert vault_ops and all(op.noops or not op.commands for op in vault_ops)
+
+
+def test_one_passphrase_is_asked_for_every_relay_of_a_host(fleet, monkeypatch):
+    """The relays that share the host's passphrase settings share one prompt (here: one read of the source)."""
+    asked = []
+    real = secrets._validated
+    monkeypatch.setattr(secrets, "_validated", lambda *args: asked.append(args[0]) or real(*args))
+    plan_two("deploy_fresh", fleet)
+    assert asked == ["server"]
+
+
 @pytest.mark.parametrize("tool", ["deploy.py", "unlock.py", "lock.py", "backup.py"])
-def test_several_jails_stop_every_tool_before_any_operation(tool, planned_operations):
+def test_an_onion_service_stops_every_tool_before_any_operation(tool, planned_operations):
     loaded = server("deploy_converged")
     with pytest.raises(SettingsError) as caught:
-        plan(TOOLS / tool, data=as_list({**loaded["data"], "family": "fleet",
-                                         "age_recipient": "age19s9uupdwtthy8lqxy2uefcjzyrffx9wu0dmfxjec8dzjne"
-                                                          "hea38q7hxyad"}, LISTED, SECOND),
-             facts=loaded["facts"])
+        plan(TOOLS / tool, data=as_list({**loaded["data"], **FLEET}, LISTED, SECOND, ONION), facts=loaded["facts"])
     assert caught.value.problems == [
-        "server: setting 'jails': lists 2 jails (tor (relay), tor2 (relay)), valid as a list; but torjail deploys "
-        "one relay jail per host so far: list one relay"]
+        "server: setting 'jails': lists onion-service jails (web), valid as settings; but torjail deploys relay "
+        "jails only so far: list relays"]
+    assert planned_operations == []
+
+
+def test_a_listed_relay_not_named_tor_on_a_host_with_flat_records_stops_the_deploy(fleet, planned_operations):
+    """The flat relay's records (here its fingerprint) are in secrets_dir/HOST/: a list naming no jail tor would
+    leave them behind and start a new identity; the deploy stops first, naming the setting."""
+    kept = Path(fleet["secrets_dir"]) / "server"
+    kept.mkdir(parents=True)
+    (kept / "fingerprint").write_text("TestRelay 0123456789ABCDEF0123456789ABCDEF01234567\n")
+    loaded = server("deploy_converged")
+    renamed = {**LISTED, "jail_name": "relay1"}
+    with pytest.raises(PyinfraError, match="setting 'jails': secrets_dir holds the records of this host's relay"):
+        plan(DEPLOY, data=as_list({**loaded["data"], **fleet}, renamed, SECOND), facts=loaded["facts"])
     assert planned_operations == []

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from torjail.budget import parse_traffic
-from torjail.settings import Settings, SettingsError, build_settings, relay_settings
+from torjail.settings import Settings, SettingsError, build_settings, host_settings
 
 HOST = {"identity": "on-relay", "relay_contact": "ops@example.org", "public_ipv4": "198.51.100.7",
         "family": "fleet", "age_recipient": "age19s9uupdwtthy8lqxy2uefcjzyrffx9wu0dmfxjec8dzjnehea38q7hxyad"}
@@ -30,7 +30,8 @@ def problems(*jails, **settings):
 def test_a_host_without_jails_is_its_own_one_relay_jail():
     flat = build_settings("one", {**HOST, "relay_nickname": "First"})
     assert flat.jail_settings == [flat] and flat.relays == [flat] and flat.onion_services == []
-    assert relay_settings("one", {**HOST, "relay_nickname": "First"}) == flat
+    assert host_settings("one", {**HOST, "relay_nickname": "First"}) == flat
+    assert flat.relay_name == "one"
 
 
 def test_one_listed_relay_with_the_flat_defaults_is_the_flat_relay():
@@ -39,7 +40,8 @@ def test_one_listed_relay_with_the_flat_defaults_is_the_flat_relay():
     [listed] = host(FIRST).relays
     assert listed.model_dump() == flat.model_dump()
     assert (listed.jail_root, listed.image_path, listed.md_device) == ("/var/jails/tor", "/var/jails/tor.img", "md10")
-    assert relay_settings("multi.example.org", {**HOST, "jails": [FIRST]}) == listed
+    assert host_settings("multi.example.org", {**HOST, "jails": [FIRST]}).relays == [listed]
+    assert listed.relay_name == "multi.example.org"  # its keys and records stay where the flat relay's are
 
 
 def test_two_relays_and_an_onion_service():
@@ -231,15 +233,23 @@ def test_the_hosts_nickname_is_for_a_host_without_jails():
     assert host(FIRST).relay_nickname is None
 
 
-def test_a_host_of_several_jails_is_refused_by_the_tools_for_one_relay_before_any_change():
+def test_a_host_with_an_onion_service_is_refused_by_the_tools_before_any_change():
     with pytest.raises(SettingsError) as caught:
-        relay_settings("multi.example.org", {**HOST, "jails": [FIRST, SECOND, ONION]})
+        host_settings("multi.example.org", {**HOST, "jails": [FIRST, SECOND, ONION]})
     assert caught.value.problems == [
-        "multi.example.org: setting 'jails': lists 3 jails (tor (relay), tor2 (relay), web (onion-service)), valid "
-        "as a list; but torjail deploys one relay jail per host so far: list one relay"]
-    with pytest.raises(SettingsError) as caught:
-        relay_settings("multi.example.org", {**HOST, "jails": [ONION]})
-    assert "lists 1 jails (web (onion-service))" in caught.value.problems[0]
+        "multi.example.org: setting 'jails': lists onion-service jails (web), valid as settings; but torjail "
+        "deploys relay jails only so far: list relays"]
+    assert [relay.jail_name for relay in host_settings("multi.example.org",
+                                                       {**HOST, "jails": [FIRST, SECOND]}).relays] == ["tor", "tor2"]
+
+
+def test_each_listed_relay_has_its_own_name_for_its_records():
+    """A relay named tor is the host's first (its records where a flat relay's are), every other is HOST/JAIL;
+    the name survives with_ext_if (the deploy's preflight)."""
+    first, second = host(FIRST, SECOND).with_ext_if("vtnet0").relays
+    assert (first.relay_name, second.relay_name) == ("multi.example.org", "multi.example.org/tor2")
+    [alone] = host(SECOND).relays
+    assert alone.relay_name == "multi.example.org/tor2"
 
 
 @pytest.mark.parametrize("interface", ["vtnet0", "vlan100"])

@@ -108,7 +108,8 @@ def test_the_survey_turns_one_relays_unreadable_answer_into_its_row(monkeypatch,
     for host in inventory:
         monkeypatch.setattr(host, "connect", lambda *args, **kwargs: None)
         monkeypatch.setattr(host, "disconnect", lambda *args, **kwargs: None)
-    rows = survey.survey(inventory, {"odd.example.org": settings, "good.example.org": settings})
+    rows = survey.survey(inventory, {name: settings.model_copy(update={"host_name": name})
+                                     for name in ("odd.example.org", "good.example.org")})
     assert [row["host"] for row in rows] == ["odd.example.org", "good.example.org"]
     assert rows[0]["reachable"] is True and rows[0]["error"] == "ValueError: unreadable jls line"
     assert rows[1]["error"] == "stand-in for a good row"

@@ -564,7 +564,19 @@ def test_interfaces_from_ifconfig():
     ({"lo1": {"up": True, "inet": ["10.0.0.1"], "inet6": []}}, []),
 ])
 def test_cloned_address(interfaces, commands):
-    op = plan_operation(net.cloned_address, "lo1", "10.0.0.1", facts={"net.Interfaces": interfaces})
+    op = plan_operation(net.cloned_addresses, "lo1", ["10.0.0.1"], facts={"net.Interfaces": interfaces})
+    assert op.commands == commands
+
+
+@pytest.mark.parametrize("interfaces, commands", [
+    ({}, ["{ ifconfig lo1 create ; } && { ifconfig lo1 inet 10.0.0.1/32 alias ; } && "
+          "{ ifconfig lo1 inet 10.0.0.2/32 alias ; }"]),
+    ({"lo1": {"up": True, "inet": ["10.0.0.1"], "inet6": []}}, ["ifconfig lo1 inet 10.0.0.2/32 alias"]),
+    ({"lo1": {"up": True, "inet": ["10.0.0.2", "10.0.0.1"], "inet6": []}}, []),
+])
+def test_cloned_addresses_of_several_jails(interfaces, commands):
+    """The interface is created once, and only the addresses it lacks are added."""
+    op = plan_operation(net.cloned_addresses, "lo1", ["10.0.0.1", "10.0.0.2"], facts={"net.Interfaces": interfaces})
     assert op.commands == commands
 
 

@@ -79,32 +79,37 @@ class Interfaces(FactBase):
         return [("net",)]
 
 
-@readings.scoped(lambda interface, address, prefix: readings.touches(("net",)))
+@readings.scoped(lambda interface, addresses, prefix=32: readings.touches(("net",)))
 @operation()
-def cloned_address(interface: str, address: str, prefix: int = 32):
+def cloned_addresses(interface: str, addresses: list[str], prefix: int = 32):
     """
-    Create a cloned interface (such as lo1) now and give it an IPv4 alias, unless both are already there.
+    Create a cloned interface (such as lo1) now and give it an IPv4 alias for each address, unless they are
+    already there: one operation for every jail address of a host, so the interface is created once.
 
     + interface: e.g. ``lo1``
-    + address: IPv4 address for the alias
-    + prefix: prefix length of the alias
+    + addresses: IPv4 addresses for the aliases
+    + prefix: prefix length of each alias
 
-    The rc.conf side (``cloned_interfaces``, ``ifconfig_lo1_alias0``) is set with ``rc.values``.
+    The rc.conf side (``cloned_interfaces``, ``ifconfig_lo1_aliasN``) is set with ``rc.values``.
 
     **Example:**
 
     .. code:: python
 
-        net.cloned_address("lo1", "10.0.0.1")
+        net.cloned_addresses("lo1", ["10.0.0.1", "10.0.0.2"])
     """
-    yield from shell.joined(_cloned_address_commands(interface, address, prefix))
+    yield from shell.joined(_cloned_address_commands(interface, addresses, prefix))
 
 
-def _cloned_address_commands(interface, address, prefix):
+def _cloned_address_commands(interface, addresses, prefix):
     interfaces = readings.fact(Interfaces)
+    held = interfaces[interface]["inet"] if interface in interfaces else []
+    missing = [address for address in addresses if address not in held]
     if interface not in interfaces:
         yield StringCommand("ifconfig", QuoteString(interface), "create")
-    elif address in interfaces[interface]["inet"]:
-        host.noop(f"{interface} already carries {address}")
+    elif not missing:
+        host.noop(f"{interface} already carries {', '.join(addresses)}")
         return
-    yield StringCommand("ifconfig", QuoteString(interface), "inet", QuoteString(f"{address}/{int(prefix)}"), "alias")
+    for address in missing:
+        yield StringCommand("ifconfig", QuoteString(interface), "inet", QuoteString(f"{address}/{int(prefix)}"),
+                            "alias")

@@ -14,12 +14,12 @@ What other modules use is imported from here.
 
 from torjail.settings.errors import SettingsError
 from torjail.settings.loading import (
-    build_settings, load_inventory, relay_settings, settings_for, settings_for_inventory,
+    build_settings, host_settings, load_inventory, relays_for, settings_for, settings_for_inventory,
 )
 from torjail.settings.model import SETTING_NAMES, Settings
 from torjail.settings.values import TOR_BYTE_UNITS, expect_interface_name, parse_size, parse_tor_amount
 
 __all__ = [
     "SETTING_NAMES", "Settings", "SettingsError", "TOR_BYTE_UNITS", "build_settings", "expect_interface_name",
-    "load_inventory", "parse_size", "parse_tor_amount", "relay_settings", "settings_for", "settings_for_inventory",
+    "load_inventory", "parse_size", "parse_tor_amount", "host_settings", "relays_for", "settings_for", "settings_for_inventory",
 ]

@@ -24,31 +24,36 @@ def build_settings(host_name, data):
         raise SettingsError(problems_from(host_name, error)) from None
 
 
-def relay_settings(host_name, data):
-    """The Settings of the one relay jail a host runs: the host's own when it lists no jails, else the one relay of
-    its `jails`. A host listing several jails is validated (every problem reported), then refused here: the deploy,
-    unlock, backup, status and checks run one relay jail per host."""
+def host_settings(host_name, data):
+    """A host's Settings, its relays in `.relays` (the host itself when it lists no jails). A host listing an
+    onion-service jail is validated (every problem reported), then refused here: torjail deploys relay jails so
+    far."""
     settings = build_settings(host_name, data)
-    jails = settings.jail_settings
-    if len(jails) == 1 and settings.relays:
-        return settings.relays[0]
-    kinds = ", ".join(f"{jail.jail_name} ({getattr(jail, 'kind', 'relay')})" for jail in jails)
-    raise SettingsError([format_problem(host_name, "jails", f"lists {len(jails)} jails ({kinds}), valid as a "
-                                        "list; but torjail deploys one relay jail per host so far: list one relay")])
+    services = settings.onion_services
+    if services:
+        names = ", ".join(service.jail_name for service in services)
+        raise SettingsError([format_problem(host_name, "jails", f"lists onion-service jails ({names}), valid as "
+                                            "settings; but torjail deploys relay jails only so far: list relays")])
+    return settings
 
 
 def settings_for(host):
-    """Settings of a pyinfra host's relay, validated once per host and cached on it."""
+    """Settings of a pyinfra host (its relays in `.relays`), validated once per host and cached on it."""
     cached = host.data.get("_torjail_settings")
     if cached is None:
-        cached = relay_settings(host.name, host.data.dict())
+        cached = host_settings(host.name, host.data.dict())
         host.data._torjail_settings = cached
     return cached
 
 
-def settings_for_inventory(inventory, build=relay_settings):
-    """Settings of every host of a pyinfra inventory (by default its one relay's; `build_settings` gives each
-    host's own, with all its jails); all problems of all hosts are reported together."""
+def relays_for(host):
+    """The Settings of each relay jail of a pyinfra host, in the order its `jails` lists them."""
+    return settings_for(host).relays
+
+
+def settings_for_inventory(inventory, build=host_settings):
+    """Settings of every host of a pyinfra inventory (each relay in `.relays`; `build_settings` takes an
+    onion-service jail too); all problems of all hosts are reported together."""
     result, problems = {}, []
     for host in inventory:
         try:

@@ -77,6 +77,7 @@ class Settings(listed.JailLayout, BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
     _jail_views: list = PrivateAttr(default_factory=list)  # with `jails`: each jail's own settings, as listed
+    _listed: bool = PrivateAttr(default=False)  # a relay of a host's `jails`, made by _relay
 
     host_name: str
 
@@ -614,7 +615,9 @@ class Settings(listed.JailLayout, BaseModel):
             if self.traffic_reserve is not None:
                 values["traffic_reserve"] = f"{-(-parse_traffic(self.traffic_reserve) // relays)} B"  # rounded up
         values.update({name: value for name, value in entry.items() if name != "kind"})
-        return Settings(**values)
+        relay = Settings(**values)
+        relay._listed = True
+        return relay
 
     def _onion_service(self, entry):
         values = {name: getattr(self, name) for name in ("image_size", "geli_passphrase_env",
@@ -633,6 +636,15 @@ class Settings(listed.JailLayout, BaseModel):
     def relays(self):
         """The Settings of each relay of the host."""
         return [jail for jail in self.jail_settings if isinstance(jail, Settings)]
+
+    @property
+    def relay_name(self):
+        """The relay's name in secrets_dir, backups and messages: the host's name for its flat relay and for a
+        listed relay named like the flat default jail (tor), so that a host going from one relay to a list keeps
+        its relay's keys and records; HOST/JAIL for every other listed relay."""
+        if self._listed and self.jail_name != type(self).model_fields["jail_name"].default:
+            return f"{self.host_name}/{self.jail_name}"
+        return self.host_name
 
     @property
     def onion_services(self):
@@ -694,6 +706,7 @@ class Settings(listed.JailLayout, BaseModel):
         """These settings with ext_if set to an interface name: what "detect" stands for on the server (the deploy's
         preflight), or the interface a preview is rendered with."""
         copy = self.model_copy(update={"ext_if": interface})
+        copy._listed = self._listed
         copy._jail_views = [view.with_ext_if(interface) if isinstance(view, Settings) else view
                             for view in self._jail_views]
         return copy

@@ -68,9 +68,10 @@ def _fetch(state, host, settings, fingerprint, fingerprint_ed25519):
 @operation(is_idempotent=False)
 def fetched(settings, fingerprint: str, fingerprint_ed25519: str):
     """
-    Read the relay's key files and GELI metadata backup and write them, age-encrypted, to secrets_dir/<host>/.
+    Read the relay's key files and GELI metadata backup and write them, age-encrypted, to its directory of
+    secrets_dir (torjail.identity.relay_dir).
 
-    + settings: the host's Settings
+    + settings: the relay's Settings
     + fingerprint, fingerprint_ed25519: the relay's fingerprints, as read while planning
 
     **Example:**

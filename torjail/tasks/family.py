@@ -14,7 +14,7 @@ from torjail import family, identity
 from torjail.procedures import torkeys
 from torjail.procedures.torkeys import KeySource
 from torjail.render import jail_path
-from torjail.settings import settings_for
+from torjail.settings import relays_for
 from torjail.tasks.keys import keys_directory
 from torjail.freebsd import readings
 
@@ -32,15 +32,14 @@ def _read_fingerprint(settings, relay):
 
 
 def _peers(settings):
-    """Settings of the other relays of the inventory in the same family, their fingerprints read where they can be."""
+    """Settings of the other relays of the inventory in the same family (this host's other relay jails among
+    them), their fingerprints read where they can be."""
     peers = []
-    for relay in host.inventory:
-        if relay is host:
-            continue
-        peer = settings_for(relay)
-        if peer.family == settings.family:
-            _read_fingerprint(peer, relay)
-            peers.append(peer)
+    for server in host.inventory:
+        for peer in relays_for(server):
+            if peer.relay_name != settings.relay_name and peer.family == settings.family:
+                _read_fingerprint(peer, server)
+                peers.append(peer)
     return peers
 
 
@@ -52,7 +51,7 @@ def apply(settings, running):
     _read_fingerprint(settings, host)
     peers = _peers(settings)
     lines = family.torrc_lines(settings, peers)
-    unknown = [peer.host_name for peer in peers if family.recorded_fingerprint(peer) is None]
+    unknown = [peer.relay_name for peer in peers if family.recorded_fingerprint(peer) is None]
     if unknown:
         host.noop(f"MyFamily leaves out {', '.join(unknown)}: no fingerprint yet (tor has not run there); "
                   "the next deploy of the fleet adds it")

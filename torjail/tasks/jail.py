@@ -96,7 +96,6 @@ def apply(settings):
     jail_conf = render_file(settings, "jail.conf.j2")
     host_files.put(name=f"jail.conf.d/{settings.jail_name}.conf", content=jail_conf, dest=settings.jail_conf_path,
                    mode=JAIL_CONF_MODE, user=JAIL_CONF_USER, group=JAIL_CONF_GROUP)
-    _interface(settings)
 
 
 def _resolver(settings, jail):
@@ -114,20 +113,26 @@ def _resolver(settings, jail):
                name="Jail /etc/resolv.conf: the jail's own local-unbound")
 
 
-def _interface(settings):
-    """The cloned loopback with the jail address, at boot and now (jail(8) needs it to exist before `jail -c`), and
-    jail_enable without the jail in the boot list (its image is locked after every boot)."""
+def addresses(settings):
+    """The cloned loopback with every relay's jail address (ifconfig_lo1_alias0, 1... in the order the host lists
+    its relays), at boot and now (jail(8) needs them before `jail -c`), and jail_enable without the jails in the
+    boot list (their images are locked after every boot). `settings` are the host's."""
+    relays = settings.relays
+    interface = settings.jail_interface
     current = rc.current_values("/etc/rc.conf", None)
     cloned = current.get("cloned_interfaces", "").split()
-    if settings.jail_interface not in cloned:
-        cloned.append(settings.jail_interface)
+    if interface not in cloned:
+        cloned.append(interface)
     assignments = {"cloned_interfaces": " ".join(cloned),
-                   f"ifconfig_{settings.jail_interface}_alias0": f"inet {settings.jail_ip}/32",
+                   **{f"ifconfig_{interface}_alias{index}": f"inet {relay.jail_ip}/32"
+                      for index, relay in enumerate(relays)},
                    "jail_enable": "YES"}
+    names = [relay.jail_name for relay in relays]
     boot_list = current.get("jail_list", "").split()
-    if settings.jail_name in boot_list:
-        assignments["jail_list"] = " ".join(name for name in boot_list if name != settings.jail_name)
-    rc.values(name=f"{settings.jail_interface} with {settings.jail_ip} and jail_enable at boot, "
-                   f"{settings.jail_name} not in jail_list", assignments=assignments)
-    net.cloned_address(name=f"{settings.jail_interface} with {settings.jail_ip}", interface=settings.jail_interface,
-                       address=settings.jail_ip)
+    if any(name in boot_list for name in names):
+        assignments["jail_list"] = " ".join(name for name in boot_list if name not in names)
+    ips = ", ".join(relay.jail_ip for relay in relays)
+    rc.values(name=f"{interface} with {ips} and jail_enable at boot, {', '.join(names)} not in jail_list",
+              assignments=assignments)
+    net.cloned_addresses(name=f"{interface} with {ips}", interface=interface,
+                         addresses=[relay.jail_ip for relay in relays])

@@ -13,6 +13,7 @@ from torjail.connection import without_nagle
 from torjail.freebsd.net import DefaultRouteInterface, Interfaces
 from torjail.render import render_all
 from torjail.settings import settings_for
+from torjail import hostkey, identity
 from torjail.tasks import keys, restore, vault
 from torjail.freebsd import readings
 
@@ -79,15 +80,34 @@ def check_generated_files(settings):
         raise PyinfraError(f"{host.name}: generated files are invalid, nothing was changed: " + "; ".join(problems))
 
 
+def require_own_records(settings):
+    """A host whose relay was flat, then listed under another jail name than tor, would find none of its keys
+    and records in secrets_dir (they are in secrets_dir/HOST/, a listed relay not named tor keeps its own in
+    HOST/jails/JAIL/): an offline-master relay would get a new identity. Stop before any change instead."""
+    if settings.jails is None or any(relay.relay_name == settings.host_name for relay in settings.relays):
+        return
+    kept = identity.host_dir(settings)
+    records = sorted(path.name for path in kept.glob("*") if path.is_file() and path.name != hostkey.RECORD)
+    if records:
+        raise PyinfraError(
+            f"{host.name}: setting 'jails': secrets_dir holds the records of this host's relay from before its "
+            f"jails were listed ({', '.join(records)} in {kept}), but no listed relay is named tor, the name that "
+            "keeps them; name that relay's jail tor (jail_name), or move its records to "
+            f"{kept}/jails/JAIL_NAME/ by hand; nothing was changed")
+
+
 def apply():
-    """Validated settings of the current host, ext_if resolved to the server's interface; raises before any
-    operation is planned."""
+    """Validated settings of the current host (its relays in `.relays`), ext_if resolved to the server's
+    interface; raises before any operation is planned."""
     settings = settings_for(host)
     require_release_pin(settings)
+    require_own_records(settings)
     without_nagle(host.connector)
-    vault.state(settings)  # a locked or unidentified image stops the deploy here
-    keys.require_no_master_key(settings)
-    restore.planned(settings)  # a backup to restore that cannot be used stops the deploy here
+    for relay in settings.relays:
+        vault.state(relay)  # a locked or unidentified image stops the deploy here
+        keys.require_no_master_key(relay)
+        restore.planned(relay)  # a backup to restore that cannot be used stops the deploy here
+    restore.require_owner(settings)
     settings = settings.with_ext_if(external_interface(settings))
     require_public_address(settings)
     check_generated_files(settings)

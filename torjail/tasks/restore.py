@@ -38,16 +38,41 @@ def planned(settings, environ=None):
     if not environ.get(RESTORE_ENV):
         return None
     per_host = _planned.setdefault(ctx_host.get(), {})
-    if environ[RESTORE_ENV] not in per_host:
-        per_host[environ[RESTORE_ENV]] = _check(settings, environ[RESTORE_ENV], environ)
-    return per_host[environ[RESTORE_ENV]]
+    key = (environ[RESTORE_ENV], settings.relay_name)
+    if key not in per_host:
+        per_host[key] = _check(settings, environ[RESTORE_ENV], environ)
+    return per_host[key]
+
+
+def _read(settings, path, environ):
+    """The backup at path, read once per host."""
+    per_host = _planned.setdefault(ctx_host.get(), {})
+    if path not in per_host:
+        per_host[path] = backups.read(path, settings.host_name, environ)
+    return per_host[path]
+
+
+def require_owner(settings, environ=None):
+    """The backup to restore is one relay's of this host (`settings`: the host's): its inventory name for the
+    host's first relay, HOST/JAIL for another listed relay (torjail.settings: relay_name)."""
+    environ = os.environ if environ is None else environ
+    if not environ.get(RESTORE_ENV):
+        return
+    backup = _read(settings, environ[RESTORE_ENV], environ)
+    names = [relay.relay_name for relay in settings.relays]
+    if backup.host_name not in names:
+        raise PyinfraError(f"{host.name}: {RESTORE_ENV}={environ[RESTORE_ENV]} is the backup of "
+                           f"{backup.host_name}, not of {' or '.join(names)}; nothing was changed. Restore a "
+                           "relay under its own inventory name (and, for a listed relay, its own jail_name)")
 
 
 def _check(settings, path, environ):
-    backup = backups.read(path, settings.host_name, environ)
+    backup = _read(settings, path, environ)
     source = f"{host.name}: {RESTORE_ENV}={path}"
-    if backup.host_name != settings.host_name:
-        raise PyinfraError(f"{source} is the backup of {backup.host_name}, not of {settings.host_name}; nothing "
+    if backup.host_name != settings.relay_name:
+        if backup.host_name.split("/")[0] == settings.host_name:
+            return None  # another relay's of this host: that relay restores it (require_owner checks one does)
+        raise PyinfraError(f"{source} is the backup of {backup.host_name}, not of {settings.relay_name}; nothing "
                            "was changed. Restore a relay under its own inventory name")
     if backup.settings["identity"] != settings.identity:
         raise PyinfraError(f"{source}: setting 'identity' is {settings.identity!r} but the backup was made with "
@@ -79,16 +104,16 @@ def _require_same_master(settings, backup, source, environ):
     the backup's relay was certified by, or the relay would come back as another ed25519 identity."""
     if not identity.has_master(settings):
         raise PyinfraError(f"{source}: setting 'identity' is 'offline-master' but secrets_dir has no master key for "
-                           f"{settings.host_name} ({identity.host_dir(settings)}); nothing was changed")
+                           f"{settings.host_name} ({identity.relay_dir(settings)}); nothing was changed")
     age = identity.age_identity(settings.host_name, environ)
-    kept = identity.host_dir(settings) / f"{identity.MASTER_PUBLIC}.age"
+    kept = identity.relay_dir(settings) / f"{identity.MASTER_PUBLIC}.age"
     try:
         public = pyrage.decrypt(kept.read_bytes(), [age])
     except (OSError, pyrage.DecryptError):
         raise PyinfraError(f"{source}: {kept} does not open with this age identity; nothing was changed") from None
     if backup.keys.get(identity.MASTER_PUBLIC) != public:
         raise PyinfraError(f"{source}: the backup's {identity.MASTER_PUBLIC} is not the master key kept in "
-                           f"{identity.host_dir(settings)}; nothing was changed")
+                           f"{identity.relay_dir(settings)}; nothing was changed")
 
 
 def placed(settings, running):

@@ -32,6 +32,11 @@ def seized_names(environ=None):
 
 
 def _require_fresh(relay, settings):
+    for jail in settings.relays:
+        _require_fresh_jail(relay, jail)
+
+
+def _require_fresh_jail(relay, settings):
     if relay.get_fact(File, path=settings.image_path):
         raise PyinfraError(f"{relay.name}: {SEIZED_ENV} names it, but the server still has its encrypted image "
                            f"{settings.image_path}; nothing was changed. A seized relay is rebuilt on a fresh "
@@ -70,6 +75,8 @@ def _retire_seized(names, environ, now):
     moment = time.time() if now is None else now
     for relay, peer in seized:
         old, moved = seizure.retire(peer, moment)
-        shown = f"{old[0]} {old[1]}" if old else "not recorded on this machine"
+        shown = "; ".join(("" if name == relay.name else f"{name}: ") + (f"{found[0]} {found[1]}" if found else
+                                                                          "not recorded on this machine")
+                          for name, found in old.items())
         logger.warning(f"{relay.name}: seized: old fingerprint {shown}; report it to the Tor Project's bad-relays "
                        f"contact. Retired: {', '.join(str(path) for path in moved) or 'nothing'}")

@@ -52,8 +52,21 @@ def _placed_on_the_host(dest: str) -> list[tuple[type, dict]]:
 
 
 def questions(settings) -> list[tuple[type, dict]]:
-    """The (fact, arguments) pairs the deploy's steps ask of a converged relay, in the order they ask them, and
-    those only a fresh server is asked where one command can answer them before the first change."""
+    """The (fact, arguments) pairs the deploy's steps ask of a converged host (`settings`: the host's), in the
+    order they ask them, and those only a fresh server is asked where one command can answer them before the
+    first change: each relay's, what the host's steps ask once."""
+    asked, seen = [], set()
+    for relay in settings.relays:
+        for question in _relay_questions(relay):
+            key = (question[0], repr(sorted(question[1].items())))
+            if key not in seen:
+                seen.add(key)
+                asked.append(question)
+    return asked
+
+
+def _relay_questions(settings) -> list[tuple[type, dict]]:
+    """What the steps ask of a host of this one relay."""
     root = settings.jail_root
     asked: list[tuple[type, dict]] = [
         (DeployLock, {}),  # first: the lock is taken before anything else is read (torjail.tasks.lock)
