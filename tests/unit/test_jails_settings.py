@@ -272,3 +272,14 @@ def test_the_readmes_example_host_is_valid_as_it_says():
     assert settings.relays[0].model_dump() == build_settings(name, {
         **{key: value for key, value in data.items() if key != "jails"}, "relay_nickname": "Example3a",
         "traffic_quota": "2000000000000 B"}).model_dump()
+
+
+def test_each_relay_keeps_its_records_in_its_own_directory_of_the_hosts(tmp_path):
+    """The relay named tor where the flat relay's records are; every other relay inside the host's directory,
+    so a seizure that retires the host's directory takes every relay's records with it."""
+    from torjail import identity
+
+    first, second = host(FIRST, SECOND, secrets_dir=str(tmp_path)).relays
+    assert identity.relay_dir(first) == identity.host_dir(first) == tmp_path / "multi.example.org"
+    assert identity.relay_dir(second) == tmp_path / "multi.example.org" / "jails" / "tor2"
+    assert identity.host_dir(second) == identity.host_dir(first)

@@ -112,3 +112,34 @@ def test_the_jail_cannot_open_connections_to_the_host_but_the_host_loopback_pass
     if "public_ipv6" in overrides:
         wanted.insert(2, f"block drop in log quick on lo0 inet6 proto tcp from 2001:db8:1::7 to any port = {port}")
     assert [lines[number] for number in lo0] == wanted, lines
+
+
+def test_several_relays_each_get_their_ports_redirected_to_their_own_jail():
+    """A host of two relay jails: each relay's ORPort (and DirPort, MetricsPort) is redirected and passed to its
+    own jail's address, each jail's traffic leaves from public_ipv4, and each is kept off the host's services."""
+    jails = [{"kind": "relay", "jail_name": "tor", "jail_ip": "10.0.0.1", "md_unit": 10, "relay_nickname": "One",
+              "public_ipv6": "2001:db8:1::7"},
+             {"kind": "relay", "jail_name": "tor2", "jail_ip": "10.0.0.2", "md_unit": 11, "relay_nickname": "Two",
+              "or_port": 9002, "dir_port": 0, "metrics_port": 9036, "metrics_networks": ["203.0.113.9/32"],
+              "public_ipv6": "2001:db8:1::8"}]
+    data = {**{key: value for key, value in BASE.items() if key != "relay_nickname"}, "jails": jails,
+            "family": "fleet", "age_recipient": "age19s9uupdwtthy8lqxy2uefcjzyrffx9wu0dmfxjec8dzjnehea38q7hxyad"}
+    text = render_file(build_settings("edge", data), "pf.conf.j2")
+    ruleset = pfconf.parse(text, "/etc/pf.conf")
+    nat = [pfconf.format_rule(rule) for rule in ruleset["nat"]]
+    lines = [pfconf.format_rule(rule) for rule in ruleset["rules"]]
+    assert [line for line in nat if line.startswith("nat ")] == [
+        f"nat on vtnet0 inet from {jail} to any -> 198.51.100.7" for jail in ("10.0.0.1", "10.0.0.2")]
+    rdr = [line for line in nat if line.startswith("rdr ")]
+    assert any("port = 9001" in line and line.endswith("-> 10.0.0.1") for line in rdr), rdr
+    assert any("port = 9030" in line and line.endswith("-> 10.0.0.1") for line in rdr), rdr
+    assert any("port = 9002" in line and line.endswith("-> 10.0.0.2") for line in rdr), rdr
+    assert any("<metrics2>" in line and "port = 9036" in line and line.endswith("-> 10.0.0.2") for line in rdr)
+    assert not any("9002" in line and "10.0.0.1" in line for line in rdr + lines)
+    assert any(line.startswith("pass in") and "to 10.0.0.2 port = 9002" in line for line in lines), lines
+    assert any(line.startswith("pass in") and "inet6" in line and "to 2001:db8:1::8 port = 9002" in line
+               for line in lines), lines
+    for jail in ("10.0.0.1", "10.0.0.2"):
+        assert f"block drop in log quick on lo0 inet from {jail} to ! {jail}" in lines
+        assert f"block drop in log quick on lo1 inet proto tcp from {jail} to any port = ssh" in lines
+    assert "table <metrics2> const { 203.0.113.9/32 }" in text.splitlines()

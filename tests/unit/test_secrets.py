@@ -49,3 +49,34 @@ def test_empty_or_multiline_passphrase_refused(value):
     settings = build_settings("r1", BASE)
     with pytest.raises(secrets.PassphraseError, match="r1: the GELI passphrase from environment variable"):
         secrets.geli_passphrase(settings, environ={"TORJAIL_GELI_PASSPHRASE": value}, interactive=False)
+
+
+JAILS = [{"kind": "relay", "jail_name": "tor", "jail_ip": "10.0.0.1", "md_unit": 10, "relay_nickname": "A"},
+         {"kind": "relay", "jail_name": "tor2", "jail_ip": "10.0.0.2", "md_unit": 11, "relay_nickname": "B",
+          "or_port": 9002, "dir_port": 0}]
+FLEET = {"family": "f", "age_recipient": "age19s9uupdwtthy8lqxy2uefcjzyrffx9wu0dmfxjec8dzjnehea38q7hxyad"}
+
+
+def _host(*jails):
+    data = {**{key: value for key, value in BASE.items() if key != "relay_nickname"}, **FLEET, "jails": list(jails)}
+    return build_settings("multi", data)
+
+
+def test_one_prompt_for_the_relays_of_a_host_that_share_its_passphrase_settings(monkeypatch):
+    prompts = []
+    monkeypatch.setattr(secrets.getpass, "getpass", lambda text: prompts.append(text) or "one for all")
+    first, second = _host(*JAILS).relays
+    assert secrets.geli_passphrase(first, environ={}, interactive=True).unmask() == "one for all"
+    assert secrets.geli_passphrase(second, environ={}, interactive=True).unmask() == "one for all"
+    assert prompts == ["GELI passphrase for multi: "]
+
+
+def test_a_jail_with_its_own_passphrase_source_gets_its_own_prompt(monkeypatch):
+    answers = iter(["host's", "tor2's"])
+    prompts = []
+    monkeypatch.setattr(secrets.getpass, "getpass", lambda text: prompts.append(text) or next(answers))
+    first, second = _host(JAILS[0], {**JAILS[1], "geli_passphrase_env": "TOR2_PASS"}).relays
+    assert secrets.geli_passphrase(first, environ={}, interactive=True).unmask() == "host's"
+    assert secrets.geli_passphrase(second, environ={}, interactive=True).unmask() == "tor2's"
+    assert prompts == ["GELI passphrase for multi: ", "GELI passphrase for multi/tor2: "]
+    assert secrets.geli_passphrase(second, environ={"TOR2_PASS": "x"}, interactive=False).unmask() == "tor2's"
