@@ -6,16 +6,16 @@ none, see torjail.hostkey), then one command takes the server's deploy lock (one
 the steps will ask (torjail.tasks.survey). Order matters: the base
 (modules, sysctls), encrypted swap, the encrypted image (the vault), the jail populated in it, tor inside the
 jail, then the firewall. While plain swap is still active (too little free memory to move it now), nothing after
-swap runs: the vault's keys and tor wait for the reboot into encrypted swap. A host listing several relay jails
-gets each one's vault and jail, then their addresses on the cloned loopback, each one's tor, and one pf.conf for
-them all. Every step reads the validated settings of the host or of one of its relays, nothing else.
+swap runs: the vault's keys and tor wait for the reboot into encrypted swap. A host listing several jails gets
+each one's vault and jail, then their addresses on the cloned loopback, each one's tor (a relay's, or an onion
+service's with its services: torjail.tasks.onion), and one pf.conf for them all. Every step reads the validated settings of the host or of one of its relays, nothing else.
 """
 
 from pyinfra import host
 
 from torjail import hostkey
 from torjail.settings import settings_for
-from torjail.tasks import base, firewall, jail, lock, preflight, seizure, survey, swap, tor, vault
+from torjail.tasks import base, firewall, jail, lock, onion, preflight, seizure, survey, swap, tor, vault
 
 seizure.apply()  # TORJAIL_SEIZED: retire what this machine kept of a seized relay, first
 hostkey.pinned(settings_for(host), host.connector)
@@ -24,10 +24,10 @@ lock.acquire()  # or stop with who holds it
 settings = preflight.apply()  # the host's, ext_if resolved to the server's interface; each relay in .relays
 base.apply(settings)
 if swap.apply(settings):  # False while plain swap stays active: fstab is written, the rest waits for a reboot
-    for relay in settings.relays:
-        vault.apply(relay)
-        jail.apply(relay)
+    for each in settings.jail_settings:  # a relay's or an onion service's
+        vault.apply(each)
+        jail.apply(each)
     jail.addresses(settings)
-    for relay in settings.relays:
-        tor.apply(relay)
+    for each in settings.jail_settings:
+        (tor if each.kind == "relay" else onion).apply(each)
     firewall.apply(settings)

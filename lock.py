@@ -1,4 +1,4 @@
-"""Lock a relay host's vaults (every relay jail's) now, without a reboot: `pyinfra inventory.py lock.py`.
+"""Lock a relay host's vaults (every jail's) now, without a reboot: `pyinfra inventory.py lock.py`.
 
 For when the server should hold nothing readable from this moment on (a provider's notice, a move, an alarm):
 stops the jail (tor shuts down through the jail's rc.shutdown, and jail(8) unmounts the encrypted root it
@@ -19,7 +19,7 @@ settings = settings_for(host)
 without_nagle(host.connector)
 lock.acquire()  # never while a deploy changes the server
 
-for relay in settings.relays:
+for relay in settings.jail_settings:
     if relay.jail_name in readings.fact(Jails):
         jail.jail(name=f"Stop jail {relay.jail_name} (tor shuts down, jail(8) unmounts its root)",
                   jail_name=relay.jail_name, running=False, config=relay.jail_conf_path)

@@ -2,8 +2,8 @@
 
 Attaches the image's md unit and GELI provider (passphrase on standard input), checks the filesystem, and starts
 the jail, whose `mount` parameter mounts the encrypted root; tor starts with the jail. Already unlocked and
-running: nothing to do. A host of several relay jails gets each one unlocked and started, with one passphrase
-prompt for those that share the host's passphrase settings (torjail.secrets). A wrong passphrase: one clear error,
+running: nothing to do. A host of several jails (relays, onion services) gets each one unlocked and started, with
+one passphrase prompt for those that share the host's passphrase settings (torjail.secrets). A wrong passphrase: one clear error,
 nothing changed. The passphrase goes only to a
 server presenting the SSH host key recorded at deploy time (torjail.hostkey): an unknown or changed key, or a
 connection whose key cannot be read, stops the unlock before anything is asked or sent.
@@ -40,8 +40,8 @@ def vault_state(relay):
     return state
 
 
-states = [vault_state(relay) for relay in settings.relays]  # every image's, before anything changes
-for relay, state in zip(settings.relays, states):
+states = [vault_state(relay) for relay in settings.jail_settings]  # every image's, before anything changes
+for relay, state in zip(settings.jail_settings, states):
     if relay.jail_name in host.get_fact(Jails):
         host.noop(f"jail {relay.jail_name} is already running on its unlocked image")
         continue

@@ -16,6 +16,9 @@ TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 # local-unbound's configuration as rc.d/local_unbound looks for it (local_unbound_config).
 UNBOUND_CONF = "/var/unbound/unbound.conf"
 
+# Where an onion-service jail's tor keeps the service's keys and hostname (HiddenServiceDir), in its jail.
+ONION_DIR = "/var/db/tor/onion"
+
 # The interface shown in previews when ext_if is "detect" (the deploy resolves it on the server first).
 PREVIEW_EXT_IF = "vtnet0"
 
@@ -55,6 +58,21 @@ def exit_notice_path():
     return "/usr/local/etc/tor/tor-exit-notice.html"
 
 
+def onion_files(service):
+    """(server path, kind, template) of every file an onion-service jail gets, in deploy order."""
+    return [
+        (service.jail_conf_path, "jail.conf", "jail.conf.j2"),
+        (jail_path(service, "/etc/rc.conf"), "rc.conf", "jail-rc.conf.j2"),
+        (jail_path(service, "/usr/local/etc/pkg/repos/FreeBSD.conf"), "pkg.conf", "pkg-repo.conf.j2"),
+        (jail_path(service, "/usr/local/etc/tor/torrc"), "torrc", "torrc-onion.j2"),
+    ]
+
+
+def jail_files(jail):
+    """The files of one jail of the host, a relay's or an onion service's."""
+    return onion_files(jail) if jail.kind == "onion-service" else relay_files(jail)
+
+
 def relay_files(relay):
     """(server path, kind, template) of every file one relay's jail gets, in deploy order."""
     files = [
@@ -79,8 +97,8 @@ HOST_LAST = [("/etc/pf.conf", "pf.conf", "pf.conf.j2"), (BRUTEFORCE_CRON, "cront
 
 def planned_files(settings):
     """(server path, kind, template) of every file this host gets, in deploy order: the host's package
-    repository, each relay's files, then pf.conf (every relay's rules) and the <bruteforce> cron job."""
-    return [*HOST_FIRST, *[file for relay in settings.relays for file in relay_files(relay)], *HOST_LAST]
+    repository, each jail's files, then pf.conf (every jail's rules) and the <bruteforce> cron job."""
+    return [*HOST_FIRST, *[file for jail in settings.jail_settings for file in jail_files(jail)], *HOST_LAST]
 
 
 def relay_ports(relay):
@@ -88,11 +106,14 @@ def relay_ports(relay):
     return [relay.or_port] + ([relay.dir_port] if relay.dir_port else [])
 
 
-def _pf_relays(settings):
-    """Each relay of the host as pf.conf names it: its Settings, its ports, and the suffix of its macros and
-    tables (none for the first, so a host of one relay keeps the names it always had; 2, 3... for the others)."""
-    return [{"s": relay, "ports": relay_ports(relay), "n": "" if index == 0 else index + 1}
-            for index, relay in enumerate(settings.relays)]
+def _pf_jails(settings):
+    """Each jail of the host as pf.conf names it: its settings, whether it is a relay (and its ports), and the
+    suffix of its macros and tables (none for the first, so a host of one relay keeps the names it always had; 2,
+    3... for the others)."""
+    relays = settings.relays
+    return [{"s": jail, "relay": jail in relays, "ports": relay_ports(jail) if jail in relays else [],
+             "n": "" if index == 0 else index + 1}
+            for index, jail in enumerate(settings.jail_settings)]
 
 
 def render_file(settings, template, family=None):
@@ -103,20 +124,22 @@ def render_file(settings, template, family=None):
         s=settings,
         header=_header(template, html=template.endswith(".html.j2")),
         ext_if=ext_if,
-        relays=_pf_relays(settings),
+        jails=_pf_jails(settings) if template == "pf.conf.j2" else None,  # the host's file alone names every jail
         exit_notice_path=exit_notice_path(),
+        onion_dir=ONION_DIR,
         family=family,
     )
 
 
 def render_all(settings, family=None):
     """Every generated file of one host, in deploy order; `family` gives a relay's torrc family lines from its
-    Settings (torjail.family.torrc_lines), None for none. Each relay's files are rendered from its own Settings,
-    the host's (pf.conf, which names every relay) from the host's."""
+    Settings (torjail.family.torrc_lines), None for none. Each jail's files are rendered from its own settings,
+    the host's (pf.conf, which names every jail) from the host's."""
     def lines(relay):
         return None if family is None else family(relay)
     host_files = [(settings, None, file) for file in HOST_FIRST]
-    relays = [(relay, lines(relay), file) for relay in settings.relays for file in relay_files(relay)]
+    jails = [(jail, lines(jail) if jail.kind == "relay" else None, file)
+             for jail in settings.jail_settings for file in jail_files(jail)]
     last = [(settings, None, file) for file in HOST_LAST]
     return [GeneratedFile(path, kind, template, render_file(owner, template, family_lines))
-            for owner, family_lines, (path, kind, template) in [*host_files, *relays, *last]]
+            for owner, family_lines, (path, kind, template) in [*host_files, *jails, *last]]

@@ -48,21 +48,22 @@ FIRST_JAIL = re.compile(r"(?<=/var/jails/)tor(?=[/.,]|$)|(?<=jail\.conf\.d/)tor(
                         r"|(?<=jail=)tor(?=,|$)")
 
 
-def second_jail(text):
-    """A fact's argument key (or value) of the first jail, said of the second (tor2)."""
-    return FIRST_JAIL.sub("tor2", text) if isinstance(text, str) else text
+def other_jail(text, name):
+    """A fact's argument key (or value) of the first jail, said of another jail."""
+    return FIRST_JAIL.sub(name, text) if isinstance(text, str) else text
 
 
-def with_fresh_second_jail(facts):
-    """The fixture's facts, and for the second relay (tor2) what a fresh server answers about the first: no
-    image, no root, no files. Facts without arguments (md units, providers, mounts, jails) are the server's."""
+def with_fresh_jails(facts, names=("tor2",)):
+    """The fixture's facts, and for each other jail what a fresh server answers about the first: no image, no
+    root, no files. Facts without arguments (md units, providers, mounts, jails) are the server's."""
     fresh = server("deploy_fresh")["facts"]
     merged = copy.deepcopy(facts)
     for name, values in fresh.items():
         if isinstance(values, dict) and values and all("=" in key for key in values):
             for key, value in values.items():
-                if second_jail(key) != key:
-                    merged.setdefault(name, {}).setdefault(second_jail(key), copy.deepcopy(value))
+                for jail in names:
+                    if other_jail(key, jail) != key:
+                        merged.setdefault(name, {}).setdefault(other_jail(key, jail), copy.deepcopy(value))
     return merged
 
 
@@ -80,10 +81,16 @@ def family_facts():
                                  for name in ("tor", "tor2")}}
 
 
-def plan_two(fixture, fleet):
+def plan_jails(fixture, fleet, *jails, facts=None):
     loaded = server(fixture)
-    data = as_list({**loaded["data"], **fleet}, LISTED, SECOND)
-    return plan(DEPLOY, data=data, facts=with_fresh_second_jail(_merge_facts(loaded["facts"], family_facts())))
+    data = as_list({**loaded["data"], **fleet}, *jails)
+    names = [jail["jail_name"] for jail in jails if jail["jail_name"] != "tor"]
+    return plan(DEPLOY, data=data, facts=with_fresh_jails(_merge_facts(loaded["facts"], {**family_facts(),
+                                                                                         **(facts or {})}), names))
+
+
+def plan_two(fixture, fleet):
+    return plan_jails(fixture, fleet, LISTED, SECOND)
 
 
 def commands_of(result):
@@ -142,15 +149,71 @@ def test_one_passphrase_is_asked_for_every_relay_of_a_host(fleet, monkeypatch):
     assert asked == ["server"]
 
 
-@pytest.mark.parametrize("tool", ["deploy.py", "unlock.py", "lock.py", "backup.py"])
-def test_an_onion_service_stops_every_tool_before_any_operation(tool, planned_operations):
-    loaded = server("deploy_converged")
-    with pytest.raises(SettingsError) as caught:
-        plan(TOOLS / tool, data=as_list({**loaded["data"], **FLEET}, LISTED, SECOND, ONION), facts=loaded["facts"])
-    assert caught.value.problems == [
-        "server: setting 'jails': lists onion-service jails (web), valid as settings; but torjail deploys relay "
-        "jails only so far: list relays"]
-    assert planned_operations == []
+SERVICE = {**ONION, "service_packages": ["nginx"], "service_rc": ["nginx"]}
+
+
+def web_facts():
+    """What the onion-service jail's steps ask beyond a relay's: its service's package, not installed yet."""
+    return {"pkg.JailPackages": {f"jail_name=web, root=/var/jails/web, running={running}": []
+                                 for running in (True, False)}}
+
+
+@pytest.mark.parametrize("fixture", ["deploy_fresh", "deploy_converged"])
+def test_an_onion_service_gets_its_image_jail_tor_and_services_and_nothing_on_the_public_address(fixture, fleet):
+    result = plan_jails(fixture, fleet, LISTED, SECOND, SERVICE, facts=web_facts())
+    commands = commands_of(result)
+    names = [op.name for op in result.operations]
+    made = [command for command in commands if "/var/jails/web.img" in command and "geli init" in command]
+    assert len(made) == 1 and made[0].endswith(STDIN_MARK) and "md12" in made[0]
+    assert "env ASSUME_ALWAYS_YES=yes pkg -r /var/jails/web install -y nginx" in commands
+    assert "env ASSUME_ALWAYS_YES=yes pkg -r /var/jails/web install -y tor" in commands
+    assert "torrc of the onion service (checked by tor --verify-config in the jail)" in names
+    assert "jail -f /etc/jail.conf.d/web.conf -c web" in commands
+    assert any("'ifconfig_lo1_alias2=inet 10.0.0.3/32'" in command for command in commands)
+    settings = build_settings("server", as_list({**server(fixture)["data"], **fleet}, LISTED, SECOND, SERVICE))
+    [web] = settings.onion_services
+    torrc = render_file(web, "torrc-onion.j2").splitlines()
+    assert "HiddenServiceDir /var/db/tor/onion" in torrc and "HiddenServicePort 80 10.0.0.3:80" in torrc
+    assert not [line for line in torrc if line.startswith(("ORPort", "DirPort", "Nickname", "ExitPolicy"))]
+    assert 'nginx_enable="YES"' in render_file(web, "jail-rc.conf.j2").splitlines()
+    pf_conf = render_file(settings.with_ext_if("vtnet0"), "pf.conf.j2").splitlines()
+    assert 'jail_ip3 = "10.0.0.3"' in pf_conf and "nat on $ext_if inet from $jail_ip3 to any -> $ext_ip" in pf_conf
+    assert "block in quick log on lo0 from $jail_ip3 to ! $jail_ip3" in pf_conf
+    assert not [line for line in pf_conf if "$jail_ip3" in line and line.startswith(("rdr", "pass"))]
+
+
+def like_the_first_jail(facts, names):
+    """The fixture's facts with each other jail in the state the fixture describes for the first."""
+    merged = copy.deepcopy(facts)
+    for name, values in facts.items():
+        if isinstance(values, dict) and values and all("=" in key for key in values):
+            for key, value in values.items():
+                for jail in names:
+                    merged[name].setdefault(other_jail(key, jail), copy.deepcopy(value))
+    return merged
+
+
+def test_one_unlock_opens_every_jail_of_the_host_with_one_passphrase():
+    """After a reboot every image is locked: unlock.py attaches each (the passphrase on standard input) and starts
+    each jail, the onion service's with the relays'."""
+    loaded = server("unlock_locked")
+    data = as_list({**loaded["data"], **FLEET}, LISTED, SECOND, SERVICE)
+    result = plan(TOOLS / "unlock.py", data=data, facts=like_the_first_jail(loaded["facts"], ("tor2", "web")))
+    commands = commands_of(result)
+    for unit, name in ((10, "tor"), (11, "tor2"), (12, "web")):
+        attached = [command for command in commands if f"/var/jails/{name}.img" in command and f"{unit}" in command
+                    and "geli attach" in command]
+        assert len(attached) == 1 and attached[0].endswith(STDIN_MARK), commands
+        assert f"jail -f /etc/jail.conf.d/{name}.conf -c {name}" in commands
+
+
+def test_lock_locks_every_jail_of_the_host():
+    loaded = server("unlock_running")
+    data = as_list({**loaded["data"], **FLEET}, LISTED, SECOND, SERVICE)
+    result = plan(TOOLS / "lock.py", data=data, facts=like_the_first_jail(loaded["facts"], ("tor2", "web")))
+    names = [op.name for op in result.operations]
+    for unit, name in ((10, "tor"), (11, "tor2"), (12, "web")):
+        assert f"Lock md{unit}.eli" in names and f"Detach md{unit} from /var/jails/{name}.img" in names, names
 
 
 def test_a_listed_relay_not_named_tor_on_a_host_with_flat_records_stops_the_deploy(fleet, planned_operations):

@@ -233,14 +233,16 @@ def test_the_hosts_nickname_is_for_a_host_without_jails():
     assert host(FIRST).relay_nickname is None
 
 
-def test_a_host_with_an_onion_service_is_refused_by_the_tools_before_any_change():
-    with pytest.raises(SettingsError) as caught:
-        host_settings("multi.example.org", {**HOST, "jails": [FIRST, SECOND, ONION]})
-    assert caught.value.problems == [
-        "multi.example.org: setting 'jails': lists onion-service jails (web), valid as settings; but torjail "
-        "deploys relay jails only so far: list relays"]
-    assert [relay.jail_name for relay in host_settings("multi.example.org",
-                                                       {**HOST, "jails": [FIRST, SECOND]}).relays] == ["tor", "tor2"]
+def test_an_onion_service_takes_what_its_jail_shares_from_the_host_and_is_no_relay():
+    settings = host_settings("multi.example.org", {**HOST, "jails": [FIRST, SECOND, ONION],
+                                                   "jail_release": "14.2-RELEASE", "geli_cipher": "AES-CBC"})
+    [web] = settings.onion_services
+    assert [jail.jail_name for jail in settings.relays] == ["tor", "tor2"]
+    assert (web.host_name, web.jail_release, web.geli_cipher, web.jail_interface) == (
+        "multi.example.org", "14.2-RELEASE", "AES-CBC", "lo1")
+    assert (web.kind, web.relay_name, web.exit_relay, web.ipv6) == ("onion-service", "multi.example.org/web", False,
+                                                                    False)
+    assert settings.with_ext_if("em0").onion_services[0].ext_if == "em0"
 
 
 def test_each_listed_relay_has_its_own_name_for_its_records():

@@ -87,11 +87,38 @@ class JailLayout:
         return parse_size(self.image_size)
 
 
+# What an onion-service jail takes from its host's settings, never from its entry: its host, the release its jail
+# runs, the GELI settings its image is made with, the loopback it is addressed on, what the host logs.
+ONION_FROM_HOST = ("host_name", "secrets_dir", "jail_release", "jail_release_sha256", "jail_arch", "release_mirror",
+                   "pkg_branch", "geli_cipher", "geli_key_length", "geli_sector_size", "jail_interface",
+                   "host_logs", "public_ipv4", "ext_if")
+
+
 class OnionService(JailLayout, BaseModel):
     """An onion-service jail: its own image and address, the packages and rc.d services it runs, and the ports
-    its tor publishes as an onion service (each to the same port on the jail's address)."""
+    its tor publishes as an onion service (each to the same port on the jail's address). It shares with the
+    relay jails what the vault and jail steps read (ONION_FROM_HOST); it is never a relay: no ORPort, no exit, no
+    IPv6 address of its own, nothing of it on the public address."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    host_name: str
+    secrets_dir: str
+    jail_release: str
+    jail_release_sha256: str | None
+    jail_arch: str
+    release_mirror: str
+    pkg_branch: str
+    geli_cipher: str
+    geli_key_length: int
+    geli_sector_size: int
+    jail_interface: str
+    host_logs: list[str]
+    public_ipv4: str
+    ext_if: str
+    exit_relay: Literal[False] = False
+    exit_notice: Literal[False] = False
+    public_ipv6: None = None
 
     kind: Literal["onion-service"]
     jail_name: JailName
@@ -132,6 +159,23 @@ class OnionService(JailLayout, BaseModel):
             if not RC_NAME.fullmatch(name) or name == "tor":
                 raise ValueError(f"expected rc.d service names like nginx (tor is the jail's own), got {name!r}")
         return value
+
+    @property
+    def relay_name(self):
+        """Its name in messages and prompts: HOST/JAIL."""
+        return f"{self.host_name}/{self.jail_name}"
+
+    @property
+    def ipv6(self):
+        return False
+
+    @property
+    def base_url(self):
+        return f"{self.release_mirror}/{self.jail_arch}/{self.jail_release}"
+
+    @property
+    def jail_console_log(self):
+        return "jail_console" in self.host_logs
 
 
 def entry_problems(index, entry, host_settings):

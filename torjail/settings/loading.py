@@ -8,7 +8,7 @@ import os
 
 from pydantic import ValidationError
 
-from torjail.settings.errors import SettingsError, format_problem, problems_from
+from torjail.settings.errors import SettingsError, problems_from
 from torjail.settings.model import Settings
 
 # Host data keys that belong to pyinfra itself (connection settings), not to torjail.
@@ -25,16 +25,9 @@ def build_settings(host_name, data):
 
 
 def host_settings(host_name, data):
-    """A host's Settings, its relays in `.relays` (the host itself when it lists no jails). A host listing an
-    onion-service jail is validated (every problem reported), then refused here: torjail deploys relay jails so
-    far."""
-    settings = build_settings(host_name, data)
-    services = settings.onion_services
-    if services:
-        names = ", ".join(service.jail_name for service in services)
-        raise SettingsError([format_problem(host_name, "jails", f"lists onion-service jails ({names}), valid as "
-                                            "settings; but torjail deploys relay jails only so far: list relays")])
-    return settings
+    """A host's Settings: its jails in `.jail_settings`, its relays in `.relays` (the host itself when it lists
+    no jails), its onion services in `.onion_services`."""
+    return build_settings(host_name, data)
 
 
 def settings_for(host):

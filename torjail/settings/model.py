@@ -621,7 +621,7 @@ class Settings(listed.JailLayout, BaseModel):
 
     def _onion_service(self, entry):
         values = {name: getattr(self, name) for name in ("image_size", "geli_passphrase_env",
-                                                          "geli_passphrase_command")}
+                                                          "geli_passphrase_command", *listed.ONION_FROM_HOST)}
         return listed.OnionService(**{**values, **listed.derived_paths(entry["jail_name"]), **entry})
 
     # Values derived from the settings, for tasks and templates.
@@ -636,6 +636,11 @@ class Settings(listed.JailLayout, BaseModel):
     def relays(self):
         """The Settings of each relay of the host."""
         return [jail for jail in self.jail_settings if isinstance(jail, Settings)]
+
+    @property
+    def kind(self):
+        """What this jail is, as a host's `jails` names it (an OnionService's is "onion-service")."""
+        return "relay"
 
     @property
     def relay_name(self):
@@ -707,8 +712,8 @@ class Settings(listed.JailLayout, BaseModel):
         preflight), or the interface a preview is rendered with."""
         copy = self.model_copy(update={"ext_if": interface})
         copy._listed = self._listed
-        copy._jail_views = [view.with_ext_if(interface) if isinstance(view, Settings) else view
-                            for view in self._jail_views]
+        copy._jail_views = [view.with_ext_if(interface) if isinstance(view, Settings) else
+                            view.model_copy(update={"ext_if": interface}) for view in self._jail_views]
         return copy
 
     @property

@@ -114,10 +114,10 @@ def _resolver(settings, jail):
 
 
 def addresses(settings):
-    """The cloned loopback with every relay's jail address (ifconfig_lo1_alias0, 1... in the order the host lists
-    its relays), at boot and now (jail(8) needs them before `jail -c`), and jail_enable without the jails in the
-    boot list (their images are locked after every boot). `settings` are the host's."""
-    relays = settings.relays
+    """The cloned loopback with every jail's address (ifconfig_lo1_alias0, 1... in the order the host lists its
+    jails), at boot and now (jail(8) needs them before `jail -c`), and jail_enable without the jails in the boot
+    list (their images are locked after every boot). `settings` are the host's."""
+    relays = settings.jail_settings
     interface = settings.jail_interface
     current = rc.current_values("/etc/rc.conf", None)
     cloned = current.get("cloned_interfaces", "").split()

@@ -103,8 +103,9 @@ def apply():
     require_release_pin(settings)
     require_own_records(settings)
     without_nagle(host.connector)
+    for each in settings.jail_settings:
+        vault.state(each)  # a locked or unidentified image stops the deploy here
     for relay in settings.relays:
-        vault.state(relay)  # a locked or unidentified image stops the deploy here
         keys.require_no_master_key(relay)
         restore.planned(relay)  # a backup to restore that cannot be used stops the deploy here
     restore.require_owner(settings)
