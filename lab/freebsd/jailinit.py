@@ -3,7 +3,8 @@
 jail(8) starts it under `unshare --mount --uts --pid --fork`, so it is PID 1 of the jail's own PID namespace
 and owns the jail's mount and UTS namespaces; `nsenter` into it is how jexec(8) and exec.start enter the jail.
 It mounts a procfs for the jail's PID namespace on the jail's /proc (Linux programs such as tor and ps read it),
-chroots into the jail's path, reports its host PID on the ready pipe and waits. A jail without `persist`
+detaches from its namespace every mount outside the jail's path (so the jail pins no other filesystem, as on
+FreeBSD), chroots into the jail's path, reports its host PID on the ready pipe and waits. A jail without `persist`
 ends, as on FreeBSD, once its creation is over and its last process has exited (its own children and the
 processes entered into it alike); a persistent one lives until jail -r kills it.
 
@@ -12,6 +13,7 @@ Usage: python -m lab.freebsd.jailinit PATH HOSTNAME PERSIST(0|1) READY_FD ARMED_
 
 import ctypes
 import os
+import re
 import select
 import socket
 import sys
@@ -24,6 +26,29 @@ def _mount_proc(path):
         return
     libc = ctypes.CDLL(None, use_errno=True)
     libc.mount(b"proc", target.encode(), b"proc", 0, None)
+
+
+MNT_DETACH = 2
+_ESCAPED = re.compile(r"\\([0-7]{3})")
+
+
+def _mount_points():
+    """Every mount point of this process's mount namespace, as /proc/self/mountinfo lists them (unescaped)."""
+    with open("/proc/self/mountinfo") as handle:
+        return [_ESCAPED.sub(lambda match: chr(int(match.group(1), 8)), line.split()[4]) for line in handle]
+
+
+def _leave_other_mounts(path):
+    """FreeBSD has one mount table: a jail's root sees its own subtree and holds no other filesystem in use. The
+    jail's private mount namespace starts as a copy of the host's, so every mount outside the jail's path (another
+    jail's encrypted root, say) is detached from it, deepest first: what the host unmounts later is then free,
+    as on FreeBSD, and its device can be detached. The mounts the jail's path lies on stay."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    keep = path.rstrip("/") or "/"
+    for point in sorted(set(_mount_points()), key=len, reverse=True):
+        if point == keep or point.startswith(keep + "/") or keep.startswith(point.rstrip("/") + "/"):
+            continue
+        libc.umount2(point.encode(), MNT_DETACH)
 
 
 def _reap():
@@ -51,6 +76,7 @@ def main(argv):
     host_pid = int(os.readlink("/proc/self"))
     socket.sethostname(hostname)
     _mount_proc(path)
+    _leave_other_mounts(path)
     os.chroot(path)
     os.chdir("/")
     os.write(ready_fd, f"{host_pid}\n".encode())

@@ -1,0 +1,150 @@
+"""End to end on one lab host running two relay jails, through the real pyinfra CLI over real SSH: each tor runs in
+its own jail on its own encrypted image, pf redirects each relay's ports to its own jail, the two relays list each
+other in MyFamily, a reboot locks both images, one unlock.py run (one passphrase) opens both, lock.py locks both,
+and the host checks (tests/host, one run per jail) pass for each jail and fail for the jail whose tor is stopped.
+
+The tests run in file order on one lab host: each step starts from the state the previous one left.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+from pyrage import x25519
+
+from lab import paths
+from relay import PASSPHRASE, ROOT, changes, relay_host
+
+pytestmark = pytest.mark.lab
+
+NAME, INDEX = "multi1", 62
+JAILS = [{"kind": "relay", "jail_name": "tor", "jail_ip": "10.0.0.1", "md_unit": 10,
+          "relay_nickname": "TorjailMultiA"},
+         {"kind": "relay", "jail_name": "tor2", "jail_ip": "10.0.0.2", "md_unit": 11,
+          "relay_nickname": "TorjailMultiB", "or_port": 9002, "dir_port": 0}]
+SUITE_TIMEOUT = 900
+
+
+@pytest.fixture(scope="module")
+def relay():
+    with relay_host(NAME, INDEX) as relay:
+        relay.settings = {"relay_nickname": None, "jails": JAILS, "family": "labmulti",
+                          "age_recipient": str(x25519.Identity.generate().to_public())}
+        yield relay
+
+
+def run(relay, tool, **kwargs):
+    result = relay.pyinfra(tool, settings=relay.settings, **kwargs)
+    assert result.returncode == 0, result.stdout[-6000:]
+    return result
+
+
+def must(relay, command):
+    status, output, err = relay.run(command)
+    assert status == 0, f"{command}: {err}"
+    return output
+
+
+def jails(relay):
+    return sorted(relay.run("jls name")[1].split())
+
+
+def torrc(relay, jail):
+    return must(relay, f"cat /var/jails/{jail}/usr/local/etc/tor/torrc")
+
+
+def fingerprint(relay, jail):
+    return must(relay, f"cat /var/jails/{jail}/var/db/tor/fingerprint").split()[1]
+
+
+def test_a_fresh_server_runs_each_relay_in_its_own_jail_on_its_own_image(relay):
+    result = run(relay, "deploy.py")
+    assert PASSPHRASE not in result.stdout
+    assert jails(relay) == ["tor", "tor2"]
+    listening = must(relay, "sockstat -4 -l")
+    assert "10.0.0.1:9001" in listening and "10.0.0.1:9030" in listening and "10.0.0.2:9002" in listening
+    providers = must(relay, "geli status")
+    assert "md10.eli" in providers and "md11.eli" in providers
+    mounted = must(relay, "mount -p").splitlines()
+    assert any(line.split()[:2] == ["/dev/md10.eli", "/var/jails/tor"] for line in mounted), mounted
+    assert any(line.split()[:2] == ["/dev/md11.eli", "/var/jails/tor2"] for line in mounted), mounted
+    assert must(relay, "sysrc -n ifconfig_lo1_alias1").strip() == "inet 10.0.0.2/32"
+
+
+def test_pf_redirects_each_relays_port_to_its_own_jail(relay):
+    """From this machine, the public address's 9001 reaches the first jail's tor and 9002 the second's (only
+    tor2 listens on 9002, on its own address): each redirect goes to its own jail."""
+    rules = must(relay, "pfctl -s nat")
+    assert "port = 9001 -> 10.0.0.1" in rules and "port = 9002 -> 10.0.0.2" in rules, rules
+    for port in (9001, 9002):
+        with socket.create_connection((relay.address, port), timeout=10):
+            pass
+
+
+def test_the_relays_of_a_host_list_each_other_in_myfamily_then_nothing_changes(relay):
+    """Their fingerprints are read once each tor has run: the next deploy puts each in the other's MyFamily."""
+    run(relay, "deploy.py")
+    first, second = fingerprint(relay, "tor"), fingerprint(relay, "tor2")
+    assert f"MyFamily ${second}" in torrc(relay, "tor") and f"MyFamily ${first}" in torrc(relay, "tor2")
+    again = run(relay, "deploy.py")
+    assert changes(again.stdout) == 0, again.stdout[-6000:]
+
+
+def test_reboot_locks_both_images_and_one_unlock_opens_both(relay):
+    relay.reboot()
+    assert jails(relay) == []
+    providers = must(relay, "geli status")
+    assert "md10.eli" not in providers and "md11.eli" not in providers
+    result = relay.pyinfra("deploy.py", settings=relay.settings)
+    assert result.returncode != 0 and "is locked" in result.stdout
+    unlocked = run(relay, "unlock.py")
+    assert "Unlock /var/jails/tor.img" in unlocked.stdout and "Unlock /var/jails/tor2.img" in unlocked.stdout
+    assert jails(relay) == ["tor", "tor2"]
+    assert "10.0.0.2:9002" in must(relay, "sockstat -4 -l")
+    again = run(relay, "unlock.py")
+    assert changes(again.stdout) == 0, again.stdout[-6000:]
+
+
+def host_checks(relay, jail, tmp_path, *modules):
+    """One run of tests/host against the lab host for one of its jails: the names of the failing checks."""
+    report = tmp_path / f"{jail}.xml"
+    env = {**os.environ, "TORJAIL_LAB_HOST": NAME, "TORJAIL_GELI_PASSPHRASE": PASSPHRASE,
+           "TORJAIL_LAB_SETTINGS": json.dumps(relay.settings)}
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *(modules or ["tests/host"]),
+            f"--hosts=ssh://{NAME}", f"--ssh-config={paths.ssh_config_path(NAME)}", "--inventory=lab/inventory.py",
+            f"--jail={jail}", f"--junitxml={report}"]
+    result = subprocess.run(argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                            timeout=SUITE_TIMEOUT)
+    assert report.exists(), (result.stdout + result.stderr)[-6000:]
+    cases = list(ET.parse(report).getroot().iter("testcase"))
+    ran = [case for case in cases if case.find("skipped") is None]
+    assert ran, (result.stdout + result.stderr)[-6000:]
+    return [case.get("name") for case in cases if case.find("failure") is not None or case.find("error") is not None]
+
+
+@pytest.mark.parametrize("jail", ["tor", "tor2"])
+def test_the_host_checks_pass_for_each_jail(relay, jail, tmp_path):
+    assert host_checks(relay, jail, tmp_path) == []
+
+
+def test_the_host_checks_of_a_jail_whose_tor_stopped_fail_and_the_others_pass(relay, tmp_path):
+    must(relay, "service -j tor2 tor stop")
+    try:
+        failing = host_checks(relay, "tor2", tmp_path, "tests/host/test_tor.py")
+        assert failing and any("running" in name or "listen" in name for name in failing), failing
+        assert host_checks(relay, "tor", tmp_path, "tests/host/test_tor.py") == []
+    finally:
+        must(relay, "service -j tor2 tor start")
+
+
+def test_lock_locks_both_images_at_once(relay):
+    result = run(relay, "lock.py")
+    assert changes(result.stdout) == 6, result.stdout[-6000:]
+    assert jails(relay) == []
+    devices = must(relay, "mdconfig -l").split()
+    assert "md10" not in devices and "md11" not in devices
+    assert "/var/jails/tor" not in must(relay, "mount -p")
