@@ -1,0 +1,109 @@
+"""End to end on one lab host running a relay jail and an onion-service jail, through the real pyinfra CLI over
+real SSH: the onion service's tor runs in its own jail on its own encrypted image and makes the service's keys and
+hostname there, pf gives it nothing on the public address, and it keeps its onion address across a reboot, one
+unlock.py run and lock.py.
+
+What is not shown: a client reaching the service through the Tor network (the lab has no Tor network), and a
+service package (the lab's package repository carries tor only). The service is stood in for by a listener
+started in the jail on the address tor's own configuration forwards the onion port to, as read from the running
+tor over its control socket.
+
+The tests run in file order on one lab host: each step starts from the state the previous one left.
+"""
+
+import re
+
+import pytest
+from pyrage import x25519
+
+from relay import PASSPHRASE, changes, relay_host
+
+pytestmark = pytest.mark.lab
+
+NAME, INDEX = "onion1", 63
+JAILS = [{"kind": "relay", "jail_name": "tor", "jail_ip": "10.0.0.1", "md_unit": 10,
+          "relay_nickname": "TorjailOnionA"},
+         {"kind": "onion-service", "jail_name": "web", "jail_ip": "10.0.0.3", "md_unit": 12, "onion_ports": [80]}]
+HOSTNAME = "/var/jails/web/var/db/tor/onion/hostname"
+ONION = re.compile(r"[a-z2-7]{56}\.onion")
+DATA = "/var/jails/web/var/db/tor"  # the jail's tor data directory, as the host sees it
+CONTROL = (f"cookie=$(od -An -v -t x1 {DATA}/control_auth_cookie | tr -d ' \\n') && "
+           f"printf 'AUTHENTICATE %s\\r\\nGETCONF HiddenServicePort\\r\\nQUIT\\r\\n' \"$cookie\" | "
+           f"nc -w 10 -U {DATA}/control | tr -d '\\r'")
+
+
+@pytest.fixture(scope="module")
+def relay():
+    with relay_host(NAME, INDEX) as relay:
+        relay.settings = {"relay_nickname": None, "jails": JAILS}
+        yield relay
+
+
+def run(relay, tool):
+    result = relay.pyinfra(tool, settings=relay.settings)
+    assert result.returncode == 0, result.stdout[-6000:]
+    return result
+
+
+def must(relay, command):
+    status, output, err = relay.run(command)
+    assert status == 0, f"{command}: {err}"
+    return output
+
+
+def onion_address(relay):
+    """The service's hostname, once its tor has written it (tor makes the keys at its first start)."""
+    status, output, _ = relay.run(f"i=0; while [ ! -s {HOSTNAME} ] && [ $i -lt 30 ]; do sleep 1; i=$((i+1)); done; "
+                                  f"cat {HOSTNAME}")
+    assert status == 0, f"no {HOSTNAME} after 30 s"
+    return output.strip()
+
+
+def test_the_onion_service_runs_its_own_tor_on_its_own_image(relay):
+    result = run(relay, "deploy.py")
+    assert PASSPHRASE not in result.stdout
+    assert sorted(must(relay, "jls name").split()) == ["tor", "web"]
+    assert must(relay, "service -j web tor status").startswith("tor is running as pid ")
+    mounted = must(relay, "mount -p").splitlines()
+    assert any(line.split()[:2] == ["/dev/md12.eli", "/var/jails/web"] for line in mounted), mounted
+    assert ONION.fullmatch(onion_address(relay))
+    assert must(relay, "stat -f %Sp /var/jails/web/var/db/tor/onion").strip() == "drwx------"
+    again = run(relay, "deploy.py")
+    assert changes(again.stdout) == 0, again.stdout[-6000:]
+
+
+def test_nothing_of_the_onion_service_is_on_the_public_address(relay):
+    rules = must(relay, "pfctl -s nat")
+    assert "nat on vtnet0 inet from 10.0.0.3 to any -> " in rules, rules
+    assert "10.0.0.3" not in "\n".join(line for line in rules.splitlines() if line.startswith("rdr")), rules
+    assert "10.0.0.3" not in "\n".join(line for line in must(relay, "pfctl -s rules").splitlines()
+                                       if line.startswith("pass")), "a pass rule names the onion service's jail"
+    assert "10.0.0.3:" not in must(relay, "sockstat -4 -l"), "the onion service's tor listens on something"
+
+
+def test_the_onion_port_reaches_the_service_on_the_jail_address(relay):
+    """tor forwards the onion port where its own configuration says: a listener there (the stand-in service)
+    answers a connection made to that very target."""
+    reply = must(relay, CONTROL)
+    target = re.search(r"HiddenServicePort=80 (\S+)", reply)
+    assert target and target.group(1) == "10.0.0.3:80", reply
+    address, port = target.group(1).split(":")
+    must(relay, f"jexec web daemon -f sh -c 'echo served-in-the-jail | nc -l -w 10 {address} {port}'")
+    answer = must(relay, f"sleep 1; jexec web nc -w 5 {address} {port} < /dev/null")
+    assert answer.strip() == "served-in-the-jail"
+
+
+def test_the_onion_address_survives_reboot_unlock_and_lock(relay):
+    before = onion_address(relay)
+    relay.reboot()
+    assert must(relay, "jls name").split() == []
+    assert "md12.eli" not in must(relay, "geli status")
+    unlocked = run(relay, "unlock.py")
+    assert "Unlock /var/jails/web.img" in unlocked.stdout
+    assert sorted(must(relay, "jls name").split()) == ["tor", "web"]
+    assert onion_address(relay) == before
+    locked = run(relay, "lock.py")
+    assert "Lock md12.eli" in locked.stdout
+    assert "md12" not in must(relay, "mdconfig -l").split()
+    run(relay, "unlock.py")
+    assert onion_address(relay) == before
