@@ -1,5 +1,6 @@
-"""One relay's state as the operator needs it at a glance: reachable, image, jail, tor and its accounting, the
-signing certificate, pf and swap, and what to do next when something is wrong.
+"""One jail's state as the operator needs it at a glance: reachable, image, jail, tor and (for a relay) its
+accounting and signing certificate, pf and swap, and what to do next when something is wrong. An onion-service
+jail's row has no accounting ("no accounting") and no certificate.
 
 Everything comes from the server: pyinfra facts for the host, the jail's tor over its control socket
 (torjail.torcontrol). A value that was not had is None and shows as "?" (or "unknown"), never as a zero.
@@ -64,7 +65,8 @@ def _swap(devices):
 
 
 def collect(host, settings, now=None):
-    """The status of one connected relay as a dict (JSON-ready); every answer not had is None."""
+    """The status of one jail of a connected host (a relay's Settings or an OnionService) as a dict (JSON-ready);
+    every answer not had is None."""
     now = time.time() if now is None else now
     row = {"host": settings.relay_name, "reachable": True, "error": None}
     if settings.eli_device in host.get_fact(GeliProviders):
@@ -77,10 +79,11 @@ def collect(host, settings, now=None):
     row["version"] = answers["version"] if answers else None
     row["accounting"] = answers["accounting"] if answers else torcontrol.parse_accounting({})
     row["tor_error"] = answers["error"] if answers else None
-    row["period"] = usage(row["accounting"], settings.torrc_traffic["AccountingRule"])
+    relay = settings.kind == "relay"  # an onion service's tor keeps no accounting and has no signing certificate
+    row["period"] = usage(row["accounting"], settings.torrc_traffic["AccountingRule"]) if relay else None
     row["exhausted_at"] = exhaustion(row["period"], now)
     row["cert_expires"] = None
-    if settings.offline_master_key and row["jail"]:
+    if relay and settings.offline_master_key and row["jail"]:
         row["cert_expires"] = host.get_fact(SigningCertExpiry, path=f"{keys_directory(settings)}/"
                                                                      f"{identity.SIGNING_CERT}")
     row["pf"] = host.get_fact(PfStatus)["enabled"]
@@ -131,7 +134,7 @@ def advice(row, settings):
     elif row["period"] and row["exhausted_at"] and row["exhausted_at"] < row["period"]["end"]:
         todo.append("the allowance runs out before the period ends at this rate: lower bandwidth_rate")
     expires = row["cert_expires"]
-    if settings.offline_master_key and row["jail"]:
+    if settings.kind == "relay" and settings.offline_master_key and row["jail"]:
         if expires is None:
             todo.append("no signing certificate: run renew_keys.py")
         elif expires < row["now"] + settings.signing_key_lifetime_days * 86400 / 2:

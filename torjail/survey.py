@@ -1,6 +1,6 @@
 """The status of every relay of an inventory: one SSH connection per host through pyinfra's API, all hosts at
-once (pyinfra's gevent pool), one row per relay (a host listing several relays gives several), and a host that
-cannot be reached is a row of its own rather than an abort."""
+once (pyinfra's gevent pool), one row per jail (a host listing several jails, relays or onion services, gives
+several), and a host that cannot be reached is a row of its own rather than an abort."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from torjail import status
 
 
 def _one(state, host, settings):
-    """The rows of one host's relays (`settings`: the host's)."""
+    """The rows of one host's jails (`settings`: the host's)."""
     with ctx_state.use(state), ctx_host.use(host):
         try:
             host.connect(show_errors=False, raise_exceptions=True)
@@ -20,7 +20,7 @@ def _one(state, host, settings):
             return [status.unreachable(host.name, str(error.args[0]) if error.args else "cannot connect")]
         state.activate_host(host)
         try:
-            return [_relay_row(host, relay) for relay in settings.relays]
+            return [_relay_row(host, jail) for jail in settings.jail_settings]
         except PyinfraError as error:
             return [status.unreachable(host.name, f"lost while asking: {error}")]
         finally:

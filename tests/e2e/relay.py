@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from lab import host, paths
@@ -18,6 +19,7 @@ from lab import host, paths
 ROOT = Path(__file__).resolve().parents[2]
 PYINFRA = str(Path(sys.executable).with_name("pyinfra"))
 PASSPHRASE = "lab relay passphrase 7f3e"
+SUITE_TIMEOUT = 900  # one run of tests/host
 GRAND_TOTAL = re.compile(r"^\s*Grand total\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s*$", re.MULTILINE)
 
 
@@ -77,3 +79,22 @@ def relay_host(name, index):
     finally:
         if not os.environ.get("TORJAIL_LAB_KEEP"):
             host.destroy(name, log=lambda text: None)
+
+
+def host_checks(relay, jail, tmp_path, *modules, name):
+    """One run of tests/host (or of `modules`) against the lab host `name` for one of its jails, with the relay's
+    settings (relay.settings) as host data: the names of the failing checks, without their parameters."""
+    report = tmp_path / f"{jail}.xml"
+    env = {**os.environ, "TORJAIL_LAB_HOST": name, "TORJAIL_GELI_PASSPHRASE": PASSPHRASE,
+           "TORJAIL_LAB_SETTINGS": json.dumps(relay.settings)}
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *(modules or ["tests/host"]),
+            f"--hosts=ssh://{name}", f"--ssh-config={paths.ssh_config_path(name)}", "--inventory=lab/inventory.py",
+            f"--jail={jail}", f"--junitxml={report}"]
+    result = subprocess.run(argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                            timeout=SUITE_TIMEOUT)
+    assert report.exists(), (result.stdout + result.stderr)[-6000:]
+    cases = list(ET.parse(report).getroot().iter("testcase"))
+    ran = [case for case in cases if case.find("skipped") is None]
+    assert ran, (result.stdout + result.stderr)[-6000:]
+    return [case.get("name").split("[")[0] for case in cases
+            if case.find("failure") is not None or case.find("error") is not None]

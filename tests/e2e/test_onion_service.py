@@ -14,9 +14,8 @@ The tests run in file order on one lab host: each step starts from the state the
 import re
 
 import pytest
-from pyrage import x25519
 
-from relay import PASSPHRASE, changes, relay_host
+from relay import PASSPHRASE, changes, host_checks, relay_host
 
 pytestmark = pytest.mark.lab
 
@@ -91,6 +90,20 @@ def test_the_onion_port_reaches_the_service_on_the_jail_address(relay):
     must(relay, f"jexec web daemon -f sh -c 'echo served-in-the-jail | nc -l -w 10 {address} {port}'")
     answer = must(relay, f"sleep 1; jexec web nc -w 5 {address} {port} < /dev/null")
     assert answer.strip() == "served-in-the-jail"
+
+
+@pytest.mark.parametrize("jail", ["tor", "web"])
+def test_the_host_checks_pass_for_the_relay_and_the_onion_service(relay, jail, tmp_path):
+    assert host_checks(relay, jail, tmp_path, name=NAME) == []
+
+
+def test_the_host_checks_of_the_onion_service_fail_when_its_keys_are_readable(relay, tmp_path):
+    must(relay, "chmod 0644 /var/jails/web/var/db/tor/onion/hs_ed25519_secret_key")
+    try:
+        failing = host_checks(relay, "web", tmp_path, "tests/host/test_permissions.py", name=NAME)
+        assert failing == ["test_key_files_mode"], failing
+    finally:
+        must(relay, "chmod 0600 /var/jails/web/var/db/tor/onion/hs_ed25519_secret_key")
 
 
 def test_the_onion_address_survives_reboot_unlock_and_lock(relay):

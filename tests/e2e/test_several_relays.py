@@ -6,18 +6,12 @@ and the host checks (tests/host, one run per jail) pass for each jail and fail f
 The tests run in file order on one lab host: each step starts from the state the previous one left.
 """
 
-import json
-import os
 import socket
-import subprocess
-import sys
-import xml.etree.ElementTree as ET
 
 import pytest
 from pyrage import x25519
 
-from lab import paths
-from relay import PASSPHRASE, ROOT, changes, relay_host
+from relay import PASSPHRASE, changes, host_checks, relay_host
 
 pytestmark = pytest.mark.lab
 
@@ -26,7 +20,6 @@ JAILS = [{"kind": "relay", "jail_name": "tor", "jail_ip": "10.0.0.1", "md_unit":
           "relay_nickname": "TorjailMultiA"},
          {"kind": "relay", "jail_name": "tor2", "jail_ip": "10.0.0.2", "md_unit": 11,
           "relay_nickname": "TorjailMultiB", "or_port": 9002, "dir_port": 0}]
-SUITE_TIMEOUT = 900
 
 
 @pytest.fixture(scope="module")
@@ -109,34 +102,17 @@ def test_reboot_locks_both_images_and_one_unlock_opens_both(relay):
     assert changes(again.stdout) == 0, again.stdout[-6000:]
 
 
-def host_checks(relay, jail, tmp_path, *modules):
-    """One run of tests/host against the lab host for one of its jails: the names of the failing checks."""
-    report = tmp_path / f"{jail}.xml"
-    env = {**os.environ, "TORJAIL_LAB_HOST": NAME, "TORJAIL_GELI_PASSPHRASE": PASSPHRASE,
-           "TORJAIL_LAB_SETTINGS": json.dumps(relay.settings)}
-    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *(modules or ["tests/host"]),
-            f"--hosts=ssh://{NAME}", f"--ssh-config={paths.ssh_config_path(NAME)}", "--inventory=lab/inventory.py",
-            f"--jail={jail}", f"--junitxml={report}"]
-    result = subprocess.run(argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                            timeout=SUITE_TIMEOUT)
-    assert report.exists(), (result.stdout + result.stderr)[-6000:]
-    cases = list(ET.parse(report).getroot().iter("testcase"))
-    ran = [case for case in cases if case.find("skipped") is None]
-    assert ran, (result.stdout + result.stderr)[-6000:]
-    return [case.get("name") for case in cases if case.find("failure") is not None or case.find("error") is not None]
-
-
 @pytest.mark.parametrize("jail", ["tor", "tor2"])
 def test_the_host_checks_pass_for_each_jail(relay, jail, tmp_path):
-    assert host_checks(relay, jail, tmp_path) == []
+    assert host_checks(relay, jail, tmp_path, name=NAME) == []
 
 
 def test_the_host_checks_of_a_jail_whose_tor_stopped_fail_and_the_others_pass(relay, tmp_path):
     must(relay, "service -j tor2 tor stop")
     try:
-        failing = host_checks(relay, "tor2", tmp_path, "tests/host/test_tor.py")
+        failing = host_checks(relay, "tor2", tmp_path, "tests/host/test_tor.py", name=NAME)
         assert failing and any("running" in name or "listen" in name for name in failing), failing
-        assert host_checks(relay, "tor", tmp_path, "tests/host/test_tor.py") == []
+        assert host_checks(relay, "tor", tmp_path, "tests/host/test_tor.py", name=NAME) == []
     finally:
         must(relay, "service -j tor2 tor start")
 

@@ -27,7 +27,7 @@ def pytest_addoption(parser):
     group.addoption("--inventory-host", default=None,
                     help="the server's name in the inventory, when --hosts reaches it under another name")
     group.addoption("--jail", default=None,
-                    help="the relay jail to check, when the server runs several (one run per jail)")
+                    help="the jail to check (a relay or an onion service), when the server runs several")
     group.addoption("--outside", action="store_true", default=False,
                     help="also run the checks made from this machine against the server's public address")
 
@@ -62,10 +62,10 @@ def server_settings(request):
 
 
 @pytest.fixture(scope="module")
-def ext_if(host, settings):
+def ext_if(host, server_settings):
     """The external interface: the setting, or the interface of the server's IPv4 default route."""
-    if settings.ext_if != "detect":
-        return settings.ext_if
+    if server_settings.ext_if != "detect":
+        return server_settings.ext_if
     route = host.run("route -n get -inet default")
     found = DefaultRouteInterface().process(route.stdout.splitlines())
     assert found, f"ext_if is 'detect' but `route -n get -inet default` names no interface: {route.stderr}"

@@ -67,8 +67,8 @@ def inventory_host_name(inventory, wanted: str) -> str:
 
 
 def settings_for_run(config):
-    """Settings of the one relay this run checks (the server's only relay, or the one --jail names), or None
-    without --hosts (then every host check is skipped)."""
+    """Settings of the one jail this run checks (the server's only one, or the one --jail names: a relay's
+    Settings or an OnionService), or None without --hosts (then every host check is skipped)."""
     if _STASH_SETTINGS in config.stash:
         return config.stash[_STASH_SETTINGS]
     specs = host_specs(config)
@@ -81,27 +81,28 @@ def settings_for_run(config):
         name = config.getoption("inventory_host", None) or inventory_host_name(inventory, spec_host_name(specs[0]))
         every = settings_for_inventory(inventory)
         server, fleet = every[name], [relay for host in every.values() for relay in host.relays]
-        settings = _relay_of_run(config, server)
+        settings = _jail_of_run(config, server)
     config.stash[_STASH_SETTINGS] = settings
     config.stash[_STASH_SERVER] = server
     config.stash[_STASH_FLEET] = fleet
     return settings
 
 
-def _relay_of_run(config, server):
-    """The relay --jail names among the server's, or its only one."""
+def _jail_of_run(config, server):
+    """The jail --jail names among the server's (a relay's Settings or an OnionService), or its only one."""
     wanted = config.getoption("jail", None)
-    names = [relay.jail_name for relay in server.relays]
+    jails = server.jail_settings
+    names = [jail.jail_name for jail in jails]
     if wanted is None and len(names) == 1:
-        return server.relays[0]
+        return jails[0]
     if wanted in names:
-        return server.relays[names.index(wanted)]
-    raise pytest.UsageError(f"{server.host_name} runs the relay jails {', '.join(names)}: give the one to check "
+        return jails[names.index(wanted)]
+    raise pytest.UsageError(f"{server.host_name} runs the jails {', '.join(names)}: give the one to check "
                             "with --jail NAME (one run per jail)")
 
 
 def server_for_run(config):
-    """Settings of the whole server of this run (every relay's, for pf.conf and the cloned loopback)."""
+    """Settings of the whole server of this run: what the host holds once (sshd, swap, pf), every jail's."""
     settings_for_run(config)
     return config.stash[_STASH_SERVER]
 

@@ -39,19 +39,22 @@ def rc_variables(settings, server):
     """rc.conf variable -> (how to compare, wanted value) for pf, pflog and the jail's loopback (the jail's
     alias is numbered by its place among the server's relays)."""
     interface = settings.jail_interface
-    alias = [relay.jail_name for relay in server.relays].index(settings.jail_name)
+    alias = [jail.jail_name for jail in server.jail_settings].index(settings.jail_name)
     return {
         "pf_enable": ("equals", "YES"),
         "pf_rules": ("equals", PF_CONF),
-        "pflog_enable": ("equals", "YES" if settings.pflog else "NO"),
+        "pflog_enable": ("equals", "YES" if server.pflog else "NO"),
         "cloned_interfaces": ("lists", interface),
         f"ifconfig_{interface}_alias{alias}": ("equals", f"inet {settings.jail_ip}/32"),
     }
 
 
-def open_ports(settings):
-    """(name, port) of what the public address must accept from outside."""
-    ports = [("ORPort", settings.or_port), ("sshd", settings.sshd_port)]
+def open_ports(settings, server):
+    """(name, port) of what the public address must accept from outside for this jail (an onion service's:
+    nothing of its own), and sshd."""
+    if settings.kind != "relay":
+        return [("sshd", server.sshd_port)]
+    ports = [("ORPort", settings.or_port), ("sshd", server.sshd_port)]
     if settings.dir_port:
         ports.insert(1, ("DirPort", settings.dir_port))
     return ports
@@ -67,7 +70,7 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("pf_table", pf_tables(render_file(server_for_run(metafunc.config), "pf.conf.j2"))
                              if settings else [])
     if "open_port" in metafunc.fixturenames:
-        items = open_ports(settings) if settings else []
+        items = open_ports(settings, server_for_run(metafunc.config)) if settings else []
         metafunc.parametrize("open_port", items, ids=[name for name, _ in items])
 
 
@@ -131,37 +134,37 @@ def test_pf_table_present(host, pf_table):
     assert pf_table in tables, f"pfctl -s Tables: {tables}"
 
 
-def test_admins_table(host, settings):
+def test_admins_table(host, server_settings):
     """Only admin_networks may reach sshd; a wider <admins> table opens sshd to more of the internet."""
     shown = parse_pf_table(host.check_output("pfctl -t admins -T show"))
     loaded = {ipaddress.ip_network(entry, strict=False) for entry in shown}
-    assert loaded == {ipaddress.ip_network(network, strict=False) for network in settings.admin_networks}
+    assert loaded == {ipaddress.ip_network(network, strict=False) for network in server_settings.admin_networks}
 
 
 def test_metrics_table(host, settings):
     """Only metrics_networks may reach tor's MetricsPort: a wider <metrics> table shows the relay's traffic to more
     of the internet."""
-    if not settings.metrics_port:
+    if settings.kind != "relay" or not settings.metrics_port:
         pytest.skip("no metrics_port")
     shown = parse_pf_table(host.check_output("pfctl -t metrics -T show"))
     loaded = {ipaddress.ip_network(entry, strict=False) for entry in shown}
     assert loaded == {ipaddress.ip_network(network, strict=False) for network in settings.metrics_networks}
 
 
-def test_pflogd_as_host_logs_say(host, settings):
+def test_pflogd_as_host_logs_say(host, server_settings):
     """With pflog in host_logs, blocked traffic (an attack in progress) leaves a trace in /var/log/pflog; without
     it, pflogd must not write the relay's traffic to the host's clear disk."""
     result = host.run("service pflog onestatus")
-    if settings.pflog:
+    if server_settings.pflog:
         assert result.rc == 0, f"service pflog onestatus: {result.stdout}{result.stderr}"
     else:
         assert result.rc != 0, f"pflogd runs although host_logs has no pflog: {result.stdout}"
 
 
-def test_bruteforce_expiry_cron_job(host, settings):
+def test_bruteforce_expiry_cron_job(host, server_settings):
     """Without it, an address in <bruteforce> stays there until pf is reloaded: one burst of logins locks an
     operator out for good."""
-    assert host.file(BRUTEFORCE_CRON).content_string == render_file(settings, "bruteforce.cron.j2")
+    assert host.file(BRUTEFORCE_CRON).content_string == render_file(server_settings, "bruteforce.cron.j2")
     result = host.run("service cron status")
     assert result.rc == 0, f"cron does not run, so nothing expires: {result.stdout}{result.stderr}"
 
@@ -191,17 +194,17 @@ def _jail_connects(host, settings, address, port):
                     str(port)).rc == 0
 
 
-def test_jail_cannot_reach_the_hosts_sshd(host, settings):
+def test_jail_cannot_reach_the_hosts_sshd(host, settings, server_settings):
     """Root in a compromised jail must not get a login prompt of the host: not on the public address (over lo0)
     nor on the jail's own (sshd listens on every address, the jail's included)."""
     for address in (settings.public_ipv4, settings.jail_ip):
-        assert not _jail_connects(host, settings, address, settings.sshd_port), \
-            f"the jail opens a connection to the host's sshd on {address}:{settings.sshd_port}"
+        assert not _jail_connects(host, settings, address, server_settings.sshd_port), \
+            f"the jail opens a connection to the host's sshd on {address}:{server_settings.sshd_port}"
 
 
-def test_host_loopback_still_reaches_sshd(host, settings):
+def test_host_loopback_still_reaches_sshd(host, server_settings):
     """pf filters lo0 now: the host's own connections over it must still pass."""
-    result = host.run("nc -z -w 5 127.0.0.1 %s", str(settings.sshd_port))
+    result = host.run("nc -z -w 5 127.0.0.1 %s", str(server_settings.sshd_port))
     assert result.rc == 0, f"the host cannot reach its own sshd on 127.0.0.1: {result.stderr}"
 
 
@@ -230,9 +233,9 @@ def test_port_open_from_outside(settings, open_port):
 
 
 @pytest.mark.outside
-def test_other_port_closed_from_outside(settings):
+def test_other_port_closed_from_outside(settings, server_settings):
     """Anything else reachable from outside is attack surface the settings never opened."""
-    allowed = {settings.or_port, settings.dir_port, settings.sshd_port}
+    allowed = {port for _name, port in open_ports(settings, server_settings)}
     port = next(port for port in CLOSED_PORT_CANDIDATES if port not in allowed)
     assert connect(settings.public_ipv4, port) in ("refused", "dropped"), \
         f"{settings.public_ipv4}:{port} accepts connections"

@@ -14,11 +14,11 @@ from host_checks import (
 )
 from torjail.freebsd.jail import Jails
 from torjail.freebsd.mount import MountPoints
-from torjail.render import planned_files
+from torjail.render import jail_files
 
 # Parameters whose running value must equal the generated jail.conf's.
 JAIL_PARAMETERS = ("path", "host.hostname", "securelevel", "enforce_statfs", "devfs_ruleset", "children.max")
-# Generated files of this concern (see torjail.render.planned_files).
+# Generated files of this concern (see torjail.render.jail_files).
 JAIL_TEMPLATES = ("jail.conf.j2", "jail-rc.conf.j2", "pkg-repo.conf.j2", "local-unbound.conf.j2",
                   "jail-resolv.conf.j2")
 
@@ -27,8 +27,7 @@ def pytest_generate_tests(metafunc):
     if "jail_file" in metafunc.fixturenames:
         settings = settings_for_run(metafunc.config)
         files = [] if settings is None else [
-            path for path, _, template in planned_files(settings)
-            if template in JAIL_TEMPLATES and path.startswith((settings.jail_root + "/", "/etc/jail.conf.d/"))]
+            path for path, _, template in jail_files(settings) if template in JAIL_TEMPLATES]
         metafunc.parametrize("jail_file", files)
 
 

@@ -1,5 +1,6 @@
 """Modes and owners of the files that hold the relay's secrets or its security settings: torrc in the jail, tor's
-keys directory and every key in it, /etc/pf.conf and the jail's jail.conf.d file.
+keys directory and every key in it (an onion service's: its HiddenServiceDir), /etc/pf.conf and the jail's
+jail.conf.d file.
 
 Expected values are the ones the deploy places (torjail.tasks, torjail.procedures.torkeys; tor gives the keys it
 makes itself the same). A key readable by another user of the jail is a copy of the relay's identity; a torrc or
@@ -10,14 +11,16 @@ import pytest
 
 from host_checks import require_jail_root_mounted, settings_for_run
 from torjail.procedures.torkeys import KEY_MODE, KEYS_DIRECTORY, KEYS_DIRECTORY_MODE, TOR_UID
+from torjail.render import ONION_DIR
 from torjail.tasks import firewall, jail, tor
 
 
 def placed_files(settings):
     """(id, path, mode, user, group, in the jail root) of every file checked here; jail owners as numbers."""
+    keys = [("keys", settings.jail_root + KEYS_DIRECTORY, KEYS_DIRECTORY_MODE, TOR_UID, TOR_UID, True)]
     return [
         ("torrc", settings.jail_root + tor.TORRC, tor.TORRC_MODE, tor.TORRC_OWNER, tor.TORRC_OWNER, True),
-        ("keys", settings.jail_root + KEYS_DIRECTORY, KEYS_DIRECTORY_MODE, TOR_UID, TOR_UID, True),
+        *(keys if settings.kind == "relay" else []),  # an onion service's tor keeps its keys in ONION_DIR
         ("pf.conf", firewall.PF_CONF, firewall.PF_CONF_MODE, firewall.PF_CONF_USER, firewall.PF_CONF_GROUP, False),
         ("jail.conf", settings.jail_conf_path, jail.JAIL_CONF_MODE, jail.JAIL_CONF_USER, jail.JAIL_CONF_GROUP,
          False),
@@ -65,10 +68,11 @@ def test_owner(host, settings, placed):
 
 
 def key_files(host, settings):
-    """Mode, uid and gid of every entry of tor's keys directory (stat -f: one command, however many keys)."""
+    """Mode, uid and gid of every file of tor's keys directory, or of an onion service's HiddenServiceDir (stat
+    -f: one command, however many keys)."""
     require_jail_root_mounted(host, settings)
-    keys = settings.jail_root + KEYS_DIRECTORY
-    result = host.run("cd %s && for f in *; do [ -e \"$f\" ] && stat -f '%%N %%Lp %%u %%g' \"$f\"; done; true", keys)
+    keys = settings.jail_root + (KEYS_DIRECTORY if settings.kind == "relay" else ONION_DIR)
+    result = host.run("cd %s && for f in *; do [ -f \"$f\" ] && stat -f '%%N %%Lp %%u %%g' \"$f\"; done; true", keys)
     assert result.rc == 0, f"cannot list {keys}: {result.stderr}"
     rows = [line.split() for line in result.stdout.splitlines() if line.strip()]
     if not rows:

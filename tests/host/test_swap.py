@@ -7,7 +7,7 @@ checks are collected, so each device is a test item of its own).
 
 
 import pytest
-from host_checks import parse_options, remote_host, settings_for_run
+from host_checks import parse_options, remote_host, server_for_run, settings_for_run
 from torjail.freebsd.fstab import FstabEntries
 from torjail.freebsd.geli import GeliProviders
 from torjail.freebsd.swap import SwapDevices
@@ -26,7 +26,7 @@ def fstab_swap_entries(host):
 
 def swap_devices(config):
     """The plain devices (without .eli) that must swap encrypted: configured ones and those fstab swaps on."""
-    settings = settings_for_run(config)
+    settings = server_for_run(config) if settings_for_run(config) is not None else None
     if settings is None:
         return []
     devices = [] if settings.swap_devices == "detect" else [device_path(d) for d in settings.swap_devices]
@@ -75,10 +75,11 @@ def test_swap_provider_one_time(host, settings, swap_device):
     assert found["sector_size"] == settings.geli_sector_size
 
 
-def test_swap_file_on_through_a_one_time_key_and_at_boot(host, settings):
+def test_swap_file_on_through_a_one_time_key_and_at_boot(host, server_settings):
     """A swap file is encrypted only by its rc.d script (fstab cannot say it): the script must be enabled for the
     next boot, and md99.eli, backed by the file, must be swapping now with the configured cipher."""
-    if not settings.swap_file_size or fstab_swap_entries(host) or settings.swap_devices not in ("detect", []):
+    if not server_settings.swap_file_size or fstab_swap_entries(host) \
+            or server_settings.swap_devices not in ("detect", []):
         pytest.skip("no swap file: the server swaps on devices of its own")
     unit = f"md{swap.SWAP_FILE_UNIT}"
     assert host.file(swap.SWAP_FILE).mode == 0o600, f"{swap.SWAP_FILE} is readable by others than root"
@@ -89,4 +90,4 @@ def test_swap_file_on_through_a_one_time_key_and_at_boot(host, settings):
     found = GeliProviders().process(host.run("geli list").stdout.splitlines()).get(f"{unit}.eli", {})
     assert found.get("onetime"), f"{unit}.eli flags {found.get('flags')}: not a one-time key"
     assert ((found.get("cipher") or "").upper(), found.get("key_length"), found.get("sector_size")) == (
-        settings.geli_cipher.upper(), settings.geli_key_length, settings.geli_sector_size)
+        server_settings.geli_cipher.upper(), server_settings.geli_key_length, server_settings.geli_sector_size)

@@ -18,20 +18,22 @@ from host_checks import (
     require_jail_running,
     settings_for_run,
 )
-from torjail.render import planned_files
+from torjail.render import ONION_DIR, jail_files
 from torjail.settings import parse_tor_amount
 from torjail.tasks.jail import CRONTAB_PATH, CRONTAB_SOURCE, NEWSYSLOG_PATH, NEWSYSLOG_SOURCE
 
 TOR = "/usr/local/bin/tor"
 TORRC = "/usr/local/etc/tor/torrc"
 TOR_USER = "_tor"
-TOR_TEMPLATES = ("torrc.j2", "tor-exit-notice.html.j2")
+TOR_TEMPLATES = ("torrc.j2", "torrc-onion.j2", "tor-exit-notice.html.j2")
 CONTROL_QUERIES = ["GETINFO accounting/enabled accounting/hibernating",
                    "GETCONF AccountingMax AccountingRule AccountingStart"]
 
 
 def listeners(settings):
-    """(name, address, port) of every socket tor must listen on inside the jail."""
+    """(name, address, port) of every socket tor must listen on inside the jail (an onion service's: none)."""
+    if settings.kind != "relay":
+        return []
     wanted = [("ORPort", settings.jail_ip, settings.or_port)]
     if settings.dir_port:
         wanted.append(("DirPort", settings.jail_ip, settings.dir_port))
@@ -43,8 +45,9 @@ def listeners(settings):
 
 
 def accounting_values(settings):
-    """What tor's control socket must report: accounting on with the configured values, or off."""
-    if not settings.accounting:
+    """What tor's control socket must report: accounting on with the configured values, or off (an onion
+    service's tor keeps none)."""
+    if settings.kind != "relay" or not settings.accounting:
         return {"accounting/enabled": "0", "AccountingMax": "0"}
     traffic = settings.torrc_traffic
     return {"accounting/enabled": "1", "AccountingMax": str(parse_tor_amount(traffic["AccountingMax"])),
@@ -60,7 +63,7 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("accounting_key", list(accounting_values(settings)) if settings else [])
     if "tor_file" in metafunc.fixturenames:
         files = [] if settings is None else [
-            path for path, _, template in planned_files(settings) if template in TOR_TEMPLATES]
+            path for path, _, template in jail_files(settings) if template in TOR_TEMPLATES]
         metafunc.parametrize("tor_file", files)
 
 
@@ -157,3 +160,17 @@ def test_the_jails_cron_runs_its_newsyslog(host, settings):
         f"{CRONTAB_PATH} in the jail is not files/{CRONTAB_SOURCE.name}"
     result = host.run("service -j %s cron onestatus", settings.jail_name)
     assert result.rc == 0, f"cron does not run in jail {settings.jail_name}: {result.stdout}{result.stderr}"
+
+
+def test_onion_service_keys_and_hostname_on_the_encrypted_root(host, settings):
+    """An onion service's address is its key: tor keeps it in HiddenServiceDir on the jail's encrypted root,
+    readable by tor alone; a relay has none."""
+    if settings.kind != "onion-service":
+        pytest.skip("a relay jail publishes no onion service")
+    require_jail_root_mounted(host, settings)
+    directory = host.file(settings.jail_root + ONION_DIR)
+    assert directory.is_directory and directory.mode == 0o700, f"{ONION_DIR} is missing or not 0700"
+    assert (directory.uid, directory.gid) == (256, 256), f"{ONION_DIR} is not _tor's"
+    hostname = host.file(settings.jail_root + ONION_DIR + "/hostname")
+    assert hostname.exists and hostname.content_string.strip().endswith(".onion"), \
+        f"no onion address in {ONION_DIR}/hostname"

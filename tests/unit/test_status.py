@@ -130,3 +130,34 @@ def test_the_chart_plots_what_tor_reported(settings, tmp_path):
 def test_no_chart_without_a_period(settings, tmp_path):
     assert not chart.write(row({}, 1.8e9, settings), tmp_path / "none.png")
     assert not (tmp_path / "none.png").exists()
+
+
+def test_an_onion_service_jail_has_a_row_without_accounting_or_certificate(monkeypatch):
+    """Its tor keeps no accounting: the row says so, asks for nothing about traffic or keys, and names the jail."""
+    from torjail.freebsd.geli import GeliProviders
+    from torjail.freebsd.jail import Jails
+    from torjail.freebsd.pf import PfStatus
+    from torjail.freebsd.service import ServiceRunning
+    from torjail.freebsd.swap import SwapDevices
+    from torjail.settings import build_settings
+
+    jails = [{"kind": "relay", "jail_name": "tor", "jail_ip": "10.0.0.1", "md_unit": 10, "relay_nickname": "A"},
+             {"kind": "onion-service", "jail_name": "web", "jail_ip": "10.0.0.3", "md_unit": 12, "onion_ports": [80]}]
+    [web] = build_settings("multi", {"identity": "offline-master", "relay_contact": "c", "public_ipv4": "198.51.100.7",
+                                     "age_recipient": "age19s9uupdwtthy8lqxy2uefcjzyrffx9wu0dmfxjec8dzjnehea38q7hxyad",
+                                     "jails": jails}).onion_services
+    answers = {GeliProviders: {"md12.eli": {}}, Jails: {"web": {}}, ServiceRunning: True,
+               PfStatus: {"enabled": True}, SwapDevices: [{"device": "/dev/ada0p3.eli"}]}
+
+    class Host:
+        name = "multi"
+
+        def get_fact(self, fact, **arguments):
+            return answers[fact]
+
+    monkeypatch.setattr(torcontrol, "ask_tor", lambda host, jail: {
+        "version": "0.4.9.11", "accounting": torcontrol.parse_accounting({"accounting/enabled": "0"}), "error": None})
+    found = status.collect(Host(), web, now=1_760_000_000)
+    assert (found["host"], found["image"], found["jail"], found["tor"]) == ("multi/web", "unlocked", True, True)
+    assert found["period"] is None and found["cert_expires"] is None and found["next"] == []
+    assert "no accounting" in status.table([found])
