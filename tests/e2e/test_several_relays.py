@@ -1,7 +1,8 @@
-"""End to end on one lab host running two relay jails, through the real pyinfra CLI over real SSH: each tor runs in
-its own jail on its own encrypted image, pf redirects each relay's ports to its own jail, the two relays list each
-other in MyFamily, a reboot locks both images, one unlock.py run (one passphrase) opens both, lock.py locks both,
-and the host checks (tests/host, one run per jail) pass for each jail and fail for the jail whose tor is stopped.
+"""End to end on one lab host running two relay jails and an onion-service jail, through the real pyinfra CLI over
+real SSH: each tor runs in its own jail on its own encrypted image, pf redirects each relay's ports to its own
+jail, the two relays list each other in MyFamily, a reboot locks every image, one unlock.py run (one passphrase)
+opens them all, lock.py locks them all, and the host checks (tests/host, one run per jail) pass for each jail and
+fail for the jail whose tor is stopped. test_onion_service.py shows the onion service itself.
 
 The tests run in file order on one lab host: each step starts from the state the previous one left.
 """
@@ -19,7 +20,8 @@ NAME, INDEX = "multi1", 62
 JAILS = [{"kind": "relay", "jail_name": "tor", "jail_ip": "10.0.0.1", "md_unit": 10,
           "relay_nickname": "TorjailMultiA"},
          {"kind": "relay", "jail_name": "tor2", "jail_ip": "10.0.0.2", "md_unit": 11,
-          "relay_nickname": "TorjailMultiB", "or_port": 9002, "dir_port": 0}]
+          "relay_nickname": "TorjailMultiB", "or_port": 9002, "dir_port": 0},
+         {"kind": "onion-service", "jail_name": "web", "jail_ip": "10.0.0.3", "md_unit": 12, "onion_ports": [80]}]
 
 
 @pytest.fixture(scope="module")
@@ -57,11 +59,11 @@ def fingerprint(relay, jail):
 def test_a_fresh_server_runs_each_relay_in_its_own_jail_on_its_own_image(relay):
     result = run(relay, "deploy.py")
     assert PASSPHRASE not in result.stdout
-    assert jails(relay) == ["tor", "tor2"]
+    assert jails(relay) == ["tor", "tor2", "web"]
     listening = must(relay, "sockstat -4 -l")
     assert "10.0.0.1:9001" in listening and "10.0.0.1:9030" in listening and "10.0.0.2:9002" in listening
     providers = must(relay, "geli status")
-    assert "md10.eli" in providers and "md11.eli" in providers
+    assert "md10.eli" in providers and "md11.eli" in providers and "md12.eli" in providers
     mounted = must(relay, "mount -p").splitlines()
     assert any(line.split()[:2] == ["/dev/md10.eli", "/var/jails/tor"] for line in mounted), mounted
     assert any(line.split()[:2] == ["/dev/md11.eli", "/var/jails/tor2"] for line in mounted), mounted
@@ -87,22 +89,23 @@ def test_the_relays_of_a_host_list_each_other_in_myfamily_then_nothing_changes(r
     assert changes(again.stdout) == 0, again.stdout[-6000:]
 
 
-def test_reboot_locks_both_images_and_one_unlock_opens_both(relay):
+def test_reboot_locks_every_image_and_one_unlock_opens_them_all(relay):
     relay.reboot()
     assert jails(relay) == []
     providers = must(relay, "geli status")
-    assert "md10.eli" not in providers and "md11.eli" not in providers
+    assert not any(f"md{unit}.eli" in providers for unit in (10, 11, 12)), providers
     result = relay.pyinfra("deploy.py", settings=relay.settings)
     assert result.returncode != 0 and "is locked" in result.stdout
     unlocked = run(relay, "unlock.py")
-    assert "Unlock /var/jails/tor.img" in unlocked.stdout and "Unlock /var/jails/tor2.img" in unlocked.stdout
-    assert jails(relay) == ["tor", "tor2"]
+    for image in ("tor", "tor2", "web"):
+        assert f"Unlock /var/jails/{image}.img" in unlocked.stdout
+    assert jails(relay) == ["tor", "tor2", "web"]
     assert "10.0.0.2:9002" in must(relay, "sockstat -4 -l")
     again = run(relay, "unlock.py")
     assert changes(again.stdout) == 0, again.stdout[-6000:]
 
 
-@pytest.mark.parametrize("jail", ["tor", "tor2"])
+@pytest.mark.parametrize("jail", ["tor", "tor2", "web"])
 def test_the_host_checks_pass_for_each_jail(relay, jail, tmp_path):
     assert host_checks(relay, jail, tmp_path, name=NAME) == []
 
@@ -117,10 +120,10 @@ def test_the_host_checks_of_a_jail_whose_tor_stopped_fail_and_the_others_pass(re
         must(relay, "service -j tor2 tor start")
 
 
-def test_lock_locks_both_images_at_once(relay):
+def test_lock_locks_every_image_at_once(relay):
     result = run(relay, "lock.py")
-    assert changes(result.stdout) == 6, result.stdout[-6000:]
+    assert changes(result.stdout) == 9, result.stdout[-6000:]
     assert jails(relay) == []
     devices = must(relay, "mdconfig -l").split()
-    assert "md10" not in devices and "md11" not in devices
+    assert not {"md10", "md11", "md12"} & set(devices), devices
     assert "/var/jails/tor" not in must(relay, "mount -p")
