@@ -8,7 +8,8 @@ the steps will ask (torjail.tasks.survey). Order matters: the base
 jail, then the firewall. While plain swap is still active (too little free memory to move it now), nothing after
 swap runs: the vault's keys and tor wait for the reboot into encrypted swap. A host listing several jails gets
 each one's vault and jail, then their addresses on the cloned loopback, each one's tor (a relay's, or an onion
-service's with its services: torjail.tasks.onion), and one pf.conf for them all. Every step reads the validated settings of the host or of one of its relays, nothing else.
+service's with its services: torjail.tasks.onion), and one pf.conf for them all. Every step reads the validated
+settings of the host or of one of its jails, nothing else.
 """
 
 from pyinfra import host

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 from harness import STDIN_MARK, plan
 from pyinfra.api.exceptions import PyinfraError
-from test_deploy_plan import DEPLOY, _merge_facts, passphrase, planned_operations, server, stable  # noqa: F401: fixtures
+from test_deploy_plan import (  # noqa: F401: fixtures
+    DEPLOY, _merge_facts, passphrase, planned_operations, server, stable,
+)
 
 from torjail import family, secrets
 from torjail.render import render_file
@@ -226,4 +228,51 @@ def test_a_listed_relay_not_named_tor_on_a_host_with_flat_records_stops_the_depl
     renamed = {**LISTED, "jail_name": "relay1"}
     with pytest.raises(PyinfraError, match="setting 'jails': secrets_dir holds the records of this host's relay"):
         plan(DEPLOY, data=as_list({**loaded["data"], **fleet}, renamed, SECOND), facts=loaded["facts"])
+    assert planned_operations == []
+
+
+def test_a_backup_of_the_second_relay_is_restored_into_its_own_jail_only(fleet, tmp_path, monkeypatch):
+    """TORJAIL_RESTORE names one relay's backup (HOST/JAIL for a listed relay not named tor): its keys go into
+    that relay's jail before its tor first starts, the other relay makes its own identity."""
+    from pyrage import x25519
+
+    from torjail import backups, identity
+
+    age_key = x25519.Identity.generate()
+    monkeypatch.setenv(identity.IDENTITY_ENV, str(age_key))
+    data = as_list({**server("deploy_fresh")["data"], **fleet, "age_recipient": str(age_key.to_public())},
+                   LISTED, SECOND)
+    [_, tor2] = build_settings("server", data).relays
+    keys = {"secret_id_key": b"-----BEGIN RSA PRIVATE KEY-----\nplan test rsa identity\n"}
+    made = backups.write(tor2, backups.make(tor2, keys, "0123456789ABCDEF0123456789ABCDEF01234567",
+                                            "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789+/abcde", b"GEOM::ELI" + bytes(503)))
+    assert made.parent == Path(fleet["secrets_dir"]) / "server" / "jails" / "tor2"
+    monkeypatch.setenv("TORJAIL_RESTORE", str(made))
+    names = "names=('secret_id_key', 'ed25519_master_id_secret_key', 'ed25519_master_id_public_key')"
+    digests = {"torkeys.KeyDigests": {f"jail_name={jail}, {names}, root=/var/jails/{jail}, running=False": {}
+                                      for jail in ("tor", "tor2")}}
+    result = plan(DEPLOY, data=data, facts=with_fresh_jails(_merge_facts(server("deploy_fresh")["facts"],
+                                                                          {**family_facts(), **digests})))
+    (restore,) = [op for op in result.operations if op.name.startswith("Key files of the backup")]
+    assert all("R=/var/jails/tor2;" in command for command in restore.commands)
+    names = [op.name for op in result.operations]
+    assert names.index("Start jail tor") < names.index(restore.name) < names.index("Start jail tor2")
+
+
+def test_a_backup_of_no_relay_of_the_host_stops_the_deploy(fleet, monkeypatch, planned_operations):
+    from pyrage import x25519
+
+    from torjail import backups, identity
+
+    age_key = x25519.Identity.generate()
+    monkeypatch.setenv(identity.IDENTITY_ENV, str(age_key))
+    base = {**server("deploy_fresh")["data"], **fleet, "age_recipient": str(age_key.to_public())}
+    [_, gone] = build_settings("server", as_list(base, LISTED, {**SECOND, "jail_name": "tor9"})).relays
+    made = backups.write(gone, backups.make(gone, {"secret_id_key": b"rsa"}, "0123456789ABCDEF0123456789ABCDEF01234567",
+                                            "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789+/abcde", b"GEOM::ELI" + bytes(503)))
+    monkeypatch.setenv("TORJAIL_RESTORE", str(made))
+    with pytest.raises(PyinfraError, match=r"is the backup of server/tor9, not of server or server/tor2; nothing "
+                                           r"was changed"):
+        plan(DEPLOY, data=as_list(base, LISTED, SECOND),
+             facts=with_fresh_jails(_merge_facts(server("deploy_fresh")["facts"], family_facts())))
     assert planned_operations == []

@@ -91,8 +91,8 @@ def image_files(state, **image):
 
 
 def test_no_image_says_to_deploy_first():
-    with pytest.raises(PyinfraError, match=r"server: there is no encrypted image at /var/jails/tor.img yet \(jail tor\): "
-                                           r"run deploy.py first"):
+    with pytest.raises(PyinfraError, match=r"server: there is no encrypted image at /var/jails/tor.img yet "
+                                           r"\(jail tor\): run deploy.py first"):
         plan_unlock("unlock_locked", **{"image.ImageFiles": image_files("absent"),
                                         "files.File": {"path=/etc/jail.conf.d/tor.conf": None},
                                         "jail.Jails": {}})

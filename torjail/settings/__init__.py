@@ -21,5 +21,6 @@ from torjail.settings.values import TOR_BYTE_UNITS, expect_interface_name, parse
 
 __all__ = [
     "SETTING_NAMES", "Settings", "SettingsError", "TOR_BYTE_UNITS", "build_settings", "expect_interface_name",
-    "load_inventory", "parse_size", "parse_tor_amount", "host_settings", "relays_for", "settings_for", "settings_for_inventory",
+    "host_settings", "load_inventory", "parse_size", "parse_tor_amount", "relays_for", "settings_for",
+    "settings_for_inventory",
 ]

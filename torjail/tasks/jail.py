@@ -117,22 +117,22 @@ def addresses(settings):
     """The cloned loopback with every jail's address (ifconfig_lo1_alias0, 1... in the order the host lists its
     jails), at boot and now (jail(8) needs them before `jail -c`), and jail_enable without the jails in the boot
     list (their images are locked after every boot). `settings` are the host's."""
-    relays = settings.jail_settings
+    jails = settings.jail_settings
     interface = settings.jail_interface
     current = rc.current_values("/etc/rc.conf", None)
     cloned = current.get("cloned_interfaces", "").split()
     if interface not in cloned:
         cloned.append(interface)
     assignments = {"cloned_interfaces": " ".join(cloned),
-                   **{f"ifconfig_{interface}_alias{index}": f"inet {relay.jail_ip}/32"
-                      for index, relay in enumerate(relays)},
+                   **{f"ifconfig_{interface}_alias{index}": f"inet {each.jail_ip}/32"
+                      for index, each in enumerate(jails)},
                    "jail_enable": "YES"}
-    names = [relay.jail_name for relay in relays]
+    names = [each.jail_name for each in jails]
     boot_list = current.get("jail_list", "").split()
     if any(name in boot_list for name in names):
         assignments["jail_list"] = " ".join(name for name in boot_list if name not in names)
-    ips = ", ".join(relay.jail_ip for relay in relays)
+    ips = ", ".join(each.jail_ip for each in jails)
     rc.values(name=f"{interface} with {ips} and jail_enable at boot, {', '.join(names)} not in jail_list",
               assignments=assignments)
     net.cloned_addresses(name=f"{interface} with {ips}", interface=interface,
-                         addresses=[relay.jail_ip for relay in relays])
+                         addresses=[each.jail_ip for each in jails])

@@ -11,9 +11,9 @@ from torjail.checks import check_file
 from torjail.checks.torrc import TorNotFound, check_torrc_settings
 from torjail.connection import without_nagle
 from torjail.freebsd.net import DefaultRouteInterface, Interfaces
+from torjail import hostkey, identity
 from torjail.render import render_all
 from torjail.settings import settings_for
-from torjail import hostkey, identity
 from torjail.tasks import keys, restore, vault
 from torjail.freebsd import readings
 
