@@ -30,10 +30,23 @@ class Relay:
         self.name = name
         self.index = index
         self.address = paths.address(index)
+        self.settings = {}  # the host data its pyinfra runs get (TORJAIL_LAB_SETTINGS)
 
     def run(self, command, input=None, timeout=120):
         """(status, stdout, stderr) of a command run on the lab host over ssh."""
         return host.ssh(self.name, command, input=input, timeout=timeout)
+
+    def must(self, command, input=None, timeout=120):
+        """The standard output of a command that must succeed on the lab host."""
+        status, output, err = self.run(command, input=input, timeout=timeout)
+        assert status == 0, f"{command}: exit {status}\n{output}{err}"
+        return output
+
+    def deployed(self, deploy_file, *args, **kwargs):
+        """The result of a pyinfra run with this host's settings that must succeed."""
+        result = self.pyinfra(deploy_file, *args, settings=self.settings, **kwargs)
+        assert result.returncode == 0, result.stdout[-6000:]
+        return result
 
     def pyinfra(self, deploy_file, *args, passphrase=PASSPHRASE, settings=None, timeout=900, yes=True):
         """Run the real pyinfra CLI against this lab host; returns the CompletedProcess (stdout and stderr joined).

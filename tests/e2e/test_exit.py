@@ -45,12 +45,6 @@ def relay():
         yield relay
 
 
-def must(relay, command, **kwargs):
-    status, output, err = relay.run(command, **kwargs)
-    assert status == 0, f"{command}: exit {status}\n{output}{err}"
-    return output
-
-
 def drill(relay, arguments, timeout=120):
     """drill(1) in the jail (FreeBSD's base has it): (seconds taken, its output)."""
     started = time.monotonic()
@@ -62,38 +56,38 @@ def test_an_exit_relay_is_deployed(relay):
     result = relay.pyinfra("deploy.py", settings=EXIT)
     assert result.returncode == 0, result.stdout[-6000:]
     assert changes(result.stdout) > 20
-    assert "name=tor" in must(relay, "jls -n name")
+    assert "name=tor" in relay.must("jls -n name")
 
 
 def test_the_jail_resolv_conf_points_at_its_own_resolver(relay):
     """tor in the jail resolves through the jail's local-unbound, never the host's resolvers."""
-    conf = must(relay, f"cat {JAIL_ROOT}/etc/resolv.conf")
+    conf = relay.must(f"cat {JAIL_ROOT}/etc/resolv.conf")
     nameservers = [line.split()[1] for line in conf.splitlines() if line.startswith("nameserver")]
     assert nameservers == [JAIL_IP], conf
-    host_conf = must(relay, "cat /etc/resolv.conf")
+    host_conf = relay.must("cat /etc/resolv.conf")
     assert f"nameserver {JAIL_IP}" not in host_conf
 
 
 def test_local_unbound_runs_in_the_jail_with_the_config_torjail_wrote(relay):
-    status = must(relay, f"service -j {JAIL} local_unbound status")
+    status = relay.must(f"service -j {JAIL} local_unbound status")
     assert status.startswith("local_unbound is running as pid "), status
-    control = must(relay, f"jexec {JAIL} local-unbound-control -c /var/unbound/unbound.conf status")
+    control = relay.must(f"jexec {JAIL} local-unbound-control -c /var/unbound/unbound.conf status")
     assert "is running" in control
-    assert must(relay, f"jexec {JAIL} local-unbound-checkconf").startswith("unbound-checkconf: no errors in "
+    assert relay.must(f"jexec {JAIL} local-unbound-checkconf").startswith("unbound-checkconf: no errors in "
                                                                           "/var/unbound/unbound.conf")
     # The daemon reads torjail's file (rc.d/local_unbound passes -c local_unbound_config) and drops to unbound.
-    processes = must(relay, f"ps -J {JAIL} -o user,command")
+    processes = relay.must(f"ps -J {JAIL} -o user,command")
     daemon = [line for line in processes.splitlines() if "/usr/sbin/local-unbound" in line]
     assert daemon and daemon[0].split()[0] == "unbound", processes
     assert "-c /var/unbound/unbound.conf" in daemon[0]
     # setup did not run: torjail's configuration is the one in place (local-unbound-setup would have replaced it).
-    conf = must(relay, f"cat {JAIL_ROOT}/var/unbound/unbound.conf")
+    conf = relay.must(f"cat {JAIL_ROOT}/var/unbound/unbound.conf")
     assert conf.startswith("# Managed by torjail"), conf[:200]
-    assert must(relay, f"ls {JAIL_ROOT}/var/unbound").split() == ["root.key", "unbound.conf"]
+    assert relay.must(f"ls {JAIL_ROOT}/var/unbound").split() == ["root.key", "unbound.conf"]
 
 
 def test_local_unbound_listens_on_the_jail_address_only(relay):
-    listening = must(relay, f"sockstat -4 -l -j {JAIL}")
+    listening = relay.must(f"sockstat -4 -l -j {JAIL}")
     lines = [line for line in listening.splitlines() if ":53 " in line]
     assert {line.split()[4] for line in lines} == {"tcp4", "udp4"}, listening
     assert {line.split()[5] for line in lines} == {f"{JAIL_IP}:53"}, listening
@@ -114,9 +108,9 @@ def test_a_public_name_is_resolved_from_the_root_servers_not_the_hosts_resolver(
     assert "rcode: SERVFAIL" in output or "Could not send or receive, because of network error" in output, output
     control = f"jexec {JAIL} local-unbound-control -c /var/unbound/unbound.conf"
     if "rcode: SERVFAIL" not in output:
-        assert "www.torproject.org." in must(relay, f"{control} dump_requestlist")
-    asked = {line.split()[0] for line in must(relay, f"{control} dump_infra").splitlines() if line.strip()}
-    host_resolvers = {line.split()[1] for line in must(relay, "cat /etc/resolv.conf").splitlines()
+        assert "www.torproject.org." in relay.must(f"{control} dump_requestlist")
+    asked = {line.split()[0] for line in relay.must(f"{control} dump_infra").splitlines() if line.strip()}
+    host_resolvers = {line.split()[1] for line in relay.must("cat /etc/resolv.conf").splitlines()
                       if line.startswith("nameserver")}
     assert asked and asked <= ROOT_SERVERS, sorted(asked - ROOT_SERVERS)
     assert not asked & host_resolvers
@@ -124,21 +118,21 @@ def test_a_public_name_is_resolved_from_the_root_servers_not_the_hosts_resolver(
 
 def test_the_resolver_refuses_other_clients(relay):
     """access-control allows the jail address alone: a query from the host's public address is refused."""
-    output = must(relay, f"drill -I {paths.address(INDEX)} @{JAIL_IP} localhost A")
+    output = relay.must(f"drill -I {paths.address(INDEX)} @{JAIL_IP} localhost A")
     assert "rcode: REFUSED" in output, output
 
 
 def test_tor_runs_in_the_jail(relay):
-    listening = must(relay, f"sockstat -4 -l -j {JAIL}")
+    listening = relay.must(f"sockstat -4 -l -j {JAIL}")
     assert f"{JAIL_IP}:9001" in listening and f"{JAIL_IP}:9030" in listening, listening
-    assert must(relay, f"service -j {JAIL} tor status").startswith("tor is running as pid ")
+    assert relay.must(f"service -j {JAIL} tor status").startswith("tor is running as pid ")
 
 
 def test_second_deploy_changes_nothing(relay):
     result = relay.pyinfra("deploy.py", settings=EXIT)
     assert result.returncode == 0, result.stdout[-6000:]
     assert changes(result.stdout) == 0, result.stdout[-6000:]
-    assert must(relay, f"service -j {JAIL} local_unbound status").startswith("local_unbound is running")
+    assert relay.must(f"service -j {JAIL} local_unbound status").startswith("local_unbound is running")
 
 
 def test_host_checks_pass_on_the_exit(relay, tmp_path):
@@ -164,7 +158,7 @@ CONTROL = f"jexec {JAIL} local-unbound-control -c /var/unbound/unbound.conf"
 
 
 def resolver_pid(relay):
-    status = must(relay, f"service -j {JAIL} local_unbound status")
+    status = relay.must(f"service -j {JAIL} local_unbound status")
     return status.split("pid ")[1].rstrip(".\n")
 
 
@@ -177,11 +171,11 @@ def test_a_new_forwarder_is_reloaded_into_the_running_resolver(relay):
     assert result.returncode == 0, result.stdout[-6000:]
     assert "Reload local-unbound (configuration changed)" in result.stdout
     assert resolver_pid(relay) == pid
-    assert forwarder in must(relay, f"{CONTROL} list_forwards")
+    assert forwarder in relay.must(f"{CONTROL} list_forwards")
     result = relay.pyinfra("deploy.py", settings=EXIT)
     assert result.returncode == 0, result.stdout[-6000:]
     assert resolver_pid(relay) == pid
-    assert forwarder not in must(relay, f"{CONTROL} list_forwards")
+    assert forwarder not in relay.must(f"{CONTROL} list_forwards")
 
 
 def test_after_reboot_and_unlock_the_jail_starts_its_resolver_before_tor(relay):
@@ -190,9 +184,9 @@ def test_after_reboot_and_unlock_the_jail_starts_its_resolver_before_tor(relay):
     relay.reboot()
     result = relay.pyinfra("unlock.py", settings=EXIT)
     assert result.returncode == 0, result.stdout[-6000:]
-    assert must(relay, f"service -j {JAIL} local_unbound status").startswith("local_unbound is running as pid ")
-    assert must(relay, f"service -j {JAIL} tor status").startswith("tor is running as pid ")
-    console = must(relay, f"cat /var/log/jail_{JAIL}_console.log")
+    assert relay.must(f"service -j {JAIL} local_unbound status").startswith("local_unbound is running as pid ")
+    assert relay.must(f"service -j {JAIL} tor status").startswith("tor is running as pid ")
+    console = relay.must(f"cat /var/log/jail_{JAIL}_console.log")
     last_boot = console[console.rindex("Starting local_unbound."):]
     assert "Waiting for nameserver to start... good" in last_boot and "Starting tor." in last_boot, console[-3000:]
     assert "Performing initial setup." not in last_boot

@@ -28,19 +28,13 @@ def relay():
         yield relay
 
 
-def run(relay, command, **kwargs):
-    status, output, err = relay.run(command, **kwargs)
-    assert status == 0, err
-    return output
-
-
 def host_sshd_config(relay):
-    return run(relay, "sha256 -q /etc/ssh/sshd_config")
+    return relay.must("sha256 -q /etc/ssh/sshd_config")
 
 
 def plant(relay):
     """What root in the jail can do: a link for the host to follow, and a tor that marks where it runs."""
-    run(relay, "jexec tor /bin/sh -c 'ln -sf /etc/ssh/sshd_config /etc/rc.conf && "
+    relay.must("jexec tor /bin/sh -c 'ln -sf /etc/ssh/sshd_config /etc/rc.conf && "
                "{ [ -e /usr/local/bin/tor.real ] || mv /usr/local/bin/tor /usr/local/bin/tor.real; } && "
                "cat > /usr/local/bin/tor && chmod 755 /usr/local/bin/tor'", input=TRAP)
 
@@ -56,17 +50,17 @@ def test_with_the_jail_running_the_planted_link_and_tor_stay_inside_the_jail(rel
     result = relay.pyinfra("deploy.py", settings=CHANGE)
     assert result.returncode == 0, result.stdout[-5000:]
     assert host_sshd_config(relay) == relay.sshd_config
-    assert run(relay, f"ls {MARK} 2>/dev/null; true") == "", "the jail's tor ran on the host"
-    assert run(relay, f"ls {ROOT}{MARK}").strip() == f"{ROOT}{MARK}"  # it ran, inside the jail
-    assert "RelayBandwidthRate 3 MBytes" in run(relay, f"cat {ROOT}/usr/local/etc/tor/torrc")
+    assert relay.must(f"ls {MARK} 2>/dev/null; true") == "", "the jail's tor ran on the host"
+    assert relay.must(f"ls {ROOT}{MARK}").strip() == f"{ROOT}{MARK}"  # it ran, inside the jail
+    assert "RelayBandwidthRate 3 MBytes" in relay.must(f"cat {ROOT}/usr/local/etc/tor/torrc")
 
 
 def test_with_the_jail_stopped_the_host_refuses_to_write_through_the_link(relay):
-    run(relay, f"rm -f {ROOT}{MARK}")
+    relay.must(f"rm -f {ROOT}{MARK}")
     plant(relay)
-    run(relay, "jail -r tor")
+    relay.must("jail -r tor")
     result = relay.pyinfra("deploy.py")
     assert result.returncode != 0
     assert "is a symbolic link in the jail root" in result.stdout, result.stdout[-3000:]
     assert host_sshd_config(relay) == relay.sshd_config
-    assert run(relay, f"ls {MARK} {ROOT}{MARK} 2>/dev/null; true") == "", "the jail's tor ran outside the jail"
+    assert relay.must(f"ls {MARK} {ROOT}{MARK} 2>/dev/null; true") == "", "the jail's tor ran outside the jail"

@@ -38,18 +38,6 @@ def relay():
         yield relay
 
 
-def run(relay, tool):
-    result = relay.pyinfra(tool, settings=relay.settings)
-    assert result.returncode == 0, result.stdout[-6000:]
-    return result
-
-
-def must(relay, command):
-    status, output, err = relay.run(command)
-    assert status == 0, f"{command}: {err}"
-    return output
-
-
 def onion_address(relay):
     """The service's hostname, once its tor has written it (tor makes the keys at its first start)."""
     status, output, _ = relay.run(f"i=0; while [ ! -s {HOSTNAME} ] && [ $i -lt 30 ]; do sleep 1; i=$((i+1)); done; "
@@ -59,36 +47,36 @@ def onion_address(relay):
 
 
 def test_the_onion_service_runs_its_own_tor_on_its_own_image(relay):
-    result = run(relay, "deploy.py")
+    result = relay.deployed("deploy.py")
     assert PASSPHRASE not in result.stdout
-    assert sorted(must(relay, "jls name").split()) == ["tor", "web"]
-    assert must(relay, "service -j web tor status").startswith("tor is running as pid ")
-    mounted = must(relay, "mount -p").splitlines()
+    assert sorted(relay.must("jls name").split()) == ["tor", "web"]
+    assert relay.must("service -j web tor status").startswith("tor is running as pid ")
+    mounted = relay.must("mount -p").splitlines()
     assert any(line.split()[:2] == ["/dev/md12.eli", "/var/jails/web"] for line in mounted), mounted
     assert ONION.fullmatch(onion_address(relay))
-    assert must(relay, "stat -f %Sp /var/jails/web/var/db/tor/onion").strip() == "drwx------"
-    again = run(relay, "deploy.py")
+    assert relay.must("stat -f %Sp /var/jails/web/var/db/tor/onion").strip() == "drwx------"
+    again = relay.deployed("deploy.py")
     assert changes(again.stdout) == 0, again.stdout[-6000:]
 
 
 def test_nothing_of_the_onion_service_is_on_the_public_address(relay):
-    rules = must(relay, "pfctl -s nat")
+    rules = relay.must("pfctl -s nat")
     assert "nat on vtnet0 inet from 10.0.0.3 to any -> " in rules, rules
     assert "10.0.0.3" not in "\n".join(line for line in rules.splitlines() if line.startswith("rdr")), rules
-    assert "10.0.0.3" not in "\n".join(line for line in must(relay, "pfctl -s rules").splitlines()
+    assert "10.0.0.3" not in "\n".join(line for line in relay.must("pfctl -s rules").splitlines()
                                        if line.startswith("pass")), "a pass rule names the onion service's jail"
-    assert "10.0.0.3:" not in must(relay, "sockstat -4 -l"), "the onion service's tor listens on something"
+    assert "10.0.0.3:" not in relay.must("sockstat -4 -l"), "the onion service's tor listens on something"
 
 
 def test_the_onion_port_reaches_the_service_on_the_jail_address(relay):
     """tor forwards the onion port where its own configuration says: a listener there (the stand-in service)
     answers a connection made to that very target."""
-    reply = must(relay, CONTROL)
+    reply = relay.must(CONTROL)
     target = re.search(r"HiddenServicePort=80 (\S+)", reply)
     assert target and target.group(1) == "10.0.0.3:80", reply
     address, port = target.group(1).split(":")
-    must(relay, f"jexec web daemon -f sh -c 'echo served-in-the-jail | nc -l -w 10 {address} {port}'")
-    answer = must(relay, f"sleep 1; jexec web nc -w 5 {address} {port} < /dev/null")
+    relay.must(f"jexec web daemon -f sh -c 'echo served-in-the-jail | nc -l -w 10 {address} {port}'")
+    answer = relay.must(f"sleep 1; jexec web nc -w 5 {address} {port} < /dev/null")
     assert answer.strip() == "served-in-the-jail"
 
 
@@ -98,25 +86,25 @@ def test_the_host_checks_pass_for_the_relay_and_the_onion_service(relay, jail, t
 
 
 def test_the_host_checks_of_the_onion_service_fail_when_its_keys_are_readable(relay, tmp_path):
-    must(relay, "chmod 0644 /var/jails/web/var/db/tor/onion/hs_ed25519_secret_key")
+    relay.must("chmod 0644 /var/jails/web/var/db/tor/onion/hs_ed25519_secret_key")
     try:
         failing = host_checks(relay, "web", tmp_path, "tests/host/test_permissions.py", name=NAME)
         assert failing == ["test_key_files_mode"], failing
     finally:
-        must(relay, "chmod 0600 /var/jails/web/var/db/tor/onion/hs_ed25519_secret_key")
+        relay.must("chmod 0600 /var/jails/web/var/db/tor/onion/hs_ed25519_secret_key")
 
 
 def test_the_onion_address_survives_reboot_unlock_and_lock(relay):
     before = onion_address(relay)
     relay.reboot()
-    assert must(relay, "jls name").split() == []
-    assert "md12.eli" not in must(relay, "geli status")
-    unlocked = run(relay, "unlock.py")
+    assert relay.must("jls name").split() == []
+    assert "md12.eli" not in relay.must("geli status")
+    unlocked = relay.deployed("unlock.py")
     assert "Unlock /var/jails/web.img" in unlocked.stdout
-    assert sorted(must(relay, "jls name").split()) == ["tor", "web"]
+    assert sorted(relay.must("jls name").split()) == ["tor", "web"]
     assert onion_address(relay) == before
-    locked = run(relay, "lock.py")
+    locked = relay.deployed("lock.py")
     assert "Lock md12.eli" in locked.stdout
-    assert "md12" not in must(relay, "mdconfig -l").split()
-    run(relay, "unlock.py")
+    assert "md12" not in relay.must("mdconfig -l").split()
+    relay.deployed("unlock.py")
     assert onion_address(relay) == before

@@ -32,48 +32,36 @@ def relay():
         yield relay
 
 
-def run(relay, tool, **kwargs):
-    result = relay.pyinfra(tool, settings=relay.settings, **kwargs)
-    assert result.returncode == 0, result.stdout[-6000:]
-    return result
-
-
-def must(relay, command):
-    status, output, err = relay.run(command)
-    assert status == 0, f"{command}: {err}"
-    return output
-
-
 def jails(relay):
     return sorted(relay.run("jls name")[1].split())
 
 
 def torrc(relay, jail):
-    return must(relay, f"cat /var/jails/{jail}/usr/local/etc/tor/torrc")
+    return relay.must(f"cat /var/jails/{jail}/usr/local/etc/tor/torrc")
 
 
 def fingerprint(relay, jail):
-    return must(relay, f"cat /var/jails/{jail}/var/db/tor/fingerprint").split()[1]
+    return relay.must(f"cat /var/jails/{jail}/var/db/tor/fingerprint").split()[1]
 
 
 def test_a_fresh_server_runs_each_relay_in_its_own_jail_on_its_own_image(relay):
-    result = run(relay, "deploy.py")
+    result = relay.deployed("deploy.py")
     assert PASSPHRASE not in result.stdout
     assert jails(relay) == ["tor", "tor2", "web"]
-    listening = must(relay, "sockstat -4 -l")
+    listening = relay.must("sockstat -4 -l")
     assert "10.0.0.1:9001" in listening and "10.0.0.1:9030" in listening and "10.0.0.2:9002" in listening
-    providers = must(relay, "geli status")
+    providers = relay.must("geli status")
     assert "md10.eli" in providers and "md11.eli" in providers and "md12.eli" in providers
-    mounted = must(relay, "mount -p").splitlines()
+    mounted = relay.must("mount -p").splitlines()
     assert any(line.split()[:2] == ["/dev/md10.eli", "/var/jails/tor"] for line in mounted), mounted
     assert any(line.split()[:2] == ["/dev/md11.eli", "/var/jails/tor2"] for line in mounted), mounted
-    assert must(relay, "sysrc -n ifconfig_lo1_alias1").strip() == "inet 10.0.0.2/32"
+    assert relay.must("sysrc -n ifconfig_lo1_alias1").strip() == "inet 10.0.0.2/32"
 
 
 def test_pf_redirects_each_relays_port_to_its_own_jail(relay):
     """From this machine, the public address's 9001 reaches the first jail's tor and 9002 the second's (only
     tor2 listens on 9002, on its own address): each redirect goes to its own jail."""
-    rules = must(relay, "pfctl -s nat")
+    rules = relay.must("pfctl -s nat")
     assert "port = 9001 -> 10.0.0.1" in rules and "port = 9002 -> 10.0.0.2" in rules, rules
     for port in (9001, 9002):
         with socket.create_connection((relay.address, port), timeout=10):
@@ -82,26 +70,26 @@ def test_pf_redirects_each_relays_port_to_its_own_jail(relay):
 
 def test_the_relays_of_a_host_list_each_other_in_myfamily_then_nothing_changes(relay):
     """Their fingerprints are read once each tor has run: the next deploy puts each in the other's MyFamily."""
-    run(relay, "deploy.py")
+    relay.deployed("deploy.py")
     first, second = fingerprint(relay, "tor"), fingerprint(relay, "tor2")
     assert f"MyFamily ${second}" in torrc(relay, "tor") and f"MyFamily ${first}" in torrc(relay, "tor2")
-    again = run(relay, "deploy.py")
+    again = relay.deployed("deploy.py")
     assert changes(again.stdout) == 0, again.stdout[-6000:]
 
 
 def test_reboot_locks_every_image_and_one_unlock_opens_them_all(relay):
     relay.reboot()
     assert jails(relay) == []
-    providers = must(relay, "geli status")
+    providers = relay.must("geli status")
     assert not any(f"md{unit}.eli" in providers for unit in (10, 11, 12)), providers
     result = relay.pyinfra("deploy.py", settings=relay.settings)
     assert result.returncode != 0 and "is locked" in result.stdout
-    unlocked = run(relay, "unlock.py")
+    unlocked = relay.deployed("unlock.py")
     for image in ("tor", "tor2", "web"):
         assert f"Unlock /var/jails/{image}.img" in unlocked.stdout
     assert jails(relay) == ["tor", "tor2", "web"]
-    assert "10.0.0.2:9002" in must(relay, "sockstat -4 -l")
-    again = run(relay, "unlock.py")
+    assert "10.0.0.2:9002" in relay.must("sockstat -4 -l")
+    again = relay.deployed("unlock.py")
     assert changes(again.stdout) == 0, again.stdout[-6000:]
 
 
@@ -111,19 +99,19 @@ def test_the_host_checks_pass_for_each_jail(relay, jail, tmp_path):
 
 
 def test_the_host_checks_of_a_jail_whose_tor_stopped_fail_and_the_others_pass(relay, tmp_path):
-    must(relay, "service -j tor2 tor stop")
+    relay.must("service -j tor2 tor stop")
     try:
         failing = host_checks(relay, "tor2", tmp_path, "tests/host/test_tor.py", name=NAME)
         assert failing and any("running" in name or "listen" in name for name in failing), failing
         assert host_checks(relay, "tor", tmp_path, "tests/host/test_tor.py", name=NAME) == []
     finally:
-        must(relay, "service -j tor2 tor start")
+        relay.must("service -j tor2 tor start")
 
 
 def test_lock_locks_every_image_at_once(relay):
-    result = run(relay, "lock.py")
+    result = relay.deployed("lock.py")
     assert changes(result.stdout) == 9, result.stdout[-6000:]
     assert jails(relay) == []
-    devices = must(relay, "mdconfig -l").split()
+    devices = relay.must("mdconfig -l").split()
     assert not {"md10", "md11", "md12"} & set(devices), devices
-    assert "/var/jails/tor" not in must(relay, "mount -p")
+    assert "/var/jails/tor" not in relay.must("mount -p")

@@ -55,18 +55,23 @@ def other_jail(text, name):
     return FIRST_JAIL.sub(name, text) if isinstance(text, str) else text
 
 
-def with_fresh_jails(facts, names=("tor2",)):
-    """The fixture's facts, and for each other jail what a fresh server answers about the first: no image, no
-    root, no files. Facts without arguments (md units, providers, mounts, jails) are the server's."""
-    fresh = server("deploy_fresh")["facts"]
+def other_jails_as(facts, names, source):
+    """facts, with each jail of names in the state that the facts `source` describe for the first jail. Facts
+    without arguments (md units, providers, mounts, jails) are the server's, and facts already given are kept."""
     merged = copy.deepcopy(facts)
-    for name, values in fresh.items():
+    for name, values in source.items():
         if isinstance(values, dict) and values and all("=" in key for key in values):
             for key, value in values.items():
                 for jail in names:
                     if other_jail(key, jail) != key:
                         merged.setdefault(name, {}).setdefault(other_jail(key, jail), copy.deepcopy(value))
     return merged
+
+
+def with_fresh_jails(facts, names=("tor2",)):
+    """The fixture's facts, and for each other jail what a fresh server answers about the first: no image, no
+    root, no files."""
+    return other_jails_as(facts, names, server("deploy_fresh")["facts"])
 
 
 @pytest.fixture
@@ -186,13 +191,7 @@ def test_an_onion_service_gets_its_image_jail_tor_and_services_and_nothing_on_th
 
 def like_the_first_jail(facts, names):
     """The fixture's facts with each other jail in the state the fixture describes for the first."""
-    merged = copy.deepcopy(facts)
-    for name, values in facts.items():
-        if isinstance(values, dict) and values and all("=" in key for key in values):
-            for key, value in values.items():
-                for jail in names:
-                    merged[name].setdefault(other_jail(key, jail), copy.deepcopy(value))
-    return merged
+    return other_jails_as(facts, names, facts)
 
 
 def test_one_unlock_opens_every_jail_of_the_host_with_one_passphrase():
