@@ -1,10 +1,11 @@
-"""Back up each relay: `pyinfra inventory.py backup.py`.
+"""Back up each jail: `pyinfra inventory.py backup.py`.
 
-Fetches the files of tor's keys directory, the relay's fingerprints and the GELI metadata of its image
+For a relay, fetches the files of tor's keys directory, its fingerprints and the GELI metadata of its image
 (`geli backup` through a pipe, never a file on the server) into one file, age-encrypted to the host's
-age_recipient: secrets_dir/<host>/backup-<UTC time>.tar.age (0600, directories 0700); a listed relay jail not
-named tor gets its own in secrets_dir/<host>/jails/<jail>/. The vault must be unlocked
-and the jail running; `--dry` reads and writes nothing. A rebuild from it: TORJAIL_RESTORE (see deploy.py).
+age_recipient: secrets_dir/<host>/backup-<UTC time>.tar.age (0600, directories 0700); a listed jail not named tor
+gets its own in secrets_dir/<host>/jails/<jail>/. For an onion service, the same with the files of its
+HiddenServiceDir and its onion address: the address stays the service's after a rebuild. The vaults must be
+unlocked and the jails running; `--dry` reads and writes nothing. A rebuild from it: TORJAIL_RESTORE (see deploy.py).
 """
 
 from pyinfra import host
@@ -16,7 +17,7 @@ from torjail.tasks import backup, lock
 settings = settings_for(host)
 without_nagle(host.connector)
 lock.acquire()
-found = [backup.fingerprints(relay) for relay in settings.relays]  # every relay can be backed up, or none is
-for relay, (fingerprint, fingerprint_ed25519) in zip(settings.relays, found):
-    backup.fetched(name=f"Backup of {relay.jail_name}'s keys and the GELI metadata of {relay.md_device}",
-                   settings=relay, fingerprint=fingerprint, fingerprint_ed25519=fingerprint_ed25519)
+known = [backup.identity_of(jail) for jail in settings.jail_settings]  # every jail can be backed up, or none is
+for jail, identity in zip(settings.jail_settings, known):
+    backup.fetched(name=f"Backup of {jail.jail_name}'s keys and the GELI metadata of {jail.md_device}",
+                   jail=jail, known=identity)

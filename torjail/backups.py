@@ -1,10 +1,13 @@
-"""A relay's backup on the operator's machine: one age file that brings the relay back on new hardware.
+"""A jail's backup on the operator's machine: one age file that brings a relay, or an onion service, back on new
+hardware with the identity it had.
 
-A backup holds the files of tor's keys directory (the RSA identity, on-relay the ed25519 master secret key, family
-keys), the relay's two fingerprints, the GELI metadata of its image (`geli backup`), the settings a rebuild needs
-to know about and when it was made, as a tar archive encrypted with age to the `age_recipient` of the host. It is
-written once, to a new 0600 file in `secrets_dir/<host>/` (directories 0700), and never rests in the clear: it is
-built and opened in memory only, and nothing of it is ever extracted to disk.
+A relay's backup holds the files of tor's keys directory (the RSA identity, on-relay the ed25519 master secret
+key, family keys) and the relay's two fingerprints; an onion service's the files of its HiddenServiceDir (the
+service's secret key, which is its address) and its onion address. Both hold the GELI metadata of the jail's image
+(`geli backup`), the settings a rebuild needs to know about and when it was made, as a tar archive encrypted with
+age to the `age_recipient` of the host. It is written once, to a new 0600 file in the jail's directory of
+`secrets_dir` (directories 0700), and never rests in the clear: it is built and opened in memory only, and
+nothing of it is ever extracted to disk.
 """
 
 import hashlib
@@ -21,14 +24,17 @@ from pyinfra.api.exceptions import PyinfraError
 
 from torjail import identity
 
-FORMAT = 1
+FORMAT = 2  # 2 names the jail's kind, and backs up onion services; 1 (relays only) is still read
+FORMATS = (1, 2)
 MANIFEST = "manifest.json"
 KEYS = "keys/"
 GELI_METADATA = "geli-metadata"
 KEY_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")  # what tor names its key files; no path, no option
 RSA_FINGERPRINT = re.compile(r"[0-9A-F]{40}")
 ED25519_FINGERPRINT = re.compile(r"[A-Za-z0-9+/]{43}")
-SETTINGS = ("jail_name", "md_unit", "image_path", "identity")  # what the relay was built with
+ONION_ADDRESS = re.compile(r"[a-z2-7]{56}\.onion")  # a v3 onion address, as tor writes it in hostname
+SETTINGS = {"relay": ("jail_name", "md_unit", "image_path", "identity"),  # what the jail was built with
+            "onion-service": ("jail_name", "md_unit", "image_path")}
 
 
 class BackupError(PyinfraError):
@@ -37,17 +43,26 @@ class BackupError(PyinfraError):
 
 @dataclass(frozen=True)
 class Backup:
-    host_name: str  # the relay's name (relay_name): its host's, or HOST/JAIL for another listed relay
+    host_name: str  # the jail's name (relay_name): its host's, or HOST/JAIL for another listed jail
     made: str  # UTC, ISO 8601
     settings: dict
-    fingerprint: str  # RSA identity, 40 hex digits as tor writes it
-    fingerprint_ed25519: str  # base64 without padding, as tor writes it
-    keys: dict = field(repr=False)  # {file name: bytes} of tor's keys directory
+    fingerprint: str | None  # a relay's RSA identity, 40 hex digits as tor writes it
+    fingerprint_ed25519: str | None  # a relay's, base64 without padding, as tor writes it
+    keys: dict = field(repr=False)  # {file name: bytes} of tor's keys directory, or of the HiddenServiceDir
     geli_metadata: bytes = field(repr=False)
+    kind: str = "relay"  # or "onion-service"
+    onion_address: str | None = None  # an onion service's, as tor writes it
 
     def digests(self):
-        """{file name: sha256 hex} of the key files, to compare with the relay's without moving a key."""
+        """{file name: sha256 hex} of the key files, to compare with the jail's without moving a key."""
         return {name: hashlib.sha256(data).hexdigest() for name, data in self.keys.items()}
+
+    @property
+    def identity(self):
+        """What the backup brings back, in words: a relay's fingerprints or an onion service's address."""
+        if self.kind == "onion-service":
+            return f"onion address {self.onion_address}"
+        return f"fingerprint {self.fingerprint}, ed25519 {self.fingerprint_ed25519}"
 
 
 def fingerprint_from(text, pattern, path):
@@ -58,21 +73,37 @@ def fingerprint_from(text, pattern, path):
     return words[1]
 
 
-def make(settings, keys, fingerprint, fingerprint_ed25519, geli_metadata, now=None):
-    """A Backup of the relay of settings."""
+def _made(jail, keys, now):
     for name in keys:
         if not KEY_NAME.fullmatch(name):
-            raise BackupError(f"{settings.host_name}: not a key file name: {name!r}")
+            raise BackupError(f"{jail.host_name}: not a key file name: {name!r}")
     made = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() if now is None else now))
-    return Backup(settings.relay_name, made, {name: getattr(settings, name) for name in SETTINGS}, fingerprint,
-                  fingerprint_ed25519, dict(keys), geli_metadata)
+    return made, {name: getattr(jail, name) for name in SETTINGS[jail.kind]}
+
+
+def make(settings, keys, fingerprint, fingerprint_ed25519, geli_metadata, now=None):
+    """A Backup of the relay of settings."""
+    made, kept = _made(settings, keys, now)
+    return Backup(settings.relay_name, made, kept, fingerprint, fingerprint_ed25519, dict(keys), geli_metadata)
+
+
+def make_onion(service, keys, onion_address, geli_metadata, now=None):
+    """A Backup of an onion service (torjail.settings.jails.OnionService)."""
+    if not ONION_ADDRESS.fullmatch(onion_address):
+        raise BackupError(f"{service.relay_name}: not an onion address: {onion_address[:80]!r}")
+    made, kept = _made(service, keys, now)
+    return Backup(service.relay_name, made, kept, None, None, dict(keys), geli_metadata, "onion-service",
+                  onion_address)
 
 
 def pack(backup):
     """The tar archive (bytes) of a Backup."""
-    manifest = {"format": FORMAT, "host": backup.host_name, "made": backup.made, "settings": backup.settings,
-                "fingerprint": backup.fingerprint, "fingerprint_ed25519": backup.fingerprint_ed25519,
-                "keys": sorted(backup.keys)}
+    manifest = {"format": FORMAT, "kind": backup.kind, "host": backup.host_name, "made": backup.made,
+                "settings": backup.settings, "keys": sorted(backup.keys)}
+    if backup.kind == "relay":
+        manifest.update(fingerprint=backup.fingerprint, fingerprint_ed25519=backup.fingerprint_ed25519)
+    else:
+        manifest["onion_address"] = backup.onion_address
     members = {MANIFEST: json.dumps(manifest, indent=2).encode() + b"\n", GELI_METADATA: backup.geli_metadata,
                **{KEYS + name: data for name, data in sorted(backup.keys.items())}}
     out = io.BytesIO()
@@ -90,22 +121,29 @@ def unpack(data, source):
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
             members = {info.name: archive.extractfile(info).read() for info in archive.getmembers() if info.isfile()}
         manifest = json.loads(members[MANIFEST])
-        if manifest.get("format") != FORMAT:
-            raise BackupError(f"{source}: backup format {manifest.get('format')!r}, expected {FORMAT}")
+        if manifest.get("format") not in FORMATS:
+            raise BackupError(f"{source}: backup format {manifest.get('format')!r}, expected one of "
+                              f"{', '.join(map(str, FORMATS))}")
+        kind = manifest.get("kind", "relay")  # format 1 backed up relays only
         keys = {name: members[KEYS + name] for name in manifest["keys"]}
-        backup = Backup(manifest["host"], manifest["made"], manifest["settings"], manifest["fingerprint"],
-                        manifest["fingerprint_ed25519"], keys, members[GELI_METADATA])
+        relay = kind == "relay"
+        backup = Backup(manifest["host"], manifest["made"], manifest["settings"],
+                        manifest["fingerprint"] if relay else None, manifest["fingerprint_ed25519"] if relay else None,
+                        keys, members[GELI_METADATA], kind, None if relay else manifest["onion_address"])
     except (tarfile.TarError, KeyError, TypeError, ValueError) as error:
         if isinstance(error, BackupError):
             raise
         raise BackupError(f"{source} is not a torjail backup ({type(error).__name__}: {error})") from None
-    if not all(KEY_NAME.fullmatch(name) for name in keys) or set(backup.settings) != set(SETTINGS):
-        raise BackupError(f"{source} is not a torjail backup (unexpected key names or settings)")
+    if kind not in SETTINGS or not all(KEY_NAME.fullmatch(name) for name in keys) \
+            or set(backup.settings) != set(SETTINGS[kind]) \
+            or not (relay or ONION_ADDRESS.fullmatch(str(backup.onion_address))):
+        raise BackupError(f"{source} is not a torjail backup (unexpected kind, key names, settings or address)")
     return backup
 
 
 def write(settings, backup):
-    """Encrypt backup to the host's age_recipient into a new file of secrets_dir/<host>/; returns its path."""
+    """Encrypt backup to the host's age_recipient into a new file of the jail's directory of secrets_dir
+    (torjail.identity.relay_dir); returns its path."""
     folder = identity.private_directory(identity.relay_dir(settings))
     path = folder / f"backup-{backup.made.replace('-', '').replace(':', '')}.tar.age"
     try:

@@ -248,7 +248,7 @@ def test_a_backup_of_the_second_relay_is_restored_into_its_own_jail_only(fleet, 
     assert made.parent == Path(fleet["secrets_dir"]) / "server" / "jails" / "tor2"
     monkeypatch.setenv("TORJAIL_RESTORE", str(made))
     names = "names=('secret_id_key', 'ed25519_master_id_secret_key', 'ed25519_master_id_public_key')"
-    digests = {"torkeys.KeyDigests": {f"jail_name={jail}, {names}, root=/var/jails/{jail}, running=False": {}
+    digests = {"torkeys.KeyDigests": {f"directory=/var/db/tor/keys, jail_name={jail}, {names}, root=/var/jails/{jail}, running=False": {}
                                       for jail in ("tor", "tor2")}}
     result = plan(DEPLOY, data=data, facts=with_fresh_jails(_merge_facts(server("deploy_fresh")["facts"],
                                                                           {**family_facts(), **digests})))
@@ -275,3 +275,27 @@ def test_a_backup_of_no_relay_of_the_host_stops_the_deploy(fleet, monkeypatch, p
         plan(DEPLOY, data=as_list(base, LISTED, SECOND),
              facts=with_fresh_jails(_merge_facts(server("deploy_fresh")["facts"], family_facts())))
     assert planned_operations == []
+
+
+def test_a_jail_taken_off_the_list_is_said_and_left_as_it_is(caplog):
+    """tor2 was deployed and then taken off the list: the deploy names its running jail, its attached image and
+    its address at boot, and plans nothing that touches them."""
+    loaded = server("deploy_converged")
+    facts = copy.deepcopy(loaded["facts"])
+    facts["jail.Jails"]["tor2"] = {"jid": 2, "name": "tor2", "path": "/var/jails/tor2", "ip4.addr": ["10.0.0.2"],
+                                   "securelevel": 3}
+    facts["md.MdDevices"]["md11"] = {"type": "vnode", "size": "8192M", "file": "/var/jails/tor2.img"}
+    facts["rc.RcConf"]["jail=None, path=/etc/rc.conf"]["ifconfig_lo1_alias1"] = "inet 10.0.0.2/32"
+    result = plan(DEPLOY, data=as_list(loaded["data"], LISTED), facts=facts)
+    warned = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    for leftover in ("jail tor2 runs but is not listed", "md11 holds /var/jails/tor2.img, the image of no listed jail",
+                     '/etc/rc.conf gives lo1 ifconfig_lo1_alias1="inet 10.0.0.2/32" at boot, past the 1 listed'):
+        assert [message for message in warned if message.startswith(f"server: {leftover}")
+                and "left as it is" in message], warned
+    touching = [command for command in commands_of(result) if "tor2" in command or "md11" in command]
+    assert touching == []
+
+
+def test_a_host_whose_jails_are_all_listed_is_told_nothing_left_behind(fleet, caplog):
+    plan_two("deploy_converged", fleet)
+    assert not [record for record in caplog.records if "left as it is" in record.getMessage()]

@@ -27,7 +27,8 @@ KEYS = {"secret_id_key": b"-----BEGIN RSA PRIVATE KEY-----\nplan test rsa identi
         "secret_onion_key_ntor": b"plan test onion key bytes"}
 RSA = "0123456789ABCDEF0123456789ABCDEF01234567"
 ED25519 = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789+/abcde"
-STOPPED = "jail_name=tor, names=('secret_id_key', 'ed25519_master_id_secret_key', 'ed25519_master_id_public_key'), " \
+STOPPED = "directory=/var/db/tor/keys, jail_name=tor, " \
+          "names=('secret_id_key', 'ed25519_master_id_secret_key', 'ed25519_master_id_public_key'), " \
           "root=/var/jails/tor, running=False"
 RUNNING = STOPPED.replace("running=False", "running=True")
 KEY_DIR = "path=/var/jails/tor/var/db/tor/keys"

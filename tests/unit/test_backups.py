@@ -115,3 +115,61 @@ def test_backups_never_go_into_the_repository(age_key):
     inside = str(Path(backups.__file__).resolve().parents[1] / "secrets")
     with pytest.raises(SettingsError, match="relay1: setting 'secrets_dir': expected a directory outside the repo"):
         build_settings("relay1", {**BASE, "age_recipient": str(age_key.to_public()), "secrets_dir": inside})
+
+
+ADDRESS = "pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd.onion"
+ONION_KEYS = {"hs_ed25519_secret_key": b"== ed25519v1-secret: type0 ==\0\0\0" + bytes(range(64)),
+              "hs_ed25519_public_key": b"== ed25519v1-public: type0 ==\0\0\0" + bytes(range(32)),
+              "hostname": ADDRESS.encode() + b"\n"}
+
+
+@pytest.fixture
+def onion(tmp_path, age_key):
+    jails = [{"kind": "relay", "jail_name": "tor", "jail_ip": "10.0.0.1", "md_unit": 10, "relay_nickname": "Kept"},
+             {"kind": "onion-service", "jail_name": "web", "jail_ip": "10.0.0.3", "md_unit": 12,
+              "onion_ports": [80]}]
+    settings = build_settings("relay1", {**{k: v for k, v in BASE.items() if k != "relay_nickname"}, "jails": jails,
+                                         "age_recipient": str(age_key.to_public()),
+                                         "secrets_dir": str(tmp_path / "secrets" / "torjail")})
+    return settings.onion_services[0]
+
+
+def test_an_onion_services_keys_and_address_come_back_in_its_own_directory(onion, age_key):
+    path = backups.write(onion, backups.make_onion(onion, ONION_KEYS, ADDRESS, GELI, now=1767225600))
+    assert path.parent == identity.host_dir(onion) / "jails" / "web"
+    restored = backups.read(path, "relay1", environ={identity.IDENTITY_ENV: str(age_key)})
+    assert (restored.kind, restored.host_name, restored.onion_address) == ("onion-service", "relay1/web", ADDRESS)
+    assert restored.keys == ONION_KEYS and restored.geli_metadata == GELI
+    assert restored.fingerprint is None and restored.identity == f"onion address {ADDRESS}"
+    assert restored.settings == {"jail_name": "web", "md_unit": 12, "image_path": "/var/jails/web.img"}
+
+
+def test_an_onion_backup_without_an_onion_address_is_refused(onion):
+    with pytest.raises(backups.BackupError, match="relay1/web: not an onion address: 'example.org'"):
+        backups.make_onion(onion, ONION_KEYS, "example.org", GELI)
+    unusual = backups.Backup("relay1/web", "2026-01-01T00:00:00Z", {"jail_name": "web", "md_unit": 12,
+                                                                  "image_path": "/var/jails/web.img"},
+                             None, None, ONION_KEYS, GELI, "onion-service", "example.org")
+    with pytest.raises(backups.BackupError, match="is not a torjail backup"):
+        backups.unpack(backups.pack(unusual), "relay1: test")
+
+
+def test_a_backup_of_format_1_is_still_read_as_a_relays(settings):
+    """Backups made before onion services were backed up name no kind: they are relays'."""
+    archive = io.BytesIO(backups.pack(_backup(settings)))
+    members = {}
+    with tarfile.open(fileobj=archive, mode="r:") as tar:
+        for info in tar.getmembers():
+            members[info.name] = tar.extractfile(info).read()
+    manifest = backups.json.loads(members[backups.MANIFEST])
+    assert manifest.pop("kind") == "relay" and manifest["format"] == 2
+    manifest["format"] = 1
+    members[backups.MANIFEST] = backups.json.dumps(manifest).encode()
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    restored = backups.unpack(out.getvalue(), "relay1: old")
+    assert (restored.kind, restored.fingerprint, restored.keys) == ("relay", RSA, KEYS)

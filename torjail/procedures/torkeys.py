@@ -1,5 +1,7 @@
-"""tor's keys directory in the jail: which key files are there, their digests, when the signing certificate
-expires, the relay's fingerprints, placing keys in it, and reading them back for a backup.
+"""tor's keys in the jail: which key files a directory holds, their digests, when the signing certificate
+expires, the relay's fingerprints and the onion service's address, placing keys, and reading them back for a
+backup. A relay's keys are in tor's keys directory (KEYS_DIRECTORY), an onion service's in its HiddenServiceDir
+(ONION_DIRECTORY); tor gives both, and every file in them, the same modes.
 
 Key bytes travel only on a command's standard input (base64, which the shell pipes to `base64 -d`), and are
 written by a shell inside the running jail (`jexec`), or by the host's shell under the root of a stopped jail after
@@ -18,8 +20,11 @@ from pyinfra.api import FactBase, OperationError, QuoteString, StringCommand, op
 from pyinfra import host
 
 from torjail.freebsd import jailfs
+from torjail.render import ONION_DIR
 
 KEYS_DIRECTORY = "/var/db/tor/keys"
+ONION_DIRECTORY = ONION_DIR  # the onion service's HiddenServiceDir (templates/torrc-onion.j2)
+ONION_HOSTNAME = ONION_DIRECTORY + "/hostname"  # its address, as tor writes it
 FINGERPRINTS = {"rsa": "/var/db/tor/fingerprint", "ed25519": "/var/db/tor/fingerprint-ed25519"}
 SAFE_NAME = "*[!A-Za-z0-9._-]*|-*|.*"  # a sh case pattern: names the shell loop skips
 TOR_UID = "256"  # _tor in FreeBSD's ports (UIDs)
@@ -76,11 +81,11 @@ class KeyDigests(FactBase):
         {"secret_id_key": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}
     """
 
-    def command(self, jail_name, root, running, names):
-        script = (f"cd \"$R\"{KEYS_DIRECTORY} 2>/dev/null || exit 0; for f in {' '.join(quote(n) for n in names)}; "
+    def command(self, jail_name, root, running, directory, names):
+        script = (f"cd \"$R\"{directory} 2>/dev/null || exit 0; for f in {' '.join(quote(n) for n in names)}; "
                   'do if [ -f "$f" ] && [ ! -L "$f" ]; then printf "%s " "$f"; sha256 -q "$f"; fi; done')
-        words = jailfs.shell(jail_name, root, running, script, [KEYS_DIRECTORY])
-        return f"if [ -d {quote(root + KEYS_DIRECTORY)} ]; then {StringCommand(*words)}; fi"
+        words = jailfs.shell(jail_name, root, running, script, [directory])
+        return f"if [ -d {quote(root + directory)} ]; then {StringCommand(*words)}; fi"
 
     def default(self):
         return {}
@@ -112,15 +117,30 @@ class Fingerprints(FactBase):
         return found
 
 
-def read_keys(host, jail_name):
-    """{name: bytes} of every file in a running jail's keys directory, read by a shell inside the jail; only while
-    pyinfra executes, and never printed or logged."""
-    script = (f"cd {KEYS_DIRECTORY} && for f in *; do case \"$f\" in {SAFE_NAME}) continue;; esac; "
+class OnionAddress(FactBase):
+    """
+    Returns the onion service's address as its tor wrote it in a running jail (ONION_HOSTNAME; None before tor
+    first started). It is public: it is what clients connect to.
+    """
+
+    def command(self, jail_name):
+        script = f"if [ -f {ONION_HOSTNAME} ]; then cat {ONION_HOSTNAME}; fi"
+        return f"jexec {quote(jail_name)} /bin/sh -c {quote(script)}"
+
+    def process(self, output):
+        lines = [line.strip() for line in output if line.strip()]
+        return lines[0] if lines else None
+
+
+def read_keys(host, jail_name, directory):
+    """{name: bytes} of every file in a directory of keys in a running jail, read by a shell inside the jail;
+    only while pyinfra executes, and never printed or logged."""
+    script = (f"cd {directory} && for f in *; do case \"$f\" in {SAFE_NAME}) continue;; esac; "
               'if [ -f "$f" ] && [ ! -L "$f" ]; then printf "%s " "$f"; base64 < "$f" | tr -d "\\n"; echo; fi; done')
     command = StringCommand("jexec", QuoteString(jail_name), "/bin/sh", "-c", QuoteString(script))
     status, output = host.run_shell_command(command, print_output=False, print_input=False)
     if not status:
-        raise OperationError(f"cannot read tor's keys directory in jail {jail_name}: {output.stderr[-300:]}")
+        raise OperationError(f"cannot read {directory} in jail {jail_name}: {output.stderr[-300:]}")
     keys = {}
     for line in output.stdout_lines:
         name, _, text = line.partition(" ")
@@ -149,9 +169,9 @@ class KeySource:
 
 @operation()
 def installed(jail_name: str, root: str, running: bool, source: KeySource, names: tuple,
-              never_replace: tuple = ()):
+              never_replace: tuple = (), directory: str = KEYS_DIRECTORY):
     """
-    Place key files, owned by _tor and mode 0600, in tor's keys directory (0700) of a jail.
+    Place key files, owned by _tor and mode 0600, in a directory (0700) of tor's in a jail.
 
     + jail_name: the jail (a shell inside it writes the files when it runs)
     + root: the jail's root (the host's shell writes under it when the jail is not running)
@@ -160,6 +180,7 @@ def installed(jail_name: str, root: str, running: bool, source: KeySource, names
     + names: the files to place, in this order
     + never_replace: names of files that are left as they are, failing the operation, when the jail already
       holds one with other bytes (an identity key is never overwritten)
+    + directory: where in the jail: tor's keys directory, or an onion service's HiddenServiceDir
 
     **Example:**
 
@@ -167,7 +188,6 @@ def installed(jail_name: str, root: str, running: bool, source: KeySource, names
 
         torkeys.installed("tor", "/var/jails/tor", True, KeySource("signing key", make), RELAY_FILES)
     """
-    directory = KEYS_DIRECTORY
     owner = f"{TOR_UID}:{TOR_UID}"
     made = source.keys() if host.state.is_executing else {name: b"" for name in names}  # before any command
     here = f'"$R"{directory}'

@@ -88,10 +88,11 @@ class JailLayout:
 
 
 # What an onion-service jail takes from its host's settings, never from its entry: its host, the release its jail
-# runs, the GELI settings its image is made with, the loopback it is addressed on, what the host logs.
-ONION_FROM_HOST = ("host_name", "secrets_dir", "jail_release", "jail_release_sha256", "jail_arch", "release_mirror",
-                   "pkg_branch", "geli_cipher", "geli_key_length", "geli_sector_size", "jail_interface",
-                   "host_logs", "public_ipv4", "ext_if")
+# runs, the GELI settings its image is made with, the loopback it is addressed on, what the host logs, the age key
+# its backup is encrypted to.
+ONION_FROM_HOST = ("host_name", "secrets_dir", "age_recipient", "jail_release", "jail_release_sha256", "jail_arch",
+                   "release_mirror", "pkg_branch", "geli_cipher", "geli_key_length", "geli_sector_size",
+                   "jail_interface", "host_logs", "public_ipv4", "ext_if")
 
 
 class OnionService(JailLayout, BaseModel):
@@ -104,6 +105,7 @@ class OnionService(JailLayout, BaseModel):
 
     host_name: str
     secrets_dir: str
+    age_recipient: str | None
     jail_release: str
     jail_release_sha256: str | None
     jail_arch: str

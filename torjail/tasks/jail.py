@@ -6,14 +6,16 @@ would see, and answer for, every exit lookup); other relays copy the host's reso
 
 from pathlib import Path
 
-from pyinfra import host
+from pyinfra import host, logger
 from pyinfra.api.exceptions import PyinfraError
 
 from torjail.freebsd import jailfs, net, rc, service
 from torjail.procedures import files as host_files, release
 from torjail.freebsd.jail import Jails
+from torjail.freebsd.md import MdDevices
 from torjail.freebsd.system import FreeBSDVersion
 from torjail.render import UNBOUND_CONF, render_file
+from torjail.tasks.swap import SWAP_FILE
 from torjail.freebsd import readings
 
 CACHE_DIR = "/var/cache/torjail"
@@ -136,3 +138,26 @@ def addresses(settings):
               assignments=assignments)
     net.cloned_addresses(name=f"{interface} with {ips}", interface=interface,
                          addresses=[each.jail_ip for each in jails])
+
+
+def unlisted(settings):
+    """Say what a jail that left the host's list (or a shortened list) left on the server: a running jail, an
+    attached image, an address at boot of no listed jail. The deploy never removes any of it: an image holds a
+    jail's data, and only the operator may decide it is no longer needed (README 'Several jails': retiring a jail).
+    `settings` are the host's. Read from the survey's readings: no command of its own."""
+    listed = settings.jail_settings
+    leftovers = [f"jail {name} runs but is not listed: pf no longer lets its traffic out"
+                 for name in sorted(set(readings.fact(Jails)) - {each.jail_name for each in listed})]
+    images = {each.image_path for each in listed} | {SWAP_FILE}
+    leftovers += [f"{unit} holds {device['file']}, the image of no listed jail"
+                  for unit, device in sorted(readings.fact(MdDevices).items())
+                  if device.get("file") and device["file"] not in images]
+    prefix = f"ifconfig_{settings.jail_interface}_alias"
+    current = rc.current_values("/etc/rc.conf", None)
+    leftovers += [f"/etc/rc.conf gives {settings.jail_interface} {name}=\"{value}\" at boot, past the {len(listed)} "
+                  "listed jails'"
+                  for name, value in sorted(current.items())
+                  if name.startswith(prefix) and name[len(prefix):].isdigit() and int(name[len(prefix):]) >= len(listed)]
+    for leftover in leftovers:
+        logger.warning(f"{host.name}: {leftover}; left as it is (the deploy never removes a jail or its image: see "
+                       "README 'Several jails', retiring a jail)")

@@ -107,7 +107,8 @@ def apply():
         vault.state(each)  # a locked or unidentified image stops the deploy here
     for relay in settings.relays:
         keys.require_no_master_key(relay)
-        restore.planned(relay)  # a backup to restore that cannot be used stops the deploy here
+    for each in settings.jail_settings:
+        restore.planned(each)  # a backup to restore that cannot be used stops the deploy here
     restore.require_owner(settings)
     settings = settings.with_ext_if(external_interface(settings))
     require_public_address(settings)

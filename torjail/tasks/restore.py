@@ -1,13 +1,15 @@
-"""A relay rebuilt from its backup (torjail.backups): `TORJAIL_RESTORE=FILE pyinfra inventory.py deploy.py`.
+"""A relay or an onion service rebuilt from its backup (torjail.backups):
+`TORJAIL_RESTORE=FILE pyinfra inventory.py deploy.py`.
 
 A restore is a one-off action, not a state to converge to, so it is asked for in the environment. Its key files go
-into tor's keys directory before tor first starts there, so the relay comes back with the fingerprint and family
-it had. Everything is checked while pyinfra plans, before any change: the backup opens with the operator's age
-identity, it is this host's (its inventory name), it was made under the same `identity` setting, and the relay
-holds no identity key of its own that differs from the backup's. An identity is never overwritten: the same check
-runs again on the server as each file is placed. A relay that already holds the backup's identity gets nothing.
-An offline-master relay gets a new signing key and certificate from its master key (torjail.tasks.keys), not the
-backup's, which may have expired.
+into tor's keys directory (an onion service's: its HiddenServiceDir) before tor first starts there, so the relay
+comes back with the fingerprint and family it had, and the onion service with its address. Everything is checked
+while pyinfra plans, before any change: the backup opens with the operator's age identity, it is one jail's of
+this host (its inventory name, and HOST/JAIL for a listed jail other than tor) and of that jail's kind, a relay's
+was made under the same `identity` setting, and the jail holds no identity key of its own that differs from the
+backup's. An identity is never overwritten: the same check runs again on the server as each file is placed. A
+jail that already holds the backup's identity gets nothing. An offline-master relay gets a new signing key and
+certificate from its master key (torjail.tasks.keys), not the backup's, which may have expired.
 """
 
 import os
@@ -26,14 +28,16 @@ from torjail.freebsd import readings
 
 RESTORE_ENV = "TORJAIL_RESTORE"
 IDENTITY_FILES = ("secret_id_key", identity.MASTER_SECRET, identity.MASTER_PUBLIC)  # what makes the relay itself
+ONION_IDENTITY_FILES = ("hs_ed25519_secret_key", "hs_ed25519_public_key")  # what makes the onion service's address
 OFFLINE_FILES = (identity.SIGNING_SECRET, identity.SIGNING_CERT)  # made anew from the master key
 
 _planned: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # per host: planning asks twice
 
 
 def planned(settings, environ=None):
-    """(backup, files to place) when a restore is asked for and may go ahead, None when none is asked for;
-    PyinfraError naming the host, the file and the setting otherwise. Read once per host while planning."""
+    """(backup, files to place) when a restore into this jail (a relay's Settings or an OnionService) is asked
+    for and may go ahead, None when none is asked for or the backup is another jail's; PyinfraError naming the
+    host, the file and the setting otherwise. Read once per host while planning."""
     environ = os.environ if environ is None else environ
     if not environ.get(RESTORE_ENV):
         return None
@@ -53,17 +57,17 @@ def _read(settings, path, environ):
 
 
 def require_owner(settings, environ=None):
-    """The backup to restore is one relay's of this host (`settings`: the host's): its inventory name for the
-    host's first relay, HOST/JAIL for another listed relay (torjail.settings: relay_name)."""
+    """The backup to restore is one jail's of this host (`settings`: the host's): its inventory name for the
+    host's first relay, HOST/JAIL for another listed jail (torjail.settings: relay_name)."""
     environ = os.environ if environ is None else environ
     if not environ.get(RESTORE_ENV):
         return
     backup = _read(settings, environ[RESTORE_ENV], environ)
-    names = [relay.relay_name for relay in settings.relays]
+    names = [jail.relay_name for jail in settings.jail_settings]
     if backup.host_name not in names:
         raise PyinfraError(f"{host.name}: {RESTORE_ENV}={environ[RESTORE_ENV]} is the backup of "
                            f"{backup.host_name}, not of {' or '.join(names)}; nothing was changed. Restore a "
-                           "relay under its own inventory name (and, for a listed relay, its own jail_name)")
+                           "relay under its own inventory name (and, for a listed jail, its own jail_name)")
 
 
 def _check(settings, path, environ):
@@ -74,6 +78,11 @@ def _check(settings, path, environ):
             return None  # another relay's of this host: that relay restores it (require_owner checks one does)
         raise PyinfraError(f"{source} is the backup of {backup.host_name}, not of {settings.relay_name}; nothing "
                            "was changed. Restore a relay under its own inventory name")
+    if backup.kind != settings.kind:
+        raise PyinfraError(f"{source} is the backup of a jail of kind '{backup.kind}', but {settings.relay_name} "
+                           f"is of kind '{settings.kind}'; nothing was changed")
+    if settings.kind == "onion-service":
+        return _check_onion(settings, backup, source)
     if backup.settings["identity"] != settings.identity:
         raise PyinfraError(f"{source}: setting 'identity' is {settings.identity!r} but the backup was made with "
                            f"{backup.settings['identity']!r}; nothing was changed")
@@ -81,7 +90,7 @@ def _check(settings, path, environ):
         _require_same_master(settings, backup, source, environ)
     running = settings.jail_name in readings.fact(Jails)
     held = readings.fact(KeyDigests, jail_name=settings.jail_name, root=settings.jail_root, running=running,
-                         names=IDENTITY_FILES)
+                         directory=torkeys.KEYS_DIRECTORY, names=IDENTITY_FILES)
     wanted = backup.digests()
     other = [name for name, digest in sorted(held.items()) if wanted.get(name) != digest]
     if other:
@@ -96,6 +105,28 @@ def _check(settings, path, environ):
     names = sorted(backup.keys, key=lambda name: (name not in IDENTITY_FILES, name))
     if settings.offline_master_key:
         names = [name for name in names if name not in OFFLINE_FILES]
+    return backup, tuple(names)
+
+
+def _check_onion(service, backup, source):
+    """An onion service's keys go into a HiddenServiceDir that holds none, or the same: tor makes new keys (a new
+    address) at its first start without them, and those are never overwritten either."""
+    running = service.jail_name in readings.fact(Jails)
+    held = readings.fact(KeyDigests, jail_name=service.jail_name, root=service.jail_root, running=running,
+                         directory=torkeys.ONION_DIRECTORY, names=ONION_IDENTITY_FILES)
+    wanted = backup.digests()
+    other = [name for name, digest in sorted(held.items()) if wanted.get(name) != digest]
+    if other:
+        raise PyinfraError(
+            f"{source}: the onion service already holds other keys ({', '.join(other)} in "
+            f"{service.jail_root}{torkeys.ONION_DIRECTORY} differ from the backup's); nothing was changed. Its "
+            f"keys are its address and are never overwritten: to give {service.jail_name} the backup's "
+            f"({backup.onion_address}), move that directory away by hand")
+    if held and all(held.get(name) == wanted.get(name) for name in ONION_IDENTITY_FILES):
+        host.noop(f"{service.jail_name} already holds the keys of the backup of {backup.made} "
+                  f"({backup.onion_address})")
+        return None
+    names = sorted(backup.keys, key=lambda name: (name not in ONION_IDENTITY_FILES, name))
     return backup, tuple(names)
 
 
@@ -116,14 +147,17 @@ def _require_same_master(settings, backup, source, environ):
                            f"{identity.relay_dir(settings)}; nothing was changed")
 
 
-def placed(settings, running):
-    """Plan placing the backup's key files before tor first starts; True when it will."""
-    restore = planned(settings)
+def placed(jail, running):
+    """Plan placing the backup's key files before the jail's tor first starts; True when it will."""
+    restore = planned(jail)
     if restore is None:
         return False
     backup, names = restore
-    torkeys.installed(name=f"Key files of the backup of {backup.made} in tor's keys directory",
-                      jail_name=settings.jail_name, root=settings.jail_root, running=running,
+    relay = jail.kind == "relay"
+    where = "tor's keys directory" if relay else "the onion service's HiddenServiceDir"
+    torkeys.installed(name=f"Key files of the backup of {backup.made} in {where}",
+                      jail_name=jail.jail_name, root=jail.jail_root, running=running,
                       source=KeySource(f"key files of the backup of {backup.made}", lambda: backup.keys),
-                      names=names, never_replace=IDENTITY_FILES)
+                      names=names, never_replace=IDENTITY_FILES if relay else ONION_IDENTITY_FILES,
+                      directory=torkeys.KEYS_DIRECTORY if relay else torkeys.ONION_DIRECTORY)
     return True
