@@ -1,7 +1,8 @@
 """End to end on one lab host running a relay jail and an onion-service jail, through the real pyinfra CLI over
 real SSH: the onion service's tor runs in its own jail on its own encrypted image and makes the service's keys and
 hostname there, pf gives it nothing on the public address, and it keeps its onion address across a reboot, one
-unlock.py run and lock.py.
+unlock.py run and lock.py. backup.py backs its keys up (encrypted, nothing of them in pyinfra's output), and after
+the loss of its image, a deploy with TORJAIL_RESTORE brings it back on a new image with the same onion address.
 
 What is not shown: a client reaching the service through the Tor network (the lab has no Tor network), and a
 service package (the lab's package repository carries tor only). The service is stood in for by a listener
@@ -11,11 +12,17 @@ tor over its control socket.
 The tests run in file order on one lab host: each step starts from the state the previous one left.
 """
 
+import base64
+import os
 import re
+import shutil
+import tempfile
 
 import pytest
+from pyrage import decrypt, x25519
 
 from relay import PASSPHRASE, changes, host_checks, relay_host
+from torjail import backups
 
 pytestmark = pytest.mark.lab
 
@@ -33,9 +40,16 @@ CONTROL = (f"cookie=$(od -An -v -t x1 {DATA}/control_auth_cookie | tr -d ' \\n')
 
 @pytest.fixture(scope="module")
 def relay():
-    with relay_host(NAME, INDEX) as relay:
-        relay.settings = {"relay_nickname": None, "jails": JAILS}
-        yield relay
+    secrets = tempfile.mkdtemp(prefix="torjail-onion-secrets-")
+    try:
+        with relay_host(NAME, INDEX) as relay:
+            relay.age_key = x25519.Identity.generate()
+            relay.secrets = os.path.join(secrets, "torjail")
+            relay.settings = {"relay_nickname": None, "jails": JAILS, "secrets_dir": relay.secrets,
+                              "age_recipient": str(relay.age_key.to_public())}
+            yield relay
+    finally:
+        shutil.rmtree(secrets)
 
 
 def onion_address(relay):
@@ -108,3 +122,39 @@ def test_the_onion_address_survives_reboot_unlock_and_lock(relay):
     assert "md12" not in relay.must("mdconfig -l").split()
     relay.deployed("unlock.py")
     assert onion_address(relay) == before
+
+
+def test_backup_holds_the_onion_services_keys_and_address_and_prints_no_key(relay, monkeypatch):
+    monkeypatch.setenv("TORJAIL_AGE_IDENTITY", str(relay.age_key))
+    result = relay.deployed("backup.py", "-vvv")
+    folder = os.path.join(relay.secrets, NAME, "jails", "web")
+    (name,) = [name for name in os.listdir(folder) if name.startswith("backup-")]
+    relay.backup = os.path.join(folder, name)
+    with open(relay.backup, "rb") as handle:
+        backup = backups.unpack(decrypt(handle.read(), [relay.age_key]), relay.backup)
+    assert (backup.kind, backup.host_name, backup.onion_address) == ("onion-service", f"{NAME}/web",
+                                                                     onion_address(relay))
+    secret = relay.must("base64 -w0 /var/jails/web/var/db/tor/onion/hs_ed25519_secret_key").strip()
+    assert base64.b64encode(backup.keys["hs_ed25519_secret_key"]).decode() == secret
+    assert backup.geli_metadata.startswith(b"GEOM::ELI")
+    assert backup.onion_address in result.stdout
+    for data in backup.keys.values():
+        if data != backup.onion_address.encode() + b"\n":  # hostname is public
+            assert base64.b64encode(data).decode()[:24] not in result.stdout and data.hex()[:24] not in result.stdout
+    relay.address_backed_up = backup.onion_address
+
+
+def test_after_the_loss_of_its_image_a_restore_brings_the_service_back_with_its_address(relay, monkeypatch):
+    """The service's image is lost (the jail stopped, which unmounts its root, its image detached and deleted);
+    the relay's is kept. A deploy with the service's backup makes it a new image and vault, and its tor comes up
+    with the old address."""
+    monkeypatch.setenv("TORJAIL_AGE_IDENTITY", str(relay.age_key))
+    relay.must("jail -r web && geli detach md12.eli && mdconfig -d -u 12 && rm /var/jails/web.img")
+    monkeypatch.setenv("TORJAIL_RESTORE", relay.backup)
+    result = relay.deployed("deploy.py")
+    assert "Key files of the backup of" in result.stdout and PASSPHRASE not in result.stdout
+    assert sorted(relay.must("jls name").split()) == ["tor", "web"]
+    assert onion_address(relay) == relay.address_backed_up
+    again = relay.deployed("deploy.py")
+    assert changes(again.stdout) == 0, again.stdout[-6000:]
+    assert "already holds the keys of the backup" in again.stdout

@@ -76,3 +76,28 @@ def test_a_name_not_in_the_inventory_stops_the_deploy(seized, monkeypatch):
     with pytest.raises(PyinfraError, match="TORJAIL_SEIZED names relay9, not in the inventory"):
         plan_seized(seized)
     assert not (seized["secrets"] / "retired").exists()
+
+
+def test_a_restore_with_a_seizure_stops_the_deploy(seized, monkeypatch, tmp_path):
+    monkeypatch.setenv("TORJAIL_RESTORE", str(tmp_path / "backup.tar.age"))
+    with pytest.raises(PyinfraError, match="server: TORJAIL_SEIZED and TORJAIL_RESTORE are both set; nothing was "
+                                           "changed. A seized relay or onion service comes back with new keys"):
+        plan_seized(seized)
+    assert not (seized["secrets"] / "retired").exists()
+
+
+def test_an_onion_service_holding_keys_stops_the_rebuild_of_a_seized_host(seized):
+    """The seized host's onion service must come back on a fresh server too: its keys are its address."""
+    fixture = seized["fixture"]
+    data = {key: value for key, value in fixture["data"].items() if key != "relay_nickname"}
+    data["jails"] = [{"kind": "relay", "jail_name": "tor", "jail_ip": "10.0.0.1", "md_unit": 10,
+                      "relay_nickname": "TestRelay"},
+                     {"kind": "onion-service", "jail_name": "web", "jail_ip": "10.0.0.3", "md_unit": 12,
+                      "onion_ports": [80]}]
+    facts = _merge_facts(fixture["facts"], {
+        "files.File": {"path=/var/jails/tor.img": None, "path=/var/jails/web.img": None},
+        "torkeys.KeyFiles": {KEYS: [], "path=/var/jails/web/var/db/tor/onion": ["hs_ed25519_secret_key"]}})
+    with pytest.raises(PyinfraError, match="server: TORJAIL_SEIZED names it, but the server holds tor keys in "
+                                           "/var/jails/web/var/db/tor/onion; nothing was changed"):
+        plan(DEPLOY, data=data, facts=facts)
+    assert not (seized["secrets"] / "retired").exists()

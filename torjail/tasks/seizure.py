@@ -17,9 +17,11 @@ from pyinfra.api.exceptions import PyinfraError
 from pyinfra.facts.files import File
 
 from torjail import seizure
-from torjail.procedures.torkeys import KeyFiles
+from torjail.procedures.torkeys import ONION_DIRECTORY, KeyFiles
+from torjail.render import jail_path
 from torjail.settings import settings_for
 from torjail.tasks.keys import keys_directory
+from torjail.tasks.restore import RESTORE_ENV
 
 SEIZED_ENV = "TORJAIL_SEIZED"
 _DONE = set()  # id of the pyinfra State whose run has already retired the seized relays
@@ -32,18 +34,21 @@ def seized_names(environ=None):
 
 
 def _require_fresh(relay, settings):
-    for jail in settings.relays:
+    for jail in settings.jail_settings:
         _require_fresh_jail(relay, jail)
 
 
 def _require_fresh_jail(relay, settings):
+    """No image and no tor keys of any jail of the host: a relay's nor an onion service's (its keys, which are its
+    address, are the seizer's too)."""
     if relay.get_fact(File, path=settings.image_path):
         raise PyinfraError(f"{relay.name}: {SEIZED_ENV} names it, but the server still has its encrypted image "
                            f"{settings.image_path}; nothing was changed. A seized relay is rebuilt on a fresh "
                            "server (its keys are the seizer's): point the inventory at the new server")
-    if relay.get_fact(KeyFiles, path=keys_directory(settings)):
-        raise PyinfraError(f"{relay.name}: {SEIZED_ENV} names it, but the server holds tor keys in "
-                           f"{keys_directory(settings)}; nothing was changed")
+    keys = keys_directory(settings) if settings.kind == "relay" else jail_path(settings, ONION_DIRECTORY)
+    if relay.get_fact(KeyFiles, path=keys):
+        raise PyinfraError(f"{relay.name}: {SEIZED_ENV} names it, but the server holds tor keys in {keys}; nothing "
+                           "was changed")
 
 
 def apply(environ=None, now=None):
@@ -59,6 +64,10 @@ def apply(environ=None, now=None):
 
 def _retire_seized(names, environ, now):
     relays = {relay.name: relay for relay in host.inventory}
+    if (environ if environ is not None else os.environ).get(RESTORE_ENV):
+        raise PyinfraError(f"{host.name}: {SEIZED_ENV} and {RESTORE_ENV} are both set; nothing was changed. A "
+                           "seized relay or onion service comes back with new keys: its backups hold the keys the "
+                           f"seizer has. Deploy without {RESTORE_ENV}")
     unknown = [name for name in names if name not in relays]
     if unknown:
         raise PyinfraError(f"{host.name}: {SEIZED_ENV} names {', '.join(unknown)}, not in the inventory "
