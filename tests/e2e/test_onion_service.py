@@ -146,15 +146,21 @@ def test_backup_holds_the_onion_services_keys_and_address_and_prints_no_key(rela
 
 def test_after_the_loss_of_its_image_a_restore_brings_the_service_back_with_its_address(relay, monkeypatch):
     """The service's image is lost (the jail stopped, which unmounts its root, its image detached and deleted);
-    the relay's is kept. A deploy with the service's backup makes it a new image and vault, and its tor comes up
-    with the old address."""
+    the relay's is kept. The deploy refuses to make a new vault where torjail made one, until the operator
+    removes its record and the jail's configuration by hand, as it says; then a deploy with the service's backup
+    makes it a new image and vault, and its tor comes up with the old address."""
     monkeypatch.setenv("TORJAIL_AGE_IDENTITY", str(relay.age_key))
     relay.must("jail -r web && geli detach md12.eli && mdconfig -d -u 12 && rm /var/jails/web.img")
     monkeypatch.setenv("TORJAIL_RESTORE", relay.backup)
+    refused = relay.pyinfra("deploy.py", settings=relay.settings)
+    record = "/var/db/torjail/images/var/jails/web.img"
+    assert refused.returncode != 0 and f"the encrypted image is missing: there is no /var/jails/web.img" in \
+        refused.stdout, refused.stdout[-3000:]
+    relay.must(f"rm {record} /etc/jail.conf.d/web.conf")
     result = relay.deployed("deploy.py")
     assert "Key files of the backup of" in result.stdout and PASSPHRASE not in result.stdout
     assert sorted(relay.must("jls name").split()) == ["tor", "web"]
     assert onion_address(relay) == relay.address_backed_up
-    again = relay.deployed("deploy.py")
+    again = relay.deployed("deploy.py", "-v")
     assert changes(again.stdout) == 0, again.stdout[-6000:]
     assert "already holds the keys of the backup" in again.stdout
