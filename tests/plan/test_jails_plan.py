@@ -299,3 +299,33 @@ def test_a_jail_taken_off_the_list_is_said_and_left_as_it_is(caplog):
 def test_a_host_whose_jails_are_all_listed_is_told_nothing_left_behind(fleet, caplog):
     plan_two("deploy_converged", fleet)
     assert not [record for record in caplog.records if "left as it is" in record.getMessage()]
+
+
+def converged_jails(names=("tor2", "web")):
+    """deploy_converged's facts with every other jail in the first one's converged state: its image attached and
+    unlocked, its jail running, its files in place."""
+    facts = like_the_first_jail(server("deploy_converged")["facts"], names)
+    for offset, name in enumerate(names, start=1):
+        unit = 10 + offset
+        facts["geli.GeliProviders"][f"md{unit}.eli"] = {**facts["geli.GeliProviders"]["md10.eli"],
+                                                      "consumer": f"md{unit}"}
+        facts["md.MdDevices"][f"md{unit}"] = {"type": "vnode", "size": "8192M", "file": f"/var/jails/{name}.img"}
+        facts["jail.Jails"][name] = {"jid": 1 + offset, "name": name, "path": f"/var/jails/{name}",
+                                     "ip4.addr": [f"10.0.0.{1 + offset}"], "securelevel": 3}
+        image = facts["image.ImageFiles"][f"path=/var/jails/{name}.img"]
+        image["image"] = {**image["image"], "md_unit": f"md{unit}"}
+        facts["mount.MountPoints"][f"/var/jails/{name}"] = {"device": f"/dev/md{unit}.eli", "type": "ufs",
+                                                             "options": ["rw"]}
+        facts["mount.MountPoints"][f"/var/jails/{name}/dev"] = {"device": "devfs", "type": "devfs", "options": ["rw"]}
+    return facts
+
+
+def test_a_converged_host_of_several_jails_is_read_in_one_survey(fleet):
+    """Every jail's questions are in the deploy's one survey command, the family's among them: a no-change
+    re-run of a host of two relays of a family and an onion service waits for no round trip per fact."""
+    data = as_list({**server("deploy_converged")["data"], **fleet}, LISTED, SECOND, SERVICE)
+    facts = {**family_facts(), "pkg.JailPackages": {f"jail_name=web, root=/var/jails/web, running={running}":
+                                                    ["tor", "nginx"] for running in (True, False)},
+             "service.ServiceRunning": {"jail=web, service=nginx": True}}
+    result = plan(DEPLOY, data=data, facts=_merge_facts(converged_jails(), facts))
+    assert result.fixture.asked == []

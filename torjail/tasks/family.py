@@ -8,6 +8,7 @@ has started; the deploy says so, and the next deploy of the fleet lists it in ev
 """
 
 from pyinfra import host
+from pyinfra.context import ctx_host
 from pyinfra.facts.files import FileContents, Sha256File
 
 from torjail import family, identity
@@ -25,7 +26,11 @@ def _read_fingerprint(settings, relay):
     """(nickname, fingerprint) the relay's tor reports, recorded on this machine; None when it cannot be read."""
     if not relay.connected:
         return None
-    found = family.parse_fingerprint(relay.get_fact(FileContents, path=jail_path(settings, FINGERPRINT_FILE)))
+    path = jail_path(settings, FINGERPRINT_FILE)
+    # this host's own answer may come from its survey (torjail.tasks.survey); another's is asked of it
+    text = readings.fact(FileContents, path=path) if relay is ctx_host.get() else relay.get_fact(FileContents,
+                                                                                                path=path)
+    found = family.parse_fingerprint(text)
     if found is not None:
         family.record_fingerprint(settings, found)
     return found
@@ -48,7 +53,7 @@ def apply(settings, running):
     if settings.family is None:
         return None, False
     family.ensure_key(settings)
-    _read_fingerprint(settings, host)
+    _read_fingerprint(settings, ctx_host.get())
     peers = _peers(settings)
     lines = family.torrc_lines(settings, peers)
     unknown = [peer.relay_name for peer in peers if family.recorded_fingerprint(peer) is None]

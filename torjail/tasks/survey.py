@@ -10,7 +10,7 @@ server.
 
 import posixpath
 
-from pyinfra.facts.files import Directory, File, FindInFile, Sha1File
+from pyinfra.facts.files import Directory, File, FileContents, FindInFile, Sha1File, Sha256File
 
 from torjail.freebsd import readings, sysctl
 from torjail.freebsd.fstab import FstabEntries
@@ -32,7 +32,9 @@ from torjail.procedures.image import ImageFiles
 from torjail.procedures.pfguard import PfGuard
 from torjail.procedures.release import RootPopulated
 from torjail.render import BRUTEFORCE_CRON, UNBOUND_CONF
-from torjail.tasks import base, firewall, jail, tor
+from torjail import family as family_keys
+from torjail.tasks import base, family, firewall, jail, tor
+from torjail.tasks.keys import keys_directory
 
 
 def _jail_files(settings) -> list[str]:
@@ -54,10 +56,10 @@ def _placed_on_the_host(dest: str) -> list[tuple[type, dict]]:
 def questions(settings) -> list[tuple[type, dict]]:
     """The (fact, arguments) pairs the deploy's steps ask of a converged host (`settings`: the host's), in the
     order they ask them, and those only a fresh server is asked where one command can answer them before the
-    first change: each relay's, what the host's steps ask once."""
+    first change: each jail's (a relay's or an onion service's), what the host's steps ask once."""
     asked, seen = [], set()
-    for relay in settings.relays:
-        for question in _relay_questions(relay):
+    for each in settings.jail_settings:
+        for question in _jail_questions(each):
             key = (question[0], repr(sorted(question[1].items())))
             if key not in seen:
                 seen.add(key)
@@ -65,8 +67,9 @@ def questions(settings) -> list[tuple[type, dict]]:
     return asked
 
 
-def _relay_questions(settings) -> list[tuple[type, dict]]:
-    """What the steps ask of a host of this one relay."""
+def _jail_questions(settings) -> list[tuple[type, dict]]:
+    """What the steps ask of a host of this one jail: a relay, or an onion service (torjail.tasks.onion), which
+    also runs its own services."""
     root = settings.jail_root
     asked: list[tuple[type, dict]] = [
         (DeployLock, {}),  # first: the lock is taken before anything else is read (torjail.tasks.lock)
@@ -116,6 +119,11 @@ def _relay_questions(settings) -> list[tuple[type, dict]]:
     ]
     if settings.exit_relay:
         asked.append((ServiceRunning, {"jail": settings.jail_name, "service": "local_unbound"}))
+    if settings.kind == "relay" and settings.family is not None:  # torjail.tasks.family
+        asked += [(FileContents, {"path": root + family.FINGERPRINT_FILE}),
+                  (Sha256File, {"path": f"{keys_directory(settings)}/{family_keys.key_name(settings.family)}"})]
+    if settings.kind == "onion-service":
+        asked += [(ServiceRunning, {"jail": settings.jail_name, "service": name}) for name in settings.service_rc]
     return asked
 
 
