@@ -8,11 +8,11 @@ import pytest
 from harness import STDIN_MARK, plan
 from pyinfra.api.command import FunctionCommand
 from pyinfra.api.exceptions import PyinfraError
-from pyrage import x25519
 from test_deploy_plan import DEPLOY, _merge_facts, passphrase, planned_operations, server  # noqa: F401 (fixtures)
 from test_jails_plan import LISTED, ONION, SECOND, as_list, family_facts, like_the_first_jail, with_fresh_jails
+from test_restore_plan import ED25519, RSA, age_key  # noqa: F401 (a fixture)
 
-from torjail import backups, identity
+from torjail import backups
 from torjail.settings import build_settings
 
 BACKUP = DEPLOY.parent / "backup.py"
@@ -21,15 +21,6 @@ ONION_KEYS = {"hs_ed25519_secret_key": b"== ed25519v1-secret: type0 ==\0\0\0plan
               "hs_ed25519_public_key": b"== ed25519v1-public: type0 ==\0\0\0plan test onion public",
               "hostname": ADDRESS.encode() + b"\n"}
 ONION_DIR = "/var/jails/web/var/db/tor/onion"
-RSA = "0123456789ABCDEF0123456789ABCDEF01234567"
-ED25519 = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789+/abcde"
-
-
-@pytest.fixture
-def age_key(tmp_path, monkeypatch):
-    key = x25519.Identity.generate()
-    monkeypatch.setenv(identity.IDENTITY_ENV, str(key))
-    return key
 
 
 def host_data(fixture, tmp_path, age_key, *jails):

@@ -88,17 +88,13 @@ def _check(settings, path, environ):
                            f"{backup.settings['identity']!r}; nothing was changed")
     if settings.offline_master_key:
         _require_same_master(settings, backup, source, environ)
-    running = settings.jail_name in readings.fact(Jails)
-    held = readings.fact(KeyDigests, jail_name=settings.jail_name, root=settings.jail_root, running=running,
-                         directory=torkeys.KEYS_DIRECTORY, names=IDENTITY_FILES)
-    wanted = backup.digests()
-    other = [name for name, digest in sorted(held.items()) if wanted.get(name) != digest]
+    held, other = _held(settings, backup, torkeys.KEYS_DIRECTORY, IDENTITY_FILES)
     if other:
         raise PyinfraError(
             f"{source}: the relay already holds another identity ({', '.join(other)} in "
             f"{settings.jail_root}{torkeys.KEYS_DIRECTORY} differ from the backup's); nothing was changed. An "
             "identity is never overwritten: to give this relay the backup's, move its keys directory away by hand")
-    if all(held.get(name) == digest for name, digest in wanted.items() if name in IDENTITY_FILES):
+    if all(held.get(name) == digest for name, digest in backup.digests().items() if name in IDENTITY_FILES):
         host.noop(f"{settings.jail_name} already holds the identity of the backup of {backup.made} "
                   f"(fingerprint {backup.fingerprint})")
         return None
@@ -108,21 +104,27 @@ def _check(settings, path, environ):
     return backup, tuple(names)
 
 
+def _held(jail, backup, directory, names):
+    """(sha256 of each of the identity files `names` the jail holds in directory, those that are not the
+    backup's): read on the server, no key leaves it."""
+    running = jail.jail_name in readings.fact(Jails)
+    held = readings.fact(KeyDigests, jail_name=jail.jail_name, root=jail.jail_root, running=running,
+                         directory=directory, names=names)
+    wanted = backup.digests()
+    return held, [name for name, digest in sorted(held.items()) if wanted.get(name) != digest]
+
+
 def _check_onion(service, backup, source):
     """An onion service's keys go into a HiddenServiceDir that holds none, or the same: tor makes new keys (a new
     address) at its first start without them, and those are never overwritten either."""
-    running = service.jail_name in readings.fact(Jails)
-    held = readings.fact(KeyDigests, jail_name=service.jail_name, root=service.jail_root, running=running,
-                         directory=torkeys.ONION_DIRECTORY, names=ONION_IDENTITY_FILES)
-    wanted = backup.digests()
-    other = [name for name, digest in sorted(held.items()) if wanted.get(name) != digest]
+    held, other = _held(service, backup, torkeys.ONION_DIRECTORY, ONION_IDENTITY_FILES)
     if other:
         raise PyinfraError(
             f"{source}: the onion service already holds other keys ({', '.join(other)} in "
             f"{service.jail_root}{torkeys.ONION_DIRECTORY} differ from the backup's); nothing was changed. Its "
             f"keys are its address and are never overwritten: to give {service.jail_name} the backup's "
             f"({backup.onion_address}), move that directory away by hand")
-    if held and all(held.get(name) == wanted.get(name) for name in ONION_IDENTITY_FILES):
+    if held and all(held.get(name) == backup.digests().get(name) for name in ONION_IDENTITY_FILES):
         host.noop(f"{service.jail_name} already holds the keys of the backup of {backup.made} "
                   f"({backup.onion_address})")
         return None
