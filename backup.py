@@ -2,10 +2,11 @@
 
 For a relay, fetches the files of tor's keys directory, its fingerprints and the GELI metadata of its image
 (`geli backup` through a pipe, never a file on the server) into one file, age-encrypted to the host's
-age_recipient: secrets_dir/<host>/backup-<UTC time>.tar.age (0600, directories 0700); a listed jail not named tor
-gets its own in secrets_dir/<host>/jails/<jail>/. For an onion service, the same with the files of its
-HiddenServiceDir and its onion address: the address stays the service's after a rebuild. The vaults must be
-unlocked and the jails running; `--dry` reads and writes nothing. A rebuild from it: TORJAIL_RESTORE (see deploy.py).
+age_recipient: secrets_dir/<host>/backup-<UTC time>.tar.age (0600, directories 0700); a listed relay not named
+tor gets its own in secrets_dir/<host>/jails/<jail>/. For an onion service, the same with the files of its
+HiddenServiceDir and its onion address, always in secrets_dir/<host>/jails/<jail>/: the address stays the
+service's after a rebuild. Every jail of the host is backed up, or none: the vaults must be unlocked and the
+jails running. `--dry` reads and writes nothing. A rebuild from it: TORJAIL_RESTORE (see deploy.py).
 """
 
 from pyinfra import host

@@ -23,7 +23,7 @@ hostkey.pinned(settings_for(host), host.connector)
 survey.apply(settings_for(host))  # the deploy lock, then what the steps will ask: one command
 lock.acquire()  # or stop with who holds it
 settings = preflight.apply()  # the host's, ext_if resolved to the server's interface; each relay in .relays
-jail.unlisted(settings)  # what a jail taken off the list left behind, said and left alone
+jail.unlisted(settings)  # a jail taken off the list: stopped by hand first; what it left is said and kept
 base.apply(settings)
 if swap.apply(settings):  # False while plain swap stays active: fstab is written, the rest waits for a reboot
     for each in settings.jail_settings:  # a relay's or an onion service's

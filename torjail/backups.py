@@ -35,6 +35,7 @@ ED25519_FINGERPRINT = re.compile(r"[A-Za-z0-9+/]{43}")
 ONION_ADDRESS = re.compile(r"[a-z2-7]{56}\.onion")  # a v3 onion address, as tor writes it in hostname
 SETTINGS = {"relay": ("jail_name", "md_unit", "image_path", "identity"),  # what the jail was built with
             "onion-service": ("jail_name", "md_unit", "image_path")}
+IDENTITY = {"relay": "secret_id_key", "onion-service": "hs_ed25519_secret_key"}  # no backup without it
 
 
 class BackupError(PyinfraError):
@@ -138,6 +139,10 @@ def unpack(data, source):
             or set(backup.settings) != set(SETTINGS[kind]) \
             or not (relay or ONION_ADDRESS.fullmatch(str(backup.onion_address))):
         raise BackupError(f"{source} is not a torjail backup (unexpected kind, key names, settings or address)")
+    if IDENTITY[kind] not in keys:
+        raise BackupError(f"{source} holds no {IDENTITY[kind]}: it cannot bring the {kind} back")
+    if not relay and keys.get("hostname", backup.onion_address.encode()).strip() != backup.onion_address.encode():
+        raise BackupError(f"{source}: its hostname file is not its onion address {backup.onion_address}")
     return backup
 
 

@@ -277,18 +277,31 @@ def test_a_backup_of_no_relay_of_the_host_stops_the_deploy(fleet, monkeypatch, p
     assert planned_operations == []
 
 
-def test_a_jail_taken_off_the_list_is_said_and_left_as_it_is(caplog):
-    """tor2 was deployed and then taken off the list: the deploy names its running jail, its attached image and
-    its address at boot, and plans nothing that touches them."""
-    loaded = server("deploy_converged")
-    facts = copy.deepcopy(loaded["facts"])
-    facts["jail.Jails"]["tor2"] = {"jid": 2, "name": "tor2", "path": "/var/jails/tor2", "ip4.addr": ["10.0.0.2"],
-                                   "securelevel": 3}
+def taken_off_the_list(running):
+    """deploy_converged's facts after tor2 was deployed beside tor and then taken off the list: its image still
+    attached, its address at boot, its jail running or stopped."""
+    facts = copy.deepcopy(server("deploy_converged")["facts"])
+    if running:
+        facts["jail.Jails"]["tor2"] = {"jid": 2, "name": "tor2", "path": "/var/jails/tor2", "ip4.addr": ["10.0.0.2"],
+                                       "securelevel": 3}
     facts["md.MdDevices"]["md11"] = {"type": "vnode", "size": "8192M", "file": "/var/jails/tor2.img"}
     facts["rc.RcConf"]["jail=None, path=/etc/rc.conf"]["ifconfig_lo1_alias1"] = "inet 10.0.0.2/32"
-    result = plan(DEPLOY, data=as_list(loaded["data"], LISTED), facts=facts)
+    return facts
+
+
+def test_a_jail_taken_off_the_list_that_still_runs_stops_the_deploy(planned_operations):
+    """pf.conf keeps only listed jails off the host's services: one that runs unlisted must be stopped first."""
+    with pytest.raises(PyinfraError, match=r"server: setting 'jails': jail tor2 runs on the server but is not "
+                                           r"listed; nothing was changed.*stop it first \(jail -r tor2"):
+        plan(DEPLOY, data=as_list(server("deploy_converged")["data"], LISTED), facts=taken_off_the_list(True))
+    assert planned_operations == []
+
+
+def test_what_a_stopped_jail_taken_off_the_list_left_is_said_and_left_as_it_is(caplog):
+    """Its attached image and its address at boot are named, and nothing planned touches them."""
+    result = plan(DEPLOY, data=as_list(server("deploy_converged")["data"], LISTED), facts=taken_off_the_list(False))
     warned = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
-    for leftover in ("jail tor2 runs but is not listed", "md11 holds /var/jails/tor2.img, the image of no listed jail",
+    for leftover in ("md11 holds /var/jails/tor2.img, the image of no listed jail",
                      '/etc/rc.conf gives lo1 ifconfig_lo1_alias1="inet 10.0.0.2/32" at boot, past the 1 listed'):
         assert [message for message in warned if message.startswith(f"server: {leftover}")
                 and "left as it is" in message], warned

@@ -173,3 +173,22 @@ def test_a_backup_of_format_1_is_still_read_as_a_relays(settings):
             tar.addfile(info, io.BytesIO(data))
     restored = backups.unpack(out.getvalue(), "relay1: old")
     assert (restored.kind, restored.fingerprint, restored.keys) == ("relay", RSA, KEYS)
+
+
+def test_a_backup_without_its_identity_key_is_refused(settings, onion):
+    """A damaged or hand-made backup that could not bring the jail back is refused, not restored as nothing."""
+    relay = backups.pack(_backup(settings, keys={"relays.secret_family_key": b"family key bytes"}))
+    with pytest.raises(backups.BackupError, match="relay1: old holds no secret_id_key: it cannot bring the relay"):
+        backups.unpack(relay, "relay1: old")
+    keys = {name: data for name, data in ONION_KEYS.items() if name != "hs_ed25519_secret_key"}
+    service = backups.pack(backups.make_onion(onion, keys, ADDRESS, GELI))
+    with pytest.raises(backups.BackupError, match="holds no hs_ed25519_secret_key: it cannot bring the onion-serv"):
+        backups.unpack(service, "relay1: old")
+
+
+def test_an_onion_backup_whose_hostname_is_another_address_is_refused(onion):
+    other = "a" * 56 + ".onion"
+    packed = backups.pack(backups.make_onion(onion, {**ONION_KEYS, "hostname": other.encode() + b"\n"}, ADDRESS,
+                                             GELI))
+    with pytest.raises(backups.BackupError, match=f"its hostname file is not its onion address {ADDRESS}"):
+        backups.unpack(packed, "relay1: old")

@@ -21,8 +21,6 @@ from torjail.procedures.torkeys import FINGERPRINTS, Fingerprints, KeyFiles, Oni
 from torjail.render import jail_path
 from torjail.tasks import keys
 
-RSA_IDENTITY = "secret_id_key"
-ONION_SECRET = "hs_ed25519_secret_key"  # what makes the onion service itself: its address is this key's
 
 
 def identity_of(jail):
@@ -51,10 +49,10 @@ def identity_of(jail):
 
 
 def _keys_of(jail):
-    """(directory in the jail, the file without which there is nothing to back up)."""
-    if jail.kind == "relay":
-        return torkeys.KEYS_DIRECTORY, RSA_IDENTITY
-    return torkeys.ONION_DIRECTORY, ONION_SECRET
+    """(directory in the jail, the file without which there is nothing to back up: an onion service's address
+    is its secret key's)."""
+    directory = torkeys.KEYS_DIRECTORY if jail.kind == "relay" else torkeys.ONION_DIRECTORY
+    return directory, backups.IDENTITY[jail.kind]
 
 
 def _fingerprints(relay):

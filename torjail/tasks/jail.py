@@ -141,15 +141,21 @@ def addresses(settings):
 
 
 def unlisted(settings):
-    """Say what a jail that left the host's list (or a shortened list) left on the server: a running jail, an
-    attached image, an address at boot of no listed jail. The deploy never removes any of it: an image holds a
-    jail's data, and only the operator may decide it is no longer needed (README 'Several jails': retiring a jail).
-    `settings` are the host's. Read from the survey's readings: no command of its own."""
+    """Stop before any change when a jail of no listed entry runs, and say what else a jail taken off the host's
+    list (or a shortened list) left on the server: an attached image, an address at boot. pf.conf keeps only the
+    listed jails off the host's services and each other, so an unlisted running jail would reach them; the deploy
+    never stops it nor removes anything of it (an image holds a jail's data, and only the operator may decide it
+    is no longer needed: README 'Several jails', retiring a jail). `settings` are the host's. Read from the
+    survey's readings: no command of its own."""
     listed = settings.jail_settings
-    leftovers = [f"jail {name} runs but is not listed: pf no longer lets its traffic out"
-                 for name in sorted(set(readings.fact(Jails)) - {each.jail_name for each in listed})]
+    running = sorted(set(readings.fact(Jails)) - {each.jail_name for each in listed})
+    if running:
+        raise PyinfraError(
+            f"{host.name}: setting 'jails': jail {', '.join(running)} runs on the server but is not listed; nothing "
+            "was changed. The firewall keeps only listed jails off the host's services and the other jails: "
+            f"list it again, or stop it first (jail -r {running[0]}; see README 'Several jails', retiring a jail)")
     images = {each.image_path for each in listed} | {SWAP_FILE}
-    leftovers += [f"{unit} holds {device['file']}, the image of no listed jail"
+    leftovers = [f"{unit} holds {device['file']}, the image of no listed jail"
                   for unit, device in sorted(readings.fact(MdDevices).items())
                   if device.get("file") and device["file"] not in images]
     prefix = f"ifconfig_{settings.jail_interface}_alias"

@@ -143,8 +143,9 @@ def _refuse_a_second_vault(settings, found):
             f"{host.name}: the encrypted image is missing: there is no {settings.image_path} (setting "
             f"'image_path'), but {'; '.join(evidence)}. torjail will not make a new, empty vault and a new relay "
             "identity in its place. Put the image back (from a backup, or undo a move), or set image_path to "
-            "where it is now. Only to start over with a new vault and a new identity: delete "
-            f"{(leftovers + ' and ') if leftovers else ''}{jail_conf} by hand, then deploy again.")
+            "where it is now. Only to start over with a new vault, with a new identity or with the keys of a "
+            f"backup of this jail: delete {(leftovers + ' and ') if leftovers else ''}{jail_conf} by hand, then "
+            "deploy again (with TORJAIL_RESTORE=BACKUP for the backup's keys).")
 
 
 def _refuse(settings, live):
