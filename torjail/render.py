@@ -4,6 +4,7 @@ The deploy, the preview CLI (`python -m torjail render`) and the tests all take 
 operator previews is byte for byte what the deploy uploads.
 """
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,9 +34,12 @@ class GeneratedFile:
     content: str
 
 
-def _environment():
+@functools.cache
+def _environment(template_dir):
+    """One jinja2 environment per templates directory, so that each template is compiled once per process (and
+    again only when its file changes): compiling them was most of a no-change deploy's planning, for every host."""
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+        loader=jinja2.FileSystemLoader(template_dir),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -120,7 +124,7 @@ def render_file(settings, template, family=None):
     """Render one template for one host; `family` the torrc's family lines (torjail.family.torrc_lines), None
     outside a family. Settings whose ext_if is still "detect" (a preview) are rendered with PREVIEW_EXT_IF."""
     ext_if = PREVIEW_EXT_IF if settings.ext_if == "detect" else settings.ext_if
-    return _environment().get_template(template).render(
+    return _environment(str(TEMPLATE_DIR)).get_template(template).render(
         s=settings,
         header=_header(template, html=template.endswith(".html.j2")),
         ext_if=ext_if,

@@ -186,3 +186,22 @@ def test_host_logs_decide_what_the_clear_disk_keeps():
     assert "block all" in rules and not any(" log " in f" {line} " for line in rules)
     assert "exec.consolelog" not in nothing["jail.conf"]
     assert check_file(next(f for f in render_all(build_settings("r", {**BASE, "host_logs": []})) if f.kind == "pf.conf")) == []
+
+
+def test_each_template_is_compiled_once_for_every_host_of_a_run(monkeypatch):
+    """Compiling the templates was most of a no-change deploy's planning: a run of several hosts compiles each
+    template once."""
+    import jinja2
+
+    from torjail import render
+
+    compiled = []
+    real = jinja2.Environment.compile
+    monkeypatch.setattr(jinja2.Environment, "compile",
+                        lambda self, source, name=None, *args, **kwargs: compiled.append(name) or real(
+                            self, source, name, *args, **kwargs))
+    render._environment.cache_clear()
+    hosts = settings_for_inventory(load_inventory("inventory.py"))
+    for settings in [*hosts.values(), *hosts.values()]:
+        render_all(settings)
+    assert compiled and len(compiled) == len(set(compiled)), compiled
